@@ -1,0 +1,44 @@
+"""Model registry: a plain dict from name to factory, filled by a decorator."""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import keras
+
+_MODELS: dict[str, Callable[..., keras.Model]] = {}
+
+
+def register_model(fn: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+    """Register ``fn`` under its own name; a duplicate name is a programming error."""
+    name = fn.__name__
+    if name in _MODELS:
+        raise ValueError(f"model {name!r} is already registered")
+    _MODELS[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_MODELS)
+
+
+def create_model(name: str, **options) -> keras.Model:
+    """Build the registered model ``name``.
+
+    Options set to ``None`` are dropped, so an unset CLI flag never overrides a model's default.
+
+    Raises:
+        KeyError: ``name`` is not registered (the message lists the known names).
+        ValueError: an option has a bad value (the message says which and why).
+    """
+    if name not in _MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        return _MODELS[name](**options)
+    except TypeError as e:
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if match is None:
+            raise
+        raise ValueError(f"model {name!r} takes no option {match.group(1)!r}") from None

@@ -1,0 +1,206 @@
+"""One typed configuration: a dataclass tree with commented defaults.
+
+Loaded from ``mlflow.yml`` (or ``--config``), overridden by CLI options as dotted keys
+(``train.epochs=3``), validated once, and logged whole to MLflow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+NORMALIZATIONS = ("none", "scale", "standardize")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+LOSSES = ("categorical_crossentropy",)
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"             # a registered name (trainlab data --help) or a .npz / IDX directory path
+    validation_size: int = 5000        # images carved from the training set, stratified and seeded
+    normalization: str = "standardize"  # none | scale (to [0, 1]) | standardize (training-split mean/std)
+    limit_train: Optional[int] = None  # keep only this many training images (smoke runs, studies)
+    limit_test: Optional[int] = None   # evaluate on only this many test images
+    cache_dir: Optional[str] = None    # uint8 cache of converted datasets; None: $TRAINLAB_CACHE or ~/.cache/trainlab
+
+
+@dataclass
+class ModelConfig:
+    name: str = "cnn"                   # a registered model (trainlab models)
+    activation: Optional[str] = None    # None keeps the model's default
+    initializer: Optional[str] = None
+    width: Optional[int] = None         # units (MLP) or first-block filters (CNN)
+    depth: Optional[int] = None         # hidden layers (MLP only)
+    dropout: Optional[float] = None     # rate in [0, 1)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 12
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 0.002        # peak rate; the schedule shapes it per step
+    lr_schedule: str = "cosine"         # constant | cosine (decays to 0 over all steps)
+    loss: str = "categorical_crossentropy"
+    label_smoothing: float = 0.0
+    seed: int = 42                      # data split, shuffling, initialization
+    shuffle_buffer: int = 60000         # elements; >= the training size gives a full shuffle
+
+
+@dataclass
+class TrackingConfig:
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "trainlab"
+    registered_model: str = "trainlab-mnist"
+    run_name: Optional[str] = None
+
+
+@dataclass
+class ExportConfig:
+    dir: str = "exports"                # SavedModels land in <dir>/<registered_model>/<version>/
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def flat(self) -> dict[str, Any]:
+        """``{"train.epochs": 12, ...}``: every key, for logging as MLflow params."""
+        return {f"{s}.{k}": v for s, sub in dataclasses.asdict(self).items() for k, v in sub.items()}
+
+
+# A preset is a set of overrides applied before the file's and the CLI's.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # Tiny and fast, for tests and a first look: a small subset, one epoch.
+    "smoke": {"data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 1000,
+              "model.width": 8, "train.epochs": 1, "train.batch_size": 64},
+}
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                preset: str = "default") -> Config:
+    """Defaults <- preset <- YAML file <- overrides; then validate.
+
+    Raises:
+        ConfigError: missing/unparsable file, unknown key, wrong type or bad value.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
+    cfg = Config()
+    for key, value in PRESETS[preset].items():
+        set_key(cfg, key, value)
+    if path is not None:
+        for key, value in _read_yaml(Path(path)).items():
+            set_key(cfg, key, value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_key(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot parse config file {path}: {' '.join(str(e).split())}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(doc).__name__}")
+    flat = {}
+    for section, values in doc.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: section {section!r} must be a mapping of keys")
+        flat.update({f"{section}.{k}": v for k, v in values.items()})
+    return flat
+
+
+def set_key(cfg: Config, key: str, value: Any) -> None:
+    """Set dotted ``key`` to ``value``, converting it to the field's type."""
+    section, _, name = key.partition(".")
+    sections = {f.name: f for f in dataclasses.fields(cfg)}
+    if section not in sections:
+        raise ConfigError(f"unknown config section {section!r} in {key!r}; sections: {', '.join(sections)}")
+    sub = getattr(cfg, section)
+    hints = typing.get_type_hints(type(sub))
+    if name not in hints:
+        raise ConfigError(f"unknown config key {key!r}; keys of {section}: {', '.join(hints)}")
+    setattr(sub, name, _coerce(key, value, hints[name]))
+
+
+def _coerce(key: str, value: Any, hint) -> Any:
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"{key} must be set (a {base.__name__})")
+    if isinstance(value, str) and base is not str:
+        try:
+            value = yaml.safe_load(value)  # CLI strings: "3" -> 3, "1e-3" -> 0.001, "true" -> True
+        except yaml.YAMLError:
+            pass
+        if isinstance(value, str) and base is float:
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, base) or (base is int and isinstance(value, bool)):
+        raise ConfigError(f"{key} must be a {base.__name__}, got {value!r}")
+    return value
+
+
+def validate(cfg: Config) -> None:
+    """Check values that types alone do not catch."""
+    from models import list_models  # models/ does not know about the config; the check lives here
+    d, m, t = cfg.data, cfg.model, cfg.train
+    _choice("data.normalization", d.normalization, NORMALIZATIONS)
+    _choice("model.name", m.name, list_models())
+    _choice("train.optimizer", t.optimizer, OPTIMIZERS)
+    _choice("train.loss", t.loss, LOSSES)
+    _choice("train.lr_schedule", t.lr_schedule, SCHEDULES)
+    if not 0 < d.validation_size < 60000:
+        raise ConfigError(f"data.validation_size must be in (0, 60000), got {d.validation_size}")
+    for key, value in (("data.limit_train", d.limit_train), ("data.limit_test", d.limit_test),
+                       ("train.epochs", t.epochs), ("train.batch_size", t.batch_size),
+                       ("train.shuffle_buffer", t.shuffle_buffer)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if d.limit_train is not None and d.validation_size >= d.limit_train:
+        raise ConfigError(f"data.validation_size ({d.validation_size}) must be smaller than "
+                          f"data.limit_train ({d.limit_train})")
+    if not (t.learning_rate > 0 and math.isfinite(t.learning_rate)):
+        raise ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
+    if not 0 <= t.label_smoothing < 1:
+        raise ConfigError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+    if m.dropout is not None and not 0 <= m.dropout < 1:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
+    for key, value in (("model.width", m.width), ("model.depth", m.depth)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if not cfg.tracking.registered_model.strip() or not cfg.tracking.experiment.strip():
+        raise ConfigError("tracking.registered_model and tracking.experiment must not be empty")
+
+
+def _choice(key: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")

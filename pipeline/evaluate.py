@@ -1,0 +1,75 @@
+"""Evaluation on held-out data: accuracy, loss, per-class accuracy and the confusion matrix."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from pipeline.errors import DataError
+
+
+@dataclass
+class EvalReport:
+    accuracy: float
+    loss: float
+    per_class_accuracy: list[float]
+    confusion: np.ndarray          # true class by row, predicted class by column
+    class_names: tuple[str, ...]
+
+    def metrics(self, prefix: str = "test_") -> dict[str, float]:
+        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss}
+
+    def as_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "loss": self.loss,
+                "per_class_accuracy": dict(zip(self.class_names, self.per_class_accuracy)),
+                "confusion_matrix": self.confusion.tolist(), "class_names": list(self.class_names)}
+
+    def summary(self) -> str:
+        """A readable table for the terminal."""
+        lines = [f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   ({int(self.confusion.sum())} images)",
+                 "per-class accuracy:"]
+        lines += [f"  {name:>12}  {acc:.4f}" for name, acc in zip(self.class_names, self.per_class_accuracy)]
+        width = max(5, len(str(int(self.confusion.max(initial=0)))) + 1)
+        lines.append("confusion matrix (rows: true, columns: predicted):")
+        lines.append(" " * 14 + "".join(f"{i:>{width}}" for i in range(len(self.class_names))))
+        for i, row in enumerate(self.confusion):
+            lines.append(f"  {self.class_names[i]:>12}" + "".join(f"{int(v):>{width}}" for v in row))
+        return "\n".join(lines)
+
+
+def report_from_probabilities(probabilities: np.ndarray, labels: np.ndarray, class_names) -> EvalReport:
+    """Build the report from predicted class probabilities (N, C) and integer labels (N,)."""
+    n_classes = len(class_names)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    support = confusion.sum(axis=1)
+    per_class = np.divide(np.diag(confusion), support, out=np.zeros(n_classes), where=support > 0)
+    picked = probabilities[np.arange(len(labels)), labels]
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+    return EvalReport(float(np.mean(predicted == labels)), loss, [float(a) for a in per_class],
+                      confusion, tuple(class_names))
+
+
+def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names,
+                   batch_size: int = 1000) -> EvalReport:
+    """Evaluate a raw-pixel model (normalization inside) on uint8 images (N, H, W, C)."""
+    probabilities = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    return report_from_probabilities(np.asarray(probabilities), np.asarray(labels), class_names)
+
+
+def evaluate_uri(cfg, model_uri: str | None = None) -> tuple[str, EvalReport]:
+    """Evaluate the champion (or ``model_uri``) on the configured dataset's test set."""
+    from pipeline import tracking
+    from pipeline.datasets import load_dataset
+    from pipeline.inputs import make_splits
+    tracking.configure(cfg.tracking)
+    uri = model_uri or tracking.champion_uri(cfg.tracking.registered_model)
+    model = tracking.load_model(uri)
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
+    splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed, cfg.data.limit_train, cfg.data.limit_test)
+    if model.input_shape[1:] != splits.x_test.shape[1:]:
+        raise DataError(f"model {uri} takes images of shape {model.input_shape[1:]}, "
+                        f"{ds.name} has {splits.x_test.shape[1:]}")
+    return uri, evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)

