@@ -4,9 +4,11 @@ Each reader returns plain numpy arrays and raises DataError on a truncated or ma
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import pickle
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -61,7 +63,7 @@ def read_keras_npz(path: Path) -> dict[str, np.ndarray]:
             if missing:
                 raise DataError(f"{path} lacks array(s) {', '.join(sorted(missing))} of the keras mnist.npz layout")
             return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError, zlib.error, EOFError) as e:
+    except (OSError, ValueError, zlib.error, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read {path}: {e}") from None
 
 
@@ -75,6 +77,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             ("numpy._core.multiarray", "_reconstruct"): multiarray._reconstruct,
             ("numpy", "ndarray"): np.ndarray,
             ("numpy", "dtype"): np.dtype,
+            ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles written by Python 3 carry bytes
         }
         if (module, name) not in allowed:
             raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays are admitted")

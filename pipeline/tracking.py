@@ -8,6 +8,7 @@ import contextlib
 import logging
 import math
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -48,12 +49,26 @@ def configure(cfg: TrackingConfig) -> str:
             raise TrackingError(f"tracking store {uri}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
             raise TrackingError(f"tracking store {uri} is not writable")
+        if db.exists():
+            _check_sqlite(db, uri)
+        uri = f"sqlite:///{db.resolve()}"  # MLflow caches stores by URI: a relative one would follow the first cwd
     mlflow.set_tracking_uri(uri)
     try:
         experiment = mlflow.set_experiment(cfg.experiment)
     except Exception as e:  # MLflow wraps sqlite/alembic errors in several types
         raise TrackingError(f"cannot open tracking store {uri}: {_one_line(e)}") from None
     return experiment.experiment_id
+
+
+def _check_sqlite(db: Path, uri: str) -> None:
+    """Fail fast on a store that is not an SQLite database (MLflow would retry for minutes)."""
+    if not db.is_file():
+        raise TrackingError(f"tracking store {uri}: {db} is not a file")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
+            con.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as e:
+        raise TrackingError(f"tracking store {uri} cannot be opened: {e}") from None
 
 
 def _one_line(e: BaseException) -> str:
@@ -120,9 +135,17 @@ def log_model(model: keras.Model, num_classes: int) -> str:
         inputs=Schema([TensorSpec(np.dtype(np.float32), shape, "image")]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes), "probabilities")]))
     with _quiet():
-        info = mlflow.keras.log_model(model, name=MODEL_NAME, signature=signature)
+        info = mlflow.keras.log_model(model, name=MODEL_NAME, signature=signature,
+                                      pip_requirements=_requirements())
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return info.model_uri
+
+
+def _requirements() -> list[str]:
+    """What the model needs, pinned to what trained it. Stated, because MLflow's inference of
+    requirements loads the model in a subprocess and costs seconds per run."""
+    from importlib.metadata import version
+    return [f"{p}=={version(p)}" for p in ("mlflow", "tensorflow", "keras", "numpy")]
 
 
 def run_model_uri(run_id: str) -> str:
@@ -157,7 +180,7 @@ def champion(name: str) -> tuple[str, str, float] | None:
     except MlflowException:
         return None
     metric = client.get_run(version.run_id).data.metrics.get(SELECTION_METRIC, -math.inf)
-    return version.version, version.run_id, metric
+    return str(version.version), version.run_id, metric
 
 
 def champion_uri(name: str) -> str:
@@ -195,7 +218,7 @@ def register(run_id: str, name: str) -> Registration:
     version = _registered_version(name, run_id)
     if version is None:
         with _quiet():
-            version = mlflow.register_model(run_model_uri(run_id), name).version
+            version = str(mlflow.register_model(run_model_uri(run_id), name).version)
     if current is not None and score <= current[2]:
         return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
                             f"{score:.4f}); champion stays version {current[0]} ({current[2]:.4f})")
@@ -211,7 +234,7 @@ def _registered_version(name: str, run_id: str) -> str | None:
         versions = MlflowClient().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
     except MlflowException:
         return None
-    return min((v.version for v in versions), key=int, default=None)
+    return min((str(v.version) for v in versions), key=int, default=None)
 
 
 @contextlib.contextmanager
@@ -229,9 +252,9 @@ def version_of(uri: str, name: str) -> str | None:
     client = MlflowClient()
     try:
         if rest.startswith("@"):
-            return client.get_model_version_by_alias(name, rest[1:]).version
+            return str(client.get_model_version_by_alias(name, rest[1:]).version)
         if rest.startswith("/"):
-            return client.get_model_version(name, rest[1:]).version
+            return str(client.get_model_version(name, rest[1:]).version)
     except MlflowException as e:
         raise TrackingError(f"cannot resolve {uri}: {_one_line(e)}") from None
     return None

@@ -67,7 +67,7 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
         # --- fit
         guard, best = StopOnNonFinite(), KeepBest("val_accuracy")
         start = time.perf_counter()
-        history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0,
+        history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0, shuffle=False,  # tf.data shuffles
                             callbacks=[guard, best, tracking.EpochLogger(), EpochEcho(echo)]).history
         train_seconds = time.perf_counter() - start
         if guard.reason:

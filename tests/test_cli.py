@@ -1,0 +1,138 @@
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+
+COMMANDS = ["data", "train", "evaluate", "register", "export", "run", "ui", "models"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder holding a store where `trainlab run --preset smoke` has run once."""
+    path = tmp_path_factory.mktemp("cli")
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        result = CliRunner().invoke(cli, ["run", "--preset", "smoke"])
+        assert result.exit_code == 0, result.output
+        yield path, result.output
+    finally:
+        os.chdir(old)
+
+
+def invoke(workdir, *args):
+    old = os.getcwd()
+    os.chdir(workdir[0])
+    try:
+        return CliRunner().invoke(cli, list(args))
+    finally:
+        os.chdir(old)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0 and "Usage: cli " + command in result.output.replace("trainlab", "cli")
+
+
+def test_models_lists_the_registry():
+    from models import list_models
+    out = CliRunner().invoke(cli, ["models"]).output
+    assert [line.split()[0] for line in out.splitlines()] == list_models()
+
+
+def test_data_prints_facts_and_writes_a_grid(tmp_path):
+    grid = tmp_path / "grid.png"
+    result = CliRunner().invoke(cli, ["data", "--grid", str(grid)])
+    assert result.exit_code == 0, result.output
+    assert "55000 train / 5000 validation / 10000 test" in result.output
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_trains_registers_evaluates_and_exports(workdir):
+    path, out = workdir
+    assert "as champion" in out and "exported to exports/trainlab-mnist/1" in out
+    assert (path / "mlflow.db").is_file() and (path / "exports/trainlab-mnist/1/saved_model.pb").is_file()
+
+
+def test_evaluate_the_champion(workdir):
+    result = invoke(workdir, "evaluate", "--limit-test", "300")
+    assert result.exit_code == 0, result.output
+    assert "models:/trainlab-mnist@champion" in result.output and "(300 images)" in result.output
+    assert "confusion matrix" in result.output and result.output.count("\n") > 20
+
+
+def test_train_then_register_the_latest_run(workdir):
+    result = invoke(workdir, "train", "--preset", "smoke", "--seed", "7", "--model", "mlp_small")
+    assert result.exit_code == 0, result.output
+    result = invoke(workdir, "register")
+    assert result.exit_code == 0 and "registered trainlab-mnist version 2" in result.output
+
+
+def test_export_keeps_the_existing_version(workdir):
+    result = invoke(workdir, "export")
+    assert result.exit_code == 0 and "left as it is" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "nope"], "model.name must be one of cnn, cnn_keras"),
+    (["train", "--dataset", "nope"], "unknown dataset 'nope': use one of fashion_mnist, mnist"),
+    (["train", "--set", "train.nope=1"], "unknown config key 'train.nope'"),
+    (["train", "--set", "train.epochs=x"], "train.epochs must be a int"),
+    (["train", "--lr", "0"], "train.learning_rate must be > 0"),
+    (["train", "--batch-size", "0"], "train.batch_size must be at least 1"),
+    (["train", "--epochs", "0"], "train.epochs must be at least 1"),
+    (["train", "--validation-size", "60000"], "data.validation_size must be in (0, 60000)"),
+    (["train", "--config", "missing.yml"], "config file missing.yml does not exist"),
+    (["train", "--config", "broken.yml"], "cannot parse config file broken.yml"),
+    (["train", "--tracking-uri", "sqlite:///no/such/folder/m.db"], "folder no/such/folder does not exist"),
+    (["train", "--model", "cnn", "--depth", "3", "--preset", "smoke"], "model 'cnn' takes no option 'depth'"),
+    (["export"], "has no champion yet"),
+    (["evaluate", "--run-id", "abc", "--model-uri", "x"], "not both"),
+    (["register", "--run-id", "f" * 32], "no run with id"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "broken.yml").write_text("train: [1,\n")
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(cli, args)
+    finally:
+        os.chdir(old)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_ui_serves_the_store_on_localhost(workdir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    trainlab = Path(sys.executable).parent / "trainlab"
+    proc = subprocess.Popen([str(trainlab), "ui", "--port", str(port)], cwd=workdir[0], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, body = time.time() + 90, None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert body == b"OK", f"UI did not answer (exit code {proc.poll()})"
+        runs = urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=trainlab",
+            timeout=5).read()
+        assert b'"name": "trainlab"' in runs or b'"name":"trainlab"' in runs
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -1,0 +1,65 @@
+import pytest
+
+from pipeline.config import Config, load_config
+from pipeline.errors import ConfigError
+
+
+def test_defaults_match_the_shipped_mlflow_yml():
+    assert load_config("mlflow.yml") == load_config(None) == Config()
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("train:\n  epochs: 3\nmodel:\n  name: mlp_small\n")
+    cfg = load_config(path, {"train.epochs": "5", "train.learning_rate": "1e-4", "model.width": None})
+    assert (cfg.train.epochs, cfg.model.name, cfg.train.learning_rate, cfg.model.width) == (5, "mlp_small", 1e-4, None)
+
+
+def test_smoke_preset_is_tiny():
+    cfg = load_config(None, preset="smoke")
+    assert cfg.train.epochs == 1 and cfg.data.limit_train <= 5000
+
+
+def test_flat_holds_every_key():
+    flat = Config().flat()
+    assert flat["train.epochs"] == 12 and flat["tracking.tracking_uri"] == "sqlite:///mlflow.db"
+    assert len(flat) == sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "export"))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.foo": 1}, "unknown config key 'train.foo'; keys of train: epochs"),
+    ({"trian.epochs": 1}, "unknown config section 'trian'"),
+    ({"train.epochs": "many"}, "train.epochs must be a int"),
+    ({"train.epochs": 2.5}, "train.epochs must be a int"),
+    ({"train.epochs": 0}, "train.epochs must be at least 1"),
+    ({"train.batch_size": 0}, "train.batch_size must be at least 1"),
+    ({"train.learning_rate": 0}, "train.learning_rate must be > 0"),
+    ({"train.learning_rate": -1e-3}, "train.learning_rate must be > 0"),
+    ({"data.validation_size": 60000}, r"data.validation_size must be in \(0, 60000\)"),
+    ({"data.validation_size": 0}, r"data.validation_size must be in \(0, 60000\)"),
+    ({"data.normalization": "zscore"}, "data.normalization must be one of none, scale, standardize"),
+    ({"model.name": "vgg"}, "model.name must be one of cnn, cnn_keras"),
+    ({"train.optimizer": "lbfgs"}, "train.optimizer must be one of"),
+    ({"model.dropout": 1.5}, r"model.dropout must be in \[0, 1\)"),
+    ({"train.epochs": None, "data.dataset": True}, "data.dataset must be a str"),
+])
+def test_bad_values_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("no/such.yml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train: [1, 2", "cannot parse"),
+    ("- a\n- b\n", "must hold a mapping"),
+    ("train: 3\n", "section 'train' must be a mapping"),
+])
+def test_unparsable_file(tmp_path, text, message):
+    path = tmp_path / "bad.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)

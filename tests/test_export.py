@@ -1,0 +1,75 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import tracking
+from pipeline.errors import TrackingError
+from pipeline.export import export_model
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    cfg, result, _ = trained
+    path, written = export_model(cfg)
+    return cfg, result, path, written
+
+
+def test_tf_serving_layout(exported):
+    cfg, _, path, written = exported
+    assert written and path == Path(cfg.export.dir) / cfg.tracking.registered_model / "1"
+    assert (path / "saved_model.pb").is_file() and (path / "variables").is_dir()
+    meta = json.loads((path / "assets.extra" / "trainlab.json").read_text())
+    assert meta["class_names"] == [str(i) for i in range(10)]
+    assert meta["normalization"]["mode"] == "standardize"
+
+
+def test_saved_model_cli_describes_it(exported):
+    path = exported[2]
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    out = subprocess.run([str(cli), "show", "--all", "--dir", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    assert "signature_def['serving_default']" in out and "signature_def['serving_uint8']" in out
+    assert "outputs['probabilities']" in out and "outputs['classes']" in out
+
+
+def test_export_predicts_what_the_keras_model_predicts(exported, mnist):
+    cfg, result, path, _ = exported
+    keras_model = tracking.load_model(tracking.run_model_uri(result.run_id))
+    images = mnist.x_test[:64]
+    expected = keras_model.predict(images[..., None].astype("float32"), verbose=0)
+    loaded = tf.saved_model.load(str(path))
+    by_float = loaded.signatures["serving_default"](image=tf.constant(images, tf.float32))
+    by_uint8 = loaded.signatures["serving_uint8"](image=tf.constant(images[..., None]))
+    for out in (by_float, by_uint8):
+        np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+        np.testing.assert_array_equal(out["classes"].numpy(), expected.argmax(1))
+
+
+@pytest.mark.parametrize("shape", [(2, 28), (2, 28, 28, 3), (28, 28), (), (1, 27, 28), (1, 28, 28, 1, 1)])
+def test_wrong_shapes_raise_instead_of_aborting(exported, shape):
+    loaded = tf.saved_model.load(str(exported[2]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image must have shape"):
+        loaded.signatures["serving_default"](image=tf.zeros(shape))
+
+
+def test_exporting_the_champion_again_keeps_the_folder(exported):
+    cfg, _, path, _ = exported
+    stamp = (path / "saved_model.pb").stat().st_mtime_ns
+    again, written = export_model(cfg)
+    assert again == path and not written and (path / "saved_model.pb").stat().st_mtime_ns == stamp
+
+
+def test_a_run_uri_gets_the_next_version(exported):
+    cfg, result, _, _ = exported
+    path, written = export_model(cfg, tracking.run_model_uri(result.run_id))
+    assert written and path.name == "2"
+
+
+def test_export_without_champion(store):
+    with pytest.raises(TrackingError, match="no champion yet"):
+        export_model(store)

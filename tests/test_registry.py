@@ -1,0 +1,66 @@
+import keras
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import tracking
+from pipeline.errors import TrackingError
+
+
+def tiny_model():
+    inputs = keras.Input((28, 28, 1), name="image")
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
+
+
+def logged_run(experiment_id, val_accuracy):
+    with tracking.run(experiment_id) as run_id:
+        tracking.log_metrics({tracking.SELECTION_METRIC: val_accuracy})
+        tracking.log_model(tiny_model(), 10)
+    return run_id
+
+
+@pytest.fixture
+def experiment(store):
+    return tracking.configure(store.tracking), store.tracking.registered_model
+
+
+def test_champion_moves_only_to_a_better_run(experiment):
+    experiment_id, name = experiment
+    first, worse, better = (logged_run(experiment_id, v) for v in (0.90, 0.85, 0.95))
+    assert tracking.champion(name) is None
+    r1 = tracking.register(first, name)
+    assert r1.promoted and tracking.champion(name)[:2] == ("1", first)
+    r2 = tracking.register(worse, name)
+    assert not r2.promoted and "champion stays version 1" in r2.message
+    assert tracking.champion(name)[:2] == ("1", first)
+    r3 = tracking.register(better, name)
+    assert r3.promoted and tracking.champion(name)[:2] == ("3", better)
+    assert "was version 1" in r3.message
+
+
+def test_a_tie_does_not_move_the_champion(experiment):
+    experiment_id, name = experiment
+    a, b = logged_run(experiment_id, 0.9), logged_run(experiment_id, 0.9)
+    tracking.register(a, name)
+    assert not tracking.register(b, name).promoted
+
+
+def test_registering_a_run_twice_adds_no_version(experiment):
+    experiment_id, name = experiment
+    run_id = logged_run(experiment_id, 0.9)
+    assert tracking.register(run_id, name).version == tracking.register(run_id, name).version == "1"
+    assert len(MlflowClient().search_model_versions(f"name = '{name}'")) == 1
+
+
+def test_unknown_run_and_foreign_run_are_refused(experiment):
+    experiment_id, name = experiment
+    with pytest.raises(TrackingError, match="no run with id"):
+        tracking.register("0" * 32, name)
+    with tracking.run(experiment_id) as run_id:
+        pass
+    with pytest.raises(TrackingError, match="not a trainlab training run"):
+        tracking.register(run_id, name)
+
+
+def test_champion_uri_without_champion(experiment):
+    with pytest.raises(TrackingError, match="has no champion yet"):
+        tracking.champion_uri(experiment[1])

@@ -1,0 +1,103 @@
+
+import keras
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import tracking
+from pipeline.errors import DivergedError, TrackingError
+from pipeline.train import KeepBest, train
+from tests.conftest import smoke_config
+
+
+def test_run_logs_config_metrics_plots_and_model(trained):
+    cfg, result, lines = trained
+    run = MlflowClient().get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert all(key in params for key in cfg.flat())  # the whole resolved config
+    assert params["train.epochs"] == "2" and params["normalization.mode"] == "standardize"
+    assert 0.1 < float(params["normalization.mean"]) < 0.15
+    assert params["data.train_size"] == "1500" and params["data.test_size"] == "1000"
+    history = MlflowClient().get_metric_history(result.run_id, "val_accuracy")
+    assert [m.step for m in history] == [0, 1]
+    for metric in ("loss", "accuracy", "val_loss", "lr"):
+        assert len(MlflowClient().get_metric_history(result.run_id, metric)) == 2
+    metrics = run.data.metrics
+    assert metrics["test_accuracy"] == pytest.approx(result.test.accuracy)
+    assert metrics[tracking.SELECTION_METRIC] == max(m.value for m in history)  # the best epoch, not the last
+    artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
+    assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png"}
+    assert result.test.accuracy > 0.5  # 1,500 images, 2 epochs: far above chance
+    assert any(line.startswith("epoch 2/2") for line in lines)
+
+
+def test_logged_model_has_a_signature_and_takes_raw_pixels(trained, mnist):
+    import mlflow
+    _, result, _ = trained
+    uri = tracking.run_model_uri(result.run_id)
+    info = mlflow.models.get_model_info(uri)
+    assert info.signature.inputs.input_names() == ["image"]
+    model = tracking.load_model(uri)
+    x = mnist.x_test[:1000, ..., None].astype("float32")  # raw 0-255 pixels
+    accuracy = np.mean(model.predict(x, verbose=0).argmax(1) == mnist.y_test[:1000])
+    assert accuracy == pytest.approx(result.test.accuracy, abs=1e-6)
+
+
+def test_keep_best_restores_the_best_epoch_weights():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    callback = KeepBest("val_accuracy")
+    callback.set_model(model)
+    for epoch, score in enumerate([0.5, 0.9, 0.7]):
+        model.layers[0].kernel.assign([[float(epoch)]])
+        callback.on_epoch_end(epoch, {"val_accuracy": score})
+    callback.on_train_end()
+    assert (callback.epoch, callback.value) == (1, 0.9)
+    assert model.layers[0].kernel.numpy()[0, 0] == 1.0
+
+
+def test_diverging_run_is_failed_and_never_registered(tmp_path):
+    cfg = smoke_config(tmp_path, **{"model.name": "mlp_small", "train.optimizer": "sgd",
+                                    "train.learning_rate": 1e12, "train.lr_schedule": "constant"})
+    with pytest.raises(DivergedError, match="diverged"):
+        train(cfg, register=True, echo=lambda _: None)
+    client = MlflowClient()
+    [run] = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
+    assert run.info.status == "FAILED"
+    assert "diverged" in run.data.tags["trainlab.status_reason"]
+    assert client.search_registered_models() == []
+    with pytest.raises(TrackingError, match="is FAILED, not FINISHED"):
+        tracking.register(run.info.run_id, cfg.tracking.registered_model)
+
+
+def test_ctrl_c_marks_the_run_killed_and_leaves_the_registry(tmp_path):
+    cfg = smoke_config(tmp_path, **{"train.epochs": 2})
+
+    def interrupt_after_first_epoch(line):
+        if line.startswith("epoch 1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, register=True, echo=interrupt_after_first_epoch)
+    client = MlflowClient()
+    [run] = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
+    assert run.info.status == "KILLED"
+    assert client.search_registered_models() == []
+
+
+@pytest.mark.parametrize("make_store, message", [
+    (lambda p: p.mkdir(), "is not a file"),
+    (lambda p: p.write_text("not a database, just text" * 100), "file is not a database"),
+])
+def test_store_that_cannot_be_opened_fails_before_training(tmp_path, make_store, message):
+    make_store(tmp_path / "store.db")
+    cfg = smoke_config(tmp_path, **{"tracking.tracking_uri": f"sqlite:///{tmp_path}/store.db"})
+    with pytest.raises(TrackingError, match=message):
+        train(cfg, echo=lambda _: None)
+    assert (tmp_path / "store.db").exists()  # nothing stored is touched
+
+
+def test_missing_store_folder_fails_before_training(tmp_path):
+    cfg = smoke_config(tmp_path, **{"tracking.tracking_uri": f"sqlite:///{tmp_path}/absent/mlflow.db"})
+    with pytest.raises(TrackingError, match="does not exist"):
+        train(cfg, echo=lambda _: None)
