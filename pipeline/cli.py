@@ -46,7 +46,7 @@ OVERRIDES = {
     "epochs": "train.epochs", "batch_size": "train.batch_size", "optimizer": "train.optimizer",
     "learning_rate": "train.learning_rate", "seed": "train.seed",
     "tracking_uri": "tracking.tracking_uri", "experiment": "tracking.experiment",
-    "registered_model": "tracking.registered_model", "export_dir": "export.dir",
+    "registered_model": "tracking.registered_model", "export_dir": "export.dir", "augment": "augment",
 }
 
 
@@ -73,6 +73,9 @@ def config_options(*names: str):
         "experiment": click.option("--experiment", help="MLflow experiment name."),
         "registered_model": click.option("--registered-model", help="Registered model name."),
         "export_dir": click.option("--export-dir", help="Folder for SavedModel exports."),
+        "augment": click.option("--augment", metavar="YAML",
+                                help='Augmentation chain, e.g. "[{name: random_crop, padding: 2}, {name: mixup}]"; '
+                                     '"none" turns it off.'),
     }
     common = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False),
@@ -136,7 +139,7 @@ def data(grid, **kwargs):
     click.echo(f"sample grid  {grid}")
 
 
-TRAIN_OPTIONS = ("dataset", "validation_size", "normalization", "limit_train", "limit_test", "model",
+TRAIN_OPTIONS = ("augment", "dataset", "validation_size", "normalization", "limit_train", "limit_test", "model",
                  "activation", "initializer", "width", "depth", "dropout", "epochs", "batch_size",
                  "optimizer", "learning_rate", "seed", "tracking_uri", "experiment", "registered_model")
 
@@ -217,6 +220,39 @@ def ui(host, port, **kwargs):
     click.echo(f"MLflow UI for {cfg.tracking.tracking_uri} at http://{host}:{port}", err=True)
     os.execve(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
                                cfg.tracking.tracking_uri, "--host", host, "--port", str(port)], env)
+
+
+@cli.command()
+def augmentations():
+    """List the augmentation ops and their parameters (defaults shown)."""
+    from augment import list_augmentations, op_parameters
+    from augment.registry import _OPS
+    for name in list_augmentations():
+        params = ", ".join(f"{k}={v!r}" for k, v in op_parameters(name).items())
+        doc = (_OPS[name].__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:<16} {params}\n{'':<16} {doc}")
+    click.echo("keras.<Layer> / keras_cv.<Layer>  any keras (or keras-cv) preprocessing layer, with its arguments")
+
+
+@cli.command("augment-preview")
+@config_options("augment", "dataset", "seed")
+@click.option("--out", type=click.Path(dir_okay=False), default="outputs/augmentation.png", show_default=True,
+              help="Where to write the PNG grid.")
+@click.option("--draws", type=click.IntRange(1, 12), default=5, show_default=True, help="Augmented draws per image.")
+def augment_preview(out, draws, **kwargs):
+    """Write a PNG grid: sample images beside augmented draws, labels with their mixed weights."""
+    from augment import AugmentChain
+    from pipeline import plots
+    from pipeline.datasets import load_dataset
+    from pipeline.preview import augment_preview as preview
+    cfg = resolve_config(kwargs)
+    if not cfg.augment:
+        raise click.UsageError("the augmentation chain is empty: nothing to preview")
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    plots.save(preview(ds.x_train[:2000, ..., None], ds.y_train[:2000], AugmentChain(cfg.augment), ds.class_names,
+                       draws=draws, seed=cfg.train.seed), out)
+    click.echo(f"augmentation preview ({len(cfg.augment)} op(s)) written to {out}")
 
 
 @cli.command()

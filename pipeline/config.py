@@ -51,7 +51,8 @@ class TrainConfig:
     learning_rate: float = 0.002        # peak rate; the schedule shapes it per step
     lr_schedule: str = "cosine"         # constant | cosine (decays to 0 over all steps)
     loss: str = "categorical_crossentropy"
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0       # folded into the one-hot targets, before any mixing
+    mixing_off_epochs: int = 0         # turn mixup/cutmix off for the last N epochs
     seed: int = 42                      # data split, shuffling, initialization
     shuffle_buffer: int = 60000         # elements; >= the training size gives a full shuffle
 
@@ -69,9 +70,15 @@ class ExportConfig:
     dir: str = "exports"                # SavedModels land in <dir>/<registered_model>/<version>/
 
 
+# The default MNIST recipe: shifts of up to 2 pixels and small rotations help digits; flips do not
+# (a mirrored 2 is not a 2). Each entry is {name: <op>, p: <probability>, **parameters}.
+DEFAULT_AUGMENT = [{"name": "random_crop", "padding": 2}]
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
+    augment: list = field(default_factory=lambda: [dict(op) for op in DEFAULT_AUGMENT])
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -79,14 +86,20 @@ class Config:
 
     def flat(self) -> dict[str, Any]:
         """``{"train.epochs": 12, ...}``: every key, for logging as MLflow params."""
-        return {f"{s}.{k}": v for s, sub in dataclasses.asdict(self).items() for k, v in sub.items()}
+        flat = {}
+        for section, sub in dataclasses.asdict(self).items():
+            if isinstance(sub, dict):
+                flat.update({f"{section}.{k}": v for k, v in sub.items()})
+            else:
+                flat[section] = sub
+        return flat
 
 
 # A preset is a set of overrides applied before the file's and the CLI's.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # Tiny and fast, for tests and a first look: a small subset, one epoch.
-    "smoke": {"data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 1000,
+    "smoke": {"augment": [{"name": "random_crop", "padding": 2}], "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 1000,
               "model.width": 8, "train.epochs": 1, "train.batch_size": 64},
 }
 
@@ -126,6 +139,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(doc).__name__}")
     flat = {}
     for section, values in doc.items():
+        if section == "augment":
+            flat["augment"] = values
+            continue
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: section {section!r} must be a mapping of keys")
         flat.update({f"{section}.{k}": v for k, v in values.items()})
@@ -134,15 +150,36 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def set_key(cfg: Config, key: str, value: Any) -> None:
     """Set dotted ``key`` to ``value``, converting it to the field's type."""
+    if key == "augment":
+        cfg.augment = _augment_list(value)
+        return
     section, _, name = key.partition(".")
     sections = {f.name: f for f in dataclasses.fields(cfg)}
-    if section not in sections:
+    if section not in sections or section == "augment":
         raise ConfigError(f"unknown config section {section!r} in {key!r}; sections: {', '.join(sections)}")
     sub = getattr(cfg, section)
     hints = typing.get_type_hints(type(sub))
     if name not in hints:
         raise ConfigError(f"unknown config key {key!r}; keys of {section}: {', '.join(hints)}")
     setattr(sub, name, _coerce(key, value, hints[name]))
+
+
+def _augment_list(value: Any) -> list:
+    """The augmentation chain: a list of mappings, given as such or as YAML text (``none``: empty)."""
+    if isinstance(value, str):
+        if value.strip().lower() in ("none", "[]", ""):
+            return []
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"augment: cannot parse {value!r}: {' '.join(str(e).split())}") from None
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"augment must be a list of {{name: ..., ...}} mappings, got {value!r}")
+    return value
 
 
 def _coerce(key: str, value: Any, hint) -> Any:
@@ -171,6 +208,7 @@ def _coerce(key: str, value: Any, hint) -> Any:
 
 def validate(cfg: Config) -> None:
     """Check values that types alone do not catch."""
+    from augment import validate_specs
     from models import list_models  # models/ does not know about the config; the check lives here
     d, m, t = cfg.data, cfg.model, cfg.train
     _choice("data.normalization", d.normalization, NORMALIZATIONS)
@@ -197,6 +235,12 @@ def validate(cfg: Config) -> None:
     for key, value in (("model.width", m.width), ("model.depth", m.depth)):
         if value is not None and value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
+    try:
+        validate_specs(cfg.augment)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if t.mixing_off_epochs < 0:
+        raise ConfigError(f"train.mixing_off_epochs must be at least 0, got {t.mixing_off_epochs}")
     if not cfg.tracking.registered_model.strip() or not cfg.tracking.experiment.strip():
         raise ConfigError("tracking.registered_model and tracking.experiment must not be empty")
 

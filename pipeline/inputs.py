@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from augment import AugmentChain
 from pipeline.datasets import Dataset
 from pipeline.errors import DataError
 
@@ -89,23 +90,35 @@ def make_splits(ds: Dataset, validation_size: int, seed: int, limit_train: int |
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, batch_size: int,
-                 normalizer: Normalizer, training: bool = False, seed: int = 0,
-                 shuffle_buffer: int = 60000, label_smoothing: float = 0.0) -> tf.data.Dataset:
-    """The tf.data input: uint8 arrays -> cache -> shuffle -> batch -> map(normalize) -> prefetch.
+                 normalizer: Normalizer, training: bool = False, seed: int = 0, shuffle_buffer: int = 60000,
+                 label_smoothing: float = 0.0, augment: AugmentChain | None = None) -> tf.data.Dataset:
+    """The tf.data input: uint8 arrays -> cache -> shuffle -> batch -> map(augment, normalize) -> prefetch.
 
-    Images stay uint8 until the batched map, which casts, normalizes and one-hot encodes the
-    labels (float targets, as mixing and label smoothing need).
+    Images stay uint8 until the batched map, which casts them to float pixels, one-hot encodes the
+    labels (float targets, smoothed if asked, as mixing needs), augments whole batches (training
+    only, each batch with its own seed) and normalizes last.
     """
-    def prepare(x, y):
+    augment = augment if training and augment else None
+
+    def prepare(batch, batch_seed=None):
+        x, y = batch
         targets = tf.one_hot(y, num_classes)
         if label_smoothing:
             targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
+        x = tf.cast(x, tf.float32)
+        if augment is not None:
+            x, targets = augment(x, targets, batch_seed)
         return normalizer(x), targets
 
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32))).cache()
     if training:
         ds = ds.shuffle(min(shuffle_buffer, len(labels)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:  # pair each batch with a fresh seed: new draws every epoch, same run to run
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds)
+    else:
+        ds = ds.map(lambda x, y: ((x, y),))
     return (ds
-            .batch(batch_size)
             .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))

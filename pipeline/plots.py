@@ -68,3 +68,31 @@ def save(fig, path) -> None:
 
 def close(fig) -> None:
     plt.close(fig)
+
+
+def _target_label(target: np.ndarray, class_names) -> str:
+    """'7' for a pure target; '7:0.71 1:0.29' for a mixed or smoothed one."""
+    order = np.argsort(-target)
+    if target[order[0]] > 0.999:
+        return str(class_names[order[0]])
+    return " ".join(f"{class_names[i]}:{target[i]:.2f}" for i in order[:2] if target[i] > 0.01)
+
+
+def augment_grid(originals: np.ndarray, labels: np.ndarray, draws: list, class_names):
+    """One row per image: the original, then each augmented draw titled with its label weights.
+
+    Args:
+        originals: uint8 (N, H, W, 1). labels: (N,) int.
+        draws: list of ``(images (N, H, W, 1) float 0-255, targets (N, C))``.
+    """
+    n, columns = len(originals), 1 + len(draws)
+    fig, axes = plt.subplots(n, columns, figsize=(columns * 1.3, n * 1.4), squeeze=False)
+    for i in range(n):
+        panels = [(originals[i], f"original {class_names[labels[i]]}")]
+        panels += [(images[i], _target_label(targets[i], class_names)) for images, targets in draws]
+        for ax, (image, title) in zip(axes[i], panels):
+            ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=255)
+            ax.set_title(title, fontsize=6)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig

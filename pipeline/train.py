@@ -12,6 +12,7 @@ from typing import Callable
 import keras
 import numpy as np
 
+from augment import AugmentChain
 from models import create_model
 from pipeline import plots, tracking
 from pipeline.config import Config, TrainConfig
@@ -19,6 +20,7 @@ from pipeline.datasets import load_dataset
 from pipeline.errors import ConfigError, DivergedError
 from pipeline.evaluate import EvalReport, evaluate_model
 from pipeline.inputs import Normalizer, make_dataset, make_splits
+from pipeline.preview import augment_preview
 
 
 @dataclass
@@ -42,11 +44,13 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed, cfg.data.limit_train, cfg.data.limit_test)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
 
-    # --- inputs
+    # --- inputs (augmentation on training batches only)
     t = cfg.train
+    chain = AugmentChain(cfg.augment)
     common = dict(num_classes=ds.num_classes, normalizer=normalizer)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=t.batch_size, training=True, seed=t.seed,
-                            shuffle_buffer=t.shuffle_buffer, label_smoothing=t.label_smoothing, **common)
+                            shuffle_buffer=t.shuffle_buffer, label_smoothing=t.label_smoothing, augment=chain,
+                            **common)
     val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=1000, **common)
 
     # --- model
@@ -65,10 +69,16 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
              f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)")
 
         # --- fit
+        if chain:
+            tracking.log_figure(augment_preview(splits.x_train, splits.y_train, chain, ds.class_names, seed=t.seed),
+                                "plots/augmentation.png")
         guard, best = StopOnNonFinite(), KeepBest("val_accuracy")
+        callbacks = [guard, best, tracking.EpochLogger(), EpochEcho(echo)]
+        if chain.mixes_labels and t.mixing_off_epochs:
+            callbacks.append(MixingSwitch(chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
         start = time.perf_counter()
-        history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0, shuffle=False,  # tf.data shuffles
-                            callbacks=[guard, best, tracking.EpochLogger(), EpochEcho(echo)]).history
+        history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0, shuffle=False,
+                            callbacks=callbacks).history  # shuffle=False: tf.data shuffles
         train_seconds = time.perf_counter() - start
         if guard.reason:
             raise DivergedError(f"training diverged: {guard.reason}; lower train.learning_rate")
@@ -153,6 +163,17 @@ class KeepBest(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.weights is not None:
             self.model.set_weights(self.weights)
+
+
+class MixingSwitch(keras.callbacks.Callback):
+    """Turns mixup/cutmix off from epoch ``off_from_epoch`` on (clean labels for the last epochs)."""
+
+    def __init__(self, chain: AugmentChain, off_from_epoch: int):
+        super().__init__()
+        self.chain, self.off_from_epoch = chain, off_from_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.chain.mixing.assign(epoch < self.off_from_epoch)
 
 
 class EpochEcho(keras.callbacks.Callback):

@@ -34,8 +34,16 @@ def store(tmp_path):
     return smoke_config(tmp_path)
 
 
+@pytest.fixture
+def trained(_trained):
+    """The shared trained run, with MLflow pointed at its store (other tests move the global URI)."""
+    from pipeline import tracking
+    tracking.configure(_trained[0].tracking)
+    return _trained
+
+
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory):
+def _trained(tmp_path_factory):
     """One small model trained for two epochs, registered as champion: shared by the tests that read it."""
     from pipeline.train import train
     tmp = tmp_path_factory.mktemp("trained")

@@ -23,7 +23,33 @@ def test_smoke_preset_is_tiny():
 def test_flat_holds_every_key():
     flat = Config().flat()
     assert flat["train.epochs"] == 12 and flat["tracking.tracking_uri"] == "sqlite:///mlflow.db"
-    assert len(flat) == sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "export"))
+    assert len(flat) == 1 + sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "export"))
+    assert flat["augment"] == [{"name": "random_crop", "padding": 2}]
+
+
+def test_augment_from_file_and_cli(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("augment:\n  - {name: cutout, size: 6, p: 0.5}\n  - name: mixup\n    alpha: 0.4\n")
+    assert load_config(path).augment == [{"name": "cutout", "size": 6, "p": 0.5}, {"name": "mixup", "alpha": 0.4}]
+    assert load_config(path, {"augment": "none"}).augment == []
+    assert load_config(None, {"augment": "[{name: rotate, degrees: 5}]"}).augment == [{"name": "rotate", "degrees": 5}]
+
+
+@pytest.mark.parametrize("chain, message", [
+    ("[{name: spin}]", "augment.0.: unknown augmentation 'spin'; known: brightness"),
+    ("[{name: cutout, p: 1.5}]", r"p must be a probability in \[0, 1\], got 1.5"),
+    ("[{name: cutout, colour: red}]", "has no parameter colour; parameters: size, fill, p"),
+    ("[{name: cutout, fill: plaid}]", "fill must be one of zero, mean, noise"),
+    ("[{name: random_crop, padding: -1}]", "padding must be an integer"),
+    ("[{name: mixup, alpha: 0}]", "alpha must be a number"),
+    ("{name: [}", "cannot parse"),
+    ("[3]", "a mapping with a 'name' key"),
+    ("[{name: keras.NoSuchLayer}]", "keras.layers has no layer 'NoSuchLayer'"),
+    ("[{name: keras.RandomRotation, bogus: 1}]", "keras.RandomRotation: "),
+])
+def test_bad_augmentation_is_named(chain, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, {"augment": chain})
 
 
 @pytest.mark.parametrize("overrides, message", [

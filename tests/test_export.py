@@ -13,10 +13,16 @@ from pipeline.export import export_model
 
 
 @pytest.fixture(scope="module")
-def exported(trained):
-    cfg, result, _ = trained
+def _exported(_trained):
+    cfg, result, _ = _trained
     path, written = export_model(cfg)
     return cfg, result, path, written
+
+
+@pytest.fixture
+def exported(_exported):
+    tracking.configure(_exported[0].tracking)
+    return _exported
 
 
 def test_tf_serving_layout(exported):

@@ -27,7 +27,7 @@ def test_run_logs_config_metrics_plots_and_model(trained):
     assert metrics["test_accuracy"] == pytest.approx(result.test.accuracy)
     assert metrics[tracking.SELECTION_METRIC] == max(m.value for m in history)  # the best epoch, not the last
     artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
-    assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png"}
+    assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/augmentation.png"}
     assert result.test.accuracy > 0.5  # 1,500 images, 2 epochs: far above chance
     assert any(line.startswith("epoch 2/2") for line in lines)
 

@@ -1,0 +1,48 @@
+"""An augmentation chain: the configured ops applied in order to each training batch."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from augment.base import split_seed
+from augment.registry import create_op
+
+
+class AugmentChain:
+    """Ops in order; ``mixing`` is a switch the training loop can turn off for the last epochs."""
+
+    def __init__(self, specs: list[dict]):
+        self.ops = [create_op(spec) for spec in specs]
+        self.mixing = tf.Variable(True, trainable=False, name="mixing_enabled")
+
+    def __bool__(self) -> bool:
+        return bool(self.ops)
+
+    @property
+    def mixes_labels(self) -> bool:
+        return any(op.mixes_labels for op in self.ops)
+
+    def __call__(self, images, targets, seed):
+        """Apply every op to a batch of float images (B, H, W, C) 0-255 and float targets (B, classes)."""
+        if not self.ops:
+            return images, targets
+        for op, op_seed in zip(self.ops, split_seed(seed, len(self.ops))):
+            if op.mixes_labels:
+                images, targets = tf.cond(self.mixing, lambda o=op, s=op_seed: o(images, targets, s),
+                                          lambda: (images, targets))
+            else:
+                images, targets = op(images, targets, op_seed)
+        return images, targets
+
+
+def validate_specs(specs) -> list[dict]:
+    """Check a configured chain (a list of mappings) by building it; raise ValueError naming the problem."""
+    if specs is None:
+        return []
+    if not isinstance(specs, list):
+        raise ValueError(f"augment must be a list of {{name: ..., ...}} mappings, got {type(specs).__name__}")
+    for i, spec in enumerate(specs):
+        try:
+            create_op(spec)
+        except ValueError as e:
+            raise ValueError(f"augment[{i}]: {e}") from None
+    return specs
