@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from augment.base import Augmentation, check_number, split_seed, uniform
+from augment.base import PIXEL_MAX, Augmentation, check_number, split_seed, uniform
 from augment.erasing import box_mask
 from augment.registry import register_op
 
@@ -54,7 +54,8 @@ class Mixup(_Mixing):
 
     def apply(self, images, params):
         lam = tf.reshape(params["lam"], [-1, 1, 1, 1])
-        return lam * images + (1.0 - lam) * tf.gather(images, params["partner"])
+        mixed = lam * images + (1.0 - lam) * tf.gather(images, params["partner"])
+        return tf.clip_by_value(mixed, 0.0, PIXEL_MAX)  # float rounding can step past 255
 
 
 @register_op("cutmix")

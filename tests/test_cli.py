@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 
-COMMANDS = ["data", "train", "evaluate", "register", "export", "run", "ui", "models"]
+COMMANDS = ["data", "train", "evaluate", "register", "export", "run", "ui", "models", "augmentations",
+            "augment-preview"]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,22 @@ def test_models_lists_the_registry():
     from models import list_models
     out = CliRunner().invoke(cli, ["models"]).output
     assert [line.split()[0] for line in out.splitlines()] == list_models()
+
+
+def test_augmentations_lists_ops_and_parameters():
+    from augment import list_augmentations
+    out = CliRunner().invoke(cli, ["augmentations"]).output
+    for name in list_augmentations():
+        assert f"\n{name} " in "\n" + out
+    assert "padding=2" in out and "keras_cv.<Layer>" in out
+
+
+def test_augment_preview_writes_a_png(tmp_path):
+    out = tmp_path / "aug.png"
+    result = CliRunner().invoke(cli, ["augment-preview", "--out", str(out), "--draws", "2",
+                                      "--augment", "[{name: cutout, size: 8}, {name: cutmix}]"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_data_prints_facts_and_writes_a_grid(tmp_path):
@@ -99,6 +116,8 @@ def test_export_keeps_the_existing_version(workdir):
     (["export"], "has no champion yet"),
     (["evaluate", "--run-id", "abc", "--model-uri", "x"], "not both"),
     (["register", "--run-id", "f" * 32], "no run with id"),
+    (["train", "--augment", "[{name: spin}]"], "augment[0]: unknown augmentation 'spin'"),
+    (["augment-preview", "--augment", "none"], "the augmentation chain is empty"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (tmp_path / "broken.yml").write_text("train: [1,\n")

@@ -84,3 +84,29 @@ def test_training_shuffle_is_seeded():
     np.testing.assert_array_equal(order(1), order(1))
     assert not np.array_equal(order(1), order(2))
     assert sorted(order(1)) == list(range(100))
+
+
+def _augmented(training, seed=3):
+    from augment import AugmentChain
+    x = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype(np.uint8)
+    chain = AugmentChain([{"name": "random_crop", "padding": 2}, {"name": "mixup"}])
+    ds = make_dataset(x, np.arange(8), num_classes=10, batch_size=8, normalizer=Normalizer("none"),
+                      training=training, augment=chain, seed=seed, shuffle_buffer=1)
+    return x, ds
+
+
+def test_augmentation_only_in_training():
+    x, ds = _augmented(training=False)
+    images, targets = next(iter(ds))
+    np.testing.assert_array_equal(images.numpy(), x.astype(np.float32))
+    np.testing.assert_array_equal(targets.numpy(), np.eye(10)[:8])
+
+
+def test_augmented_pipeline_repeats_per_seed_and_changes_per_epoch():
+    _, ds = _augmented(training=True)
+    first, second = (next(iter(ds))[0].numpy() for _ in range(2))
+    again = next(iter(_augmented(training=True)[1]))[0].numpy()
+    assert not np.array_equal(first, second)       # a new draw each epoch
+    np.testing.assert_array_equal(first, again)     # the same draws for the same seed
+    targets = next(iter(ds))[1].numpy()
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-5)

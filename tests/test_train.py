@@ -101,3 +101,15 @@ def test_missing_store_folder_fails_before_training(tmp_path):
     cfg = smoke_config(tmp_path, **{"tracking.tracking_uri": f"sqlite:///{tmp_path}/absent/mlflow.db"})
     with pytest.raises(TrackingError, match="does not exist"):
         train(cfg, echo=lambda _: None)
+
+
+def test_mixing_switch_turns_mixing_off_for_the_last_epochs():
+    from augment import AugmentChain
+    from pipeline.train import MixingSwitch
+    chain = AugmentChain([{"name": "mixup"}])
+    switch = MixingSwitch(chain, off_from_epoch=3)
+    seen = []
+    for epoch in range(5):
+        switch.on_epoch_begin(epoch)
+        seen.append(bool(chain.mixing.numpy()))
+    assert seen == [True, True, True, False, False]
