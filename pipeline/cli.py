@@ -44,7 +44,9 @@ OVERRIDES = {
     "model": "model.name", "activation": "model.activation", "initializer": "model.initializer",
     "width": "model.width", "depth": "model.depth", "dropout": "model.dropout",
     "epochs": "train.epochs", "batch_size": "train.batch_size", "optimizer": "train.optimizer",
-    "learning_rate": "train.learning_rate", "seed": "train.seed",
+    "learning_rate": "train.learning_rate", "seed": "train.seed", "model_norm": "model.normalization",
+    "l2": "model.l2", "loss": "train.loss", "schedule": "train.lr_schedule", "early_stopping": "train.early_stopping",
+    "label_smoothing": "train.label_smoothing",
     "tracking_uri": "tracking.tracking_uri", "experiment": "tracking.experiment",
     "registered_model": "tracking.registered_model", "export_dir": "export.dir", "augment": "augment",
 }
@@ -64,6 +66,12 @@ def config_options(*names: str):
         "width": click.option("--width", type=int, help="Units (MLP) or first-block filters (CNN)."),
         "depth": click.option("--depth", type=int, help="Hidden layers (MLP)."),
         "dropout": click.option("--dropout", type=float, help="Dropout rate in [0, 1)."),
+        "model_norm": click.option("--model-norm", help="Normalization layers: none | batch | layer."),
+        "l2": click.option("--l2", type=float, help="L2 penalty on kernels."),
+        "loss": click.option("--loss", help="categorical_crossentropy | mse."),
+        "schedule": click.option("--schedule", help="Learning-rate schedule: constant | step | cosine | one_cycle."),
+        "early_stopping": click.option("--early-stopping", type=int, help="Patience in epochs (0: off)."),
+        "label_smoothing": click.option("--label-smoothing", type=float, help="Label smoothing in [0, 1)."),
         "epochs": click.option("--epochs", type=int, help="Training epochs."),
         "batch_size": click.option("--batch-size", type=int, help="Batch size."),
         "optimizer": click.option("--optimizer", help="adam | adamw | sgd | rmsprop."),
@@ -81,7 +89,7 @@ def config_options(*names: str):
         click.option("--config", "config_path", type=click.Path(dir_okay=False),
                      help=f"Config file (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)."),
         click.option("--preset", type=click.Choice(sorted(PRESETS)), default="default", show_default=True,
-                     help="Overrides applied under the file's: `smoke` is tiny and fast."),
+                     help="Overrides applied over the file's values: `smoke` is tiny and fast."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Override any config key, e.g. --set train.epochs=3 (repeatable)."),
     ]
@@ -140,8 +148,9 @@ def data(grid, **kwargs):
 
 
 TRAIN_OPTIONS = ("augment", "dataset", "validation_size", "normalization", "limit_train", "limit_test", "model",
-                 "activation", "initializer", "width", "depth", "dropout", "epochs", "batch_size",
-                 "optimizer", "learning_rate", "seed", "tracking_uri", "experiment", "registered_model")
+                 "activation", "initializer", "model_norm", "width", "depth", "dropout", "l2", "epochs", "batch_size",
+                 "optimizer", "learning_rate", "schedule", "loss", "label_smoothing", "early_stopping", "seed",
+                 "tracking_uri", "experiment", "registered_model")
 
 
 @cli.command()
@@ -178,6 +187,19 @@ def register(run_id, **kwargs):
     experiment_id = tracking.configure(cfg.tracking)
     click.echo(tracking.register(run_id or tracking.latest_finished_run(experiment_id),
                                  cfg.tracking.registered_model).message)
+
+
+@cli.command("lr-find")
+@config_options(*TRAIN_OPTIONS)
+@click.option("--steps", type=click.IntRange(20, 5000), default=200, show_default=True, help="Sweep length.")
+@click.option("--start", type=click.FloatRange(1e-10, 10, min_open=False), default=1e-6, show_default=True)
+@click.option("--end", type=click.FloatRange(1e-9, 100), default=1.0, show_default=True)
+def lr_find(steps, start, end, **kwargs):
+    """Sweep the learning rate exponentially, log a loss-vs-lr plot and suggest a rate."""
+    from pipeline.lr_find import find_lr
+    if start >= end:
+        raise click.BadParameter(f"--start ({start}) must be below --end ({end})", param_hint="--start")
+    find_lr(resolve_config(kwargs), steps=steps, start=start, end=end, echo=click.echo)
 
 
 @cli.command()

@@ -19,8 +19,8 @@ from pipeline.errors import ConfigError
 
 NORMALIZATIONS = ("none", "scale", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
-LOSSES = ("categorical_crossentropy",)
-SCHEDULES = ("constant", "cosine")
+LOSSES = ("categorical_crossentropy", "mse")
+SCHEDULES = ("constant", "step", "cosine", "one_cycle")
 
 
 @dataclass
@@ -36,21 +36,36 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "cnn"                   # a registered model (trainlab models)
-    activation: Optional[str] = None    # None keeps the model's default
-    initializer: Optional[str] = None
-    width: Optional[int] = None         # units (MLP) or first-block filters (CNN)
+    # Every option below left at None keeps the model's own default.
+    activation: Optional[str] = None    # sigmoid | tanh | relu | leaky_relu | elu | selu | gelu | maxout
+    initializer: Optional[str] = None   # zeros | small_random | glorot_* | he_* | lecun_normal (None: pairs with activation)
+    init_std: Optional[float] = None    # std of small_random (default 0.01)
+    normalization: Optional[str] = None  # none | batch | layer
+    width: Optional[int] = None         # units (MLP, RNN) or first-block filters (CNN)
     depth: Optional[int] = None         # hidden layers (MLP only)
-    dropout: Optional[float] = None     # rate in [0, 1)
+    dropout: Optional[float] = None     # rate in [0, 1); AlphaDropout with selu
+    l2: Optional[float] = None          # L2 penalty on kernels, added to the loss
+    leaky_alpha: Optional[float] = None  # leaky_relu negative slope (default 0.01)
+    maxout_pieces: Optional[int] = None  # linear pieces per maxout unit (default 2)
+    pooling: Optional[str] = None       # CNN: max | fractional
+    pool_ratio: Optional[float] = None  # CNN fractional pooling ratio in (1, 2] (default 1.41)
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 12
     batch_size: int = 128
-    optimizer: str = "adam"
+    optimizer: str = "adam"            # adam | adamw | sgd | rmsprop
     learning_rate: float = 0.002        # peak rate; the schedule shapes it per step
-    lr_schedule: str = "cosine"         # constant | cosine (decays to 0 over all steps)
-    loss: str = "categorical_crossentropy"
+    lr_schedule: str = "cosine"         # constant | step | cosine (with warmup) | one_cycle
+    warmup_epochs: float = 0.0          # cosine: linear warmup from 0 over this many epochs
+    step_epochs: int = 5                # step: multiply the rate by step_gamma every step_epochs
+    step_gamma: float = 0.1
+    momentum: float = 0.9               # sgd momentum
+    nesterov: bool = False              # sgd
+    weight_decay: float = 0.0001        # adamw: decoupled weight decay
+    early_stopping: int = 0             # patience in epochs on val_accuracy; 0: off (best epoch is restored anyway)
+    loss: str = "categorical_crossentropy"  # categorical_crossentropy | mse (L2 on one-hot targets)
     label_smoothing: float = 0.0       # folded into the one-hot targets, before any mixing
     mixing_off_epochs: int = 0         # turn mixup/cutmix off for the last N epochs
     seed: int = 42                      # data split, shuffling, initialization
@@ -95,7 +110,7 @@ class Config:
         return flat
 
 
-# A preset is a set of overrides applied before the file's and the CLI's.
+# A preset is a set of overrides applied over the file's values and under the CLI's.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # Tiny and fast, for tests and a first look: a small subset, one epoch.
@@ -106,7 +121,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
                 preset: str = "default") -> Config:
-    """Defaults <- preset <- YAML file <- overrides; then validate.
+    """Defaults <- YAML file <- preset <- overrides; then validate.
 
     Raises:
         ConfigError: missing/unparsable file, unknown key, wrong type or bad value.
@@ -114,11 +129,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
     cfg = Config()
-    for key, value in PRESETS[preset].items():
-        set_key(cfg, key, value)
     if path is not None:
         for key, value in _read_yaml(Path(path)).items():
             set_key(cfg, key, value)
+    for key, value in PRESETS[preset].items():
+        set_key(cfg, key, value)
     for key, value in (overrides or {}).items():
         if value is not None:
             set_key(cfg, key, value)
@@ -239,6 +254,16 @@ def validate(cfg: Config) -> None:
         validate_specs(cfg.augment)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    for key, value, low, high in (("train.warmup_epochs", t.warmup_epochs, 0, t.epochs),
+                                  ("train.step_gamma", t.step_gamma, 1e-6, 1), ("train.momentum", t.momentum, 0, 0.9999),
+                                  ("train.weight_decay", t.weight_decay, 0, 1)):
+        if not low <= value <= high:
+            raise ConfigError(f"{key} must be in [{low}, {high}], got {value}")
+    for key, value in (("train.step_epochs", t.step_epochs),):
+        if value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if t.early_stopping < 0:
+        raise ConfigError(f"train.early_stopping must be at least 0, got {t.early_stopping}")
     if t.mixing_off_epochs < 0:
         raise ConfigError(f"train.mixing_off_epochs must be at least 0, got {t.mixing_off_epochs}")
     if not cfg.tracking.registered_model.strip() or not cfg.tracking.experiment.strip():

@@ -96,3 +96,18 @@ def augment_grid(originals: np.ndarray, labels: np.ndarray, draws: list, class_n
             ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def lr_find(learning_rates: np.ndarray, losses: np.ndarray, suggestion: float):
+    """Smoothed loss against the learning rate (log scale), the suggestion marked."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    finite = np.isfinite(losses)
+    ax.plot(learning_rates[finite], losses[finite])
+    ax.axvline(suggestion, color="red", ls="--", lw=1, label=f"suggested {suggestion:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss (smoothed)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    return fig

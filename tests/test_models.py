@@ -1,32 +1,65 @@
+import itertools
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from models import create_model, list_models
-from models.common import ACTIVATIONS, INITIALIZERS
+from models import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS, create_model, list_models
+
+TINY = {"mlp_small": {"width": 8}, "mlp_deep": {"width": 8, "depth": 2}, "cnn": {"width": 4},
+        "cnn_keras": {"width": 4}, "rnn_simple": {"width": 8}, "rnn_lstm": {"width": 8}, "rnn_gru": {"width": 8}}
+FAMILIES = ["mlp_small", "cnn", "rnn_simple"]  # one of each family for the full option product
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_every_model_builds_trains_and_round_trips(name, tmp_path):
-    model = create_model(name, width=8) if name != "cnn_keras" else create_model(name, width=4)
-    assert model.inputs[0].name == "image"
-    assert model.output_shape == (None, 10)
-    x = np.random.default_rng(0).normal(size=(16, 28, 28, 1)).astype("float32")
-    y = keras.utils.to_categorical(np.arange(16) % 10, 10)
+def batch(n=8, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, 28, 28, 1)).astype("float32")
+    return x, keras.utils.to_categorical(np.arange(n) % 10, 10)
+
+
+def test_every_registered_model_has_tiny_options():
+    assert set(TINY) == set(list_models())
+
+
+def round_trip(model, tmp_path, export=False):
+    x, y = batch()
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    loss = model.train_on_batch(x, y)
-    assert np.isfinite(loss)
+    assert np.isfinite(model.train_on_batch(x, y))
     probabilities = model.predict(x, verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     model.save(tmp_path / "m.keras")
     restored = keras.models.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(restored.predict(x, verbose=0), probabilities, atol=1e-6)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), probabilities, atol=1e-5)
+    if export:
+        model.export(str(tmp_path / "saved"), verbose=False)
+        loaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep a reference: it owns the variables
+        served = loaded.serve(tf.constant(x))
+        np.testing.assert_allclose(served.numpy(), probabilities, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_builds_trains_saves_and_exports(name, tmp_path):
+    model = create_model(name, **TINY[name])
+    assert model.inputs[0].name == "image" and model.output_shape == (None, 10)
+    round_trip(model, tmp_path, export=True)
+
+
+@pytest.mark.parametrize("name, activation, normalization",
+                         list(itertools.product(FAMILIES, ACTIVATIONS, NORMALIZATIONS)))
+def test_family_activation_normalization_product(name, activation, normalization, tmp_path):
+    model = create_model(name, activation=activation, normalization=normalization, dropout=0.1, **TINY[name])
+    round_trip(model, tmp_path, export=(activation == "maxout" and normalization == "layer"))
+
+
+@pytest.mark.parametrize("name", ["cnn", "cnn_keras"])
+def test_fractional_pooling_models_export(name, tmp_path):
+    model = create_model(name, pooling="fractional", pool_ratio=1.5, **TINY[name])
+    round_trip(model, tmp_path, export=True)
 
 
 def test_cnn_keras_is_the_official_example():
     model = create_model("cnn_keras")
-    # keras.io "Simple MNIST convnet": 34,826 parameters.
-    assert model.count_params() == 34826
+    assert model.count_params() == 34826  # keras.io "Simple MNIST convnet"
     assert [type(layer).__name__ for layer in model.layers] == [
         "InputLayer", "Conv2D", "Activation", "MaxPooling2D", "Conv2D", "Activation", "MaxPooling2D",
         "Flatten", "Dropout", "Dense"]
@@ -41,18 +74,41 @@ def test_options_set_to_none_keep_the_defaults():
     assert a.count_params() == b.count_params() == 784 * 256 + 256 + 256 * 10 + 10
 
 
+def test_maxout_doubles_the_hidden_parameters():
+    relu = create_model("mlp_small", width=32)
+    maxout = create_model("mlp_small", width=32, activation="maxout")
+    hidden = 784 * 32 + 32
+    assert maxout.count_params() - relu.count_params() == hidden  # k=2: twice the hidden layer
+    assert create_model("mlp_small", width=32, activation="maxout", maxout_pieces=3).count_params() == \
+        relu.count_params() + 2 * hidden
+
+
+def test_selu_pairs_with_lecun_normal_and_alpha_dropout():
+    model = create_model("mlp_small", activation="selu", dropout=0.1)
+    assert any(isinstance(layer, keras.layers.AlphaDropout) for layer in model.layers)
+    init = model.get_layer("dense_0").kernel_initializer
+    assert isinstance(init, keras.initializers.LecunNormal)
+
+
+def test_l2_adds_a_loss_term():
+    model = create_model("mlp_small", width=4, l2=0.01)
+    assert len(model.losses) == 2  # the hidden and the output kernels
+    assert float(sum(model.losses)) > 0
+
+
+def test_small_random_init_std():
+    kernel = create_model("mlp_small", width=64, initializer="small_random", init_std=0.001).get_layer(
+        "dense_0").kernel.numpy()
+    assert 0.0008 < kernel.std() < 0.0012
+
+
 def test_mlp_depth_and_width():
     model = create_model("mlp_deep", width=32, depth=3)
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [d.units for d in dense] == [32, 32, 32, 10]
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_every_activation_builds(activation):
-    assert create_model("mlp_small", activation=activation, width=4).count_params() > 0
-
-
-@pytest.mark.parametrize("init", sorted(INITIALIZERS))
+@pytest.mark.parametrize("init", INITIALIZERS)
 def test_every_initializer_builds(init):
     model = create_model("mlp_small", initializer=init, width=4)
     kernel = model.get_layer("dense_0").kernel.numpy()
@@ -65,11 +121,17 @@ def test_unknown_model_names_the_known_ones():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"activation": "swishy"}, "activation must be one of"),
-    ({"initializer": "ones"}, "initializer must be one of"),
+    ({"activation": "swishy"}, "activation must be one of sigmoid, tanh, relu"),
+    ({"initializer": "ones"}, "initializer must be one of zeros, small_random"),
+    ({"normalization": "group"}, "normalization must be one of none, batch, layer"),
     ({"dropout": 1.0}, r"dropout must be in \[0.0, 1.0\)"),
+    ({"dropout": -0.1}, r"dropout must be in \[0.0, 1.0\)"),
     ({"width": 0}, "width must be a positive integer"),
     ({"depth": 3}, "takes no option 'depth'"),
+    ({"maxout_pieces": 1, "activation": "maxout"}, "maxout_pieces must be an integer >= 2"),
+    ({"pooling": "average"}, "pooling must be one of max, fractional"),
+    ({"pool_ratio": 2.5, "pooling": "fractional"}, r"pool_ratio must be in \[1.01, 2.0\]"),
+    ({"l2": -1.0}, r"l2 must be in \[0.0, 1.0\)"),
 ])
 def test_bad_options_are_clear_errors(options, message):
     with pytest.raises(ValueError, match=message):

@@ -1,4 +1,6 @@
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -6,7 +8,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import tracking
 from pipeline.errors import DivergedError, TrackingError
-from pipeline.train import KeepBest, train
+from pipeline.callbacks import KeepBest
+from pipeline.train import train
 from tests.conftest import smoke_config
 
 
@@ -105,7 +108,7 @@ def test_missing_store_folder_fails_before_training(tmp_path):
 
 def test_mixing_switch_turns_mixing_off_for_the_last_epochs():
     from augment import AugmentChain
-    from pipeline.train import MixingSwitch
+    from pipeline.callbacks import MixingSwitch
     chain = AugmentChain([{"name": "mixup"}])
     switch = MixingSwitch(chain, off_from_epoch=3)
     seen = []
@@ -113,3 +116,33 @@ def test_mixing_switch_turns_mixing_off_for_the_last_epochs():
         switch.on_epoch_begin(epoch)
         seen.append(bool(chain.mixing.numpy()))
     assert seen == [True, True, True, False, False]
+
+
+def test_fit_verdict_is_tagged_and_printed(trained):
+    _, result, lines = trained
+    run = MlflowClient().get_run(result.run_id)
+    assert run.data.tags["trainlab.fit"] in ("underfitting", "good fit", "overfitting")
+    assert run.data.tags["trainlab.fit"] == result.fit.verdict
+    assert any(line.startswith(f"fit: {result.fit.verdict}") for line in lines)
+
+
+def test_logged_learning_rate_follows_the_schedule(trained):
+    cfg, result, _ = trained
+    lrs = [m.value for m in MlflowClient().get_metric_history(result.run_id, "lr")]
+    steps_per_epoch = -(-1500 // cfg.train.batch_size)
+    total = cfg.train.epochs * steps_per_epoch
+    expected = [cfg.train.learning_rate * 0.5 * (1 + math.cos(math.pi * (e + 1) * steps_per_epoch / total))
+                for e in range(cfg.train.epochs)]
+    assert lrs == pytest.approx(expected, abs=1e-7)
+
+
+def test_early_stopping_and_mse_loss(tmp_path):
+    # A rate of 1e-12 leaves the weights (no BN, no dropout) and so validation accuracy unchanged.
+    cfg = smoke_config(tmp_path, **{"train.epochs": 6, "train.early_stopping": 1, "train.loss": "mse",
+                                    "model.name": "mlp_small", "model.width": 16,
+                                    "train.learning_rate": 1e-12, "train.lr_schedule": "constant",
+                                    "augment": "none", "data.limit_train": 800, "data.validation_size": 200})
+    result = train(cfg, echo=lambda _: None)
+    run = MlflowClient().get_run(result.run_id)
+    assert run.data.params["train.loss"] == "mse"
+    assert run.data.metrics["epochs_run"] == 2 and run.data.metrics["best_epoch"] == 0

@@ -1,0 +1,50 @@
+"""Fit diagnosis: underfitting, good fit or overfitting, from a run's train and validation curves.
+
+The rules, applied at the selected (best validation) epoch, first match wins:
+
+1. overfitting   train accuracy exceeds validation accuracy by more than ``GAP`` (2 points), or
+                 validation loss ended more than ``LOSS_RISE`` (20%) above its minimum while the
+                 training loss kept falling;
+2. underfitting  training accuracy is below ``LOW_ACCURACY`` (90%), or training loss was still
+                 falling by more than ``STILL_LEARNING`` (10%) over the last epoch (more epochs or
+                 capacity would help);
+3. good fit      otherwise.
+
+Training accuracy is measured under augmentation and dropout, so it can sit below validation
+accuracy: that is never overfitting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GAP = 0.02
+LOSS_RISE = 0.20
+LOW_ACCURACY = 0.90
+STILL_LEARNING = 0.10
+
+
+@dataclass
+class Diagnosis:
+    verdict: str   # underfitting | good fit | overfitting
+    reason: str
+
+
+def diagnose(history: dict[str, list[float]], best_epoch: int | None = None) -> Diagnosis:
+    """Classify a Keras history (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch)."""
+    acc, val_acc = history["accuracy"], history["val_accuracy"]
+    loss, val_loss = history["loss"], history["val_loss"]
+    e = len(acc) - 1 if best_epoch is None or best_epoch < 0 else best_epoch
+    gap = acc[e] - val_acc[e]
+    if gap > GAP:
+        return Diagnosis("overfitting", f"train accuracy {acc[e]:.4f} exceeds validation {val_acc[e]:.4f} "
+                                        f"by {gap:.4f} > {GAP}")
+    rise = val_loss[-1] / min(val_loss) - 1 if min(val_loss) > 0 else 0.0
+    if rise > LOSS_RISE and loss[-1] < loss[0]:
+        return Diagnosis("overfitting", f"validation loss ended {rise:.0%} above its minimum "
+                                        f"while training loss fell")
+    if acc[e] < LOW_ACCURACY:
+        return Diagnosis("underfitting", f"train accuracy {acc[e]:.4f} < {LOW_ACCURACY}")
+    if len(loss) > 1 and loss[-2] > 0 and (loss[-2] - loss[-1]) / loss[-2] > STILL_LEARNING:
+        return Diagnosis("underfitting", f"training loss still fell {(loss[-2] - loss[-1]) / loss[-2]:.0%} "
+                                         f"over the last epoch > {STILL_LEARNING:.0%}")
+    return Diagnosis("good fit", f"train/validation accuracy gap {gap:+.4f} within {GAP}, losses settled")

@@ -1,0 +1,27 @@
+import pytest
+
+from pipeline.diagnosis import diagnose
+
+
+def history(acc, val_acc, loss, val_loss):
+    return {"accuracy": acc, "val_accuracy": val_acc, "loss": loss, "val_loss": val_loss}
+
+
+@pytest.mark.parametrize("h, best, verdict", [
+    # train far above validation: overfitting
+    (history([0.95, 0.999], [0.94, 0.95], [0.2, 0.01], [0.25, 0.2]), 1, "overfitting"),
+    # validation loss turns up while training loss falls: overfitting
+    (history([0.97, 0.98, 0.985], [0.97, 0.975, 0.974], [0.1, 0.06, 0.05], [0.08, 0.07, 0.1]), 1, "overfitting"),
+    # low training accuracy: underfitting
+    (history([0.6, 0.7], [0.6, 0.71], [1.2, 1.0], [1.2, 1.0]), 1, "underfitting"),
+    # still learning fast at the end: underfitting
+    (history([0.95, 0.97], [0.95, 0.965], [0.2, 0.1], [0.2, 0.12]), 1, "underfitting"),
+    # close curves, settled loss: good fit
+    (history([0.98, 0.99, 0.991], [0.985, 0.989, 0.99], [0.05, 0.035, 0.034], [0.05, 0.04, 0.039]), 2, "good fit"),
+    # augmentation keeps train accuracy below validation: not overfitting
+    (history([0.96, 0.97, 0.971], [0.98, 0.99, 0.99], [0.1, 0.08, 0.079], [0.05, 0.03, 0.03]), 2, "good fit"),
+])
+def test_verdicts(h, best, verdict):
+    result = diagnose(h, best)
+    assert result.verdict == verdict, result.reason
+    assert result.reason

@@ -1,0 +1,67 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from pipeline.config import TrainConfig
+from pipeline.optim import OneCycle, StepDecay, WarmupCosine, make_loss, make_optimizer, make_schedule
+
+
+def at(schedule, step):
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def test_step_decay_formula():
+    s = StepDecay(0.1, every=10, gamma=0.5)
+    assert [at(s, k) for k in (0, 9, 10, 25)] == pytest.approx([0.1, 0.1, 0.05, 0.025])
+
+
+def test_warmup_cosine_formula():
+    s = WarmupCosine(1.0, total=110, warmup=10)
+    assert at(s, 0) == 0 and at(s, 5) == pytest.approx(0.5)
+    assert at(s, 10) == pytest.approx(1.0)
+    assert at(s, 60) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert at(s, 110) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_one_cycle_formula():
+    s = OneCycle(1.0, total=100, pct=0.3, div=25, final_div=1e4)
+    assert at(s, 0) == pytest.approx(1 / 25)
+    assert at(s, 15) == pytest.approx(1 / 25 + (1 - 1 / 25) * 0.5)
+    assert at(s, 30) == pytest.approx(1.0)
+    end = 1 / 25 / 1e4
+    assert at(s, 65) == pytest.approx(end + (1 - end) * 0.5, rel=1e-5)
+    assert at(s, 100) == pytest.approx(end, rel=1e-4)
+
+
+@pytest.mark.parametrize("schedule", [StepDecay(0.1, 3, 0.5), WarmupCosine(0.1, 50, 5), OneCycle(0.1, 50)])
+def test_schedules_serialize(schedule):
+    clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert at(clone, 7) == at(schedule, 7)
+
+
+@pytest.mark.parametrize("name, cls", [("constant", float), ("step", StepDecay), ("cosine", WarmupCosine),
+                                       ("one_cycle", OneCycle)])
+def test_make_schedule(name, cls):
+    assert isinstance(make_schedule(TrainConfig(lr_schedule=name, epochs=3), steps_per_epoch=10), cls)
+
+
+@pytest.mark.parametrize("name, cls, check", [
+    ("sgd", keras.optimizers.SGD, lambda o: o.momentum == 0.9 and o.nesterov),
+    ("adam", keras.optimizers.Adam, lambda o: True),
+    ("adamw", keras.optimizers.AdamW, lambda o: o.weight_decay == pytest.approx(1e-4)),
+    ("rmsprop", keras.optimizers.RMSprop, lambda o: True),
+])
+def test_make_optimizer(name, cls, check):
+    optimizer = make_optimizer(TrainConfig(optimizer=name, nesterov=True, lr_schedule="constant"), 10)
+    assert type(optimizer) is cls and check(optimizer)
+
+
+def test_losses():
+    y = np.eye(3, dtype="float32")[[0, 1]]
+    p = np.array([[0.8, 0.1, 0.1], [0.2, 0.6, 0.2]], "float32")
+    mse = float(make_loss(TrainConfig(loss="mse"))(y, p))
+    assert mse == pytest.approx(np.mean((y - p) ** 2))
+    ce = float(make_loss(TrainConfig())(y, p))
+    assert ce == pytest.approx(-np.mean(np.log([0.8, 0.6])), rel=1e-5)
