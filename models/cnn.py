@@ -60,3 +60,12 @@ def cnn(width: int = 32, **options) -> keras.Model:
     check_positive("width", width)
     defaults = {"dropout": 0.3, "normalization": "batch"}
     return _create_cnn("cnn", **{"widths": (width, 2 * width), **defaults, **options})
+
+
+@register_model
+def cnn_deep(width: int = 32, **options) -> keras.Model:
+    """Two conv-BN-ReLU pairs per block (valid padding: 28-26-24-pool-10-8-pool), dense 128, dropout 0.3."""
+    check_positive("width", width)
+    defaults = {"dropout": 0.3, "normalization": "batch"}
+    return _create_cnn("cnn_deep", **{"widths": (width, 2 * width), "convs_per_block": 2, "padding": "valid",
+                                      **defaults, **options})

@@ -1,15 +1,20 @@
 """Export a raw-pixel Keras model as a TensorFlow SavedModel in the TF Serving layout.
 
-``<dir>/<name>/<version>/`` holds ``saved_model.pb`` and ``variables/``, with two signatures:
-``serving_default`` (float32 pixels 0-255) and ``serving_uint8`` (uint8 pixels). Both accept
-(N, H, W) or (N, H, W, 1), check the shape in-graph and return ``probabilities`` and ``classes``.
+``<dir>/<name>/<version>/`` holds ``saved_model.pb`` and ``variables/``, with three signatures:
+``serving_default`` (float32 pixels 0-255) and ``serving_uint8`` (uint8 pixels), both taking
+(N, H, W) or (N, H, W, 1) and checking the shape in-graph, and ``serving_b64`` taking encoded
+PNG/JPEG/GIF/BMP bytes (TF Serving's ``{"b64": ...}`` values) that it decodes to grayscale and
+resizes in-graph. All return ``probabilities`` and ``classes``. ``assets.extra/trainlab.json``
+carries the class names and the normalization statistics.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import keras
@@ -52,10 +57,19 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
         probabilities = model(_batch_of_images(images, height, width), training=False)
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
+    def serve_encoded(image_bytes):
+        def decode(data):
+            image = tf.io.decode_image(data, channels=1, expand_animations=False, dtype=tf.uint8)
+            return tf.image.resize(tf.cast(image, tf.float32), [height, width], antialias=True)
+        images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec([height, width, 1], tf.float32))
+        return serve(tf.clip_by_value(images, 0.0, 255.0))
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve, input_signature=[tf.TensorSpec(None, tf.float32, name="image")])
     archive.add_endpoint("serving_uint8", serve, input_signature=[tf.TensorSpec(None, tf.uint8, name="image")])
+    archive.add_endpoint("serving_b64", serve_encoded,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
 
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
@@ -79,10 +93,40 @@ def check_export(path: Path, model: keras.Model, atol: float = 1e-5) -> None:
     loaded = tf.saved_model.load(str(path))
     got_float = loaded.signatures["serving_default"](image=tf.constant(images, tf.float32))["probabilities"]
     got_uint8 = loaded.signatures["serving_uint8"](image=tf.constant(images[..., None]))["probabilities"]
-    for got in (got_float, got_uint8):
+    pngs = tf.stack([tf.io.encode_png(image[..., None]) for image in images])
+    got_png = loaded.signatures["serving_b64"](image_bytes=pngs)["probabilities"]
+    for got in (got_float, got_uint8, got_png):
         if not np.allclose(got.numpy(), expected, atol=atol):
             raise TrackingError(f"exported model at {path} disagrees with the Keras model "
                                 f"(max difference {np.abs(got.numpy() - expected).max():.2e})")
+
+
+def export_tflite(saved_model_dir: Path, model: keras.Model, atol: float = 1e-4) -> Path:
+    """Convert the exported model to TFLite (float32 (N, H, W, 1) pixels in, probabilities out) beside
+    the version folder, as ``<version>.tflite``, after checking it predicts what the SavedModel does."""
+    _, height, width, _ = model.input_shape
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    (inp,) = interpreter.get_input_details()
+    interpreter.resize_tensor_input(inp["index"], [1, height, width, 1])
+    interpreter.allocate_tensors()
+    (out,) = interpreter.get_output_details()
+    images = np.random.default_rng(1).integers(0, 256, (4, height, width, 1)).astype(np.float32)
+    expected = np.asarray(model(images, training=False))
+    for i, image in enumerate(images):
+        interpreter.set_tensor(inp["index"], image[None])
+        interpreter.invoke()
+        got = interpreter.get_tensor(out["index"])[0]
+        if not np.allclose(got, expected[i], atol=atol):
+            raise TrackingError(f"TFLite model disagrees with the SavedModel (max difference "
+                                f"{np.abs(got - expected[i]).max():.2e})")
+    target = saved_model_dir.parent / f"{saved_model_dir.name}.tflite"
+    tmp = target.with_suffix(".tflite.tmp")
+    tmp.write_bytes(flatbuffer)
+    os.replace(tmp, target)
+    return target
 
 
 def next_version(out_dir: str | os.PathLike, name: str) -> int:
@@ -92,8 +136,10 @@ def next_version(out_dir: str | os.PathLike, name: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_model(cfg, model_uri: str | None = None) -> tuple[Path, bool]:
+def export_model(cfg, model_uri: str | None = None, tflite: bool = False) -> tuple[Path, bool]:
     """Export the champion (or ``model_uri``) per ``cfg``; returns ``(path, written)``.
+
+    With ``tflite``, also write ``<version>.tflite`` beside the SavedModel (if not there yet).
 
     A registry version is exported under its own version number, once: exporting it again finds
     the folder and leaves it as it is. Any other URI gets the next free version number.
@@ -105,7 +151,18 @@ def export_model(cfg, model_uri: str | None = None) -> tuple[Path, bool]:
     registry_version = tracking.version_of(uri, name)
     version = int(registry_version) if registry_version else next_version(cfg.export.dir, name)
     target = Path(cfg.export.dir) / name / str(version)
-    if registry_version and (target / "saved_model.pb").is_file():
+    exists = registry_version and (target / "saved_model.pb").is_file()
+    if exists and (not tflite or target.with_suffix(".tflite").is_file()):
         return target, False
     model = tracking.load_model(uri)
-    return export_saved_model(model, cfg.export.dir, name, version, metadata=tracking.model_metadata(uri)), True
+    if not exists:
+        export_saved_model(model, cfg.export.dir, name, version, metadata=tracking.model_metadata(uri))
+    if tflite:
+        export_tflite(target, model)
+    return target, True
+
+
+def champion_export(cfg) -> Path:
+    """``<export dir>/<registered model>``, with the champion's version exported if it was not yet."""
+    path, _ = export_model(cfg)
+    return path.parent

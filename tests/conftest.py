@@ -51,3 +51,58 @@ def _trained(tmp_path_factory):
     lines = []
     result = train(cfg, register=True, echo=lines.append)
     return cfg, result, lines
+
+
+@pytest.fixture(scope="session")
+def _exported(_trained):
+    """The shared trained run's champion, exported once (SavedModel and TFLite)."""
+    from pipeline.export import export_model
+    cfg, result, _ = _trained
+    path, written = export_model(cfg, tflite=True)
+    return cfg, result, path, written
+
+
+@pytest.fixture
+def exported(_exported):
+    from pipeline import tracking
+    tracking.configure(_exported[0].tracking)
+    return _exported
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(argv, url, cwd=None, timeout=120, env=None):
+    """Start a server process in its own session and wait until ``url`` answers; returns the process."""
+    import subprocess
+    import time
+    import urllib.request
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    stop_server(proc)
+    raise RuntimeError(f"server did not answer {url} within {timeout}s")
+
+
+def stop_server(proc) -> None:
+    import os
+    import signal
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except Exception:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

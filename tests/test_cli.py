@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 
 COMMANDS = ["data", "train", "evaluate", "register", "export", "run", "ui", "models", "augmentations",
-            "augment-preview"]
+            "augment-preview", "lr-find"]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,15 @@ def test_train_then_register_the_latest_run(workdir):
     assert result.exit_code == 0 and "registered trainlab-mnist version 2" in result.output
 
 
+def test_train_with_lecture_options(workdir):
+    result = invoke(workdir, "train", "--preset", "smoke", "--model", "mlp_deep", "--width", "16", "--depth", "3",
+                    "--activation", "maxout", "--model-norm", "layer", "--dropout", "0.2", "--l2", "0.0001",
+                    "--optimizer", "sgd", "--lr", "0.05", "--schedule", "one_cycle", "--label-smoothing", "0.1",
+                    "--set", "train.nesterov=true", "--augment", "[{name: mixup, alpha: 0.4}]")
+    assert result.exit_code == 0, result.output
+    assert "fit: " in result.output
+
+
 def test_export_keeps_the_existing_version(workdir):
     result = invoke(workdir, "export")
     assert result.exit_code == 0 and "left as it is" in result.output
@@ -117,6 +126,14 @@ def test_export_keeps_the_existing_version(workdir):
     (["evaluate", "--run-id", "abc", "--model-uri", "x"], "not both"),
     (["register", "--run-id", "f" * 32], "no run with id"),
     (["train", "--augment", "[{name: spin}]"], "augment[0]: unknown augmentation 'spin'"),
+    (["train", "--preset", "smoke", "--activation", "swish"], "model cnn: activation must be one of sigmoid"),
+    (["train", "--preset", "smoke", "--model-norm", "group"], "normalization must be one of none, batch, layer"),
+    (["train", "--preset", "smoke", "--set", "model.maxout_pieces=1", "--activation", "maxout"],
+     "maxout_pieces must be an integer >= 2"),
+    (["train", "--schedule", "linear"], "train.lr_schedule must be one of constant, step, cosine, one_cycle"),
+    (["train", "--loss", "hinge"], "train.loss must be one of categorical_crossentropy, mse"),
+    (["train", "--early-stopping", "-1"], "train.early_stopping must be at least 0"),
+    (["lr-find", "--start", "1", "--end", "0.1"], "must be below --end"),
     (["augment-preview", "--augment", "none"], "the augmentation chain is empty"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):

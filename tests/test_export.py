@@ -12,19 +12,6 @@ from pipeline.errors import TrackingError
 from pipeline.export import export_model
 
 
-@pytest.fixture(scope="module")
-def _exported(_trained):
-    cfg, result, _ = _trained
-    path, written = export_model(cfg)
-    return cfg, result, path, written
-
-
-@pytest.fixture
-def exported(_exported):
-    tracking.configure(_exported[0].tracking)
-    return _exported
-
-
 def test_tf_serving_layout(exported):
     cfg, _, path, written = exported
     assert written and path == Path(cfg.export.dir) / cfg.tracking.registered_model / "1"
@@ -40,6 +27,7 @@ def test_saved_model_cli_describes_it(exported):
     out = subprocess.run([str(cli), "show", "--all", "--dir", str(path)], capture_output=True, text=True,
                          check=True).stdout
     assert "signature_def['serving_default']" in out and "signature_def['serving_uint8']" in out
+    assert "signature_def['serving_b64']" in out and "DT_STRING" in out
     assert "outputs['probabilities']" in out and "outputs['classes']" in out
 
 
@@ -51,7 +39,9 @@ def test_export_predicts_what_the_keras_model_predicts(exported, mnist):
     loaded = tf.saved_model.load(str(path))
     by_float = loaded.signatures["serving_default"](image=tf.constant(images, tf.float32))
     by_uint8 = loaded.signatures["serving_uint8"](image=tf.constant(images[..., None]))
-    for out in (by_float, by_uint8):
+    pngs = tf.constant([tf.io.encode_png(image[..., None]).numpy() for image in images])
+    by_png = loaded.signatures["serving_b64"](image_bytes=pngs)
+    for out in (by_float, by_uint8, by_png):
         np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
         np.testing.assert_array_equal(out["classes"].numpy(), expected.argmax(1))
 
@@ -79,3 +69,27 @@ def test_a_run_uri_gets_the_next_version(exported):
 def test_export_without_champion(store):
     with pytest.raises(TrackingError, match="no champion yet"):
         export_model(store)
+
+
+def test_tflite_predicts_like_the_saved_model(exported, mnist):
+    _, _, path, _ = exported
+    tflite = path.with_suffix(".tflite")
+    interpreter = tf.lite.Interpreter(model_path=str(tflite))
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.resize_tensor_input(inp["index"], [1, 28, 28, 1])
+    interpreter.allocate_tensors()
+    loaded = tf.saved_model.load(str(path))
+    image = mnist.x_test[:1, ..., None].astype("float32")
+    interpreter.set_tensor(inp["index"], image)
+    interpreter.invoke()
+    expected = loaded.signatures["serving_default"](image=tf.constant(image))["probabilities"].numpy()
+    np.testing.assert_allclose(interpreter.get_tensor(out["index"]), expected, atol=1e-4)
+
+
+def test_png_of_another_size_is_resized_in_graph(exported, mnist):
+    loaded = tf.saved_model.load(str(exported[2]))
+    big = tf.image.resize(mnist.x_test[:1, ..., None].astype("float32"), [56, 56], method="nearest")
+    png = tf.io.encode_png(tf.cast(big[0], tf.uint8))
+    out = loaded.signatures["serving_b64"](image_bytes=tf.stack([png]))
+    direct = loaded.signatures["serving_default"](image=tf.constant(mnist.x_test[:1], tf.float32))
+    assert out["classes"].numpy()[0] == direct["classes"].numpy()[0]

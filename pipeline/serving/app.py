@@ -1,0 +1,108 @@
+"""A TensorFlow Serving-compatible REST API (Starlette on uvicorn) for the exported SavedModel.
+
+    GET  /v1/models/NAME[/versions/V]             version status
+    GET  /v1/models/NAME[/versions/V]/metadata    signature definitions
+    POST /v1/models/NAME[/versions/V]:predict     {"instances": [...]} or {"inputs": ...}
+
+Errors answer ``{"error": "..."}`` with a 4xx status; the server keeps serving whatever it is sent.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import tensorflow as tf
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pipeline.serving.model import ServedModel
+from pipeline.serving.requests import MAX_BODY_BYTES, RequestError, format_response, parse_body, parse_predict
+
+PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
+                  r"(?:/(?P<metadata>metadata)|:(?P<verb>[A-Za-z]+))?$")
+
+
+def _json(payload: dict, status: int = 200) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status, media_type="application/json")
+
+
+def _error(message: str, status: int) -> Response:
+    return _json({"error": message}, status)
+
+
+def create_app(model: ServedModel) -> Starlette:
+    """The ASGI app serving every version of ``model``."""
+
+    def resolve(match) -> str:
+        if match["name"] != model.name:
+            raise RequestError(f"model '{match['name']}' is not served; this server serves '{model.name}'", 404)
+        version = match["version"]
+        if version is not None and version not in model.versions:
+            raise RequestError(f"model '{model.name}' has no version {version}; versions: "
+                               f"{', '.join(sorted(model.versions, key=int))}", 404)
+        return version or model.latest
+
+    def status(version: str) -> dict:
+        versions = [version] if version else sorted(model.versions, key=int)
+        return {"model_version_status": [{"version": v, "state": "AVAILABLE",
+                                          "status": {"error_code": "OK", "error_message": ""}} for v in versions]}
+
+    def metadata(version: str) -> dict:
+        served = model.version(version)
+        return {"model_spec": {"name": model.name, "signature_name": "", "version": version},
+                "metadata": {"signature_def": {"signature_def": {
+                    k: s.as_json() for k, s in served.signatures.items()}}},
+                "trainlab": served.metadata}
+
+    async def predict(request: Request, version: str) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise RequestError(f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
+        body = parse_body(await request.body())
+        served = model.version(version)
+        name = body.get("signature_name") or "serving_default"
+        if name not in served.signatures:
+            raise RequestError(f"no signature '{name}'; signatures: {', '.join(sorted(served.signatures))}")
+        signature = served.signatures[name]
+        inputs, row = parse_predict(body, signature)
+        try:
+            outputs = await run_in_threadpool(signature, inputs)
+        except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
+            raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
+        return _json(format_response(outputs, row))
+
+    async def models(request: Request) -> Response:
+        match = PATH.match(request.path_params["path"])
+        try:
+            if match is None:
+                raise RequestError(f"unknown path /v1/models/{request.path_params['path']}", 404)
+            version = resolve(match)
+            if match["verb"]:
+                if match["verb"] != "predict":
+                    raise RequestError(f"':{match['verb']}' is not supported; use ':predict'", 404)
+                if request.method != "POST":
+                    raise RequestError(":predict takes POST", 405)
+                return await predict(request, version)
+            if request.method != "GET":
+                raise RequestError(f"{request.method} is not allowed here; use GET", 405)
+            return _json(metadata(version) if match["metadata"] else status(match["version"]))
+        except RequestError as e:
+            return _error(str(e), e.status)
+
+    async def not_found(request: Request, exc) -> Response:
+        return _error(f"unknown path {request.url.path}", 404)
+
+    async def server_error(request: Request, exc) -> Response:
+        return _error(f"internal error: {type(exc).__name__}", 500)
+
+    return Starlette(routes=[Route("/v1/models/{path:path}", models, methods=["GET", "POST", "PUT", "DELETE"])],
+                     exception_handlers={404: not_found, 500: server_error})
+
+
+def serve(model: ServedModel, host: str = "127.0.0.1", port: int = 8501) -> None:
+    """Run the server until interrupted."""
+    import uvicorn
+    uvicorn.run(create_app(model), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,146 @@
+"""Parsing and validating TF Serving REST predict requests, before TensorFlow sees anything.
+
+A wrong-rank tensor reaching a loaded signature can abort the whole process under oneDNN, so
+every input is checked here: JSON shape, rank, dimensions, dtype, value range, batch and body size.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+import numpy as np
+
+from pipeline.serving.model import Signature
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BATCH = 1024
+MAX_IMAGE_BYTES = 1024 * 1024
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
+
+class RequestError(Exception):
+    """A request the server refuses: ``status`` is the HTTP status, the message goes to the client."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_body(body: bytes) -> dict:
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestError(f"request body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RequestError(f"request body is not valid JSON: {e}") from None
+    if not isinstance(request, dict):
+        raise RequestError("request body must be a JSON object with 'instances' or 'inputs'")
+    if ("instances" in request) == ("inputs" in request):
+        raise RequestError("request must have exactly one of 'instances' (row format) or 'inputs' (columnar)")
+    unknown = set(request) - {"instances", "inputs", "signature_name"}
+    if unknown:
+        raise RequestError(f"unknown request field(s): {', '.join(sorted(unknown))}")
+    return request
+
+
+def parse_predict(request: dict, signature: Signature) -> tuple[dict[str, np.ndarray], bool]:
+    """Inputs as validated numpy arrays, and whether the request used the row format."""
+    names = list(signature.inputs)
+    row = "instances" in request
+    if row:
+        instances = request["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise RequestError("'instances' must be a non-empty list")
+        if all(isinstance(i, dict) and set(i) != {"b64"} for i in instances):
+            columns = {n: [i.get(n) for i in instances] for n in names}
+            extra = {k for i in instances for k in i} - set(names)
+            if extra:
+                raise RequestError(f"unknown input(s) {', '.join(sorted(extra))}; inputs: {', '.join(names)}")
+        elif len(names) == 1:
+            columns = {names[0]: instances}
+        else:
+            raise RequestError(f"instances must be objects naming the inputs {', '.join(names)}")
+    else:
+        inputs = request["inputs"]
+        if isinstance(inputs, dict) and set(inputs) != {"b64"}:
+            extra = set(inputs) - set(names)
+            if extra:
+                raise RequestError(f"unknown input(s) {', '.join(sorted(extra))}; inputs: {', '.join(names)}")
+            columns = {n: inputs.get(n) for n in names}
+        elif len(names) == 1:
+            columns = {names[0]: inputs}
+        else:
+            raise RequestError(f"'inputs' must be an object naming the inputs {', '.join(names)}")
+    return {n: _validate(n, columns[n], signature) for n in names}, row
+
+
+def _validate(name: str, value, signature: Signature) -> np.ndarray:
+    if value is None or (isinstance(value, list) and any(v is None for v in value)):
+        raise RequestError(f"input '{name}' is missing")
+    info = signature.inputs[name]
+    if info.dtype.name == "string":
+        return _bytes_batch(name, value)
+    return _pixel_batch(name, value, integer=info.dtype.is_integer)
+
+
+def _bytes_batch(name: str, value) -> np.ndarray:
+    items = value if isinstance(value, list) else [value]
+    _check_batch(len(items))
+    decoded = []
+    for i, item in enumerate(items):
+        if not (isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str)):
+            raise RequestError(f"input '{name}'[{i}] must be {{\"b64\": \"<base64 image>\"}}")
+        try:
+            data = base64.b64decode(item["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestError(f"input '{name}'[{i}] is not valid base64") from None
+        if len(data) > MAX_IMAGE_BYTES:
+            raise RequestError(f"input '{name}'[{i}] is {len(data)} bytes, over the {MAX_IMAGE_BYTES} limit", 413)
+        if not data.startswith(IMAGE_MAGIC):
+            raise RequestError(f"input '{name}'[{i}] is not a PNG, JPEG, GIF or BMP image")
+        decoded.append(data)
+    return np.array(decoded, dtype=object)
+
+
+def _check_batch(n: int) -> None:
+    if n < 1:
+        raise RequestError("the batch is empty")
+    if n > MAX_BATCH:
+        raise RequestError(f"batch of {n} exceeds the limit of {MAX_BATCH}", 413)
+
+
+def _pixel_batch(name: str, value, integer: bool, height: int = 28, width: int = 28) -> np.ndarray:
+    if not isinstance(value, list):
+        raise RequestError(f"input '{name}' must be a list of images")
+    _check_batch(len(value))
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise RequestError(f"input '{name}' must be a rectangular array of numbers "
+                           f"(N, {height}, {width}) or (N, {height}, {width}, 1)") from None
+    if not (array.ndim == 3 and array.shape[1:] == (height, width)
+            or array.ndim == 4 and array.shape[1:] == (height, width, 1)):
+        raise RequestError(f"input '{name}' has shape {list(array.shape)}; expected "
+                           f"[N, {height}, {width}] or [N, {height}, {width}, 1]")
+    if not np.all(np.isfinite(array)):
+        raise RequestError(f"input '{name}' holds NaN or infinite values")
+    if array.min() < 0 or array.max() > 255:
+        raise RequestError(f"input '{name}' pixel values must lie in [0, 255], got "
+                           f"[{array.min():g}, {array.max():g}]")
+    if integer and not np.all(array == np.floor(array)):
+        raise RequestError(f"input '{name}' must hold integers for this signature")
+    return array.astype(np.uint8 if integer else np.float32)
+
+
+def format_response(outputs: dict[str, np.ndarray], row: bool) -> dict:
+    """TF Serving's answer: ``predictions`` (one object per instance) or ``outputs`` (by name)."""
+    lists = {k: v.tolist() for k, v in outputs.items()}
+    if not row:
+        return {"outputs": lists}
+    n = len(next(iter(lists.values())))
+    if len(lists) == 1:
+        return {"predictions": next(iter(lists.values()))}
+    return {"predictions": [{k: v[i] for k, v in lists.items()} for i in range(n)]}
+
+
