@@ -158,6 +158,7 @@ def run_model_uri(run_id: str) -> str:
 
 def load_model(uri: str) -> keras.Model:
     """Load a logged Keras model by URI (``runs:/...``, ``models:/NAME@champion``, a path)."""
+    import models  # noqa: F401  registers trainlab's custom layers (maxout, fractional pooling) for loading
     try:
         return mlflow.keras.load_model(uri)
     except Exception as e:

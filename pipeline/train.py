@@ -129,6 +129,8 @@ def build_model(cfg: Config, input_shape, num_classes: int) -> keras.Model:
 
 def with_normalization(model: keras.Model, normalizer: Normalizer) -> keras.Model:
     """The trained network behind its input normalization: a model that takes raw 0-255 pixels."""
+    network = keras.Model.from_config(model.get_config())  # uncompiled: no optimizer or schedule goes with it
+    network.set_weights(model.get_weights())
     inputs = keras.Input(shape=model.input_shape[1:], name="image")
     x = keras.layers.Rescaling(normalizer.scale, normalizer.offset, name="normalize")(inputs)
-    return keras.Model(inputs, model(x), name=f"{model.name}_raw_pixels")
+    return keras.Model(inputs, network(x), name=f"{model.name}_raw_pixels")
