@@ -110,7 +110,7 @@ def test_export_keeps_the_existing_version(workdir):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--model", "nope"], "model.name must be one of cnn, cnn_keras"),
+    (["train", "--model", "nope"], "model.name must be one of cnn, cnn_deep, cnn_keras"),
     (["train", "--dataset", "nope"], "unknown dataset 'nope': use one of fashion_mnist, mnist"),
     (["train", "--set", "train.nope=1"], "unknown config key 'train.nope'"),
     (["train", "--set", "train.epochs=x"], "train.epochs must be a int"),

@@ -64,7 +64,7 @@ def test_bad_augmentation_is_named(chain, message):
     ({"data.validation_size": 60000}, r"data.validation_size must be in \(0, 60000\)"),
     ({"data.validation_size": 0}, r"data.validation_size must be in \(0, 60000\)"),
     ({"data.normalization": "zscore"}, "data.normalization must be one of none, scale, standardize"),
-    ({"model.name": "vgg"}, "model.name must be one of cnn, cnn_keras"),
+    ({"model.name": "vgg"}, "model.name must be one of cnn, cnn_deep, cnn_keras"),
     ({"train.optimizer": "lbfgs"}, "train.optimizer must be one of"),
     ({"model.dropout": 1.5}, r"model.dropout must be in \[0, 1\)"),
     ({"train.epochs": None, "data.dataset": True}, "data.dataset must be a str"),

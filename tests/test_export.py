@@ -60,10 +60,13 @@ def test_exporting_the_champion_again_keeps_the_folder(exported):
     assert again == path and not written and (path / "saved_model.pb").stat().st_mtime_ns == stamp
 
 
-def test_a_run_uri_gets_the_next_version(exported):
+def test_a_run_uri_gets_the_next_version(exported, tmp_path):
+    import copy
     cfg, result, _, _ = exported
-    path, written = export_model(cfg, tracking.run_model_uri(result.run_id))
-    assert written and path.name == "2"
+    cfg = copy.deepcopy(cfg)
+    cfg.export.dir = str(tmp_path)
+    uri = tracking.run_model_uri(result.run_id)
+    assert [export_model(cfg, uri)[0].name for _ in range(2)] == ["1", "2"]
 
 
 def test_export_without_champion(store):

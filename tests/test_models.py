@@ -116,7 +116,7 @@ def test_every_initializer_builds(init):
 
 
 def test_unknown_model_names_the_known_ones():
-    with pytest.raises(KeyError, match="known models: cnn, cnn_keras"):
+    with pytest.raises(KeyError, match="known models: cnn, cnn_deep, cnn_keras"):
         create_model("resnet9000")
 
 

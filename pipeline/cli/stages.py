@@ -1,0 +1,120 @@
+"""Pipeline stages: data, train, evaluate, register, export, run, lr-find."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from pipeline.cli.options import TRAIN_OPTIONS, cli, config_options, resolve_config
+
+
+@cli.command()
+@config_options("dataset", "validation_size", "limit_train", "limit_test", "seed")
+@click.option("--grid", type=click.Path(dir_okay=False), default="outputs/data_samples.png", show_default=True,
+              help="Where to write a PNG grid of sample images.")
+def data(grid, **kwargs):
+    """Load and verify the dataset, print its facts and write a sample grid."""
+    from pipeline import plots
+    from pipeline.datasets import load_dataset
+    from pipeline.inputs import Normalizer, make_splits
+    cfg = resolve_config(kwargs)
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
+    s = make_splits(ds, cfg.data.validation_size, cfg.train.seed, cfg.data.limit_train, cfg.data.limit_test)
+    stats = Normalizer.fit("standardize", s.x_train)
+    click.echo(f"dataset      {ds.name}  ({ds.source})\n"
+               f"images       {ds.image_shape} uint8, {ds.num_classes} classes\n"
+               f"split        {len(s.y_train)} train / {len(s.y_val)} validation / {len(s.y_test)} test\n"
+               f"train pixels mean {stats.mean:.4f}  std {stats.std:.4f}  (scaled to [0, 1])\n"
+               f"loaded in    {ds.facts['load_seconds']:.2f}s")
+    click.echo("class counts (train / validation / test):")
+    for c, name in enumerate(ds.class_names):
+        counts = [(y == c).sum() for y in (s.y_train, s.y_val, s.y_test)]
+        click.echo(f"  {name:>12}  {counts[0]:>6} / {counts[1]:>5} / {counts[2]:>5}")
+    Path(grid).parent.mkdir(parents=True, exist_ok=True)
+    plots.save(plots.sample_grid(s.x_train, s.y_train, ds.class_names), grid)
+    click.echo(f"sample grid  {grid}")
+
+
+@cli.command()
+@config_options(*TRAIN_OPTIONS)
+@click.option("--register/--no-register", default=False, show_default=True,
+              help="Register the model and make it champion if it beats the current one.")
+def train(register, **kwargs):
+    """Train a model as one MLflow run."""
+    from pipeline.train import train as train_stage
+    train_stage(resolve_config(kwargs), register=register, echo=click.echo)
+
+
+@cli.command()
+@config_options("dataset", "limit_test", "tracking_uri", "registered_model")
+@click.option("--model-uri", help="Model to evaluate (default: the champion), e.g. runs:/<id>/model.")
+@click.option("--run-id", help="Evaluate the model logged by this run.")
+def evaluate(model_uri, run_id, **kwargs):
+    """Evaluate a model on the test set: accuracy, per-class accuracy, confusion matrix."""
+    from pipeline.evaluate import evaluate_uri
+    from pipeline.tracking import run_model_uri
+    if model_uri and run_id:
+        raise click.UsageError("give --model-uri or --run-id, not both")
+    uri, report = evaluate_uri(resolve_config(kwargs), model_uri or (run_id and run_model_uri(run_id)))
+    click.echo(f"model {uri}\n{report.summary()}")
+
+
+@cli.command()
+@config_options("tracking_uri", "experiment", "registered_model")
+@click.option("--run-id", help="Run whose model to register (default: the latest finished run).")
+def register(run_id, **kwargs):
+    """Register a run's model; it becomes `champion` only if it beats the current one on validation."""
+    from pipeline import tracking
+    cfg = resolve_config(kwargs)
+    experiment_id = tracking.configure(cfg.tracking)
+    click.echo(tracking.register(run_id or tracking.latest_finished_run(experiment_id),
+                                 cfg.tracking.registered_model).message)
+
+
+@cli.command("lr-find")
+@config_options(*TRAIN_OPTIONS)
+@click.option("--steps", type=click.IntRange(20, 5000), default=200, show_default=True, help="Sweep length.")
+@click.option("--start", type=click.FloatRange(1e-10, 10, min_open=False), default=1e-6, show_default=True)
+@click.option("--end", type=click.FloatRange(1e-9, 100), default=1.0, show_default=True)
+def lr_find(steps, start, end, **kwargs):
+    """Sweep the learning rate exponentially, log a loss-vs-lr plot and suggest a rate."""
+    from pipeline.lr_find import find_lr
+    if start >= end:
+        raise click.BadParameter(f"--start ({start}) must be below --end ({end})", param_hint="--start")
+    find_lr(resolve_config(kwargs), steps=steps, start=start, end=end, echo=click.echo)
+
+
+@cli.command()
+@config_options("tracking_uri", "registered_model", "export_dir")
+@click.option("--model-uri", help="Model to export (default: the champion).")
+@click.option("--format", "formats", type=click.Choice(["savedmodel", "tflite"]), multiple=True,
+              default=("savedmodel",), show_default=True, help="tflite also writes <version>.tflite (repeatable).")
+def export(model_uri, formats, **kwargs):
+    """Export a model as a TF Serving SavedModel: <export-dir>/<name>/<version>/."""
+    from pipeline.export import export_model
+    path, written = export_model(resolve_config(kwargs), model_uri, tflite="tflite" in formats)
+    if not written:
+        click.echo(f"{path} holds this version already; left as it is")
+        return
+    click.echo(f"exported to {path}")
+    if "tflite" in formats:
+        click.echo(f"exported to {path.with_suffix('.tflite')} (predictions checked against the SavedModel)")
+
+
+@cli.command()
+@config_options(*TRAIN_OPTIONS, "export_dir")
+def run(**kwargs):
+    """The whole pipeline: data -> train -> evaluate -> register -> export."""
+    from pipeline.evaluate import evaluate_uri
+    from pipeline.export import export_model
+    from pipeline.train import train as train_stage
+    start = time.perf_counter()
+    cfg = resolve_config(kwargs)
+    result = train_stage(cfg, register=True, echo=click.echo)
+    uri, report = evaluate_uri(cfg)
+    click.echo(f"champion {uri}: test accuracy {report.accuracy:.4f}")
+    path, written = export_model(cfg)
+    click.echo(f"{'exported to' if written else 'export already at'} {path}")
+    click.echo(f"done in {time.perf_counter() - start:.0f}s (training {result.train_seconds:.0f}s); "
+               f"this run's test accuracy {result.test.accuracy:.4f}")
