@@ -37,8 +37,12 @@ class TrainResult:
     fit: Diagnosis | None = None
 
 
-def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = print) -> TrainResult:
-    """Train one model as ``cfg`` says, tracked as one MLflow run. Returns what it measured."""
+def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = print,
+          callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
+    """Train one model as ``cfg`` says, tracked as one MLflow run. Returns what it measured.
+
+    ``callbacks`` are added to fit's (benchmarks and studies observe training through them).
+    """
     # --- tracking first: an unwritable store fails before any work is done
     experiment_id = tracking.configure(cfg.tracking)
 
@@ -74,12 +78,12 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
             tracking.log_figure(augment_preview(splits.x_train, splits.y_train, chain, ds.class_names, seed=t.seed),
                                 "plots/augmentation.png")
         guard, best = StopOnNonFinite(), KeepBest("val_accuracy", patience=t.early_stopping)
-        callbacks = [guard, best, tracking.EpochLogger(), EpochEcho(echo)]
+        watchers = [guard, best, tracking.EpochLogger(), EpochEcho(echo), *callbacks]
         if chain.mixes_labels and t.mixing_off_epochs:
-            callbacks.append(MixingSwitch(chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
+            watchers.append(MixingSwitch(chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
         start = time.perf_counter()
         history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0, shuffle=False,
-                            callbacks=callbacks).history  # shuffle=False: tf.data shuffles
+                            callbacks=watchers).history  # shuffle=False: tf.data shuffles
         train_seconds = time.perf_counter() - start
         if guard.reason:
             raise DivergedError(f"training diverged: {guard.reason}; lower train.learning_rate")

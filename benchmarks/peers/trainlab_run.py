@@ -1,0 +1,64 @@
+"""trainlab's own training stage (tf.data input, MLflow tracking into a temporary store), reporting
+like the peers: per-epoch training time with test accuracy measured outside it.
+
+    python benchmarks/peers/trainlab_run.py --preset fast
+    python benchmarks/peers/trainlab_run.py --same-as-keras-example --epochs 3   # cnn_keras, same procedure
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+from common import report  # noqa: E402
+
+# The Keras example's procedure through trainlab: same network, scaling, optimizer, batch and split.
+SAME_AS_KERAS_EXAMPLE = {"model.name": "cnn_keras", "augment": "none", "data.normalization": "scale",
+                         "data.validation_size": 6000, "train.optimizer": "adam", "train.learning_rate": 0.001,
+                         "train.lr_schedule": "constant", "train.batch_size": 128}
+
+
+class TimedTest(keras.callbacks.Callback):
+    def __init__(self, test_ds):
+        super().__init__()
+        self.test_ds, self.seconds, self.accuracy = test_ds, [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+        self.accuracy.append(float(self.model.evaluate(self.test_ds, verbose=0)[1]))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--same-as-keras-example", action="store_true")
+    parser.add_argument("--epochs", type=int)
+    args = parser.parse_args()
+    from pipeline.config import load_config
+    from pipeline.datasets import load_dataset
+    from pipeline.inputs import Normalizer, make_dataset, make_splits
+    from pipeline.train import train
+    store = tempfile.mkdtemp(prefix="trainlab-bench-")
+    overrides = {"tracking.tracking_uri": f"sqlite:///{store}/mlflow.db", "train.epochs": args.epochs,
+                 **(SAME_AS_KERAS_EXAMPLE if args.same_as_keras_example else {})}
+    cfg = load_config(None, overrides, preset=args.preset)
+    ds = load_dataset(cfg.data.dataset)
+    splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed)
+    normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
+    test_ds = make_dataset(splits.x_test, splits.y_test, num_classes=10, batch_size=1000, normalizer=normalizer)
+    timer = TimedTest(test_ds)
+    train(cfg, echo=lambda _: None, callbacks=[timer])
+    name = "trainlab cnn_keras" if args.same_as_keras_example else f"trainlab {args.preset} ({cfg.model.name})"
+    report(name, len(splits.y_train), timer.seconds, timer.accuracy)
+
+
+if __name__ == "__main__":
+    main()
