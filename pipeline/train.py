@@ -63,7 +63,8 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     # --- model
     keras.utils.set_random_seed(t.seed)
     model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes)
-    model.compile(optimizer=make_optimizer(t, len(train_ds)), loss=make_loss(t), metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(t, len(train_ds)), loss=make_loss(t), metrics=["accuracy"],
+                  steps_per_execution=t.steps_per_execution)
 
     with tracking.run(experiment_id, cfg.tracking.run_name) as run_id:
         tracking.log_params({**cfg.flat(), "model.parameters": model.count_params()})

@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.config import Config, load_config
+from pipeline.config import PRESETS, Config, load_config
 from pipeline.errors import ConfigError
 
 
@@ -15,6 +15,11 @@ def test_file_then_overrides(tmp_path):
     assert (cfg.train.epochs, cfg.model.name, cfg.train.learning_rate, cfg.model.width) == (5, "mlp_small", 1e-4, None)
 
 
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_is_valid(preset):
+    load_config("mlflow.yml", preset=preset)
+
+
 def test_smoke_preset_is_tiny():
     cfg = load_config(None, preset="smoke")
     assert cfg.train.epochs == 1 and cfg.data.limit_train <= 5000
@@ -22,9 +27,9 @@ def test_smoke_preset_is_tiny():
 
 def test_flat_holds_every_key():
     flat = Config().flat()
-    assert flat["train.epochs"] == 12 and flat["tracking.tracking_uri"] == "sqlite:///mlflow.db"
+    assert flat["train.epochs"] == 20 and flat["tracking.tracking_uri"] == "sqlite:///mlflow.db"
     assert len(flat) == 1 + sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "export"))
-    assert flat["augment"] == [{"name": "random_crop", "padding": 2}]
+    assert flat["augment"] == [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5}]
 
 
 def test_augment_from_file_and_cli(tmp_path):
