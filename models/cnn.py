@@ -52,10 +52,10 @@ def cnn_keras(width: int = 32, **options) -> keras.Model:
 
 @register_model
 def cnn(width: int = 32, **options) -> keras.Model:
-    """Default CNN: two conv-BN-ReLU-pool blocks (width, 2x width), dense 128 with BN, dropout 0.3.
+    """Two conv-BN-ReLU-pool blocks (width, 2x width), dense 128 with BN, dropout 0.3.
 
-    Batch norm is the lever over ``cnn_keras``; more blocks or global pooling measured slower on
-    2 CPU cores for no accuracy gain on MNIST.
+    Batch norm is the lever over ``cnn_keras``; a third block or global pooling measured slower on
+    2 CPU cores for no accuracy gain on MNIST. The `fast` and `smoke` presets use it.
     """
     check_positive("width", width)
     defaults = {"dropout": 0.3, "normalization": "batch"}
@@ -64,7 +64,8 @@ def cnn(width: int = 32, **options) -> keras.Model:
 
 @register_model
 def cnn_deep(width: int = 32, **options) -> keras.Model:
-    """Two conv-BN-ReLU pairs per block (valid padding: 28-26-24-pool-10-8-pool), dense 128, dropout 0.3."""
+    """Default model: two conv-BN-ReLU pairs per block (valid padding: 28-26-24-pool-10-8-pool), dense 128
+    with BN, dropout 0.3. 99.63% MNIST test accuracy in 15 epochs with crop + rotate (563 s on 2 cores)."""
     check_positive("width", width)
     defaults = {"dropout": 0.3, "normalization": "batch"}
     return _create_cnn("cnn_deep", **{"widths": (width, 2 * width), "convs_per_block": 2, "padding": "valid",

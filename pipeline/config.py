@@ -35,7 +35,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "cnn"                   # a registered model (trainlab models)
+    name: str = "cnn_deep"              # a registered model (trainlab models)
     # Every option below left at None keeps the model's own default.
     activation: Optional[str] = None    # sigmoid | tanh | relu | leaky_relu | elu | selu | gelu | maxout
     initializer: Optional[str] = None   # zeros | small_random | glorot_* | he_* | lecun_normal (None: pairs with activation)
@@ -53,7 +53,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
+    epochs: int = 15
     batch_size: int = 128
     optimizer: str = "adam"            # adam | adamw | sgd | rmsprop
     learning_rate: float = 0.002        # peak rate; the schedule shapes it per step
@@ -115,10 +115,10 @@ class Config:
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # Fastest to 99% test accuracy on 2 CPU cores (benchmarks/time_to_accuracy.py).
-    "fast": {"augment": [], "model.width": 16, "train.epochs": 2, "train.batch_size": 128,
+    "fast": {"augment": [], "model.name": "cnn", "model.width": 16, "train.epochs": 2, "train.batch_size": 128,
              "train.lr_schedule": "one_cycle", "train.learning_rate": 0.008},
     # Tiny and fast, for tests and a first look: a small subset, one epoch.
-    "smoke": {"augment": [{"name": "random_crop", "padding": 2}], "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 1000,
+    "smoke": {"augment": [{"name": "random_crop", "padding": 2}], "model.name": "cnn", "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 1000,
               "model.width": 8, "train.epochs": 1, "train.batch_size": 64},
 }
 

@@ -54,6 +54,10 @@ def configure(cfg: TrackingConfig) -> str:
         uri = f"sqlite:///{db.resolve()}"  # MLflow caches stores by URI: a relative one would follow the first cwd
     mlflow.set_tracking_uri(uri)
     try:
+        if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(cfg.experiment) is None:
+            # Artifacts live beside the database, not in whatever folder the command ran from.
+            artifacts = Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
+            mlflow.create_experiment(cfg.experiment, artifact_location=artifacts.resolve().as_uri())
         experiment = mlflow.set_experiment(cfg.experiment)
     except Exception as e:  # MLflow wraps sqlite/alembic errors in several types
         raise TrackingError(f"cannot open tracking store {uri}: {_one_line(e)}") from None

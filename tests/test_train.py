@@ -1,5 +1,6 @@
 
 import math
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -33,6 +34,8 @@ def test_run_logs_config_metrics_plots_and_model(trained):
     assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/augmentation.png"}
     assert result.test.accuracy > 0.5  # 1,500 images, 2 epochs: far above chance
     assert any(line.startswith("epoch 2/2") for line in lines)
+    store = Path(cfg.tracking.tracking_uri[len("sqlite:///"):]).parent
+    assert run.info.artifact_uri.startswith((store / "mlartifacts").as_uri())  # beside the store, not in cwd
 
 
 def test_logged_model_has_a_signature_and_takes_raw_pixels(trained, mnist):
