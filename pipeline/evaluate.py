@@ -62,13 +62,11 @@ def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, c
 def evaluate_uri(cfg, model_uri: str | None = None) -> tuple[str, EvalReport]:
     """Evaluate the champion (or ``model_uri``) on the configured dataset's test set."""
     from pipeline import tracking
-    from pipeline.datasets import load_dataset
-    from pipeline.inputs import make_splits
+    from pipeline.inputs import load_splits
     tracking.configure(cfg.tracking)
     uri = model_uri or tracking.champion_uri(cfg.tracking.registered_model)
     model = tracking.load_model(uri)
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
-    splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed, cfg.data.limit_train, cfg.data.limit_test)
+    ds, splits = load_splits(cfg)
     if model.input_shape[1:] != splits.x_test.shape[1:]:
         raise DataError(f"model {uri} takes images of shape {model.input_shape[1:]}, "
                         f"{ds.name} has {splits.x_test.shape[1:]}")

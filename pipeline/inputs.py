@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from augment import AugmentChain
-from pipeline.datasets import Dataset
+from pipeline.datasets import Dataset, load_dataset
 from pipeline.errors import DataError
 
 
@@ -87,6 +87,13 @@ def make_splits(ds: Dataset, validation_size: int, seed: int, limit_train: int |
     add_channel = lambda x: x[..., None] if x.ndim == 3 else x  # noqa: E731
     return Splits(add_channel(ds.x_train[train]), y[train], add_channel(ds.x_train[val]), y[val],
                   add_channel(ds.x_test[test]), ds.y_test[test])
+
+
+def load_splits(cfg) -> tuple[Dataset, Splits]:
+    """The configured dataset and its train / validation / test splits (``cfg`` is a Config)."""
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
+    d = cfg.data
+    return ds, make_splits(ds, d.validation_size, cfg.train.seed, d.limit_train, d.limit_test)
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, batch_size: int,

@@ -56,14 +56,12 @@ def find_lr(cfg: Config, steps: int = 200, start: float = 1e-6, end: float = 1.0
             echo=print) -> tuple[str, LrFindResult]:
     """Run the sweep on the configured model and data as an MLflow run; returns (run id, result)."""
     from pipeline import plots, tracking
-    from pipeline.datasets import load_dataset
-    from pipeline.inputs import Normalizer, make_dataset, make_splits
+    from pipeline.inputs import Normalizer, load_splits, make_dataset
     from pipeline.optim import make_loss, make_optimizer
     from pipeline.train import build_model
     experiment_id = tracking.configure(cfg.tracking)
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
     t = cfg.train
-    splits = make_splits(ds, cfg.data.validation_size, t.seed, cfg.data.limit_train, cfg.data.limit_test)
+    ds, splits = load_splits(cfg)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     data = make_dataset(splits.x_train, splits.y_train, num_classes=ds.num_classes, batch_size=t.batch_size,
                         normalizer=normalizer, training=True, seed=t.seed, label_smoothing=t.label_smoothing)

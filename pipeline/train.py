@@ -16,11 +16,10 @@ from models import create_model
 from pipeline import plots, tracking
 from pipeline.callbacks import EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite
 from pipeline.config import Config
-from pipeline.datasets import load_dataset
 from pipeline.diagnosis import Diagnosis, diagnose
 from pipeline.errors import ConfigError, DivergedError
 from pipeline.evaluate import EvalReport, evaluate_model
-from pipeline.inputs import Normalizer, make_dataset, make_splits
+from pipeline.inputs import Normalizer, load_splits, make_dataset
 from pipeline.optim import make_loss, make_optimizer
 from pipeline.preview import augment_preview
 
@@ -47,8 +46,7 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     experiment_id = tracking.configure(cfg.tracking)
 
     # --- data
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
-    splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed, cfg.data.limit_train, cfg.data.limit_test)
+    ds, splits = load_splits(cfg)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
 
     # --- inputs (augmentation on training batches only)

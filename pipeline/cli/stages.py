@@ -16,11 +16,8 @@ from pipeline.cli.options import TRAIN_OPTIONS, cli, config_options, resolve_con
 def data(grid, **kwargs):
     """Load and verify the dataset, print its facts and write a sample grid."""
     from pipeline import plots
-    from pipeline.datasets import load_dataset
-    from pipeline.inputs import Normalizer, make_splits
-    cfg = resolve_config(kwargs)
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
-    s = make_splits(ds, cfg.data.validation_size, cfg.train.seed, cfg.data.limit_train, cfg.data.limit_test)
+    from pipeline.inputs import Normalizer, load_splits
+    ds, s = load_splits(resolve_config(kwargs))
     stats = Normalizer.fit("standardize", s.x_train)
     click.echo(f"dataset      {ds.name}  ({ds.source})\n"
                f"images       {ds.image_shape} uint8, {ds.num_classes} classes\n"
