@@ -107,8 +107,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
     """
     augment = augment if training and augment else None
 
-    def prepare(batch, batch_seed=None):
-        x, y = batch
+    def prepare(x, y, batch_seed=None):
         targets = tf.one_hot(y, num_classes)
         if label_smoothing:
             targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
@@ -123,9 +122,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
     ds = ds.batch(batch_size)
     if augment is not None:  # pair each batch with a fresh seed: new draws every epoch, same run to run
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds)
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda batch, batch_seed: prepare(*batch, batch_seed),
+                                                num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        ds = ds.map(lambda x, y: ((x, y),))
-    return (ds
-            .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
