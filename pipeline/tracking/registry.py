@@ -1,0 +1,112 @@
+"""The model registry: versions, and the `champion` alias that moves only to a better model."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import TrackingError
+from pipeline.tracking.runs import run_model_uri
+from pipeline.tracking.store import _one_line, _quiet
+
+CHAMPION = "champion"
+SELECTION_METRIC = "best_val_accuracy"  # higher is better; chosen on validation, never on test
+
+
+def champion(name: str) -> tuple[str, str, float] | None:
+    """``(version, run_id, selection metric)`` of the current champion, or None."""
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    metric = client.get_run(version.run_id).data.metrics.get(SELECTION_METRIC, -math.inf)
+    return str(version.version), version.run_id, metric
+
+
+def champion_uri(name: str) -> str:
+    if champion(name) is None:
+        raise TrackingError(f"registered model {name!r} has no champion yet: run trainlab train --register "
+                            "(or trainlab run) first, or pass --model-uri")
+    return f"models:/{name}@{CHAMPION}"
+
+
+@dataclass
+class Registration:
+    version: str
+    promoted: bool
+    message: str
+
+
+def register(run_id: str, name: str) -> Registration:
+    """Register the run's model; move `champion` to it only if it beats the champion on validation.
+
+    Raises:
+        TrackingError: the run is unknown, did not finish, or logged no model/selection metric.
+    """
+    client = MlflowClient()
+    try:
+        run_info = client.get_run(run_id)
+    except MlflowException:
+        raise TrackingError(f"no run with id {run_id!r} in {mlflow.get_tracking_uri()}") from None
+    if run_info.info.status != "FINISHED":
+        raise TrackingError(f"run {run_id} is {run_info.info.status}, not FINISHED: only finished runs "
+                            "are registered")
+    score = run_info.data.metrics.get(SELECTION_METRIC)
+    if score is None:
+        raise TrackingError(f"run {run_id} has no {SELECTION_METRIC} metric: it is not a trainlab training run")
+    current = champion(name)
+    version = _registered_version(name, run_id)
+    if version is None:
+        with _quiet():
+            version = str(mlflow.register_model(run_model_uri(run_id), name).version)
+    if current is not None and score <= current[2]:
+        return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
+                            f"{score:.4f}); champion stays version {current[0]} ({current[2]:.4f})")
+    client.set_registered_model_alias(name, CHAMPION, version)
+    was = f" (was version {current[0]}, {current[2]:.4f})" if current else ""
+    return Registration(version, True, f"registered {name} version {version} as {CHAMPION} "
+                        f"({SELECTION_METRIC} {score:.4f}){was}")
+
+
+def _registered_version(name: str, run_id: str) -> str | None:
+    """The version a run's model already has under ``name``: registering twice adds no version."""
+    try:
+        versions = MlflowClient().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except MlflowException:
+        return None
+    return min((str(v.version) for v in versions), key=int, default=None)
+
+
+def version_of(uri: str, name: str) -> str | None:
+    """The registry version a ``models:/NAME@alias`` or ``models:/NAME/V`` URI points to."""
+    if not uri.startswith(f"models:/{name}"):
+        return None
+    rest = uri[len(f"models:/{name}"):]
+    client = MlflowClient()
+    try:
+        if rest.startswith("@"):
+            return str(client.get_model_version_by_alias(name, rest[1:]).version)
+        if rest.startswith("/"):
+            return str(client.get_model_version(name, rest[1:]).version)
+    except MlflowException as e:
+        raise TrackingError(f"cannot resolve {uri}: {_one_line(e)}") from None
+    return None
+
+
+def model_metadata(uri: str) -> dict:
+    """What an export should carry about its source: the URI, run id, class names and normalization."""
+    meta: dict = {"source_uri": uri}
+    try:
+        run_id = mlflow.models.get_model_info(uri).run_id
+        run = MlflowClient().get_run(run_id)
+    except Exception:
+        return meta
+    params, tags = run.data.params, run.data.tags
+    meta.update(run_id=run_id, dataset=tags.get("trainlab.dataset"),
+                class_names=tags["trainlab.class_names"].split(",") if tags.get("trainlab.class_names") else None,
+                normalization={k.split(".", 1)[1]: params[k] for k in params if k.startswith("normalization.")})
+    return meta

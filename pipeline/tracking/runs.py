@@ -1,0 +1,119 @@
+"""Training runs: the run context, params/metrics/figures, the logged model and finding it again."""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator
+
+import keras
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types import Schema, TensorSpec
+
+from pipeline.errors import TrackingError
+from pipeline.tracking.store import _one_line, _quiet
+
+MODEL_NAME = "model"                    # the logged model's name inside each run
+MODEL_URI_TAG = "trainlab.model_uri"
+
+
+@contextlib.contextmanager
+def run(experiment_id: str, run_name: str | None = None) -> Iterator[str]:
+    """A tracked run; yields its id. Ends FINISHED, FAILED (with the reason as a tag) or KILLED (Ctrl-C)."""
+    active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+    try:
+        yield active.info.run_id
+    except KeyboardInterrupt:
+        mlflow.set_tag("trainlab.status_reason", "interrupted by the user")
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException as e:
+        mlflow.set_tag("trainlab.status_reason", _one_line(e) or type(e).__name__)
+        mlflow.end_run(status="FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+def log_params(params: dict) -> None:
+    """Log params in chunks (MLflow caps a batch at 100)."""
+    items = [(k, "None" if v is None else str(v)) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i:i + 100]))
+
+
+def log_metrics(metrics: dict, step: int | None = None) -> None:
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))},
+                       step=step)
+
+
+def set_tags(tags: dict) -> None:
+    mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def log_figure(figure, filename: str) -> None:
+    mlflow.log_figure(figure, filename)
+
+
+def log_dict(data: dict, filename: str) -> None:
+    mlflow.log_dict(data, filename)
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs each epoch's train/validation metrics and learning rate, stepped by epoch number."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = dict(logs or {})
+        lr = getattr(self.model.optimizer, "learning_rate", None)
+        if lr is not None:
+            metrics["lr"] = float(keras.ops.convert_to_numpy(lr))
+        log_metrics(metrics, step=epoch)
+
+
+def log_model(model: keras.Model, num_classes: int) -> str:
+    """Log a raw-pixel Keras model with its signature (no input_example: MLflow's keras flavor trips on it)."""
+    shape = (-1, *model.input_shape[1:])
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), shape, "image")]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes), "probabilities")]))
+    with _quiet():
+        info = mlflow.keras.log_model(model, name=MODEL_NAME, signature=signature,
+                                      pip_requirements=_requirements())
+    mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    return info.model_uri
+
+
+def _requirements() -> list[str]:
+    """What the model needs, pinned to what trained it. Stated, because MLflow's inference of
+    requirements loads the model in a subprocess and costs seconds per run."""
+    from importlib.metadata import version
+    return [f"{p}=={version(p)}" for p in ("mlflow", "tensorflow", "keras", "numpy")]
+
+
+def run_model_uri(run_id: str) -> str:
+    """The URI of the model a run logged (MLflow 3 keeps logged models apart from run artifacts)."""
+    try:
+        return MlflowClient().get_run(run_id).data.tags.get(MODEL_URI_TAG) or f"runs:/{run_id}/{MODEL_NAME}"
+    except MlflowException:
+        raise TrackingError(f"no run with id {run_id!r} in {mlflow.get_tracking_uri()}") from None
+
+
+def load_model(uri: str) -> keras.Model:
+    """Load a logged Keras model by URI (``runs:/...``, ``models:/NAME@champion``, a path)."""
+    import models  # noqa: F401  registers trainlab's custom layers (maxout, fractional pooling) for loading
+    try:
+        return mlflow.keras.load_model(uri)
+    except Exception as e:
+        raise TrackingError(f"cannot load model {uri}: {_one_line(e)}") from None
+
+
+def latest_finished_run(experiment_id: str) -> str:
+    runs = MlflowClient().search_runs([experiment_id], "attributes.status = 'FINISHED'",
+                                      order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise TrackingError("no finished training run yet: run trainlab train first")
+    return runs[0].info.run_id
+
