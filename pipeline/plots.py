@@ -111,3 +111,42 @@ def lr_find(learning_rates: np.ndarray, losses: np.ndarray, suggestion: float):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def overlaid(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str, title: str = "",
+             log_y: bool = False):
+    """One line per label (sweep points side by side): ``{label: [(x, y), ...]}``."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in series.items():
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, "-o" if len(points) < 30 else "-", ms=3, label=label)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def bars(values: dict[str, float | None], ylabel: str, title: str = "", log_y: bool = False):
+    """One bar per label; a missing value (a failed point) is shown as 'n/a'."""
+    labels = list(values)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(labels) + 2), 4.5))
+    heights = [v if v is not None and np.isfinite(v) else 0.0 for v in values.values()]
+    ax.bar(range(len(labels)), heights, color="tab:blue")
+    for i, v in enumerate(values.values()):
+        text = "n/a" if v is None or not np.isfinite(v) else f"{v:.4g}"
+        ax.annotate(text, (i, heights[i]), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig

@@ -37,10 +37,11 @@ class TrainResult:
 
 
 def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = print,
-          callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
+          callbacks: list[keras.callbacks.Callback] = (), tags: dict | None = None) -> TrainResult:
     """Train one model as ``cfg`` says, tracked as one MLflow run. Returns what it measured.
 
-    ``callbacks`` are added to fit's (benchmarks and studies observe training through them).
+    ``callbacks`` are added to fit's (benchmarks and studies observe training through them);
+    ``tags`` are set on the run when it starts (sweeps name the point and its parent run).
     """
     # --- tracking first: an unwritable store fails before any work is done
     experiment_id = tracking.configure(cfg.tracking)
@@ -64,7 +65,7 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     model.compile(optimizer=make_optimizer(t, len(train_ds)), loss=make_loss(t), metrics=["accuracy"],
                   steps_per_execution=t.steps_per_execution)
 
-    with tracking.run(experiment_id, cfg.tracking.run_name) as run_id:
+    with tracking.run(experiment_id, cfg.tracking.run_name, tags) as run_id:
         tracking.log_params({**cfg.flat(), "model.parameters": model.count_params()})
         tracking.log_params({f"normalization.{k}": v for k, v in normalizer.as_params().items()})
         tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),
@@ -85,6 +86,7 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
                             callbacks=watchers).history  # shuffle=False: tf.data shuffles
         train_seconds = time.perf_counter() - start
         if guard.reason:
+            tracking.set_tags({"trainlab.fit": "diverged", "trainlab.fit_reason": guard.reason})
             raise DivergedError(f"training diverged: {guard.reason}; lower train.learning_rate")
 
         # --- test, with the weights of the best validation epoch (KeepBest restored them)

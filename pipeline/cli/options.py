@@ -90,16 +90,22 @@ def config_options(*names: str):
 
 def resolve_config(kwargs: dict) -> Config:
     """Pop the config options out of a command's kwargs and build the config."""
+    path, preset, overrides = resolve_overrides(kwargs)
+    return load_config(path, overrides, preset)
+
+
+def resolve_overrides(kwargs: dict) -> tuple[str | None, str, dict]:
+    """Pop the config options out of a command's kwargs: ``(config file, preset, overrides)``."""
     path = kwargs.pop("config_path", None)
     if path is None and Path(DEFAULT_CONFIG).is_file():
         path = DEFAULT_CONFIG
-    overrides = {OVERRIDES[k]: kwargs.pop(k) for k in list(kwargs) if k in OVERRIDES}
+    overrides = {OVERRIDES[k]: v for k in list(kwargs) if k in OVERRIDES and (v := kwargs.pop(k)) is not None}
     for item in kwargs.pop("sets", ()):
         key, sep, value = item.partition("=")
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
         overrides[key.strip()] = value
-    return load_config(path, overrides, kwargs.pop("preset", "default"))
+    return path, kwargs.pop("preset", "default"), overrides
 
 
 TRAIN_OPTIONS = ("augment", "dataset", "validation_size", "normalization", "limit_train", "limit_test", "model",

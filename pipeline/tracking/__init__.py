@@ -6,10 +6,11 @@ The rest of trainlab calls these functions and never imports mlflow itself.
 from pipeline.tracking.registry import (CHAMPION, SELECTION_METRIC, Registration, champion, champion_uri,
                                         model_metadata, register, version_of)
 from pipeline.tracking.runs import (MODEL_NAME, MODEL_URI_TAG, EpochLogger, latest_finished_run, load_model,
-                                    log_dict, log_figure, log_metrics, log_model, log_params, run, run_model_uri,
+                                    log_dict, log_figure, log_metrics, log_model, log_params, log_series, run, run_model_uri,
                                     set_tags)
+from pipeline.tracking import groups
 from pipeline.tracking.store import configure
 
 __all__ = ["CHAMPION", "MODEL_NAME", "MODEL_URI_TAG", "SELECTION_METRIC", "EpochLogger", "Registration", "champion",
-           "champion_uri", "configure", "latest_finished_run", "load_model", "log_dict", "log_figure", "log_metrics",
-           "log_model", "log_params", "model_metadata", "register", "run", "run_model_uri", "set_tags", "version_of"]
+           "champion_uri", "configure", "groups", "latest_finished_run", "load_model", "log_dict", "log_figure", "log_metrics",
+           "log_model", "log_params", "log_series", "model_metadata", "register", "run", "run_model_uri", "set_tags", "version_of"]

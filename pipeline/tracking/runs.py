@@ -21,9 +21,13 @@ MODEL_URI_TAG = "trainlab.model_uri"
 
 
 @contextlib.contextmanager
-def run(experiment_id: str, run_name: str | None = None) -> Iterator[str]:
-    """A tracked run; yields its id. Ends FINISHED, FAILED (with the reason as a tag) or KILLED (Ctrl-C)."""
-    active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+def run(experiment_id: str, run_name: str | None = None, tags: dict | None = None) -> Iterator[str]:
+    """A tracked run; yields its id. Ends FINISHED, FAILED (with the reason as a tag) or KILLED (Ctrl-C).
+
+    ``tags`` are set when the run starts (sweeps tag their points and name the parent run).
+    """
+    active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                              tags={k: str(v) for k, v in (tags or {}).items()})
     try:
         yield active.info.run_id
     except KeyboardInterrupt:
@@ -48,6 +52,16 @@ def log_params(params: dict) -> None:
 def log_metrics(metrics: dict, step: int | None = None) -> None:
     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))},
                        step=step)
+
+
+def log_series(key: str, points: list[tuple[int, float]]) -> None:
+    """Log many steps of one metric in few calls (per-layer or per-batch measurements)."""
+    import time
+    from mlflow.entities import Metric
+    run_id, now = mlflow.active_run().info.run_id, int(time.time() * 1000)
+    metrics = [Metric(key, float(v), now, int(step)) for step, v in points if math.isfinite(float(v))]
+    for i in range(0, len(metrics), 1000):
+        MlflowClient().log_batch(run_id, metrics=metrics[i:i + 1000], synchronous=True)
 
 
 def set_tags(tags: dict) -> None:

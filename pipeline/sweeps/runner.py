@@ -1,0 +1,143 @@
+"""Running a sweep: one parent run, a child run per point, points in this process or in worker
+processes, failures isolated, finished points skipped on a re-run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pipeline import tracking
+from pipeline.sweeps.compare import Comparison, compare
+from pipeline.sweeps.spec import ResolvedPoint, SweepSpec, resolve
+from pipeline.sweeps.worker import run_point
+
+groups = tracking.groups
+
+
+@dataclass
+class SweepResult:
+    parent_run_id: str
+    comparison: Comparison
+    ran: int             # points run this time
+    skipped: int         # points already finished before
+    failed: int          # points whose run ended FAILED this time
+    out_dir: Path
+
+
+def run_sweep(spec: SweepSpec, overrides: dict | None = None, workers: int = 1, out_dir: str | Path | None = None,
+              echo: Callable[[str], None] = print, executor: Callable | None = None) -> SweepResult:
+    """Run every point of ``spec`` not finished already; write and log the comparison.
+
+    Args:
+        overrides: command-line config overrides, applied over the sweep's base and under each point.
+        workers: 1 runs points here, one after another; N > 1 runs N worker processes at a time.
+        out_dir: where the comparison files go (default ``outputs/sweeps/<name>``).
+        executor: runs the tasks instead of the built-in ones (``executor(tasks, echo) -> results``).
+
+    Raises:
+        ConfigError: a point's config is invalid (checked for all points before anything runs).
+        TrackingError: the store cannot be opened.
+    """
+    points = resolve(spec, overrides)
+    experiment_id = tracking.configure(points[0].config.tracking)  # store and experiment exist before workers start
+    parent = groups.find_parent(experiment_id, spec.name)
+    if parent is None:
+        parent = groups.start_parent(experiment_id, spec.name, {"trainlab.sweep.points": len(points)})
+    else:
+        groups.reopen_parent(parent)
+    done = {c.key for c in groups.children(experiment_id, spec.name) if c.status == "FINISHED"}
+    todo = [p for p in points if p.key not in done]
+    echo(f"sweep {spec.name}: {len(points)} point(s), {len(points) - len(todo)} finished already, "
+         f"{len(todo)} to run (parent run {parent})")
+    tasks = [_task(p, spec.name, parent) for p in todo]
+    try:
+        if executor is not None:
+            results = executor(tasks, echo)
+        elif workers > 1 and len(tasks) > 1:
+            results = run_in_processes(tasks, workers, echo)
+        else:
+            results = run_inline(tasks, echo)
+    except KeyboardInterrupt:
+        groups.end_run(parent, "KILLED")
+        raise
+    failed = sum(r["status"] != "FINISHED" for r in results)
+    out = Path(out_dir or Path("outputs") / "sweeps" / spec.name)
+    comparison = compare(spec, points, experiment_id)
+    comparison.write(out)
+    groups.log_folder(parent, out, "sweep")
+    groups.end_run(parent, "FINISHED", {"trainlab.sweep.failed": sum(r.status != "FINISHED"
+                                                                           for r in comparison.rows)})
+    return SweepResult(parent, comparison, len(todo), len(points) - len(todo), failed, out)
+
+
+def _task(point: ResolvedPoint, sweep: str, parent: str) -> dict:
+    return {"label": point.point.label, "config": point.config.flat(), "probes": list(point.point.probes),
+            "tags": groups.child_tags(sweep, parent, point.key, point.point.label)}
+
+
+def _line(i: int, n: int, task: dict, result: dict) -> str:
+    what = (f"{result.get('best_val_accuracy', 0):.4f} best val accuracy" if result["status"] == "FINISHED"
+            else result.get("reason", ""))
+    return f"[{i}/{n}] {task['label']}: {result['status']} in {result['seconds']:.0f}s, {what}"
+
+
+def run_inline(tasks: list[dict], echo: Callable[[str], None]) -> list[dict]:
+    """One point after another in this process."""
+    results = []
+    for i, task in enumerate(tasks, 1):
+        echo(f"[{i}/{len(tasks)}] {task['label']}")
+        results.append(run_point(task, echo=lambda line: echo(f"    {line}")))
+        echo(_line(i, len(tasks), task, results[-1]))
+    return results
+
+
+def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None]) -> list[dict]:
+    """Up to ``workers`` points at a time, each in a fresh Python process sharing the CPU cores.
+
+    A process that dies without a result (a crash, the OOM killer) marks its point FAILED with the
+    exit code and the end of its log.
+    """
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    env = {**os.environ, "TRAINLAB_THREADS": str(threads)}
+    done = [0]
+
+    def one(task: dict) -> dict:
+        with tempfile.TemporaryDirectory(prefix="trainlab-point-") as tmp:
+            task_path, result_path, log_path = (Path(tmp) / n for n in ("task.json", "result.json", "log.txt"))
+            task_path.write_text(json.dumps(task, default=str))
+            start = time.perf_counter()
+            with open(log_path, "w") as log:
+                code = subprocess.call([sys.executable, "-m", "pipeline.sweeps.worker", str(task_path),
+                                        str(result_path)], stdout=log, stderr=subprocess.STDOUT, env=env)
+            if result_path.exists():
+                result = json.loads(result_path.read_text())
+            else:
+                tail = " | ".join(log_path.read_text().strip().splitlines()[-3:])
+                result = {"status": "FAILED", "seconds": time.perf_counter() - start,
+                          "reason": f"worker process exited with code {code}: {tail}"[:500]}
+                _record_crash(task, result["reason"])
+        done[0] += 1
+        echo(_line(done[0], len(tasks), task, result))
+        return result
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, tasks))
+
+
+def _record_crash(task: dict, reason: str) -> None:
+    """The crashed process may have left its run RUNNING; mark it FAILED (or create one)."""
+    from pipeline.config import load_config
+    experiment_id = tracking.configure(load_config(None, task["config"]).tracking)
+    key, sweep = task["tags"][groups.POINT_TAG], task["tags"][groups.SWEEP_TAG]
+    running = [c for c in groups.children(experiment_id, sweep) if c.key == key and c.status == "RUNNING"]
+    for child in running:
+        groups.end_run(child.run_id, "FAILED", {groups.REASON_TAG: reason})
+    if not running:
+        groups.record_failed(experiment_id, task["tags"], reason)

@@ -1,0 +1,206 @@
+"""What a sweep runs: a grid, a random sample or an explicit list of points over config keys.
+
+A grid file (``trainlab sweep GRID.yml``)::
+
+    name: lr-and-width          # default: the file's stem; re-running the same name resumes it
+    config: mlflow.yml          # base config file, relative to this file (default: the command's --config)
+    preset: smoke               # default: default
+    base:                       # overrides for every point
+      train.epochs: 2
+    grid:                       # the cartesian product of these values ...
+      train.learning_rate: [0.001, 0.003]
+      model.width: [16, 32]
+    random:                     # ... and/or a random sample of this space
+      samples: 4
+      seed: 0
+      space:
+        train.learning_rate: {log_uniform: [0.0001, 0.01]}
+        model.dropout: {uniform: [0.0, 0.5]}
+        model.activation: [relu, gelu]        # a list is a choice
+    points:                     # ... and/or explicit points
+      - {label: no-aug, augment: none}
+
+Every point resolves to one validated config before anything runs; its key (a hash of that config)
+is what resume matches finished runs by.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from pipeline.config import PRESETS, Config, load_config
+from pipeline.errors import ConfigError
+
+SPEC_KEYS = ("name", "config", "preset", "base", "grid", "random", "points", "metric")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration of the sweep: overrides over the sweep's base, and optional probes."""
+
+    label: str
+    overrides: dict
+    probes: tuple = ()   # measurement callbacks by name: ({"name": "dead_units"}, ...) (pipeline.probes)
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    points: list[Point]
+    base: dict = field(default_factory=dict)
+    config_path: str | None = None
+    preset: str = "default"
+    metric: str = "best_val_accuracy"   # what the comparison sorts and plots by (higher is better)
+
+    @property
+    def swept_keys(self) -> list[str]:
+        """The keys whose value differs between points, in first-seen order."""
+        keys = list(dict.fromkeys(k for p in self.points for k in p.overrides))
+        return [k for k in keys if len({_show(p.overrides.get(k, "")) for p in self.points}) > 1] or keys
+
+
+@dataclass
+class ResolvedPoint:
+    point: Point
+    config: Config
+    key: str
+
+
+def load_spec(path: str | Path, default_config: str | None = None) -> SweepSpec:
+    """Read a grid file. Raises ConfigError on anything it cannot run."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"grid file {path} does not exist") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot parse grid file {path}: {' '.join(str(e).split())}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"grid file {path} must hold a mapping with grid:, random: or points:")
+    unknown = set(doc) - set(SPEC_KEYS)
+    if unknown:
+        raise ConfigError(f"grid file {path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(SPEC_KEYS)}")
+    config = doc.get("config")
+    config_path = str((path.parent / config)) if config else default_config
+    points = expand(doc.get("grid"), doc.get("random"), doc.get("points"))
+    preset = doc.get("preset", "default")
+    if preset not in PRESETS:
+        raise ConfigError(f"grid file {path}: unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
+    base = doc.get("base") or {}
+    if not isinstance(base, dict):
+        raise ConfigError(f"grid file {path}: base must be a mapping of config keys")
+    return SweepSpec(name=str(doc.get("name") or path.stem), points=points, base=base, config_path=config_path,
+                     preset=preset, metric=str(doc.get("metric", "best_val_accuracy")))
+
+
+def expand(grid: dict | None, random: dict | None, points: list | None) -> list[Point]:
+    """Grid product + random sample + explicit points, in that order, duplicates dropped."""
+    found: list[dict] = []
+    if grid is not None:
+        found += grid_points(grid)
+    if random is not None:
+        found += random_points(random)
+    explicit = []
+    for i, item in enumerate(points or []):
+        if not isinstance(item, dict):
+            raise ConfigError(f"points[{i}] must be a mapping of config keys, got {item!r}")
+        item = dict(item)
+        label = item.pop("label", None)
+        explicit.append(Point(str(label) if label else label_for(item), item))
+    result = [Point(label_for(o), o) for o in found] + explicit
+    if not result:
+        raise ConfigError("the sweep has no points: give grid:, random: or points:")
+    seen, unique = set(), []
+    for p in result:
+        marker = json.dumps(p.overrides, sort_keys=True, default=str)
+        if marker not in seen:
+            seen.add(marker)
+            unique.append(p)
+    return unique
+
+
+def grid_points(grid: dict) -> list[dict]:
+    if not isinstance(grid, dict) or not grid:
+        raise ConfigError("grid must be a mapping from config keys to lists of values")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid: {key} must be a non-empty list of values, got {values!r}")
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def random_points(random: dict) -> list[dict]:
+    """``samples`` points drawn from ``space`` with ``seed``: reproducible, so resume finds them again."""
+    if not isinstance(random, dict) or not isinstance(random.get("space"), dict) or not random["space"]:
+        raise ConfigError("random must hold space: {key: [choices] | {uniform|log_uniform|int: [low, high]}}")
+    samples, seed = random.get("samples", 8), random.get("seed", 0)
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise ConfigError(f"random.samples must be a positive integer, got {samples!r}")
+    rng = np.random.default_rng(seed)
+    return [{key: _draw(key, dist, rng) for key, dist in random["space"].items()} for _ in range(samples)]
+
+
+def _draw(key: str, dist: Any, rng: np.random.Generator) -> Any:
+    if isinstance(dist, list) and dist:
+        return dist[int(rng.integers(len(dist)))]
+    if isinstance(dist, dict) and len(dist) == 1:
+        kind, bounds = next(iter(dist.items()))
+        if isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds) \
+                and bounds[0] < bounds[1]:
+            low, high = bounds
+            if kind == "uniform":
+                return round(float(rng.uniform(low, high)), 6)
+            if kind == "log_uniform" and low > 0:
+                return float(f"{math.exp(rng.uniform(math.log(low), math.log(high))):.4g}")
+            if kind == "int":
+                return int(rng.integers(low, high + 1))
+    raise ConfigError(f"random.space.{key}: expected a list of choices or {{uniform|log_uniform|int: [low, high]}} "
+                      f"with low < high (log_uniform: low > 0), got {dist!r}")
+
+
+def resolve(spec: SweepSpec, overrides: dict | None = None) -> list[ResolvedPoint]:
+    """Each point's validated config: defaults <- file <- preset <- base <- command line <- point.
+
+    Raises:
+        ConfigError: naming the point whose config is invalid.
+    """
+    resolved = []
+    for point in spec.points:
+        try:
+            cfg = load_config(spec.config_path, {**spec.base, **(overrides or {}), **point.overrides}, spec.preset)
+        except ConfigError as e:
+            raise ConfigError(f"sweep point {point.label!r}: {e}") from None
+        cfg.tracking.run_name = point.label
+        resolved.append(ResolvedPoint(point, cfg, point_key(cfg, point.probes)))
+    stores = {(r.config.tracking.tracking_uri, r.config.tracking.experiment) for r in resolved}
+    if len(stores) > 1:
+        raise ConfigError("all points of a sweep must log to one tracking store and experiment; "
+                          "do not sweep tracking.* keys")
+    return resolved
+
+
+def point_key(cfg: Config, probes=()) -> str:
+    """A stable hash of what the point trains (its whole config but tracking) and measures."""
+    flat = {k: v for k, v in cfg.flat().items() if not k.startswith("tracking.")}
+    text = json.dumps([flat, list(probes)], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def label_for(overrides: dict) -> str:
+    """``learning_rate=0.001 width=16``: the last part of each key and its value."""
+    return " ".join(f"{k.rsplit('.', 1)[-1]}={_show(v)}" for k, v in overrides.items()) or "base"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        names = [v.get("name", "?") if isinstance(v, dict) else str(v) for v in value]
+        return "+".join(names) or "none"
+    return str(value)

@@ -1,0 +1,74 @@
+"""One sweep point: train its config as a child run, with its probes, and report how it ended.
+
+Runs in the sweep's own process (one worker) or as ``python -m pipeline.sweeps.worker TASK RESULT``
+in a process of its own (several workers), so a point that crashes the interpreter takes nothing
+else down.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Callable
+
+from pipeline.errors import TrainlabError
+
+
+def run_point(task: dict, echo: Callable[[str], None] = print) -> dict:
+    """Train ``task["config"]`` (flat config keys) tagged with ``task["tags"]``; never raises for a
+    failing point: returns ``{"status": FINISHED | FAILED, "reason": ..., "seconds": ...}``."""
+    from pipeline import tracking
+    from pipeline.config import load_config
+    from pipeline.inputs import Normalizer, load_splits
+    from pipeline.probes import ProbeData, make_probes
+    from pipeline.train import train
+
+    start, started_ms = time.perf_counter(), int(time.time() * 1000)
+    cfg = load_config(None, task["config"])
+    try:
+        callbacks = []
+        if task.get("probes"):
+            ds, splits = load_splits(cfg)
+            normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
+            data = ProbeData(cfg, normalizer(splits.x_train[:10000]).numpy(), splits.y_train[:10000],
+                             ds.num_classes)
+            callbacks = make_probes(task["probes"], data)
+        result = train(cfg, echo=echo, callbacks=callbacks, tags=task["tags"])
+        return {"status": "FINISHED", "run_id": result.run_id, "seconds": time.perf_counter() - start,
+                "best_val_accuracy": result.best_val_accuracy}
+    except (TrainlabError, KeyError, ValueError) as e:  # the point's own problem: record it, go on
+        reason = " ".join(str(e).split()) or type(e).__name__
+        _ensure_recorded(cfg, task["tags"], started_ms, reason)
+        return {"status": "FAILED", "reason": reason, "seconds": time.perf_counter() - start}
+
+
+def _ensure_recorded(cfg, tags: dict, started_ms: int, reason: str) -> None:
+    """A point that failed before its run started still gets a FAILED run, so the sweep shows it."""
+    from pipeline import tracking
+    experiment_id = tracking.configure(cfg.tracking)
+    key = tags[tracking.groups.POINT_TAG]
+    mine = [c for c in tracking.groups.children(experiment_id, tags[tracking.groups.SWEEP_TAG])
+            if c.key == key and c.start_time >= started_ms]
+    if not mine:
+        tracking.groups.record_failed(experiment_id, tags, reason)
+
+
+def main(argv: list[str]) -> int:
+    task_path, result_path = argv
+    threads = int(os.environ.get("TRAINLAB_THREADS", "0"))
+    if threads:  # workers share the machine's cores instead of each claiming all of them
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    with open(task_path) as f:
+        task = json.load(f)
+    result = run_point(task, echo=lambda line: print(line, flush=True))
+    with open(result_path + ".tmp", "w") as f:
+        json.dump(result, f)
+    os.replace(result_path + ".tmp", result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
