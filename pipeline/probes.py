@@ -62,7 +62,7 @@ def hidden_outputs(model: keras.Model, x: np.ndarray) -> list[np.ndarray]:
     layers = hidden_activations(model)
     if not layers:
         return []
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(model.input, [layer.output for layer in layers])
     outputs = probe(x, training=False)
     return [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 

@@ -27,3 +27,28 @@ def sweep(grid, workers, out, **kwargs):
     click.echo(f"{result.ran} point(s) run, {result.skipped} skipped as finished, {result.failed} failed; "
                f"comparison in {result.out_dir} and parent run {result.parent_run_id}")
 
+
+
+@cli.command()
+@click.argument("name")
+@config_options("tracking_uri", "experiment")
+@click.option("--smoke", "mode", flag_value="smoke", help="Tiny and fast (seconds): checks the machinery, not the claims.")
+@click.option("--full", "mode", flag_value="full", help="The whole training set and longer training.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Points trained at a time, each in its own process.")
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder (default outputs/studies/<name>).")
+def study(name, mode, workers, out, **kwargs):
+    """Run a lecture study (activations, init, preprocessing, learning-rate, regularization, or all)
+    and write its report: each claim, the measured numbers and a verdict.
+
+    By default each study fits in about 10 minutes on a 2-core CPU (its report states the subset).
+    """
+    from pipeline.studies import list_studies, run_study
+    path, preset, overrides = resolve_overrides(kwargs)
+    if preset != "default":
+        raise click.UsageError("studies set their own model and data sizes; use --smoke or --full instead of --preset")
+    names = list_studies() if name == "all" else [name]
+    for n in names:
+        report = run_study(n, mode or "default", overrides, config_path=path, workers=workers,
+                           out_dir=out if len(names) == 1 else (out and f"{out}/{n}"), echo=click.echo)
+        click.echo(report.summary())

@@ -18,7 +18,6 @@ from pipeline.errors import TrainlabError
 def run_point(task: dict, echo: Callable[[str], None] = print) -> dict:
     """Train ``task["config"]`` (flat config keys) tagged with ``task["tags"]``; never raises for a
     failing point: returns ``{"status": FINISHED | FAILED, "reason": ..., "seconds": ...}``."""
-    from pipeline import tracking
     from pipeline.config import load_config
     from pipeline.inputs import Normalizer, load_splits
     from pipeline.probes import ProbeData, make_probes

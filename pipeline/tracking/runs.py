@@ -69,7 +69,10 @@ def set_tags(tags: dict) -> None:
 
 
 def log_figure(figure, filename: str) -> None:
+    """Log a matplotlib figure and close it (pyplot keeps every open figure alive)."""
+    import matplotlib.pyplot as plt
     mlflow.log_figure(figure, filename)
+    plt.close(figure)
 
 
 def log_dict(data: dict, filename: str) -> None:
