@@ -8,8 +8,8 @@ from pipeline.sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, accuracy threshold, probe depth, width)
     "smoke": (1500, 500, 1, 0.5, 6, 32),
-    "default": (20000, 5000, 3, 0.95, 8, 256),
-    "full": (None, 5000, 5, 0.97, 8, 256),
+    "default": (None, 5000, 2, 0.95, 8, 256),
+    "full": (None, 5000, 10, 0.98, 8, 256),
 }
 
 

@@ -9,8 +9,8 @@ from pipeline.sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, depth, width)
     "smoke": (1500, 500, 1, 6, 32),
-    "default": (20000, 5000, 3, 8, 256),
-    "full": (None, 5000, 5, 10, 256),
+    "default": (None, 5000, 2, 8, 256),
+    "full": (None, 5000, 10, 10, 256),
 }
 POINTS = {  # label -> (initializer, activation)
     "zeros/tanh": ("zeros", "tanh"),

@@ -9,8 +9,8 @@ from pipeline.sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs)
     "smoke": (1500, 500, 1),
-    "default": (20000, 5000, 3),
-    "full": (None, 5000, 5),
+    "default": (None, 5000, 2),
+    "full": (None, 5000, 10),
 }
 RATES = {"too small": 1e-4, "good": 0.03, "too large": 5.0}
 

@@ -7,8 +7,8 @@ from pipeline.sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, accuracy threshold)
     "smoke": (1500, 500, 1, 0.3),
-    "default": (20000, 5000, 3, 0.95),
-    "full": (None, 5000, 5, 0.97),
+    "default": (None, 5000, 2, 0.95),
+    "full": (None, 5000, 10, 0.98),
 }
 POINTS = {"raw": "none", "scaled": "scale", "standardized": "standardize"}
 

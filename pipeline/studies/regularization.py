@@ -7,8 +7,8 @@ from pipeline.sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, CNN width)
     "smoke": (800, 300, 1, 8),
-    "default": (3000, 1000, 30, 16),
-    "full": (6000, 1000, 40, 32),
+    "default": (7000, 5000, 30, 16),
+    "full": (15000, 5000, 40, 32),
 }
 CROP_ROTATE = [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5}]
 TECHNIQUES = {
