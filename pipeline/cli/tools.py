@@ -64,3 +64,36 @@ def models():
     for name in list_models():
         doc = (_MODELS[name].__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:<12} {doc}")
+
+
+@cli.command()
+@click.option("--backend-store-uri", default="sqlite:///mlflow.db", show_default=True,
+              help="Where runs and the registry live: sqlite:///FILE, or postgresql://USER:PASSWORD@HOST/DB for teams.")
+@click.option("--artifacts-destination", default="./mlartifacts", show_default=True,
+              help="Where the server stores artifacts it receives (a folder, s3://..., gs://...).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 to serve a team.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server worker processes.")
+@click.option("--jobs/--no-jobs", default=False, show_default=True,
+              help="Also start MLflow's background job runner (not needed for training runs).")
+def server(backend_store_uri, artifacts_destination, host, port, workers, jobs):
+    """Start an MLflow tracking server that several machines and processes log to.
+
+    Clients point at it with --tracking-uri http://HOST:PORT (or tracking.tracking_uri in mlflow.yml).
+    """
+    if backend_store_uri.startswith("sqlite:///"):
+        folder = Path(backend_store_uri[len("sqlite:///"):]).parent
+        if not folder.is_dir():
+            raise click.BadParameter(f"folder {folder} does not exist", param_hint="--backend-store-uri")
+    if "://" not in artifacts_destination:
+        Path(artifacts_destination).mkdir(parents=True, exist_ok=True)
+    bin_dir = os.path.dirname(sys.executable)  # mlflow execs uvicorn from the venv's bin
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if jobs else "false"}
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    click.echo(f"MLflow tracking server for {backend_store_uri}, artifacts in {artifacts_destination}\n"
+               f"clients: --tracking-uri http://{shown}:{port}  (or export MLFLOW_TRACKING_URI=http://{shown}:{port})",
+               err=True)
+    os.execve(sys.executable, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
+                               "--artifacts-destination", artifacts_destination, "--serve-artifacts",
+                               "--host", host, "--port", str(port), "--workers", str(workers)], env)

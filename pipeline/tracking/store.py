@@ -12,6 +12,7 @@ from pipeline.errors import TrackingError
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 import mlflow  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -34,16 +35,43 @@ def configure(cfg: TrackingConfig) -> str:
         if db.exists():
             _check_sqlite(db, uri)
         uri = f"sqlite:///{db.resolve()}"  # MLflow caches stores by URI: a relative one would follow the first cwd
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri)
     mlflow.set_tracking_uri(uri)
     try:
-        if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(cfg.experiment) is None:
-            # Artifacts live beside the database, not in whatever folder the command ran from.
-            artifacts = Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
-            mlflow.create_experiment(cfg.experiment, artifact_location=artifacts.resolve().as_uri())
-        experiment = mlflow.set_experiment(cfg.experiment)
-    except Exception as e:  # MLflow wraps sqlite/alembic errors in several types
+        return _experiment_id(cfg.experiment, uri)
+    except Exception as e:  # MLflow wraps sqlite/alembic/HTTP errors in several types
         raise TrackingError(f"cannot open tracking store {uri}: {_one_line(e)}") from None
-    return experiment.experiment_id
+
+
+def _experiment_id(name: str, uri: str, attempts: int = 3) -> str:
+    """The experiment's id, creating it if needed. Several processes may create it at once: the
+    losers see 'already exists' and look it up (runs started by that id never land in "Default")."""
+    for attempt in range(attempts):
+        try:
+            if mlflow.get_experiment_by_name(name) is None:
+                if uri.startswith("sqlite:///"):
+                    # Artifacts live beside the database, not in whatever folder the command ran from.
+                    artifacts = Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
+                    mlflow.create_experiment(name, artifact_location=artifacts.resolve().as_uri())
+                else:
+                    mlflow.create_experiment(name)
+            return mlflow.set_experiment(name).experiment_id
+        except MlflowException as e:
+            if attempt == attempts - 1 or "already exists" not in str(e).lower():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _check_server(uri: str) -> None:
+    """Fail fast when no tracking server answers (MLflow's own client retries for minutes)."""
+    import urllib.error
+    import urllib.request
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).read()
+    except (urllib.error.URLError, OSError) as e:
+        raise TrackingError(f"no MLflow tracking server answers at {uri} ({getattr(e, 'reason', e)}); "
+                            "start one with `trainlab server`") from None
 
 
 def _check_sqlite(db: Path, uri: str) -> None:
