@@ -21,6 +21,8 @@ NORMALIZATIONS = ("none", "scale", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LOSSES = ("categorical_crossentropy", "mse")
 SCHEDULES = ("constant", "step", "cosine", "one_cycle")
+STRATEGIES = ("none", "mirrored", "multi_worker")
+LR_SCALINGS = ("none", "linear")
 
 
 @dataclass
@@ -71,6 +73,9 @@ class TrainConfig:
     mixing_off_epochs: int = 0         # turn mixup/cutmix off for the last N epochs
     seed: int = 42                      # data split, shuffling, initialization
     shuffle_buffer: int = 60000         # elements; >= the training size gives a full shuffle
+    strategy: str = "none"              # none | mirrored | multi_worker (TF_CONFIG; one process per host)
+    devices: Optional[int] = None       # mirrored: GPUs to use (None: all); on a CPU-only machine, logical CPUs
+    lr_scaling: str = "none"            # none | linear: learning rate x replicas (batch_size is the global batch)
 
 
 @dataclass
@@ -235,6 +240,10 @@ def validate(cfg: Config) -> None:
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _choice("train.loss", t.loss, LOSSES)
     _choice("train.lr_schedule", t.lr_schedule, SCHEDULES)
+    _choice("train.strategy", t.strategy, STRATEGIES)
+    _choice("train.lr_scaling", t.lr_scaling, LR_SCALINGS)
+    if t.devices is not None and t.devices < 1:
+        raise ConfigError(f"train.devices must be at least 1, got {t.devices}")
     if not 0 < d.validation_size < 60000:
         raise ConfigError(f"data.validation_size must be in (0, 60000), got {d.validation_size}")
     for key, value in (("data.limit_train", d.limit_train), ("data.limit_test", d.limit_test),

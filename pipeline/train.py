@@ -5,6 +5,7 @@ nothing; Ctrl-C marks it KILLED.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -13,13 +14,14 @@ import keras
 
 from augment import AugmentChain
 from models import create_model
-from pipeline import plots, tracking
+from pipeline import distribute, plots, tracking
 from pipeline.callbacks import EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite
 from pipeline.config import Config
 from pipeline.diagnosis import Diagnosis, diagnose
 from pipeline.errors import ConfigError, DivergedError
 from pipeline.evaluate import EvalReport, evaluate_model
 from pipeline.inputs import Normalizer, load_splits, make_dataset
+from pipeline.loop import fit_distributed
 from pipeline.optim import make_loss, make_optimizer
 from pipeline.preview import augment_preview
 
@@ -29,7 +31,7 @@ class TrainResult:
     run_id: str
     best_epoch: int
     best_val_accuracy: float
-    test: EvalReport
+    test: EvalReport | None   # None on a worker that is not the chief
     train_seconds: float
     history: dict = field(repr=False, default_factory=dict)
     registration: tracking.Registration | None = None
@@ -42,16 +44,20 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
 
     ``callbacks`` are added to fit's (benchmarks and studies observe training through them);
     ``tags`` are set on the run when it starts (sweeps name the point and its parent run).
+    Under ``train.strategy: multi_worker`` every worker trains; only the chief tracks, tests and
+    registers (the others return a result with an empty ``run_id``).
     """
-    # --- tracking first: an unwritable store fails before any work is done
-    experiment_id = tracking.configure(cfg.tracking)
+    # --- devices first: logical devices and multi-worker collectives must precede any other TF work
+    t = cfg.train
+    dist = distribute.setup(t.strategy, t.devices)
+    # --- tracking next: an unwritable store fails before any work is done
+    experiment_id = tracking.configure(cfg.tracking) if dist.is_chief else None
 
     # --- data
     ds, splits = load_splits(cfg)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
 
     # --- inputs (augmentation on training batches only)
-    t = cfg.train
     chain = AugmentChain(cfg.augment)
     common = dict(num_classes=ds.num_classes, normalizer=normalizer)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=t.batch_size, training=True, seed=t.seed,
@@ -59,42 +65,60 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
                             **common)
     val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=1000, **common)
 
-    # --- model
+    # --- model, built where the strategy places its variables
+    learning_rate = t.learning_rate * (dist.replicas if t.lr_scaling == "linear" else 1)
     keras.utils.set_random_seed(t.seed)
-    model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes)
-    model.compile(optimizer=make_optimizer(t, len(train_ds)), loss=make_loss(t), metrics=["accuracy"],
-                  steps_per_execution=t.steps_per_execution)
+    with dist.scope():
+        model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes, sync_batch_norm=dist.replicas > 1)
+        model.compile(optimizer=make_optimizer(dataclasses.replace(t, learning_rate=learning_rate), len(train_ds)),
+                      loss=make_loss(t), metrics=["accuracy"], steps_per_execution=t.steps_per_execution)
+
+    guard, best = StopOnNonFinite(), KeepBest("val_accuracy", patience=t.early_stopping)
+
+    def fit(watchers) -> tuple[dict, float]:
+        start = time.perf_counter()
+        if dist.custom_loop:
+            history = fit_distributed(model, dist.strategy, train_ds, val_ds, t.epochs, t.batch_size, watchers)
+        else:
+            history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0, shuffle=False,
+                                callbacks=watchers).history  # shuffle=False: tf.data shuffles
+        return history, time.perf_counter() - start
+
+    if not dist.is_chief:
+        echo(f"{dist.describe()}: training {cfg.model.name}; the chief tracks, tests and registers")
+        history, seconds = fit([guard, best, EpochEcho(echo)])
+        echo(f"trained in {seconds:.0f}s; weights digest {distribute.weights_digest(model.get_weights())}")
+        return TrainResult("", best.epoch, best.value, None, seconds, history)
 
     with tracking.run(experiment_id, cfg.tracking.run_name, tags) as run_id:
-        tracking.log_params({**cfg.flat(), "model.parameters": model.count_params()})
+        tracking.log_params({**cfg.flat(), "model.parameters": model.count_params(), **dist.params(),
+                             "train.effective_learning_rate": learning_rate})
         tracking.log_params({f"normalization.{k}": v for k, v in normalizer.as_params().items()})
         tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),
                              "data.test_size": len(splits.y_test), "data.source": ds.source})
         echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
-             f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)")
+             f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"
+             + ("" if dist.kind == "none" else f"; {dist.describe()}"))
 
         # --- fit
         if chain:
             tracking.log_figure(augment_preview(splits.x_train, splits.y_train, chain, ds.class_names, seed=t.seed),
                                 "plots/augmentation.png")
-        guard, best = StopOnNonFinite(), KeepBest("val_accuracy", patience=t.early_stopping)
         watchers = [guard, best, tracking.EpochLogger(), EpochEcho(echo), *callbacks]
         if chain.mixes_labels and t.mixing_off_epochs:
             watchers.append(MixingSwitch(chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
-        start = time.perf_counter()
-        history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0, shuffle=False,
-                            callbacks=watchers).history  # shuffle=False: tf.data shuffles
-        train_seconds = time.perf_counter() - start
+        history, train_seconds = fit(watchers)
         if guard.reason:
             tracking.set_tags({"trainlab.fit": "diverged", "trainlab.fit_reason": guard.reason})
             raise DivergedError(f"training diverged: {guard.reason}; lower train.learning_rate")
+        digest = distribute.weights_digest(model.get_weights())
 
         # --- test, with the weights of the best validation epoch (KeepBest restored them)
         serving = with_normalization(model, normalizer)
         report = evaluate_model(serving, splits.x_test, splits.y_test, ds.class_names)
 
         # --- log
-        fit = diagnose(history, best.epoch)
+        fit_verdict = diagnose(history, best.epoch)
         tracking.log_metrics({"best_epoch": best.epoch, tracking.SELECTION_METRIC: best.value,
                               "epochs_run": len(history["loss"]), "train_seconds": train_seconds,
                               **report.metrics("test_")})
@@ -102,15 +126,17 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
         tracking.log_figure(plots.learning_curves(history, best.epoch), "plots/learning_curves.png")
         tracking.log_figure(plots.confusion_matrix(report.confusion, ds.class_names), "plots/confusion_matrix.png")
         tracking.set_tags({"trainlab.dataset": ds.name, "trainlab.model": cfg.model.name,
-                           "trainlab.class_names": ",".join(ds.class_names), "trainlab.fit": fit.verdict,
-                           "trainlab.fit_reason": fit.reason})
+                           "trainlab.class_names": ",".join(ds.class_names), "trainlab.fit": fit_verdict.verdict,
+                           "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest})
         tracking.log_model(serving, ds.num_classes)
 
-    result = TrainResult(run_id, best.epoch, best.value, report, train_seconds, history, fit=fit)
+    result = TrainResult(run_id, best.epoch, best.value, report, train_seconds, history, fit=fit_verdict)
     stopped = f" (early stop after epoch {best.stopped_epoch + 1})" if best.stopped_epoch is not None else ""
     echo(f"best epoch {best.epoch + 1}: val_accuracy {best.value:.4f}; test_accuracy {report.accuracy:.4f}; "
          f"trained in {train_seconds:.0f}s{stopped}")
-    echo(f"fit: {fit.verdict} ({fit.reason})")
+    echo(f"fit: {fit_verdict.verdict} ({fit_verdict.reason})")
+    if dist.kind != "none":
+        echo(f"weights digest {digest}")
     if register:
         result.registration = tracking.register(run_id, cfg.tracking.registered_model)
         echo(result.registration.message)
@@ -121,15 +147,26 @@ MODEL_OPTIONS = ("activation", "initializer", "init_std", "normalization", "widt
                  "leaky_alpha", "maxout_pieces", "pooling", "pool_ratio")
 
 
-def build_model(cfg: Config, input_shape, num_classes: int) -> keras.Model:
-    """The configured model; a bad option becomes a ConfigError naming it."""
+def build_model(cfg: Config, input_shape, num_classes: int, sync_batch_norm: bool = False) -> keras.Model:
+    """The configured model; a bad option becomes a ConfigError naming it.
+
+    ``sync_batch_norm``: batch norm computes its statistics over the global batch of all replicas, so
+    every replica (and worker) keeps the same moving averages.
+    """
     options = {k: getattr(cfg.model, k) for k in MODEL_OPTIONS}
     try:
-        return create_model(cfg.model.name, input_shape=tuple(input_shape), num_classes=num_classes, **options)
+        model = create_model(cfg.model.name, input_shape=tuple(input_shape), num_classes=num_classes, **options)
     except KeyError as e:
         raise ConfigError(e.args[0]) from None
     except ValueError as e:
         raise ConfigError(f"model {cfg.model.name}: {e}") from None
+    if sync_batch_norm:
+        config = model.get_config()
+        for layer in config["layers"]:
+            if layer["class_name"] == "BatchNormalization":
+                layer["config"]["synchronized"] = True
+        model = model.__class__.from_config(config)
+    return model
 
 
 def with_normalization(model: keras.Model, normalizer: Normalizer) -> keras.Model:

@@ -109,6 +109,8 @@ def run(**kwargs):
     start = time.perf_counter()
     cfg = resolve_config(kwargs)
     result = train_stage(cfg, register=True, echo=click.echo)
+    if not result.run_id:  # a multi-worker run's other workers: the chief evaluates, registers and exports
+        return
     uri, report = evaluate_uri(cfg)
     click.echo(f"champion {uri}: test accuracy {report.accuracy:.4f}")
     path, written = export_model(cfg)

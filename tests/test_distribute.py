@@ -1,0 +1,106 @@
+"""Training across devices and hosts: mirrored on 2 logical CPUs, multi-worker with 2 local processes.
+
+Each runs in fresh processes: logical devices and multi-worker collectives must be set up before
+TensorFlow starts, which the test session did long ago.
+"""
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+from tests.conftest import free_port
+
+SMOKE = ["train", "--preset", "smoke", "--epochs", "2"]
+
+
+def trainlab(args, cwd, env=None, **kwargs):
+    import os
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}, **kwargs)
+
+
+def digest(output: str) -> str:
+    return re.search(r"weights digest ([0-9a-f]{16})", output).group(1)
+
+
+def test_mirrored_on_two_logical_cpus(tmp_path):
+    proc = trainlab([*SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/m.db", "--set", "train.strategy=mirrored",
+                     "--set", "train.devices=2", "--set", "train.lr_scaling=linear"], tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert "mirrored: 2 replica(s) [CPU:0, CPU:1]" in out
+    run = MlflowClient(f"sqlite:///{tmp_path}/m.db").search_runs(["1"])[0]
+    assert run.data.params["distribution.replicas"] == "2"
+    assert float(run.data.params["train.effective_learning_rate"]) == 2 * float(run.data.params["train.learning_rate"])
+    assert run.data.tags["trainlab.weights_digest"] == digest(out)
+    assert 0.1 < run.data.metrics["test_accuracy"] <= 1
+
+
+def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tmp_path):
+    ports = [free_port(), free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    store = f"sqlite:///{tmp_path}/mw.db"
+    procs = [trainlab([*SMOKE, "--tracking-uri", store, "--set", "train.strategy=multi_worker"], tmp_path,
+                      env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+             for i in range(2)]
+    outputs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=400)
+            assert p.returncode == 0, err[-3000:]
+            outputs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    chief, worker = outputs
+    assert "worker 0 of 2 (chief)" in chief and "worker 1 of 2: training cnn; the chief tracks" in worker
+    assert digest(chief) == digest(worker)
+    epochs = [[line.split("(")[0] for line in o.splitlines() if line.startswith("epoch ")] for o in outputs]
+    assert epochs[0] == epochs[1] and len(epochs[0]) == 2  # the same global loss and accuracy on both
+    runs = MlflowClient(store).search_runs(["1"])
+    assert len(runs) == 1 and runs[0].data.tags["trainlab.weights_digest"] == digest(chief)
+    assert runs[0].data.params["distribution.workers"] == "2"
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    (None, "needs TF_CONFIG"),
+    ("{not json", "not a valid cluster spec"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}', "outside the 1 worker"),
+])
+def test_multi_worker_without_a_valid_tf_config_is_refused(tmp_path, tf_config, message):
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    if tf_config is not None:
+        env["TF_CONFIG"] = tf_config
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/x.db",
+                           "--set", "train.strategy=multi_worker"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.db").exists()  # refused before anything was stored
+
+
+def test_strategy_keys_are_validated():
+    with pytest.raises(ConfigError, match="train.strategy must be one of none, mirrored, multi_worker"):
+        load_config(None, {"train.strategy": "horovod"})
+    with pytest.raises(ConfigError, match="train.lr_scaling"):
+        load_config(None, {"train.lr_scaling": "sqrt"})
+    with pytest.raises(ConfigError, match="train.devices must be at least 1"):
+        load_config(None, {"train.devices": 0})
+
+
+def test_sync_batch_norm_rebuild_keeps_the_architecture():
+    from pipeline.train import build_model
+    cfg = load_config(None, {"model.name": "cnn", "model.width": 4})
+    plain = build_model(cfg, (28, 28, 1), 10)
+    synced = build_model(cfg, (28, 28, 1), 10, sync_batch_norm=True)
+    bns = [layer for layer in synced.layers if layer.__class__.__name__ == "BatchNormalization"]
+    assert bns and all(layer.synchronized for layer in bns)
+    assert synced.count_params() == plain.count_params()
+    assert [type(layer) for layer in synced.layers] == [type(layer) for layer in plain.layers]
