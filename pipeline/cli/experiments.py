@@ -11,8 +11,13 @@ from pipeline.cli.options import cli, config_options, resolve_overrides
 @config_options("tracking_uri", "experiment", "epochs", "limit_train")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Points trained at a time, each in its own process (1: one after another, in this one).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run the points as Ray tasks: on a new local Ray instance, or on the cluster at ADDRESS "
+                   "(host:port). Needs the ray extra.")
+@click.option("--cpus-per-point", type=click.FloatRange(0.1, 256), default=1.0, show_default=True,
+              help="With --ray: CPUs each point reserves.")
 @click.option("--out", type=click.Path(file_okay=False), help="Comparison folder (default outputs/sweeps/<name>).")
-def sweep(grid, workers, out, **kwargs):
+def sweep(grid, workers, ray_address, cpus_per_point, out, **kwargs):
     """Run a sweep from GRID.yml: a parent run, a child run per point, a comparison table and plots.
 
     Re-running the same sweep skips the points that finished; failed points run again.
@@ -22,7 +27,11 @@ def sweep(grid, workers, out, **kwargs):
     spec = load_spec(grid, default_config=path)
     if preset != "default":
         spec.preset = preset
-    result = run_sweep(spec, overrides, workers=workers, out_dir=out, echo=click.echo)
+    executor = None
+    if ray_address is not None:
+        from pipeline.sweeps.ray_executor import ray_executor
+        executor = ray_executor(None if ray_address == "local" else ray_address, cpus_per_point)
+    result = run_sweep(spec, overrides, workers=workers, out_dir=out, echo=click.echo, executor=executor)
     click.echo(result.comparison.markdown())
     click.echo(f"{result.ran} point(s) run, {result.skipped} skipped as finished, {result.failed} failed; "
                f"comparison in {result.out_dir} and parent run {result.parent_run_id}")

@@ -1,0 +1,77 @@
+"""Sweeps on a real local Ray cluster bound to loopback, started and stopped by this test alone."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import free_port
+
+pytest.importorskip("ray", reason="the ray extra is installed by `make test`")
+
+GRID = """name: on-ray
+preset: smoke
+base: {model.width: 4, data.limit_train: 1200, data.validation_size: 200, data.limit_test: 200}
+grid: {train.learning_rate: [0.001, 0.003]}
+points:
+  - {label: missing-data, data.dataset: /nonexistent/data.npz}
+"""
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """`ray start --head --block` on 127.0.0.1 in its own process group: stopping it stops only it."""
+    port = free_port()
+    log = open(tmp_path / "ray-head.log", "w")
+    ray_bin = Path(sys.executable).with_name("ray")
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+                             f"--port={port}", f"--ray-client-server-port={free_port()}",
+                             f"--dashboard-port={free_port()}", "--include-dashboard=false", "--num-cpus=2",
+                             "--disable-usage-stats"], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **RAY_ENV}, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while "Ray runtime started" not in (tmp_path / "ray-head.log").read_text():
+            assert head.poll() is None and time.time() < deadline, (tmp_path / "ray-head.log").read_text()[-2000:]
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(timeout=10)
+        log.close()
+
+
+def sweep(tmp_path, address):
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", "grid.yml", "--ray", address,
+                           "--tracking-uri", f"sqlite:///{tmp_path}/m.db"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=400, env={**os.environ, **RAY_ENV})
+
+
+def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster):
+    (tmp_path / "grid.yml").write_text(GRID)
+    first = sweep(tmp_path, ray_cluster)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Ray: 2 CPU(s) in the cluster" in first.stdout
+    assert "3 point(s) run, 0 skipped as finished, 1 failed" in first.stdout
+    client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
+    runs = client.search_runs(["1"], "tags.`trainlab.sweep.role` = 'point'")
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED", "FINISHED"]
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+    again = sweep(tmp_path, ray_cluster)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 point(s) run, 2 skipped as finished, 1 failed" in again.stdout
+
+
+def test_an_unreachable_cluster_is_a_clear_error(tmp_path):
+    (tmp_path / "grid.yml").write_text(GRID)
+    done = sweep(tmp_path, f"127.0.0.1:{free_port()}")
+    assert done.returncode == 2 and "no Ray cluster answers" in done.stderr and "Traceback" not in done.stderr
