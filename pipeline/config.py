@@ -21,7 +21,7 @@ NORMALIZATIONS = ("none", "scale", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LOSSES = ("categorical_crossentropy", "mse")
 SCHEDULES = ("constant", "step", "cosine", "one_cycle")
-STRATEGIES = ("none", "mirrored", "multi_worker")
+STRATEGIES = ("none", "mirrored", "multi_worker", "data_parallel")
 LR_SCALINGS = ("none", "linear")
 
 
@@ -73,8 +73,8 @@ class TrainConfig:
     mixing_off_epochs: int = 0         # turn mixup/cutmix off for the last N epochs
     seed: int = 42                      # data split, shuffling, initialization
     shuffle_buffer: int = 60000         # elements; >= the training size gives a full shuffle
-    strategy: str = "none"              # none | mirrored | multi_worker (TF_CONFIG; one process per host)
-    devices: Optional[int] = None       # mirrored: GPUs to use (None: all); on a CPU-only machine, logical CPUs
+    strategy: str = "none"              # none | mirrored | multi_worker (TF_CONFIG) | data_parallel (JAX backend)
+    devices: Optional[int] = None       # mirrored/data_parallel: devices to use (None: all); mirrored on a CPU: logical CPUs
     lr_scaling: str = "none"            # none | linear: learning rate x replicas (batch_size is the global batch)
 
 

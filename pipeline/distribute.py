@@ -7,6 +7,11 @@
   ``TF_CONFIG``. Keras 3 ``fit`` fails under it (keras-team/keras#20585), so
   :func:`pipeline.loop.fit_distributed` drives it. Only the chief logs to MLflow, registers and exports.
 
+- ``data_parallel`` (JAX backend): ``keras.distribution.DataParallel`` over every JAX device (host CPU
+  devices come from ``XLA_FLAGS=--xla_force_host_platform_device_count=N``); across hosts,
+  ``keras.distribution.initialize()`` reads the ``KERAS_DISTRIBUTION_*`` variables. Keras ``fit``
+  drives it; process 0 is the chief.
+
 ``train.batch_size`` is the global batch (split across replicas); ``train.lr_scaling: linear``
 multiplies the learning rate by the number of replicas.
 """
@@ -17,6 +22,7 @@ import json
 import os
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -32,6 +38,7 @@ class Distribution:
     workers: int = 1
     worker_index: int = 0
     is_chief: bool = True
+    device_names: list | None = None    # shown by describe(); None: the tf.distribute strategy's devices
 
     def scope(self):
         return self.strategy.scope()
@@ -45,8 +52,10 @@ class Distribution:
         if self.kind == "none":
             return "one device"
         where = f", worker {self.worker_index} of {self.workers}{' (chief)' if self.is_chief else ''}" \
-            if self.kind == "multi_worker" else ""
-        devices = ", ".join(d.rsplit("/", 1)[-1].replace("device:", "") for d in self.strategy.extended.worker_devices)
+            if self.workers > 1 or self.kind == "multi_worker" else ""
+        names = self.device_names or [d.rsplit("/", 1)[-1].replace("device:", "")
+                                      for d in self.strategy.extended.worker_devices]
+        devices = ", ".join(names)
         return f"{self.kind}: {self.replicas} replica(s) [{devices}]{where}"
 
     def params(self) -> dict:
@@ -61,6 +70,14 @@ def setup(kind: str, devices: int | None = None) -> Distribution:
     Raises:
         ConfigError: an unknown strategy, a missing/invalid TF_CONFIG, or devices asked too late.
     """
+    backend = keras.backend.backend()
+    if kind == "data_parallel":
+        if backend != "jax":
+            raise ConfigError("train.strategy=data_parallel runs on the JAX backend: trainlab --backend jax ...")
+        return _data_parallel(devices)
+    if backend != "tensorflow" and kind != "none":
+        raise ConfigError(f"train.strategy={kind} is tf.distribute and needs the TensorFlow backend; "
+                          "under JAX use data_parallel")
     if kind == "none":
         return Distribution("none", tf.distribute.get_strategy(), 1)
     if kind == "mirrored":
@@ -74,6 +91,20 @@ def setup(kind: str, devices: int | None = None) -> Distribution:
         chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
         return Distribution("multi_worker", strategy, strategy.num_replicas_in_sync, workers, index, chief)
     raise ConfigError(f"train.strategy must be one of {', '.join(STRATEGIES)}; got {kind!r}")
+
+
+def _data_parallel(devices: int | None) -> Distribution:
+    import jax
+    if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several hosts: join them first
+        keras.distribution.initialize()
+    found = keras.distribution.list_devices()
+    chosen = found if devices is None else found[:devices]
+    if devices is not None and len(found) < devices:
+        raise ConfigError(f"train.devices={devices} but JAX sees {len(found)} device(s); on a CPU set "
+                          f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before starting")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
+    return Distribution("data_parallel", tf.distribute.get_strategy(), len(chosen), jax.process_count(),
+                        jax.process_index(), jax.process_index() == 0, device_names=[str(d) for d in chosen])
 
 
 def _mirrored_devices(devices: int | None) -> list[str]:

@@ -143,7 +143,12 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False) -> tup
 
     A registry version is exported under its own version number, once: exporting it again finds
     the folder and leaves it as it is. Any other URI gets the next free version number.
+
+    Under another Keras backend (JAX) the export runs in a TensorFlow-backend process: the SavedModel's
+    signatures do their input checks and image decoding in TensorFlow.
     """
+    if keras.backend.backend() != "tensorflow":
+        return _export_in_tensorflow(cfg, model_uri, tflite)
     from pipeline import tracking  # export sits after tracking in the flow
     tracking.configure(cfg.tracking)
     name = cfg.tracking.registered_model
@@ -166,3 +171,37 @@ def champion_export(cfg) -> Path:
     """``<export dir>/<registered model>``, with the champion's version exported if it was not yet."""
     path, _ = export_model(cfg)
     return path.parent
+
+
+def _export_in_tensorflow(cfg, model_uri: str | None, tflite: bool) -> tuple[Path, bool]:
+    import subprocess
+    import sys
+    task = json.dumps({"config": cfg.flat(), "model_uri": model_uri, "tflite": tflite}, default=str)
+    done = subprocess.run([sys.executable, "-m", "pipeline.export", task], capture_output=True, text=True,
+                          env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise TrackingError(f"export (TensorFlow backend) failed: {lines[-1] if lines else done.returncode}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return Path(result["path"]), result["written"]
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m pipeline.export TASK``: export_model in this process, the result as one JSON line."""
+    import sys
+
+    from pipeline.config import load_config
+    from pipeline.errors import TrainlabError
+    task = json.loads(argv[0])
+    try:
+        path, written = export_model(load_config(None, task["config"]), task["model_uri"], task["tflite"])
+    except TrainlabError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(json.dumps({"path": str(path), "written": written}))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(_main(sys.argv[1:]))

@@ -69,7 +69,8 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     learning_rate = t.learning_rate * (dist.replicas if t.lr_scaling == "linear" else 1)
     keras.utils.set_random_seed(t.seed)
     with dist.scope():
-        model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes, sync_batch_norm=dist.replicas > 1)
+        sync = dist.replicas > 1 and dist.kind != "data_parallel"  # JAX computes batch stats on the global batch
+        model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes, sync_batch_norm=sync)
         model.compile(optimizer=make_optimizer(dataclasses.replace(t, learning_rate=learning_rate), len(train_ds)),
                       loss=make_loss(t), metrics=["accuracy"], steps_per_execution=t.steps_per_execution)
 

@@ -104,3 +104,38 @@ def test_sync_batch_norm_rebuild_keeps_the_architecture():
     assert bns and all(layer.synchronized for layer in bns)
     assert synced.count_params() == plain.count_params()
     assert [type(layer) for layer in synced.layers] == [type(layer) for layer in plain.layers]
+
+
+JAX_ENV = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+
+def test_jax_data_parallel_on_two_host_cpus_trains_registers_and_exports_a_savedmodel(tmp_path):
+    pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
+    proc = trainlab(["run", "--preset", "smoke", "--tracking-uri", f"sqlite:///{tmp_path}/j.db", "--export-dir",
+                     str(tmp_path / "exports"), "--set", "train.strategy=data_parallel"], tmp_path, env=JAX_ENV)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert "data_parallel: 2 replica(s) [cpu:0, cpu:1]" in out
+    assert "exported to" in out
+    export = tmp_path / "exports" / "trainlab-mnist" / "1"
+    assert (export / "saved_model.pb").is_file()
+    run = MlflowClient(f"sqlite:///{tmp_path}/j.db").search_runs(["1"])[0]
+    assert run.data.params["distribution.strategy"] == "data_parallel"
+    assert run.data.params["distribution.replicas"] == "2"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "model.pooling=fractional"], "FractionalMaxPooling2D needs the TensorFlow backend"),
+    (["--set", "train.strategy=mirrored"], "needs the TensorFlow backend; under JAX use data_parallel"),
+])
+def test_tensorflow_only_parts_are_refused_under_jax(tmp_path, args, message):
+    pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
+    proc = trainlab([*SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/j.db", *args], tmp_path, env=JAX_ENV)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and message in err and "Traceback" not in err
+
+
+def test_data_parallel_needs_the_jax_backend():
+    with pytest.raises(ConfigError, match="runs on the JAX backend"):
+        from pipeline.distribute import setup
+        setup("data_parallel")

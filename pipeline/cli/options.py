@@ -1,6 +1,7 @@
 """The CLI's shared parts: the root group, config options defined once, and config resolution."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -114,6 +115,18 @@ TRAIN_OPTIONS = ("augment", "dataset", "validation_size", "normalization", "limi
                  "tracking_uri", "experiment", "registered_model")
 
 
+BACKENDS = ("tensorflow", "jax")
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-def cli():
+@click.option("--backend", type=click.Choice(BACKENDS), envvar="KERAS_BACKEND", show_envvar=True,
+              help="Keras backend (default tensorflow). jax trains with keras.distribution "
+                   "(train.strategy=data_parallel); exports are still TF SavedModels.")
+def cli(backend):
     """trainlab: train image classifiers, every technique a switch, every run tracked in MLflow."""
+    if backend:
+        import sys
+        if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
+            raise click.UsageError(f"Keras is already loaded with the {sys.modules['keras'].backend.backend()} "
+                                   "backend in this process; set KERAS_BACKEND before starting it")
+        os.environ["KERAS_BACKEND"] = backend  # read once, when keras is first imported
