@@ -69,21 +69,32 @@ def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tm
     assert runs[0].data.params["distribution.workers"] == "2"
 
 
-@pytest.mark.parametrize("tf_config, message", [
-    (None, "needs TF_CONFIG"),
-    ("{not json", "not a valid cluster spec"),
-    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}', "outside the 1 worker"),
-])
-def test_multi_worker_without_a_valid_tf_config_is_refused(tmp_path, tf_config, message):
+def test_multi_worker_without_tf_config_is_refused_before_anything_is_stored(tmp_path):
     import os
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    if tf_config is not None:
-        env["TF_CONFIG"] = tf_config
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/x.db",
                            "--set", "train.strategy=multi_worker"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
-    assert not (tmp_path / "x.db").exists()  # refused before anything was stored
+    assert proc.returncode == 2 and "needs TF_CONFIG" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    ("{not json", "not a valid cluster spec"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}', "outside the 1 worker"),
+    ('{"cluster": {"worker": ["127.0.0.1:1"]}}', "not a valid cluster spec"),
+])
+def test_invalid_tf_config_is_refused(monkeypatch, tf_config, message):
+    from pipeline.distribute import _tf_config
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(ConfigError, match=message):
+        _tf_config()
+
+
+def test_tf_config_names_the_chief(monkeypatch):
+    from pipeline.distribute import _tf_config
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}')
+    assert _tf_config() == ({"chief": ["a:1"], "worker": ["b:1"]}, "worker", 0)
 
 
 def test_strategy_keys_are_validated():
@@ -124,18 +135,22 @@ def test_jax_data_parallel_on_two_host_cpus_trains_registers_and_exports_a_saved
     assert run.data.params["distribution.replicas"] == "2"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--set", "model.pooling=fractional"], "FractionalMaxPooling2D needs the TensorFlow backend"),
-    (["--set", "train.strategy=mirrored"], "needs the TensorFlow backend; under JAX use data_parallel"),
-])
-def test_tensorflow_only_parts_are_refused_under_jax(tmp_path, args, message):
+def test_tensorflow_only_layers_are_refused_under_jax(tmp_path):
     pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
-    proc = trainlab([*SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/j.db", *args], tmp_path, env=JAX_ENV)
+    proc = trainlab([*SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/j.db", "--set", "model.pooling=fractional"],
+                    tmp_path, env=JAX_ENV)
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 2 and message in err and "Traceback" not in err
+    assert proc.returncode == 2 and "FractionalMaxPooling2D needs the TensorFlow backend" in err
+    assert "Traceback" not in err
 
 
-def test_data_parallel_needs_the_jax_backend():
+def test_strategies_and_backends_must_match(monkeypatch):
+    import keras
+
+    from pipeline.distribute import setup
     with pytest.raises(ConfigError, match="runs on the JAX backend"):
-        from pipeline.distribute import setup
         setup("data_parallel")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    for kind in ("mirrored", "multi_worker"):
+        with pytest.raises(ConfigError, match="needs the TensorFlow backend; under JAX use data_parallel"):
+            setup(kind)

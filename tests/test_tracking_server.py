@@ -3,6 +3,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import free_port, start_server, stop_server
@@ -24,51 +25,51 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_concurrent_writers_all_land_in_their_experiment(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`trainlab server` on a free 127.0.0.1 port; stopped by its own PID at the end."""
+    tmp = tmp_path_factory.mktemp("server")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    server = start_server([sys.executable, "-m", "pipeline.cli", "server", "--backend-store-uri",
-                           f"sqlite:///{tmp_path}/team.db", "--artifacts-destination", str(tmp_path / "artifacts"),
-                           "--port", str(port)], f"{uri}/health", cwd=tmp_path)
-    try:
-        writers = [subprocess.Popen([sys.executable, "-c", WRITER, uri, str(i), str(STEPS)], stderr=subprocess.PIPE)
-                   for i in range(WRITERS)]
-        for w in writers:
-            assert w.wait(timeout=240) == 0, w.stderr.read().decode()[-2000:]
-        client = MlflowClient(uri)
-        experiment = client.get_experiment_by_name("team")
-        runs = client.search_runs([experiment.experiment_id])
-        assert sorted(r.data.params["writer"] for r in runs) == [str(i) for i in range(WRITERS)]
-        for r in runs:
-            assert r.info.status == "FINISHED"
-            history = client.get_metric_history(r.info.run_id, "value")
-            index = int(r.data.params["writer"])
-            assert sorted((m.step, m.value) for m in history) == [(s, index * 1000 + s) for s in range(STEPS)]
-        assert client.search_runs(["0"]) == []  # nothing strayed into "Default"
-    finally:
-        stop_server(server)
-    assert server.poll() is not None
+    proc = start_server([sys.executable, "-m", "pipeline.cli", "server", "--backend-store-uri",
+                         f"sqlite:///{tmp}/team.db", "--artifacts-destination", str(tmp / "artifacts"),
+                         "--port", str(port)], f"{uri}/health", cwd=tmp)
+    yield uri, tmp
+    stop_server(proc)
+    assert proc.poll() is not None
 
 
-def test_a_training_run_logs_its_model_through_the_server(tmp_path):
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = start_server([sys.executable, "-m", "pipeline.cli", "server", "--backend-store-uri",
-                           f"sqlite:///{tmp_path}/team.db", "--artifacts-destination", str(tmp_path / "artifacts"),
-                           "--port", str(port)], f"{uri}/health", cwd=tmp_path)
-    try:
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--preset", "smoke", "--tracking-uri",
-                               uri, "--register"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "as champion" in done.stdout
-        version = MlflowClient(uri).get_model_version_by_alias("trainlab-mnist", "champion")
-        assert any((tmp_path / "artifacts").rglob("MLmodel")) and version.run_id
-    finally:
-        stop_server(server)
+def test_concurrent_writers_all_land_in_their_experiment(server):
+    uri, _ = server
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, uri, str(i), str(STEPS)], stderr=subprocess.PIPE)
+               for i in range(WRITERS)]
+    for w in writers:
+        assert w.wait(timeout=240) == 0, w.stderr.read().decode()[-2000:]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("team")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.params["writer"] for r in runs) == [str(i) for i in range(WRITERS)]
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        history = client.get_metric_history(r.info.run_id, "value")
+        index = int(r.data.params["writer"])
+        assert sorted((m.step, m.value) for m in history) == [(s, index * 1000 + s) for s in range(STEPS)]
+    assert client.search_runs(["0"]) == []  # nothing strayed into "Default"
 
 
-def test_no_server_is_a_clear_error(tmp_path):
+def test_a_training_run_logs_its_model_through_the_server(server, tmp_path):
+    uri, server_dir = server
     done = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--preset", "smoke", "--tracking-uri",
-                           f"http://127.0.0.1:{free_port()}"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "no MLflow tracking server answers" in done.stderr
-    assert "Traceback" not in done.stderr
+                           uri, "--register"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "as champion" in done.stdout
+    version = MlflowClient(uri).get_model_version_by_alias("trainlab-mnist", "champion")
+    assert any((server_dir / "artifacts").rglob("MLmodel")) and version.run_id
+
+
+def test_no_server_is_a_clear_error():
+    from pipeline import tracking
+    from pipeline.config import TrackingConfig
+    from pipeline.errors import TrackingError
+    with pytest.raises(TrackingError, match="no MLflow tracking server answers at http://127.0.0.1:"):
+        tracking.configure(TrackingConfig(tracking_uri=f"http://127.0.0.1:{free_port()}"))
