@@ -1,8 +1,10 @@
 """Sweeps on a real local Ray cluster bound to loopback, started and stopped by this test alone."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,12 +29,13 @@ RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": 
 def ray_cluster(tmp_path):
     """`ray start --head --block` on 127.0.0.1 in its own process group: stopping it stops only it."""
     port = free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # its own: no session files left in /tmp/ray (short: socket paths)
     log = open(tmp_path / "ray-head.log", "w")
     ray_bin = Path(sys.executable).with_name("ray")
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                              f"--port={port}", f"--ray-client-server-port={free_port()}",
                              f"--dashboard-port={free_port()}", "--include-dashboard=false", "--num-cpus=2",
-                             "--disable-usage-stats"], stdout=log, stderr=subprocess.STDOUT,
+                             "--disable-usage-stats", f"--temp-dir={temp_dir}"], stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **RAY_ENV}, start_new_session=True)
     try:
         deadline = time.time() + 120
@@ -48,6 +51,7 @@ def ray_cluster(tmp_path):
             os.killpg(head.pid, signal.SIGKILL)
             head.wait(timeout=10)
         log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def sweep(tmp_path, address):

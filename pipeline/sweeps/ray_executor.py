@@ -34,7 +34,8 @@ def run_on_ray(tasks: list[dict], echo: Callable[[str], None], address: str | No
     if address is not None:
         _check_reachable(address)
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # "local": always a new instance (None would attach to whatever /tmp/ray last recorded, even a dead one)
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {' '.join(str(e).split())[:300]}") from None
     try:
