@@ -26,7 +26,17 @@ RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": 
 
 
 @pytest.fixture
-def ray_cluster(tmp_path):
+def ray_env(tmp_path):
+    """Token auth on, with this test's own token for the cluster and the driver alike (Ray would
+    otherwise decide per process from whatever ~/.ray/auth_token holds)."""
+    import secrets
+    token = tmp_path / "ray-token"
+    token.write_text(secrets.token_hex(32))
+    return {**RAY_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+
+
+@pytest.fixture
+def ray_cluster(tmp_path, ray_env):
     """`ray start --head --block` on 127.0.0.1 in its own process group: stopping it stops only it."""
     port = free_port()
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # its own: no session files left in /tmp/ray (short: socket paths)
@@ -36,7 +46,7 @@ def ray_cluster(tmp_path):
                              f"--port={port}", f"--ray-client-server-port={free_port()}",
                              f"--dashboard-port={free_port()}", "--include-dashboard=false", "--num-cpus=2",
                              "--disable-usage-stats", f"--temp-dir={temp_dir}"], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **RAY_ENV}, start_new_session=True)
+                            env={**os.environ, **ray_env}, start_new_session=True)
     try:
         deadline = time.time() + 120
         while "Ray runtime started" not in (tmp_path / "ray-head.log").read_text():
@@ -54,15 +64,15 @@ def ray_cluster(tmp_path):
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def sweep(tmp_path, address):
+def sweep(tmp_path, address, env):
     return subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", "grid.yml", "--ray", address,
                            "--tracking-uri", f"sqlite:///{tmp_path}/m.db"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=400, env={**os.environ, **RAY_ENV})
+                          text=True, timeout=400, env={**os.environ, **env})
 
 
-def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster):
+def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster, ray_env):
     (tmp_path / "grid.yml").write_text(GRID)
-    first = sweep(tmp_path, ray_cluster)
+    first = sweep(tmp_path, ray_cluster, ray_env)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Ray: 2 CPU(s) in the cluster" in first.stdout
     assert "3 point(s) run, 0 skipped as finished, 1 failed" in first.stdout
@@ -70,7 +80,7 @@ def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster):
     runs = client.search_runs(["1"], "tags.`trainlab.sweep.role` = 'point'")
     assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED", "FINISHED"]
     assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
-    again = sweep(tmp_path, ray_cluster)
+    again = sweep(tmp_path, ray_cluster, ray_env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "1 point(s) run, 2 skipped as finished, 1 failed" in again.stdout
 
