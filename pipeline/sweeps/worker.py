@@ -36,8 +36,9 @@ def run_point(task: dict, echo: Callable[[str], None] = print) -> dict:
         result = train(cfg, echo=echo, callbacks=callbacks, tags=task["tags"])
         return {"status": "FINISHED", "run_id": result.run_id, "seconds": time.perf_counter() - start,
                 "best_val_accuracy": result.best_val_accuracy}
-    except (TrainlabError, KeyError, ValueError) as e:  # the point's own problem: record it, go on
-        reason = " ".join(str(e).split()) or type(e).__name__
+    except Exception as e:  # the point's own problem (bad data, divergence, a TF error): record it, go on
+        message = " ".join(str(e).split())
+        reason = message if isinstance(e, TrainlabError) else f"{type(e).__name__}: {message}"[:500]
         _ensure_recorded(cfg, task["tags"], started_ms, reason)
         return {"status": "FAILED", "reason": reason, "seconds": time.perf_counter() - start}
 
