@@ -150,13 +150,18 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     return cfg
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, kind: str = "config") -> Any:
+    """A YAML file's document; a missing or unparsable ``kind`` file is a ConfigError saying so."""
     try:
-        doc = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(f"{kind} file {path} does not exist") from None
     except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"cannot parse config file {path}: {' '.join(str(e).split())}") from None
+        raise ConfigError(f"cannot parse {kind} file {path}: {' '.join(str(e).split())}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    doc = read_yaml(path)
     if doc is None:
         return {}
     if not isinstance(doc, dict):

@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from pipeline.config import PRESETS, Config, load_config
+from pipeline.config import PRESETS, Config, load_config, read_yaml
 from pipeline.errors import ConfigError
 
 SPEC_KEYS = ("name", "config", "preset", "base", "grid", "random", "points", "metric")
@@ -77,12 +76,7 @@ class ResolvedPoint:
 def load_spec(path: str | Path, default_config: str | None = None) -> SweepSpec:
     """Read a grid file. Raises ConfigError on anything it cannot run."""
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"grid file {path} does not exist") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"cannot parse grid file {path}: {' '.join(str(e).split())}") from None
+    doc = read_yaml(path, "grid")
     if not isinstance(doc, dict):
         raise ConfigError(f"grid file {path} must hold a mapping with grid:, random: or points:")
     unknown = set(doc) - set(SPEC_KEYS)

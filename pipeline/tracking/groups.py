@@ -13,7 +13,7 @@ from pathlib import Path
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from pipeline.errors import TrackingError
 from pipeline.tracking.store import _one_line
@@ -120,10 +120,6 @@ def log_folder(run_id: str, folder: Path, artifact_path: str) -> None:
         MlflowClient().log_artifacts(run_id, str(folder), artifact_path)
     except MlflowException as e:
         raise TrackingError(f"cannot log {folder} to run {run_id}: {_one_line(e)}") from None
-
-
-def run_name(run_id: str) -> str:
-    return MlflowClient().get_run(run_id).data.tags.get(MLFLOW_RUN_NAME, run_id)
 
 
 def _quote(value: str) -> str:
