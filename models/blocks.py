@@ -124,7 +124,8 @@ class LayerOptions:
         return keras.layers.Dropout(self.dropout, name=name)(x)
 
     def head(self, x, num_classes: int):
-        """Softmax output layer: the models return class probabilities."""
-        return keras.layers.Dense(num_classes, activation="softmax", name="probabilities",
+        """Softmax output layer: the models return class probabilities, computed in float32 under any
+        dtype policy (a bf16 softmax would round probabilities to 8 bits of mantissa)."""
+        return keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32",
                                   kernel_initializer=self.kernel_initializer(), bias_initializer="zeros",
                                   kernel_regularizer=self.regularizer())(x)

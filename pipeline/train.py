@@ -14,7 +14,7 @@ import keras
 
 from augment import AugmentChain
 from models import create_model
-from pipeline import distribute, plots, tracking
+from pipeline import distribute, plots, precision, tracking
 from pipeline.callbacks import EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite
 from pipeline.config import Config
 from pipeline.diagnosis import Diagnosis, diagnose
@@ -68,7 +68,8 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     # --- model, built where the strategy places its variables
     learning_rate = t.learning_rate * (dist.replicas if t.lr_scaling == "linear" else 1)
     keras.utils.set_random_seed(t.seed)
-    with dist.scope():
+    policy = precision.resolve(t.precision)
+    with dist.scope(), precision.policy(policy):
         sync = dist.replicas > 1 and dist.kind != "data_parallel"  # JAX computes batch stats on the global batch
         model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes, sync_batch_norm=sync)
         model.compile(optimizer=make_optimizer(dataclasses.replace(t, learning_rate=learning_rate), len(train_ds)),
@@ -93,13 +94,14 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
 
     with tracking.run(experiment_id, cfg.tracking.run_name, tags) as run_id:
         tracking.log_params({**cfg.flat(), "model.parameters": model.count_params(), **dist.params(),
-                             "train.effective_learning_rate": learning_rate})
+                             "train.effective_learning_rate": learning_rate,
+                             "train.dtype_policy": policy})
         tracking.log_params({f"normalization.{k}": v for k, v in normalizer.as_params().items()})
         tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),
                              "data.test_size": len(splits.y_test), "data.source": ds.source})
         echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
              f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"
-             + ("" if dist.kind == "none" else f"; {dist.describe()}"))
+             + ("" if dist.kind == "none" else f"; {dist.describe()}") + ("" if policy == "float32" else f"; {policy}"))
 
         # --- fit
         if chain:
@@ -171,8 +173,12 @@ def build_model(cfg: Config, input_shape, num_classes: int, sync_batch_norm: boo
 
 
 def with_normalization(model: keras.Model, normalizer: Normalizer) -> keras.Model:
-    """The trained network behind its input normalization: a model that takes raw 0-255 pixels."""
-    network = keras.Model.from_config(model.get_config())  # uncompiled: no optimizer or schedule goes with it
+    """The trained network behind its input normalization: a model that takes raw 0-255 pixels.
+
+    Rebuilt uncompiled (no optimizer or schedule goes with it) and in float32, whatever precision
+    trained it: served predictions do not depend on the trainer's hardware.
+    """
+    network = keras.Model.from_config(precision.float32_config(model.get_config()))
     network.set_weights(model.get_weights())
     inputs = keras.Input(shape=model.input_shape[1:], name="image")
     x = keras.layers.Rescaling(normalizer.scale, normalizer.offset, name="normalize")(inputs)

@@ -1,0 +1,83 @@
+"""Mixed bf16 precision: when `auto` picks it, that the policy is scoped, and that the served model
+is float32 whatever trained it."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from models import create_model
+from pipeline import precision, tracking
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+from tests.conftest import smoke_config
+
+ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+SKYLAKE = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"
+SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: fpu avx512f amx_bf16 amx_tile\n"
+
+
+@pytest.mark.parametrize("cpuinfo, native", [(ZEN4, True), (SAPPHIRE_RAPIDS, True), (SKYLAKE, False), ("", False)])
+def test_native_bf16_reads_the_cpu_flags(cpuinfo, native):
+    assert precision.native_bf16(cpuinfo) is native  # no GPU here: only the CPU flags decide
+
+
+@pytest.mark.parametrize("name", ["float32", "mixed_bfloat16"])
+def test_explicit_precisions_resolve_to_themselves(name):
+    assert precision.resolve(name) == name
+
+
+def test_auto_follows_the_hardware():
+    assert precision.resolve("auto") == ("mixed_bfloat16" if precision.native_bf16() else "float32")
+
+
+def test_unknown_precision_is_a_config_error():
+    with pytest.raises(ConfigError, match="train.precision must be one of float32, mixed_bfloat16, auto"):
+        load_config(None, {"train.precision": "float16"})
+
+
+def test_policy_is_scoped_and_restored_after_an_error():
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(RuntimeError), precision.policy("mixed_bfloat16"):
+        assert keras.layers.Dense(2).dtype_policy.name == "mixed_bfloat16"
+        raise RuntimeError
+    assert keras.config.dtype_policy().name == "float32"
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp_small", "rnn_simple"])
+def test_mixed_model_computes_in_bf16_with_a_float32_head_and_float32_weights(name):
+    with precision.policy("mixed_bfloat16"):
+        model = create_model(name, input_shape=(28, 28, 1), num_classes=10, width=4)
+    hidden = [layer for layer in model.layers if layer.weights and layer.name != "probabilities"]
+    assert hidden and all(layer.compute_dtype == "bfloat16" for layer in hidden)
+    assert model.get_layer("probabilities").compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in model.weights)
+    assert model(np.zeros((2, 28, 28, 1), "float32")).dtype == "float32"
+
+
+def test_float32_config_rebuilds_every_layer_in_float32_with_the_same_weights():
+    with precision.policy("mixed_bfloat16"):
+        mixed = create_model("cnn", input_shape=(8, 8, 1), num_classes=3, width=2)
+    rebuilt = keras.Model.from_config(precision.float32_config(mixed.get_config()))
+    rebuilt.set_weights(mixed.get_weights())
+    assert {layer.compute_dtype for layer in rebuilt.layers} == {"float32"}
+    reference = create_model("cnn", input_shape=(8, 8, 1), num_classes=3, width=2)  # built in float32
+    reference.set_weights(mixed.get_weights())
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
+    np.testing.assert_array_equal(rebuilt.predict(x, verbose=0), reference.predict(x, verbose=0))
+
+
+def test_training_in_mixed_bf16_logs_the_policy_and_serves_float32(tmp_path, mnist):
+    cfg = smoke_config(tmp_path, **{"train.precision": "mixed_bfloat16", "augment": []})
+    from pipeline.train import train
+    result = train(cfg, echo=lambda _: None)
+    assert MlflowClient().get_run(result.run_id).data.params["train.dtype_policy"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is back
+    model = tracking.load_model(tracking.run_model_uri(result.run_id))
+    network = model.layers[-1]
+    assert {layer.compute_dtype for layer in network.layers} == {"float32"}
+    x = mnist.x_test[:1000, ..., None].astype("float32")
+    accuracy = np.mean(model.predict(x, verbose=0).argmax(1) == mnist.y_test[:1000])
+    assert accuracy == pytest.approx(result.test.accuracy, abs=1e-6)
+    assert result.test.accuracy > 0.5
