@@ -3,6 +3,7 @@ like the peers: per-epoch training time with test accuracy measured outside it.
 
     python benchmarks/peers/trainlab_run.py --preset fast
     python benchmarks/peers/trainlab_run.py --same-as-keras-example --epochs 3   # cnn_keras, same procedure
+    python benchmarks/peers/trainlab_run.py --same-as-keras-example --set train.precision=float32
 """
 from __future__ import annotations
 
@@ -41,14 +42,17 @@ def main():
     parser.add_argument("--preset", default="default")
     parser.add_argument("--same-as-keras-example", action="store_true")
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key")
     args = parser.parse_args()
     from pipeline.config import load_config
     from pipeline.datasets import load_dataset
     from pipeline.inputs import Normalizer, make_dataset, make_splits
+    from pipeline.precision import resolve
     from pipeline.train import train
     store = tempfile.mkdtemp(prefix="trainlab-bench-")
     overrides = {"tracking.tracking_uri": f"sqlite:///{store}/mlflow.db", "train.epochs": args.epochs,
-                 **(SAME_AS_KERAS_EXAMPLE if args.same_as_keras_example else {})}
+                 **(SAME_AS_KERAS_EXAMPLE if args.same_as_keras_example else {}),
+                 **dict(item.split("=", 1) for item in args.set)}
     cfg = load_config(None, overrides, preset=args.preset)
     ds = load_dataset(cfg.data.dataset)
     splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed)
@@ -57,6 +61,7 @@ def main():
     timer = TimedTest(test_ds)
     train(cfg, echo=lambda _: None, callbacks=[timer])
     name = "trainlab cnn_keras" if args.same_as_keras_example else f"trainlab {args.preset} ({cfg.model.name})"
+    name += f" {resolve(cfg.train.precision)}"
     report(name, len(splits.y_train), timer.seconds, timer.accuracy)
 
 
