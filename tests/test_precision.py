@@ -69,7 +69,7 @@ def test_float32_config_rebuilds_every_layer_in_float32_with_the_same_weights():
 
 
 def test_training_in_mixed_bf16_logs_the_policy_and_serves_float32(tmp_path, mnist):
-    cfg = smoke_config(tmp_path, **{"train.precision": "mixed_bfloat16", "augment": []})
+    cfg = smoke_config(tmp_path, **{"train.precision": "mixed_bfloat16", "augment": [], "train.epochs": 2})
     from pipeline.train import train
     result = train(cfg, echo=lambda _: None)
     assert MlflowClient().get_run(result.run_id).data.params["train.dtype_policy"] == "mixed_bfloat16"
@@ -80,4 +80,4 @@ def test_training_in_mixed_bf16_logs_the_policy_and_serves_float32(tmp_path, mni
     x = mnist.x_test[:1000, ..., None].astype("float32")
     accuracy = np.mean(model.predict(x, verbose=0).argmax(1) == mnist.y_test[:1000])
     assert accuracy == pytest.approx(result.test.accuracy, abs=1e-6)
-    assert result.test.accuracy > 0.5
+    assert result.test.accuracy > 0.3  # two epochs of the smoke model: well above chance (0.1)
