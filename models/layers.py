@@ -92,10 +92,11 @@ class FractionalMaxPooling2D(keras.layers.Layer):
         self.ratio, self.pseudo_random, self.overlapping, self.seed = float(ratio), pseudo_random, overlapping, seed
 
     def _pool(self, inputs, seed):
-        output, _, _ = tf.nn.fractional_max_pool(inputs, [1.0, self.ratio, self.ratio, 1.0],
+        # The op has no bfloat16 kernel: pool in float32 (a max of bf16 values is exact there) and cast back.
+        output, _, _ = tf.nn.fractional_max_pool(tf.cast(inputs, tf.float32), [1.0, self.ratio, self.ratio, 1.0],
                                                  pseudo_random=self.pseudo_random, overlapping=self.overlapping,
                                                  seed=seed)
-        return output
+        return tf.cast(output, inputs.dtype)
 
     def call(self, inputs, training=False):
         if training:

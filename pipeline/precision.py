@@ -1,8 +1,8 @@
 """Numeric precision of training: float32, or mixed bfloat16 (bf16 compute, float32 variables).
 
-``train.precision: auto`` picks ``mixed_bfloat16`` where the hardware computes bf16 natively (a CPU
-with AVX512-BF16 or AMX, or a GPU of compute capability 8.0 or newer under TensorFlow) and float32
-elsewhere, where emulated bf16 would be slower. On this project's 2-core AMD EPYC (AVX512-BF16),
+``train.precision: auto`` picks ``mixed_bfloat16`` under TensorFlow where the hardware computes bf16
+natively (a CPU with AVX512-BF16 or AMX, or a GPU of compute capability 8.0 or newer) and float32
+elsewhere, where emulated bf16 would be slower (and under JAX, where it was not measured). On this project's 2-core AMD EPYC (AVX512-BF16),
 oneDNN trains ``cnn_deep`` 1.6x and ``cnn_keras`` 1.5x faster per step in mixed bf16
 (benchmarks/throughput.py). The output layer computes in float32 either way, and the served model
 is always rebuilt in float32 (:func:`float32_config`).
@@ -24,11 +24,11 @@ def native_bf16(cpuinfo: str | None = None) -> bool:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
             cpuinfo = ""
+    if keras.backend.backend() != "tensorflow":
+        return False  # measured with TensorFlow's oneDNN kernels only; JAX's CPU bf16 is not
     flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split()}
     if flags & _BF16_CPU_FLAGS:
         return True
-    if keras.backend.backend() != "tensorflow":
-        return False
     import tensorflow as tf
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))

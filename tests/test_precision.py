@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from models import create_model
+from models import create_model, list_models
 from pipeline import precision, tracking
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
@@ -45,15 +45,25 @@ def test_policy_is_scoped_and_restored_after_an_error():
     assert keras.config.dtype_policy().name == "float32"
 
 
-@pytest.mark.parametrize("name", ["cnn", "mlp_small", "rnn_simple"])
-def test_mixed_model_computes_in_bf16_with_a_float32_head_and_float32_weights(name):
+VARIANTS = [(name, {}) for name in list_models()] + [
+    ("cnn", {"pooling": "fractional"}), ("cnn", {"activation": "maxout"}), ("mlp_small", {"activation": "maxout"}),
+    ("mlp_small", {"normalization": "layer"})]
+
+
+@pytest.mark.parametrize("name, options", VARIANTS, ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}"
+                                                         for n, o in VARIANTS])
+def test_every_model_trains_in_mixed_bf16_with_a_float32_head_and_float32_weights(name, options):
     with precision.policy("mixed_bfloat16"):
-        model = create_model(name, input_shape=(28, 28, 1), num_classes=10, width=4)
+        model = create_model(name, input_shape=(28, 28, 1), num_classes=10, width=4, **options)
     hidden = [layer for layer in model.layers if layer.weights and layer.name != "probabilities"]
     assert hidden and all(layer.compute_dtype == "bfloat16" for layer in hidden)
     assert model.get_layer("probabilities").compute_dtype == "float32"
     assert all(w.dtype == "float32" for w in model.weights)
-    assert model(np.zeros((2, 28, 28, 1), "float32")).dtype == "float32"
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    x, y = np.random.default_rng(0).random((8, 28, 28, 1), "float32"), np.eye(10, dtype="float32")[:8]
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    assert model.predict(x, verbose=0).dtype == "float32"
 
 
 def test_float32_config_rebuilds_every_layer_in_float32_with_the_same_weights():

@@ -143,6 +143,9 @@ def test_study_smoke_reports_a_number_and_a_verdict_per_claim(name, tmp_path):
     assert "study/report.md" in {a.path for a in client.list_artifacts(report.parent_run_id, "study")}
     assert all(row.status == "FINISHED" or row.fit == "diverged" for row in report_rows(report))
     assert report.summary().count("measured:") == len(report.findings)
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{report.parent_run_id}'")
+    assert children and all(r.data.params["train.dtype_policy"] == "float32" for r in children)
 
 
 def report_rows(report):

@@ -52,7 +52,10 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     plan = study.plan(mode)
     start = time.perf_counter()
     sweep_name = f"study-{name}-{mode}"
-    spec = SweepSpec(sweep_name, plan.points, {"tracking.experiment": STUDY_EXPERIMENT, "augment": [], **plan.base},
+    # float32: the studies measure gradients, activations and small differences between small models,
+    # which bf16's 8-bit mantissa would blur (and small models gain no speed from it).
+    spec = SweepSpec(sweep_name, plan.points, {"tracking.experiment": STUDY_EXPERIMENT, "augment": [],
+                                               "train.precision": "float32", **plan.base},
                      config_path=config_path, metric="best_val_accuracy")
     out = Path(out_dir or Path("outputs") / "studies" / name)
     echo(f"study {name}: {study.title} ({mode} mode: {plan.budget})")
