@@ -2,10 +2,11 @@
 
 ``train.precision: auto`` picks ``mixed_bfloat16`` under TensorFlow where the hardware computes bf16
 natively (a CPU with AVX512-BF16 or AMX, or a GPU of compute capability 8.0 or newer) and float32
-elsewhere, where emulated bf16 would be slower (and under JAX, where it was not measured). On this project's 2-core AMD EPYC (AVX512-BF16),
-oneDNN trains ``cnn_deep`` 1.6x and ``cnn_keras`` 1.5x faster per step in mixed bf16
-(benchmarks/throughput.py). The output layer computes in float32 either way, and the served model
-is always rebuilt in float32 (:func:`float32_config`).
+elsewhere: where bf16 is emulated it is slower, and under JAX it was not measured. On this project's
+2-core AMD EPYC (AVX512-BF16), oneDNN takes 1.3-1.6x less time per step for ``cnn_deep`` and about
+1.5x for ``cnn_keras`` in mixed bf16, while small models such as ``cnn`` width 16 get slower
+(benchmarks/precision.py). The output layer computes in float32 either way, and the served model is
+always rebuilt in float32 (:func:`float32_config`).
 """
 from __future__ import annotations
 
