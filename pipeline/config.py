@@ -122,12 +122,13 @@ class Config:
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # Fastest to 99% test accuracy on 2 CPU cores (benchmarks/time_to_accuracy.py). float32: a model
-    # this small gains nothing from bf16 (0.94x per step measured), the casts cost what the convs save.
+    # this small is slower in bf16 (0.76-0.94x per step, benchmarks/precision.py).
     "fast": {"augment": [], "model.name": "cnn", "model.width": 16, "train.epochs": 2, "train.batch_size": 128,
              "train.lr_schedule": "one_cycle", "train.learning_rate": 0.008, "train.precision": "float32"},
     # Highest test accuracy: 99.71% on MNIST in 30 epochs, 1,011 s of training on 2 CPU cores in mixed
-    # bf16 (seed 42; seed 7 gave 99.62%). Over the default: zoom joins crop + rotate, label smoothing 0.1, one warmup epoch, twice
-    # the epochs (the default's 15 epochs reach 99.63%, and 28 epochs of the default alone 99.64%).
+    # bf16 (seed 42; seed 7 gave 99.62%). Over the default: zoom joins crop + rotate, label smoothing
+    # 0.1, one warmup epoch, twice the epochs (in float32 the default reached 99.63% in 15 epochs and
+    # 99.64% in 28).
     "best": {"augment": [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5},
                          {"name": "zoom", "factor": 0.1, "p": 0.5}],
              "model.name": "cnn_deep", "train.epochs": 30, "train.batch_size": 128, "train.optimizer": "adam",
