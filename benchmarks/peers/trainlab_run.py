@@ -37,12 +37,20 @@ class TimedTest(keras.callbacks.Callback):
         self.accuracy.append(float(self.model.evaluate(self.test_ds, verbose=0)[1]))
 
 
+def key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{item!r} is not KEY=VALUE")
+    return key.strip(), value
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="default")
     parser.add_argument("--same-as-keras-example", action="store_true")
     parser.add_argument("--epochs", type=int)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key")
+    parser.add_argument("--set", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+                        help="any config key, as trainlab's --set")
     args = parser.parse_args()
     from pipeline.config import load_config
     from pipeline.datasets import load_dataset
@@ -52,7 +60,7 @@ def main():
     store = tempfile.mkdtemp(prefix="trainlab-bench-")
     overrides = {"tracking.tracking_uri": f"sqlite:///{store}/mlflow.db", "train.epochs": args.epochs,
                  **(SAME_AS_KERAS_EXAMPLE if args.same_as_keras_example else {}),
-                 **dict(item.split("=", 1) for item in args.set)}
+                 **dict(args.set)}
     cfg = load_config(None, overrides, preset=args.preset)
     ds = load_dataset(cfg.data.dataset)
     splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed)
