@@ -3,8 +3,8 @@
 Each op samples per-image parameters from a seed, then applies them purely; a chain of ops is
 built from the config's list of ``{name: ..., p: ..., **parameters}`` mappings.
 """
-from augment import erasing, geometric, keras_layers, mixing, photometric  # noqa: F401  (register the ops)
-from augment.chain import AugmentChain, validate_specs
-from augment.registry import create_op, list_augmentations, op_parameters, register_op
+from . import erasing, geometric, keras_layers, mixing, photometric  # noqa: F401  (register the ops)
+from .chain import AugmentChain, validate_specs
+from .registry import create_op, list_augmentations, op_parameters, register_op
 
 __all__ = ["AugmentChain", "create_op", "list_augmentations", "op_parameters", "register_op", "validate_specs"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from augment.base import split_seed
-from augment.registry import create_op
+from .base import split_seed
+from .registry import create_op
 
 
 class AugmentChain:

@@ -5,8 +5,8 @@ import math
 
 import tensorflow as tf
 
-from augment.base import PIXEL_MAX, Augmentation, check_choice, check_number, split_seed, uniform
-from augment.registry import register_op
+from .base import PIXEL_MAX, Augmentation, check_choice, check_number, split_seed, uniform
+from .registry import register_op
 
 FILLS = ("zero", "mean", "noise")
 

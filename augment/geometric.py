@@ -5,8 +5,8 @@ import math
 
 import tensorflow as tf
 
-from augment.base import Augmentation, check_choice, check_number, uniform, split_seed
-from augment.registry import register_op
+from .base import Augmentation, check_choice, check_number, uniform, split_seed
+from .registry import register_op
 
 
 @register_op("flip_horizontal")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from augment.base import Augmentation, check_number
-from augment.registry import register_op
+from .base import Augmentation, check_number
+from .registry import register_op
 
 KERAS_CV_HINT = "keras-cv is not installed: pip install 'trainlab[keras-cv]'"
 

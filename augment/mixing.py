@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from augment.base import PIXEL_MAX, Augmentation, check_number, split_seed, uniform
-from augment.erasing import box_mask
-from augment.registry import register_op
+from .base import PIXEL_MAX, Augmentation, check_number, split_seed, uniform
+from .erasing import box_mask
+from .registry import register_op
 
 
 def sample_beta(seed, shape, alpha: float):

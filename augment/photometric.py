@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from augment.base import PIXEL_MAX, Augmentation, check_number, uniform
-from augment.registry import register_op
+from .base import PIXEL_MAX, Augmentation, check_number, uniform
+from .registry import register_op
 
 
 @register_op("contrast")

@@ -17,9 +17,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from augment import AugmentChain, list_augmentations  # noqa: E402
-from pipeline.config import DEFAULT_AUGMENT  # noqa: E402
-from pipeline.datasets import load_dataset  # noqa: E402
+from trainlab.augment import AugmentChain, list_augmentations  # noqa: E402
+from trainlab.pipeline.config import DEFAULT_AUGMENT  # noqa: E402
+from trainlab.pipeline.datasets import load_dataset  # noqa: E402
 
 
 def throughput(fn, images, labels, batch, batches) -> float:
@@ -43,8 +43,8 @@ def keras_layer(layer):
 def epoch_seconds(x, y, images: int, repeats: int = 3) -> tuple[float, float]:
     """Best-of-``repeats`` epoch time of one cnn on ``images`` images, without and with the default chain,
     the two alternating on the same model so warm-up and machine noise hit both alike."""
-    from models import create_model
-    from pipeline.inputs import Normalizer, make_dataset
+    from trainlab.models import create_model
+    from trainlab.pipeline.inputs import Normalizer, make_dataset
     datasets = [make_dataset(x[:images], y[:images], num_classes=10, batch_size=128, normalizer=Normalizer("scale"),
                              training=True, augment=chain) for chain in (None, AugmentChain(DEFAULT_AUGMENT))]
     model = create_model("cnn")

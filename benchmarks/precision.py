@@ -20,8 +20,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from models import create_model  # noqa: E402
-from pipeline import precision  # noqa: E402
+from trainlab.models import create_model  # noqa: E402
+from trainlab.pipeline import precision  # noqa: E402
 
 STEPS, BATCH = 20, 128
 

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def launch(args: list[str], env: dict, cwd: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, text=True,
+    return subprocess.Popen([sys.executable, "-m", "trainlab.pipeline.cli", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env})
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import keras
 
-from models.layers import ChannelMaxout, Maxout
+from .layers import ChannelMaxout, Maxout
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "maxout")
 NORMALIZATIONS = ("none", "batch", "layer")

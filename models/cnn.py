@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import keras
 
-from models.blocks import LayerOptions, check_choice, check_positive, check_range, image_input
-from models.layers import FractionalMaxPooling2D
-from models.registry import register_model
+from .blocks import LayerOptions, check_choice, check_positive, check_range, image_input
+from .layers import FractionalMaxPooling2D
+from .registry import register_model
 
 POOLINGS = ("max", "fractional")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import keras
 
-from models.blocks import LayerOptions, check_positive, image_input
-from models.registry import register_model
+from .blocks import LayerOptions, check_positive, image_input
+from .registry import register_model
 
 
 def _create_mlp(name: str, *, input_shape=(28, 28, 1), num_classes: int = 10, width: int = 256, depth: int = 2,

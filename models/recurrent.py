@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import keras
 
-from models.blocks import LayerOptions, check_positive, image_input
-from models.registry import register_model
+from .blocks import LayerOptions, check_positive, image_input
+from .registry import register_model
 
 CELLS = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 

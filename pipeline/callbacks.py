@@ -8,7 +8,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from augment import AugmentChain
+from trainlab.augment import AugmentChain
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

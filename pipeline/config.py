@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
-from pipeline.errors import ConfigError
+from .errors import ConfigError
 
 NORMALIZATIONS = ("none", "scale", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -249,8 +249,8 @@ def _coerce(key: str, value: Any, hint) -> Any:
 
 def validate(cfg: Config) -> None:
     """Check values that types alone do not catch."""
-    from augment import validate_specs
-    from models import list_models  # models/ does not know about the config; the check lives here
+    from trainlab.augment import validate_specs
+    from trainlab.models import list_models  # models/ does not know about the config; the check lives here
     d, m, t = cfg.data, cfg.model, cfg.train
     _choice("data.normalization", d.normalization, NORMALIZATIONS)
     _choice("model.name", m.name, list_models())

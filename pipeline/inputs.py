@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from augment import AugmentChain
-from pipeline.datasets import Dataset, load_dataset
-from pipeline.errors import DataError
+from trainlab.augment import AugmentChain
+from .datasets import Dataset, load_dataset
+from .errors import DataError
 
 
 @dataclass(frozen=True)

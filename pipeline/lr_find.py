@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import Config
+from .config import Config
 
 
 @dataclass
@@ -55,10 +55,10 @@ def sweep(model: keras.Model, dataset: tf.data.Dataset, optimizer: keras.optimiz
 def find_lr(cfg: Config, steps: int = 200, start: float = 1e-6, end: float = 1.0,
             echo=print) -> tuple[str, LrFindResult]:
     """Run the sweep on the configured model and data as an MLflow run; returns (run id, result)."""
-    from pipeline import plots, tracking
-    from pipeline.inputs import Normalizer, load_splits, make_dataset
-    from pipeline.optim import make_loss, make_optimizer
-    from pipeline.train import build_model
+    from . import plots, tracking
+    from .inputs import Normalizer, load_splits, make_dataset
+    from .optim import make_loss, make_optimizer
+    from .train import build_model
     experiment_id = tracking.configure(cfg.tracking)
     t = cfg.train
     ds, splits = load_splits(cfg)

@@ -10,7 +10,7 @@ import math
 import keras
 from keras import ops
 
-from pipeline.config import TrainConfig
+from .config import TrainConfig
 
 
 @keras.saving.register_keras_serializable(package="trainlab")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from augment import AugmentChain
-from pipeline import plots
+from trainlab.augment import AugmentChain
+from . import plots
 
 
 def augment_preview(images: np.ndarray, labels: np.ndarray, chain: AugmentChain, class_names,

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models import Maxout, create_model
-from pipeline import tracking
-from pipeline.config import Config
+from trainlab.models import Maxout, create_model
+from . import tracking
+from .config import Config
 
 PROBES: dict[str, Callable[..., keras.callbacks.Callback]] = {}
 

@@ -12,18 +12,18 @@ from typing import Callable
 
 import keras
 
-from augment import AugmentChain
-from models import create_model
-from pipeline import distribute, plots, precision, tracking
-from pipeline.callbacks import EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite
-from pipeline.config import Config
-from pipeline.diagnosis import Diagnosis, diagnose
-from pipeline.errors import ConfigError, DivergedError
-from pipeline.evaluate import EvalReport, evaluate_model
-from pipeline.inputs import Normalizer, load_splits, make_dataset
-from pipeline.loop import fit_distributed
-from pipeline.optim import make_loss, make_optimizer
-from pipeline.preview import augment_preview
+from trainlab.augment import AugmentChain
+from trainlab.models import create_model
+from . import distribute, plots, precision, tracking
+from .callbacks import EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite
+from .config import Config
+from .diagnosis import Diagnosis, diagnose
+from .errors import ConfigError, DivergedError
+from .evaluate import EvalReport, evaluate_model
+from .inputs import Normalizer, load_splits, make_dataset
+from .loop import fit_distributed
+from .optim import make_loss, make_optimizer
+from .preview import augment_preview
 
 
 @dataclass

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment import create_op
+from trainlab.augment import create_op
 
 ON = tf.constant([True])
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment import AugmentChain, create_op, list_augmentations
+from trainlab.augment import AugmentChain, create_op, list_augmentations
 
 SEED = tf.constant([3, 4], tf.int64)
 

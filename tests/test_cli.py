@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
+from trainlab.pipeline.cli import cli
 
 COMMANDS = ["data", "train", "evaluate", "register", "export", "run", "ui", "models", "augmentations",
             "augment-preview", "lr-find"]
@@ -46,13 +46,13 @@ def test_help(command):
 
 
 def test_models_lists_the_registry():
-    from models import list_models
+    from trainlab.models import list_models
     out = CliRunner().invoke(cli, ["models"]).output
     assert [line.split()[0] for line in out.splitlines()] == list_models()
 
 
 def test_augmentations_lists_ops_and_parameters():
-    from augment import list_augmentations
+    from trainlab.augment import list_augmentations
     out = CliRunner().invoke(cli, ["augmentations"]).output
     for name in list_augmentations():
         assert f"\n{name} " in "\n" + out

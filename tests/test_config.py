@@ -1,7 +1,7 @@
 import pytest
 
-from pipeline.config import PRESETS, Config, load_config
-from pipeline.errors import ConfigError
+from trainlab.pipeline.config import PRESETS, Config, load_config
+from trainlab.pipeline.errors import ConfigError
 
 
 def test_defaults_match_the_shipped_mlflow_yml():

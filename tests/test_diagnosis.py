@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.diagnosis import diagnose
+from trainlab.pipeline.diagnosis import diagnose
 
 
 def history(acc, val_acc, loss, val_loss):

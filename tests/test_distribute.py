@@ -11,8 +11,8 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.config import load_config
-from pipeline.errors import ConfigError
+from trainlab.pipeline.config import load_config
+from trainlab.pipeline.errors import ConfigError
 from tests.conftest import free_port
 
 SMOKE = ["train", "--preset", "smoke", "--epochs", "2"]
@@ -20,7 +20,7 @@ SMOKE = ["train", "--preset", "smoke", "--epochs", "2"]
 
 def trainlab(args, cwd, env=None, **kwargs):
     import os
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, text=True,
+    return subprocess.Popen([sys.executable, "-m", "trainlab.pipeline.cli", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}, **kwargs)
 
@@ -72,7 +72,7 @@ def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tm
 def test_multi_worker_without_tf_config_is_refused_before_anything_is_stored(tmp_path):
     import os
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/x.db",
+    proc = subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", *SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/x.db",
                            "--set", "train.strategy=multi_worker"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "needs TF_CONFIG" in proc.stderr and "Traceback" not in proc.stderr
@@ -85,14 +85,14 @@ def test_multi_worker_without_tf_config_is_refused_before_anything_is_stored(tmp
     ('{"cluster": {"worker": ["127.0.0.1:1"]}}', "not a valid cluster spec"),
 ])
 def test_invalid_tf_config_is_refused(monkeypatch, tf_config, message):
-    from pipeline.distribute import _tf_config
+    from trainlab.pipeline.distribute import _tf_config
     monkeypatch.setenv("TF_CONFIG", tf_config)
     with pytest.raises(ConfigError, match=message):
         _tf_config()
 
 
 def test_tf_config_names_the_chief(monkeypatch):
-    from pipeline.distribute import _tf_config
+    from trainlab.pipeline.distribute import _tf_config
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}')
     assert _tf_config() == ({"chief": ["a:1"], "worker": ["b:1"]}, "worker", 0)
 
@@ -107,7 +107,7 @@ def test_strategy_keys_are_validated():
 
 
 def test_sync_batch_norm_rebuild_keeps_the_architecture():
-    from pipeline.train import build_model
+    from trainlab.pipeline.train import build_model
     cfg = load_config(None, {"model.name": "cnn", "model.width": 4})
     plain = build_model(cfg, (28, 28, 1), 10)
     synced = build_model(cfg, (28, 28, 1), 10, sync_batch_norm=True)
@@ -147,7 +147,7 @@ def test_tensorflow_only_layers_are_refused_under_jax(tmp_path):
 def test_strategies_and_backends_must_match(monkeypatch):
     import keras
 
-    from pipeline.distribute import setup
+    from trainlab.pipeline.distribute import setup
     with pytest.raises(ConfigError, match="runs on the JAX backend"):
         setup("data_parallel")
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import tracking
-from pipeline.errors import TrackingError
-from pipeline.export import export_model
+from trainlab.pipeline import tracking
+from trainlab.pipeline.errors import TrackingError
+from trainlab.pipeline.export import export_model
 
 
 def test_tf_serving_layout(exported):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.errors import DataError
-from pipeline.inputs import Normalizer, make_dataset, make_splits, stratified_split
+from trainlab.pipeline.errors import DataError
+from trainlab.pipeline.inputs import Normalizer, make_dataset, make_splits, stratified_split
 
 
 def test_stratified_split_exact_size_and_proportions():
@@ -87,7 +87,7 @@ def test_training_shuffle_is_seeded():
 
 
 def _augmented(training, seed=3):
-    from augment import AugmentChain
+    from trainlab.augment import AugmentChain
     x = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype(np.uint8)
     chain = AugmentChain([{"name": "random_crop", "padding": 2}, {"name": "mixup"}])
     ds = make_dataset(x, np.arange(8), num_classes=10, batch_size=8, normalizer=Normalizer("none"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.layers import ChannelMaxout, FractionalMaxPooling2D, Maxout
+from trainlab.models.layers import ChannelMaxout, FractionalMaxPooling2D, Maxout
 
 
 def test_maxout_keeps_the_max_of_its_pieces():

@@ -4,9 +4,9 @@ import tensorflow as tf
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from models import create_model
-from pipeline.cli import cli
-from pipeline.lr_find import sweep
+from trainlab.models import create_model
+from trainlab.pipeline.cli import cli
+from trainlab.pipeline.lr_find import sweep
 
 
 def test_sweep_is_exponential_and_stops_on_blowup():

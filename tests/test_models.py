@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS, create_model, list_models
+from trainlab.models import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS, create_model, list_models
 
 TINY = {"mlp_small": {"width": 8}, "mlp_deep": {"width": 8, "depth": 2}, "cnn": {"width": 4},
         "cnn_keras": {"width": 4}, "cnn_deep": {"width": 4}, "rnn_simple": {"width": 8}, "rnn_lstm": {"width": 8}, "rnn_gru": {"width": 8}}

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.config import TrainConfig
-from pipeline.optim import OneCycle, StepDecay, WarmupCosine, make_loss, make_optimizer, make_schedule
+from trainlab.pipeline.config import TrainConfig
+from trainlab.pipeline.optim import OneCycle, StepDecay, WarmupCosine, make_loss, make_optimizer, make_schedule
 
 
 def at(schedule, step):

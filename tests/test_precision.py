@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from models import create_model, list_models
-from pipeline import precision, tracking
-from pipeline.config import load_config
-from pipeline.errors import ConfigError
+from trainlab.models import create_model, list_models
+from trainlab.pipeline import precision, tracking
+from trainlab.pipeline.config import load_config
+from trainlab.pipeline.errors import ConfigError
 from tests.conftest import smoke_config
 
 ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
@@ -80,7 +80,7 @@ def test_float32_config_rebuilds_every_layer_in_float32_with_the_same_weights():
 
 def test_training_in_mixed_bf16_logs_the_policy_and_serves_float32(tmp_path, mnist):
     cfg = smoke_config(tmp_path, **{"train.precision": "mixed_bfloat16", "augment": [], "train.epochs": 2})
-    from pipeline.train import train
+    from trainlab.pipeline.train import train
     result = train(cfg, echo=lambda _: None)
     assert MlflowClient().get_run(result.run_id).data.params["train.dtype_policy"] == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is back

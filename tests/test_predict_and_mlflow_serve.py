@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from click.testing import CliRunner
 
-from pipeline.cli import cli
+from trainlab.pipeline.cli import cli
 from tests.conftest import free_port, start_server, stop_server
 
 

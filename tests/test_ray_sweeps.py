@@ -65,7 +65,7 @@ def ray_cluster(tmp_path, ray_env):
 
 
 def sweep(tmp_path, address, env):
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", "grid.yml", "--ray", address,
+    return subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", "sweep", "grid.yml", "--ray", address,
                            "--tracking-uri", f"sqlite:///{tmp_path}/m.db"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=400, env={**os.environ, **env})
 
@@ -86,7 +86,7 @@ def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster, r
 
 
 def test_an_unreachable_cluster_is_a_clear_error():
-    from pipeline.errors import ConfigError
-    from pipeline.sweeps.ray_executor import _check_reachable
+    from trainlab.pipeline.errors import ConfigError
+    from trainlab.pipeline.sweeps.ray_executor import _check_reachable
     with pytest.raises(ConfigError, match="no Ray cluster answers at 127.0.0.1:"):
         _check_reachable(f"127.0.0.1:{free_port()}")

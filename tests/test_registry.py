@@ -2,8 +2,8 @@ import keras
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import tracking
-from pipeline.errors import TrackingError
+from trainlab.pipeline import tracking
+from trainlab.pipeline.errors import TrackingError
 
 
 def tiny_model():

@@ -5,9 +5,9 @@ import re
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.studies import INCONCLUSIVE, NOT_SUPPORTED, STUDIES, SUPPORTED, Results, run_study
-from pipeline.studies.base import at_least, at_most, steps_ratio, within
-from pipeline.sweeps import Comparison, Row
+from trainlab.pipeline.studies import INCONCLUSIVE, NOT_SUPPORTED, STUDIES, SUPPORTED, Results, run_study
+from trainlab.pipeline.studies.base import at_least, at_most, steps_ratio, within
+from trainlab.pipeline.sweeps import Comparison, Row
 
 VERDICTS = {SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE}
 
@@ -93,7 +93,7 @@ def test_init_findings():
 
 
 def test_activation_findings():
-    from models import ACTIVATIONS
+    from trainlab.models import ACTIVATIONS
     rows = {a: {"best_val_accuracy": 0.95, "probe.steps_run": 900, "probe.accuracy_threshold": 0.9,
                 "probe.steps_to_accuracy": 100, "probe.grad_first_over_last": 1.0, "probe.dead_fraction": 0.0}
             for a in ACTIVATIONS}
@@ -159,7 +159,7 @@ def report_rows(report):
 def test_study_cli_refuses_unknown_names(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from pipeline.cli import cli
+    from trainlab.pipeline.cli import cli
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["study", "vibes", "--smoke"])
     assert result.exit_code == 2 and "unknown study 'vibes'" in result.output and "activations" in result.output

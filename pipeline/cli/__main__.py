@@ -1,4 +1,4 @@
 """`python -m pipeline.cli` runs the trainlab command line (as the `trainlab` script does)."""
-from pipeline.cli import main
+from . import main
 
 main()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.options import cli, config_options, resolve_overrides
+from .options import cli, config_options, resolve_overrides
 
 
 @cli.command()
@@ -22,14 +22,14 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, **kwargs):
 
     Re-running the same sweep skips the points that finished; failed points run again.
     """
-    from pipeline.sweeps import load_spec, run_sweep
+    from ..sweeps import load_spec, run_sweep
     path, preset, overrides = resolve_overrides(kwargs)
     spec = load_spec(grid, default_config=path)
     if preset != "default":
         spec.preset = preset
     executor = None
     if ray_address is not None:
-        from pipeline.sweeps.ray_executor import ray_executor
+        from ..sweeps.ray_executor import ray_executor
         executor = ray_executor(None if ray_address == "local" else ray_address, cpus_per_point)
     result = run_sweep(spec, overrides, workers=workers, out_dir=out, echo=click.echo, executor=executor)
     click.echo(result.comparison.markdown())
@@ -52,7 +52,7 @@ def study(name, mode, workers, out, **kwargs):
 
     By default each study fits in about 10 minutes on a 2-core CPU (its report states the subset).
     """
-    from pipeline.studies import list_studies, run_study
+    from ..studies import list_studies, run_study
     path, preset, overrides = resolve_overrides(kwargs)
     if preset != "default":
         raise click.UsageError("studies set their own model and data sizes; use --smoke or --full instead of --preset")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import PRESETS, Config, load_config
-from pipeline.errors import TrainlabError
+from ..config import PRESETS, Config, load_config
+from ..errors import TrainlabError
 
 DEFAULT_CONFIG = "mlflow.yml"
 

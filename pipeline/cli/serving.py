@@ -5,12 +5,12 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import cli, config_options, resolve_config
+from .options import cli, config_options, resolve_config
 
 
 def _served_model(cfg, model_dir):
-    from pipeline.export import champion_export
-    from pipeline.serving.model import ServedModel
+    from ..export import champion_export
+    from ..serving.model import ServedModel
     return ServedModel(model_dir or champion_export(cfg), name=cfg.tracking.registered_model if not model_dir
                        else None)
 
@@ -23,7 +23,7 @@ def _served_model(cfg, model_dir):
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
 def serve(model_dir, host, port, **kwargs):
     """Serve the SavedModel over the TensorFlow Serving REST API."""
-    from pipeline.serving.app import serve as run_server
+    from ..serving.app import serve as run_server
     model = _served_model(resolve_config(kwargs), model_dir)
     click.echo(f"serving {model.name} versions {', '.join(sorted(model.versions, key=int))} at "
                f"http://{host}:{port}/v1/models/{model.name}", err=True)
@@ -39,7 +39,7 @@ def serve(model_dir, host, port, **kwargs):
               help="Invert dark-on-white drawings (default: detect from the image border).")
 def predict(paths, model_dir, invert, **kwargs):
     """Predict the class of image files (PNG/JPEG/GIF/BMP, any size, RGB or gray) or folders of them."""
-    from pipeline.serving.images import predict_files
+    from ..serving.images import predict_files
     model = _served_model(resolve_config(kwargs), model_dir)
     rows = predict_files(list(paths), model.version(), invert)
     if not rows:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import TRAIN_OPTIONS, cli, config_options, resolve_config
+from .options import TRAIN_OPTIONS, cli, config_options, resolve_config
 
 
 @cli.command()
@@ -15,8 +15,8 @@ from pipeline.cli.options import TRAIN_OPTIONS, cli, config_options, resolve_con
               help="Where to write a PNG grid of sample images.")
 def data(grid, **kwargs):
     """Load and verify the dataset, print its facts and write a sample grid."""
-    from pipeline import plots
-    from pipeline.inputs import Normalizer, load_splits
+    from .. import plots
+    from ..inputs import Normalizer, load_splits
     ds, s = load_splits(resolve_config(kwargs))
     stats = Normalizer.fit("standardize", s.x_train)
     click.echo(f"dataset      {ds.name}  ({ds.source})\n"
@@ -39,7 +39,7 @@ def data(grid, **kwargs):
               help="Register the model and make it champion if it beats the current one.")
 def train(register, **kwargs):
     """Train a model as one MLflow run."""
-    from pipeline.train import train as train_stage
+    from ..train import train as train_stage
     train_stage(resolve_config(kwargs), register=register, echo=click.echo)
 
 
@@ -49,8 +49,8 @@ def train(register, **kwargs):
 @click.option("--run-id", help="Evaluate the model logged by this run.")
 def evaluate(model_uri, run_id, **kwargs):
     """Evaluate a model on the test set: accuracy, per-class accuracy, confusion matrix."""
-    from pipeline.evaluate import evaluate_uri
-    from pipeline.tracking import run_model_uri
+    from ..evaluate import evaluate_uri
+    from ..tracking import run_model_uri
     if model_uri and run_id:
         raise click.UsageError("give --model-uri or --run-id, not both")
     uri, report = evaluate_uri(resolve_config(kwargs), model_uri or (run_id and run_model_uri(run_id)))
@@ -62,7 +62,7 @@ def evaluate(model_uri, run_id, **kwargs):
 @click.option("--run-id", help="Run whose model to register (default: the latest finished run).")
 def register(run_id, **kwargs):
     """Register a run's model; it becomes `champion` only if it beats the current one on validation."""
-    from pipeline import tracking
+    from .. import tracking
     cfg = resolve_config(kwargs)
     experiment_id = tracking.configure(cfg.tracking)
     click.echo(tracking.register(run_id or tracking.latest_finished_run(experiment_id),
@@ -76,7 +76,7 @@ def register(run_id, **kwargs):
 @click.option("--end", type=click.FloatRange(1e-9, 100), default=1.0, show_default=True)
 def lr_find(steps, start, end, **kwargs):
     """Sweep the learning rate exponentially, log a loss-vs-lr plot and suggest a rate."""
-    from pipeline.lr_find import find_lr
+    from ..lr_find import find_lr
     if start >= end:
         raise click.BadParameter(f"--start ({start}) must be below --end ({end})", param_hint="--start")
     find_lr(resolve_config(kwargs), steps=steps, start=start, end=end, echo=click.echo)
@@ -89,7 +89,7 @@ def lr_find(steps, start, end, **kwargs):
               default=("savedmodel",), show_default=True, help="tflite also writes <version>.tflite (repeatable).")
 def export(model_uri, formats, **kwargs):
     """Export a model as a TF Serving SavedModel: <export-dir>/<name>/<version>/."""
-    from pipeline.export import export_model
+    from ..export import export_model
     path, written = export_model(resolve_config(kwargs), model_uri, tflite="tflite" in formats)
     if not written:
         click.echo(f"{path} holds this version already; left as it is")
@@ -103,9 +103,9 @@ def export(model_uri, formats, **kwargs):
 @config_options(*TRAIN_OPTIONS, "export_dir")
 def run(**kwargs):
     """The whole pipeline: data -> train -> evaluate -> register -> export."""
-    from pipeline.evaluate import evaluate_uri
-    from pipeline.export import export_model
-    from pipeline.train import train as train_stage
+    from ..evaluate import evaluate_uri
+    from ..export import export_model
+    from ..train import train as train_stage
     start = time.perf_counter()
     cfg = resolve_config(kwargs)
     result = train_stage(cfg, register=True, echo=click.echo)

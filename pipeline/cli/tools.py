@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.options import cli, config_options, resolve_config
+from .options import cli, config_options, resolve_config
 
 
 @cli.command()
@@ -27,8 +27,8 @@ def ui(host, port, **kwargs):
 @cli.command()
 def augmentations():
     """List the augmentation ops and their parameters (defaults shown)."""
-    from augment import list_augmentations, op_parameters
-    from augment.registry import _OPS
+    from trainlab.augment import list_augmentations, op_parameters
+    from trainlab.augment.registry import _OPS
     for name in list_augmentations():
         params = ", ".join(f"{k}={v!r}" for k, v in op_parameters(name).items())
         doc = (_OPS[name].__doc__ or "").strip().splitlines()[0]
@@ -43,10 +43,10 @@ def augmentations():
 @click.option("--draws", type=click.IntRange(1, 12), default=5, show_default=True, help="Augmented draws per image.")
 def augment_preview(out, draws, **kwargs):
     """Write a PNG grid: sample images beside augmented draws, labels with their mixed weights."""
-    from augment import AugmentChain
-    from pipeline import plots
-    from pipeline.datasets import load_dataset
-    from pipeline.preview import augment_preview as preview
+    from trainlab.augment import AugmentChain
+    from .. import plots
+    from ..datasets import load_dataset
+    from ..preview import augment_preview as preview
     cfg = resolve_config(kwargs)
     if not cfg.augment:
         raise click.UsageError("the augmentation chain is empty: nothing to preview")
@@ -60,7 +60,7 @@ def augment_preview(out, draws, **kwargs):
 @cli.command()
 def models():
     """List the registered model factories."""
-    from models.registry import _MODELS, list_models
+    from trainlab.models.registry import _MODELS, list_models
     for name in list_models():
         doc = (_MODELS[name].__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:<12} {doc}")

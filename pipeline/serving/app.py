@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pipeline.serving.model import ServedModel
-from pipeline.serving.requests import MAX_BODY_BYTES, RequestError, format_response, parse_body, parse_predict
+from .model import ServedModel
+from .requests import MAX_BODY_BYTES, RequestError, format_response, parse_body, parse_predict
 
 PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
                   r"(?:/(?P<metadata>metadata)|:(?P<verb>[A-Za-z]+))?$")

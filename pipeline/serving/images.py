@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from pipeline.serving.model import ModelVersion
+from .model import ModelVersion
 
 
 class ImageError(Exception):

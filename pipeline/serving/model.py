@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from pipeline.errors import TrackingError
+from ..errors import TrackingError
 
 DTYPE_NAMES = {tf.float32: "DT_FLOAT", tf.uint8: "DT_UINT8", tf.string: "DT_STRING", tf.int64: "DT_INT64"}
 

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from pipeline.serving.model import Signature
+from .model import Signature
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_BATCH = 1024

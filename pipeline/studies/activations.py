@@ -1,10 +1,10 @@
 """Activation functions on one net and budget: convergence speed, gradients at init, dead units."""
 from __future__ import annotations
 
-from models import ACTIVATIONS
-from pipeline import plots
-from pipeline.studies.base import Plan, Results, at_least, at_most, finding, fmt, register_study, steps_ratio
-from pipeline.sweeps import Point
+from trainlab.models import ACTIVATIONS
+from .. import plots
+from .base import Plan, Results, at_least, at_most, finding, fmt, register_study, steps_ratio
+from ..sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, accuracy threshold, probe depth, width)
     "smoke": (1500, 500, 1, 0.5, 6, 32),

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pipeline import tracking
-from pipeline.sweeps import Comparison, Point, Row
+from .. import tracking
+from ..sweeps import Comparison, Point, Row
 
 MODES = ("smoke", "default", "full")
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"

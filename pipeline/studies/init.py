@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline import plots
-from pipeline.studies.base import Plan, Results, at_least, at_most, finding, fmt, register_study, within
-from pipeline.sweeps import Point
+from .. import plots
+from .base import Plan, Results, at_least, at_most, finding, fmt, register_study, within
+from ..sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, depth, width)
     "smoke": (1500, 500, 1, 6, 32),

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-from pipeline import plots
-from pipeline.studies.base import Plan, Results, at_least, finding, fmt, register_study
-from pipeline.sweeps import Point
+from .. import plots
+from .base import Plan, Results, at_least, finding, fmt, register_study
+from ..sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs)
     "smoke": (1500, 500, 1),

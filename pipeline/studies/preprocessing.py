@@ -1,9 +1,9 @@
 """Input preprocessing: raw pixels, scaled to [0, 1], standardized (zero mean, unit variance)."""
 from __future__ import annotations
 
-from pipeline import plots
-from pipeline.studies.base import Plan, Results, at_least, finding, fmt, register_study, steps_ratio
-from pipeline.sweeps import Point
+from .. import plots
+from .base import Plan, Results, at_least, finding, fmt, register_study, steps_ratio
+from ..sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, accuracy threshold)
     "smoke": (1500, 500, 1, 0.3),

@@ -1,9 +1,9 @@
 """Regularization on a small training set, where overfitting shows."""
 from __future__ import annotations
 
-from pipeline import plots
-from pipeline.studies.base import Plan, Results, at_least, finding, fmt, register_study
-from pipeline.sweeps import Point
+from .. import plots
+from .base import Plan, Results, at_least, finding, fmt, register_study
+from ..sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, CNN width)
     "smoke": (800, 300, 1, 8),

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline import plots, tracking
-from pipeline.errors import ConfigError
-from pipeline.studies.base import MODES, STUDIES, Finding, Results
-from pipeline.sweeps import SweepSpec, run_sweep
+from .. import plots, tracking
+from ..errors import ConfigError
+from .base import MODES, STUDIES, Finding, Results
+from ..sweeps import SweepSpec, run_sweep
 
 # Studies log to their own experiment unless the command line names another.
 STUDY_EXPERIMENT = "trainlab-studies"

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import plots, tracking
-from pipeline.sweeps.spec import ResolvedPoint, SweepSpec, _show
+from .. import plots, tracking
+from .spec import ResolvedPoint, SweepSpec, _show
 
 groups = tracking.groups
 

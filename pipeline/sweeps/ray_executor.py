@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from pipeline.errors import ConfigError
+from ..errors import ConfigError
 
 
 def ray_executor(address: str | None, cpus_per_point: float = 1.0) -> Callable[[list[dict], Callable], list[dict]]:
@@ -30,7 +30,7 @@ def run_on_ray(tasks: list[dict], echo: Callable[[str], None], address: str | No
         import ray  # after the environment: Ray reads it when imported
     except ImportError:
         raise ConfigError("sweeps on Ray need the ray extra: pip install 'trainlab[ray]'") from None
-    from pipeline.sweeps.runner import _line, _record_crash
+    from .runner import _line, _record_crash
     if address is not None:
         _check_reachable(address)
     try:
@@ -80,7 +80,7 @@ def _run_task(task: dict, threads: int) -> dict:
     """In the Ray worker: share only this task's CPUs, then train the point."""
     import tensorflow as tf
 
-    from pipeline.sweeps.worker import run_point
+    from .worker import run_point
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     return run_point(task, echo=lambda line: None)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline import tracking
-from pipeline.sweeps.compare import Comparison, compare
-from pipeline.sweeps.spec import ResolvedPoint, SweepSpec, resolve
-from pipeline.sweeps.worker import run_point
+from .. import tracking
+from .compare import Comparison, compare
+from .spec import ResolvedPoint, SweepSpec, resolve
+from .worker import run_point
 
 groups = tracking.groups
 
@@ -114,7 +114,7 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
             task_path.write_text(json.dumps(task, default=str))
             start = time.perf_counter()
             with open(log_path, "w") as log:
-                code = subprocess.call([sys.executable, "-m", "pipeline.sweeps.worker", str(task_path),
+                code = subprocess.call([sys.executable, "-m", "trainlab.pipeline.sweeps.worker", str(task_path),
                                         str(result_path)], stdout=log, stderr=subprocess.STDOUT, env=env)
             if result_path.exists():
                 result = json.loads(result_path.read_text())
@@ -133,7 +133,7 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
 
 def _record_crash(task: dict, reason: str) -> None:
     """The crashed process may have left its run RUNNING; mark it FAILED (or create one)."""
-    from pipeline.config import load_config
+    from ..config import load_config
     experiment_id = tracking.configure(load_config(None, task["config"]).tracking)
     key, sweep = task["tags"][groups.POINT_TAG], task["tags"][groups.SWEEP_TAG]
     running = [c for c in groups.children(experiment_id, sweep) if c.key == key and c.status == "RUNNING"]

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import PRESETS, Config, load_config, read_yaml
-from pipeline.errors import ConfigError
+from ..config import PRESETS, Config, load_config, read_yaml
+from ..errors import ConfigError
 
 SPEC_KEYS = ("name", "config", "preset", "base", "grid", "random", "points", "metric")
 

@@ -12,16 +12,16 @@ import sys
 import time
 from typing import Callable
 
-from pipeline.errors import TrainlabError
+from ..errors import TrainlabError
 
 
 def run_point(task: dict, echo: Callable[[str], None] = print) -> dict:
     """Train ``task["config"]`` (flat config keys) tagged with ``task["tags"]``; never raises for a
     failing point: returns ``{"status": FINISHED | FAILED, "reason": ..., "seconds": ...}``."""
-    from pipeline.config import load_config
-    from pipeline.inputs import Normalizer, load_splits
-    from pipeline.probes import ProbeData, make_probes
-    from pipeline.train import train
+    from ..config import load_config
+    from ..inputs import Normalizer, load_splits
+    from ..probes import ProbeData, make_probes
+    from ..train import train
 
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
     cfg = load_config(None, task["config"])
@@ -45,7 +45,7 @@ def run_point(task: dict, echo: Callable[[str], None] = print) -> dict:
 
 def _ensure_recorded(cfg, tags: dict, started_ms: int, reason: str) -> None:
     """A point that failed before its run started still gets a FAILED run, so the sweep shows it."""
-    from pipeline import tracking
+    from .. import tracking
     experiment_id = tracking.configure(cfg.tracking)
     key = tags[tracking.groups.POINT_TAG]
     mine = [c for c in tracking.groups.children(experiment_id, tags[tracking.groups.SWEEP_TAG])

@@ -3,13 +3,13 @@ and the groups of runs that sweeps and studies make.
 
 The rest of trainlab calls these functions and never imports mlflow itself.
 """
-from pipeline.tracking.registry import (CHAMPION, SELECTION_METRIC, Registration, champion, champion_uri,
+from .registry import (CHAMPION, SELECTION_METRIC, Registration, champion, champion_uri,
                                         model_metadata, register, version_of)
-from pipeline.tracking.runs import (MODEL_NAME, MODEL_URI_TAG, EpochLogger, latest_finished_run, load_model,
+from .runs import (MODEL_NAME, MODEL_URI_TAG, EpochLogger, latest_finished_run, load_model,
                                     log_dict, log_figure, log_metrics, log_model, log_params, log_series, run, run_model_uri,
                                     set_tags)
-from pipeline.tracking import groups
-from pipeline.tracking.store import configure
+from . import groups
+from .store import configure
 
 __all__ = ["CHAMPION", "MODEL_NAME", "MODEL_URI_TAG", "SELECTION_METRIC", "EpochLogger", "Registration", "champion",
            "champion_uri", "configure", "groups", "latest_finished_run", "load_model", "log_dict", "log_figure", "log_metrics",

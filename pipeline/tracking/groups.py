@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from pipeline.errors import TrackingError
-from pipeline.tracking.store import _one_line
+from ..errors import TrackingError
+from .store import _one_line
 
 SWEEP_TAG = "trainlab.sweep"          # the sweep's name, on the parent and on every child
 ROLE_TAG = "trainlab.sweep.role"      # parent | point

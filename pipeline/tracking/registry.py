@@ -8,9 +8,9 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipeline.errors import TrackingError
-from pipeline.tracking.runs import run_model_uri
-from pipeline.tracking.store import _one_line, _quiet
+from ..errors import TrackingError
+from .runs import run_model_uri
+from .store import _one_line, _quiet
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best_val_accuracy"  # higher is better; chosen on validation, never on test

@@ -13,8 +13,8 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
-from pipeline.errors import TrackingError
-from pipeline.tracking.store import _one_line, _quiet
+from ..errors import TrackingError
+from .store import _one_line, _quiet
 
 MODEL_NAME = "model"                    # the logged model's name inside each run
 MODEL_URI_TAG = "trainlab.model_uri"

@@ -7,8 +7,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from pipeline.config import TrackingConfig
-from pipeline.errors import TrackingError
+from ..config import TrackingConfig
+from ..errors import TrackingError
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 import mlflow  # noqa: E402
