@@ -136,10 +136,13 @@ def next_version(out_dir: str | os.PathLike, name: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_model(cfg, model_uri: str | None = None, tflite: bool = False) -> tuple[Path, bool]:
+def export_model(cfg, model_uri: str | None = None, tflite: bool = False,
+                 model: keras.Model | None = None) -> tuple[Path, bool]:
     """Export the champion (or ``model_uri``) per ``cfg``; returns ``(path, written)``.
 
     With ``tflite``, also write ``<version>.tflite`` beside the SavedModel (if not there yet).
+    ``model``: the Keras model behind the URI when the caller holds it already (the run that just
+    became champion), so it is not loaded back from the store.
 
     A registry version is exported under its own version number, once: exporting it again finds
     the folder and leaves it as it is. Any other URI gets the next free version number.
@@ -148,7 +151,7 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False) -> tup
     signatures do their input checks and image decoding in TensorFlow.
     """
     if keras.backend.backend() != "tensorflow":
-        return _export_in_tensorflow(cfg, model_uri, tflite)
+        return _export_in_tensorflow(cfg, model_uri, tflite)  # a JAX model in hand cannot be exported here
     from . import tracking  # export sits after tracking in the flow
     tracking.configure(cfg.tracking)
     name = cfg.tracking.registered_model
@@ -159,7 +162,7 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False) -> tup
     exists = registry_version and (target / "saved_model.pb").is_file()
     if exists and (not tflite or target.with_suffix(".tflite").is_file()):
         return target, False
-    model = tracking.load_model(uri)
+    model = model or tracking.load_model(uri)
     if not exists:
         export_saved_model(model, cfg.export.dir, name, version, metadata=tracking.model_metadata(uri))
     if tflite:
@@ -187,12 +190,14 @@ def _export_in_tensorflow(cfg, model_uri: str | None, tflite: bool) -> tuple[Pat
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m pipeline.export TASK``: export_model in this process, the result as one JSON line."""
+    """``python -m trainlab.pipeline.export TASK``: export_model in this process, the result as one JSON line."""
     import sys
 
+    from . import runtime
     from .config import load_config
     from .errors import TrainlabError
     task = json.loads(argv[0])
+    runtime.setup()
     try:
         path, written = export_model(load_config(None, task["config"]), task["model_uri"], task["tflite"])
     except TrainlabError as e:

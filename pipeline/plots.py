@@ -1,16 +1,24 @@
-"""Figures trainlab logs and writes: learning curves, confusion matrix, a grid of sample images."""
+"""Figures trainlab logs and writes: learning curves, confusion matrix, a grid of sample images.
+
+Figures are plain ``matplotlib.figure.Figure`` objects, never pyplot's: they render through the Agg
+canvas when saved, touch no global backend (a notebook keeps its inline plots) and are freed with
+their last reference (pyplot would keep every figure alive until closed).
+"""
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: figures go to files and MLflow, never to a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def figure(nrows: int = 1, ncols: int = 1, figsize=(6, 4), squeeze: bool = True):
+    """A new figure and its axes, as ``pyplot.subplots`` returns them, without pyplot."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
 
 
 def learning_curves(history: dict[str, list[float]], best_epoch: int | None = None):
     """Loss and accuracy per epoch, train beside validation; the selected epoch marked."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = figure(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "-o"), ("val_", "-s")):
             values = history.get(prefix + metric)
@@ -26,10 +34,10 @@ def learning_curves(history: dict[str, list[float]], best_epoch: int | None = No
     return fig
 
 
-def confusion_matrix(matrix: np.ndarray, class_names) -> plt.Figure:
+def confusion_matrix(matrix: np.ndarray, class_names) -> Figure:
     """Counts, true class by row and predicted class by column."""
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 1.0 + 0.6 * n))
+    fig, ax = figure(figsize=(1.0 + 0.6 * n, 1.0 + 0.6 * n))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(n), class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), class_names)
@@ -51,7 +59,7 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names, columns: in
         rows.extend(np.flatnonzero(labels == c)[:columns])
     count = len(rows)
     nrows = max(1, -(-count // columns))
-    fig, axes = plt.subplots(nrows, columns, figsize=(columns * 0.9, nrows * 1.0), squeeze=False)
+    fig, axes = figure(nrows, columns, figsize=(columns * 0.9, nrows * 1.0), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, idx in zip(axes.flat, rows):
@@ -61,13 +69,8 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names, columns: in
     return fig
 
 
-def save(fig, path) -> None:
+def save(fig: Figure, path) -> None:
     fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def close(fig) -> None:
-    plt.close(fig)
 
 
 def _target_label(target: np.ndarray, class_names) -> str:
@@ -86,7 +89,7 @@ def augment_grid(originals: np.ndarray, labels: np.ndarray, draws: list, class_n
         draws: list of ``(images (N, H, W, 1) float 0-255, targets (N, C))``.
     """
     n, columns = len(originals), 1 + len(draws)
-    fig, axes = plt.subplots(n, columns, figsize=(columns * 1.3, n * 1.4), squeeze=False)
+    fig, axes = figure(n, columns, figsize=(columns * 1.3, n * 1.4), squeeze=False)
     for i in range(n):
         panels = [(originals[i], f"original {class_names[labels[i]]}")]
         panels += [(images[i], _target_label(targets[i], class_names)) for images, targets in draws]
@@ -100,7 +103,7 @@ def augment_grid(originals: np.ndarray, labels: np.ndarray, draws: list, class_n
 
 def lr_find(learning_rates: np.ndarray, losses: np.ndarray, suggestion: float):
     """Smoothed loss against the learning rate (log scale), the suggestion marked."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = figure(figsize=(6, 4))
     finite = np.isfinite(losses)
     ax.plot(learning_rates[finite], losses[finite])
     ax.axvline(suggestion, color="red", ls="--", lw=1, label=f"suggested {suggestion:.2g}")
@@ -116,7 +119,7 @@ def lr_find(learning_rates: np.ndarray, losses: np.ndarray, suggestion: float):
 def overlaid(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str, title: str = "",
              log_y: bool = False):
     """One line per label (sweep points side by side): ``{label: [(x, y), ...]}``."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = figure(figsize=(7, 4.5))
     for label, points in series.items():
         if points:
             xs, ys = zip(*points)
@@ -136,7 +139,7 @@ def overlaid(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: 
 def bars(values: dict[str, float | None], ylabel: str, title: str = "", log_y: bool = False):
     """One bar per label; a missing value (a failed point) is shown as 'n/a'."""
     labels = list(values)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(labels) + 2), 4.5))
+    fig, ax = figure(figsize=(max(5.0, 0.8 * len(labels) + 2), 4.5))
     heights = [v if v is not None and np.isfinite(v) else 0.0 for v in values.values()]
     ax.bar(range(len(labels)), heights, color="tab:blue")
     for i, v in enumerate(values.values()):

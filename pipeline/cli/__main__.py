@@ -1,4 +1,4 @@
-"""`python -m pipeline.cli` runs the trainlab command line (as the `trainlab` script does)."""
+"""`python -m trainlab.pipeline.cli` runs the trainlab command line (as the `trainlab` script does)."""
 from . import main
 
 main()

@@ -87,7 +87,7 @@ def histogram_grid(layers_by_point: dict):
     """One row per point, one column per hidden layer (as the lecture's figure)."""
     rows = len(layers_by_point)
     cols = max(len(v) for v in layers_by_point.values())
-    fig, axes = plots.plt.subplots(rows, cols, figsize=(1.6 * cols, 1.4 * rows), squeeze=False)
+    fig, axes = plots.figure(rows, cols, figsize=(1.6 * cols, 1.4 * rows), squeeze=False)
     for i, (label, layers) in enumerate(layers_by_point.items()):
         for j in range(cols):
             ax = axes[i][j]

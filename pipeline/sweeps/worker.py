@@ -1,6 +1,6 @@
 """One sweep point: train its config as a child run, with its probes, and report how it ended.
 
-Runs in the sweep's own process (one worker) or as ``python -m pipeline.sweeps.worker TASK RESULT``
+Runs in the sweep's own process (one worker) or as ``python -m trainlab.pipeline.sweeps.worker TASK RESULT``
 in a process of its own (several workers), so a point that crashes the interpreter takes nothing
 else down.
 """
@@ -15,17 +15,23 @@ from typing import Callable
 from ..errors import TrainlabError
 
 
-def run_point(task: dict, echo: Callable[[str], None] = print) -> dict:
+def run_point(task: dict, echo: Callable[[str], None] = print, plan=None) -> dict:
     """Train ``task["config"]`` (flat config keys) tagged with ``task["tags"]``; never raises for a
-    failing point: returns ``{"status": FINISHED | FAILED, "reason": ..., "seconds": ...}``."""
+    failing point: returns ``{"status": FINISHED | FAILED, "reason": ..., "seconds": ...}``.
+
+    ``plan``: the point's resolved plan when the sweep's own process runs it (it is resolved here
+    otherwise, in the worker process).
+    """
     from ..config import load_config
     from ..inputs import Normalizer, load_splits
+    from ..plan import resolve_plan
     from ..probes import ProbeData, make_probes
     from ..train import train
 
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
-    cfg = load_config(None, task["config"])
+    cfg = plan.config if plan is not None else load_config(None, task["config"])
     try:
+        plan = plan or resolve_plan(cfg)
         callbacks = []
         if task.get("probes"):
             ds, splits = load_splits(cfg)
@@ -33,7 +39,7 @@ def run_point(task: dict, echo: Callable[[str], None] = print) -> dict:
             data = ProbeData(cfg, normalizer(splits.x_train[:10000]).numpy(), splits.y_train[:10000],
                              ds.num_classes)
             callbacks = make_probes(task["probes"], data)
-        result = train(cfg, echo=echo, callbacks=callbacks, tags=task["tags"])
+        result = train(plan, echo=echo, callbacks=callbacks, tags=task["tags"])
         return {"status": "FINISHED", "run_id": result.run_id, "seconds": time.perf_counter() - start,
                 "best_val_accuracy": result.best_val_accuracy}
     except Exception as e:  # the point's own problem (bad data, divergence, a TF error): record it, go on
@@ -56,6 +62,8 @@ def _ensure_recorded(cfg, tags: dict, started_ms: int, reason: str) -> None:
 
 def main(argv: list[str]) -> int:
     task_path, result_path = argv
+    from .. import runtime
+    runtime.setup()
     threads = int(os.environ.get("TRAINLAB_THREADS", "0"))
     if threads:  # workers share the machine's cores instead of each claiming all of them
         import tensorflow as tf

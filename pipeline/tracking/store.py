@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 from pathlib import Path
 
+import mlflow
+from mlflow.exceptions import MlflowException
+
 from ..config import TrackingConfig
 from ..errors import TrackingError
-
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-import mlflow  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-
-logging.getLogger("mlflow").setLevel(logging.WARNING)
-logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def configure(cfg: TrackingConfig) -> str:
