@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from .base import Augmentation, check_number
-from .registry import register_op
+from .registry import register_op, register_prefix
 
 KERAS_CV_HINT = "keras-cv is not installed: pip install 'trainlab[keras-cv]'"
 
@@ -29,8 +29,10 @@ def _layer_class(module: str, name: str):
     return cls
 
 
+@register_prefix("keras")
+@register_prefix("keras_cv")
 class KerasLayer(Augmentation):
-    """Any ``keras.layers.X`` or ``keras_cv.layers.X`` layer, called on the batch with training=True."""
+    """Any keras (or keras-cv) preprocessing layer, keras.<Layer> / keras_cv.<Layer>, with its arguments."""
 
     def __init__(self, name: str, p: float = 1.0, **arguments):
         super().__init__(p)

@@ -5,7 +5,7 @@
 from . import cnn, mlp, recurrent  # noqa: F401  (register the families)
 from .blocks import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS
 from .layers import ChannelMaxout, FractionalMaxPooling2D, Maxout
-from .registry import create_model, list_models, register_model
+from .registry import OptionError, create_model, describe_model, list_models, register_model
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "NORMALIZATIONS", "ChannelMaxout", "FractionalMaxPooling2D", "Maxout",
-           "create_model", "list_models", "register_model"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "NORMALIZATIONS", "ChannelMaxout", "FractionalMaxPooling2D", "Maxout", "OptionError",
+           "create_model", "describe_model", "list_models", "register_model"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 
 from .layers import ChannelMaxout, Maxout
+from .registry import OptionError
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "maxout")
 NORMALIZATIONS = ("none", "batch", "layer")
@@ -26,7 +27,7 @@ def image_input(input_shape: tuple[int, ...]) -> keras.KerasTensor:
 
 def check_choice(option: str, value, allowed) -> str:
     if value not in allowed:
-        raise ValueError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")
+        raise OptionError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")
     return value
 
 
@@ -34,13 +35,13 @@ def check_range(option: str, value, low: float, high: float, high_open: bool = T
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
         low <= value < high if high_open else low <= value <= high)
     if not ok:
-        raise ValueError(f"{option} must be in [{low}, {high}{')' if high_open else ']'}; got {value!r}")
+        raise OptionError(f"{option} must be in [{low}, {high}{')' if high_open else ']'}; got {value!r}")
     return value
 
 
 def check_positive(option: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{option} must be a positive integer; got {value!r}")
+        raise OptionError(f"{option} must be a positive integer; got {value!r}")
     return value
 
 
@@ -67,7 +68,7 @@ class LayerOptions:
         check_range("init_std", self.init_std, 1e-8, 10.0)
         check_range("leaky_alpha", self.leaky_alpha, 0.0, 1.0)
         if isinstance(self.maxout_pieces, bool) or not isinstance(self.maxout_pieces, int) or self.maxout_pieces < 2:
-            raise ValueError(f"maxout_pieces must be an integer >= 2; got {self.maxout_pieces!r}")
+            raise OptionError(f"maxout_pieces must be an integer >= 2; got {self.maxout_pieces!r}")
 
     # --- pieces
     def kernel_initializer(self):

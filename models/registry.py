@@ -9,6 +9,11 @@ import keras
 _MODELS: dict[str, Callable[..., keras.Model]] = {}
 
 
+class OptionError(ValueError):
+    """A model option with a bad value, or one the model does not take. The message starts with the
+    option's name (``activation must be one of ...``), so a caller can prefix its own key path."""
+
+
 def register_model(fn: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
     """Register ``fn`` under its own name; a duplicate name is a programming error."""
     name = fn.__name__
@@ -23,6 +28,13 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def describe_model(name: str) -> str:
+    """The first line of the model's docstring."""
+    if name not in _MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return (_MODELS[name].__doc__ or "").strip().splitlines()[0]
+
+
 def create_model(name: str, **options) -> keras.Model:
     """Build the registered model ``name``.
 
@@ -30,7 +42,7 @@ def create_model(name: str, **options) -> keras.Model:
 
     Raises:
         KeyError: ``name`` is not registered (the message lists the known names).
-        ValueError: an option has a bad value (the message says which and why).
+        OptionError: an option has a bad value or is not the model's (the message starts with its name).
     """
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
@@ -41,4 +53,4 @@ def create_model(name: str, **options) -> keras.Model:
         match = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         if match is None:
             raise
-        raise ValueError(f"model {name!r} takes no option {match.group(1)!r}") from None
+        raise OptionError(f"{match.group(1)} is not an option of model {name!r}") from None
