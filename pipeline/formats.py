@@ -55,6 +55,41 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
+def idx_shape(path: Path) -> tuple[int, ...]:
+    """The shape an IDX file's header declares, read without its data."""
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        with (gzip.open if gzipped else open)(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+                raise DataError(f"{path} is not an IDX file (bad magic number)")
+            dims = f.read(4 * magic[3])
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"cannot read {path}: {e} (the file is truncated or corrupt)") from None
+    if len(dims) < 4 * magic[3]:
+        raise DataError(f"{path} is truncated: the IDX header is incomplete")
+    return tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(magic[3]))
+
+
+def npz_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """``{array name: shape}`` of an ``.npz`` file, read from the array headers without their data."""
+    shapes = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for member in z.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with z.open(member) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shapes[member[:-4]] = read(f)[0]
+    except (OSError, ValueError, zlib.error, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    return shapes
+
+
 def read_keras_npz(path: Path) -> dict[str, np.ndarray]:
     """Read a keras-layout ``mnist.npz`` (x_train, y_train, x_test, y_test)."""
     try:

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Config
+from .plan import Plan, resolve_plan
 
 
 @dataclass
@@ -52,25 +53,27 @@ def sweep(model: keras.Model, dataset: tf.data.Dataset, optimizer: keras.optimiz
     return LrFindResult(np.asarray(seen), losses, suggestion, len(seen) < steps)
 
 
-def find_lr(cfg: Config, steps: int = 200, start: float = 1e-6, end: float = 1.0,
+def find_lr(plan: Plan | Config, steps: int = 200, start: float = 1e-6, end: float = 1.0,
             echo=print) -> tuple[str, LrFindResult]:
-    """Run the sweep on the configured model and data as an MLflow run; returns (run id, result)."""
+    """Run the sweep on the planned model and data as an MLflow run; returns (run id, result)."""
     from . import plots, tracking
     from .inputs import Normalizer, load_splits, make_dataset
     from .optim import make_loss, make_optimizer
     from .train import build_model
+    plan = resolve_plan(plan) if isinstance(plan, Config) else plan
+    cfg, t = plan.config, plan.config.train
     experiment_id = tracking.configure(cfg.tracking)
-    t = cfg.train
     ds, splits = load_splits(cfg)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     data = make_dataset(splits.x_train, splits.y_train, num_classes=ds.num_classes, batch_size=t.batch_size,
                         normalizer=normalizer, training=True, seed=t.seed, label_smoothing=t.label_smoothing)
     keras.utils.set_random_seed(t.seed)
-    model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes)
+    model = build_model(plan)
     optimizer = make_optimizer(t, 1, learning_rate=start)
     with tracking.run(experiment_id, cfg.tracking.run_name or "lr-find") as run_id:
         tracking.set_tags({"trainlab.kind": "lr_find", "trainlab.model": cfg.model.name})
         tracking.log_params({**cfg.flat(), "lr_find.start": start, "lr_find.end": end, "lr_find.steps": steps})
+        tracking.log_dict(plan.as_dict(), "plan.yaml")
         result = sweep(model, data, optimizer, make_loss(t), start, end, steps)
         for i, (lr, loss) in enumerate(zip(result.learning_rates, result.losses)):
             if np.isfinite(loss):

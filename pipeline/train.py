@@ -1,4 +1,4 @@
-"""The training stage: config -> data -> inputs -> model -> fit -> test -> log (-> register).
+"""The training stage: plan -> data -> inputs -> model -> fit -> test -> log (-> register).
 
 Reads top to bottom. Fails fast: a non-finite loss stops the run, marks it FAILED and registers
 nothing; Ctrl-C marks it KILLED.
@@ -18,11 +18,12 @@ from . import distribute, plots, precision, tracking
 from .callbacks import EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite
 from .config import Config
 from .diagnosis import Diagnosis, diagnose
-from .errors import ConfigError, DivergedError
+from .errors import DivergedError
 from .evaluate import EvalReport, evaluate_model
 from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
 from .optim import make_loss, make_optimizer
+from .plan import Plan, resolve_plan
 from .preview import augment_preview
 
 
@@ -36,21 +37,23 @@ class TrainResult:
     history: dict = field(repr=False, default_factory=dict)
     registration: tracking.Registration | None = None
     fit: Diagnosis | None = None
+    model: keras.Model | None = field(repr=False, default=None)  # the logged model: raw pixels in, float32
 
 
-def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = print,
+def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], None] = print,
           callbacks: list[keras.callbacks.Callback] = (), tags: dict | None = None) -> TrainResult:
-    """Train one model as ``cfg`` says, tracked as one MLflow run. Returns what it measured.
+    """Train one model as ``plan`` says, tracked as one MLflow run. Returns what it measured.
+
+    A :class:`Config` is resolved into its plan first (every option checked before any work).
 
     ``callbacks`` are added to fit's (benchmarks and studies observe training through them);
     ``tags`` are set on the run when it starts (sweeps name the point and its parent run).
     Under ``train.strategy: multi_worker`` every worker trains; only the chief tracks, tests and
     registers (the others return a result with an empty ``run_id``).
     """
-    # --- devices first: logical devices and multi-worker collectives must precede any other TF work
-    t = cfg.train
-    dist = distribute.setup(t.strategy, t.devices)
-    # --- tracking next: an unwritable store fails before any work is done
+    plan = resolve_plan(plan) if isinstance(plan, Config) else plan
+    cfg, t, dist = plan.config, plan.config.train, plan.distribution
+    # --- tracking first: an unwritable store fails before any work is done
     experiment_id = tracking.configure(cfg.tracking) if dist.is_chief else None
 
     # --- data
@@ -66,12 +69,12 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=1000, **common)
 
     # --- model, built where the strategy places its variables
-    learning_rate = t.learning_rate * (dist.replicas if t.lr_scaling == "linear" else 1)
+    learning_rate = plan.effective_learning_rate
     keras.utils.set_random_seed(t.seed)
-    policy = precision.resolve(t.precision)
+    policy = plan.dtype_policy
     with dist.scope(), precision.policy(policy):
         sync = dist.replicas > 1 and dist.kind != "data_parallel"  # JAX computes batch stats on the global batch
-        model = build_model(cfg, splits.x_train.shape[1:], ds.num_classes, sync_batch_norm=sync)
+        model = build_model(plan, sync_batch_norm=sync)
         model.compile(optimizer=make_optimizer(dataclasses.replace(t, learning_rate=learning_rate), len(train_ds)),
                       loss=make_loss(t), metrics=["accuracy"], steps_per_execution=t.steps_per_execution)
 
@@ -99,6 +102,7 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
         tracking.log_params({f"normalization.{k}": v for k, v in normalizer.as_params().items()})
         tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),
                              "data.test_size": len(splits.y_test), "data.source": ds.source})
+        tracking.log_dict(plan.as_dict(), "plan.yaml")
         echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
              f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"
              + ("" if dist.kind == "none" else f"; {dist.describe()}") + ("" if policy == "float32" else f"; {policy}"))
@@ -133,7 +137,8 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
                            "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest})
         tracking.log_model(serving, ds.num_classes)
 
-    result = TrainResult(run_id, best.epoch, best.value, report, train_seconds, history, fit=fit_verdict)
+    result = TrainResult(run_id, best.epoch, best.value, report, train_seconds, history, fit=fit_verdict,
+                         model=serving)
     stopped = f" (early stop after epoch {best.stopped_epoch + 1})" if best.stopped_epoch is not None else ""
     echo(f"best epoch {best.epoch + 1}: val_accuracy {best.value:.4f}; test_accuracy {report.accuracy:.4f}; "
          f"trained in {train_seconds:.0f}s{stopped}")
@@ -146,23 +151,14 @@ def train(cfg: Config, register: bool = False, echo: Callable[[str], None] = pri
     return result
 
 
-MODEL_OPTIONS = ("activation", "initializer", "init_std", "normalization", "width", "depth", "dropout", "l2",
-                 "leaky_alpha", "maxout_pieces", "pooling", "pool_ratio")
-
-
-def build_model(cfg: Config, input_shape, num_classes: int, sync_batch_norm: bool = False) -> keras.Model:
-    """The configured model; a bad option becomes a ConfigError naming it.
+def build_model(plan: Plan, sync_batch_norm: bool = False) -> keras.Model:
+    """The planned model (its options were checked when the plan was resolved).
 
     ``sync_batch_norm``: batch norm computes its statistics over the global batch of all replicas, so
     every replica (and worker) keeps the same moving averages.
     """
-    options = {k: getattr(cfg.model, k) for k in MODEL_OPTIONS}
-    try:
-        model = create_model(cfg.model.name, input_shape=tuple(input_shape), num_classes=num_classes, **options)
-    except KeyError as e:
-        raise ConfigError(e.args[0]) from None
-    except ValueError as e:
-        raise ConfigError(f"model {cfg.model.name}: {e}") from None
+    model = create_model(plan.config.model.name, input_shape=tuple(plan.image_shape),
+                         num_classes=plan.data.num_classes, **plan.model_options)
     if sync_batch_norm:
         config = model.get_config()
         for layer in config["layers"]:

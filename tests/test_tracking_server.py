@@ -1,4 +1,5 @@
 """`trainlab server`: a real MLflow tracking server on 127.0.0.1 that concurrent writer processes share."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -57,14 +58,21 @@ def test_concurrent_writers_all_land_in_their_experiment(server):
     assert client.search_runs(["0"]) == []  # nothing strayed into "Default"
 
 
-def test_a_training_run_logs_its_model_through_the_server(server, tmp_path):
+def test_mlflow_environment_variables_beat_the_config_file(server, tmp_path):
+    """MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_NAME, as `trainlab server` tells clients to export them,
+    win over the config file's store: the run, its model and the registry land on the server."""
     uri, server_dir = server
-    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", "train", "--preset", "smoke", "--tracking-uri",
-                           uri, "--register"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    (tmp_path / "mlflow.yml").write_text("tracking:\n  tracking_uri: sqlite:///local.db\n  experiment: local\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "from-env"}
+    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", "train", "--preset", "smoke", "--register"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "as champion" in done.stdout
-    version = MlflowClient(uri).get_model_version_by_alias("trainlab-mnist", "champion")
-    assert any((server_dir / "artifacts").rglob("MLmodel")) and version.run_id
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("from-env").experiment_id])
+    assert client.get_model_version_by_alias("trainlab-mnist", "champion").run_id == run.info.run_id
+    assert any((server_dir / "artifacts").rglob("MLmodel"))
+    assert not (tmp_path / "local.db").exists()
 
 
 def test_no_server_is_a_clear_error():

@@ -8,7 +8,7 @@ from .options import cli, config_options, resolve_overrides
 
 @cli.command()
 @click.argument("grid", type=click.Path(dir_okay=False))
-@config_options("tracking_uri", "experiment", "epochs", "limit_train")
+@config_options("tracking.tracking_uri", "tracking.experiment", "train.epochs", "data.limit_train")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Points trained at a time, each in its own process (1: one after another, in this one).")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
@@ -40,7 +40,7 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, **kwargs):
 
 @cli.command()
 @click.argument("name")
-@config_options("tracking_uri", "experiment")
+@config_options("tracking.tracking_uri", "tracking.experiment")
 @click.option("--smoke", "mode", flag_value="smoke", help="Tiny and fast (seconds): checks the machinery, not the claims.")
 @click.option("--full", "mode", flag_value="full", help="The whole training set and longer training.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,

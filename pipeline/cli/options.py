@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 
-from ..config import PRESETS, Config, load_config
+from trainlab import __version__
+
+from .. import runtime
+from ..config import PRESETS, Config, config_keys, key_help, key_type, load_config
 from ..errors import TrainlabError
 
 DEFAULT_CONFIG = "mlflow.yml"
@@ -26,53 +30,30 @@ class Group(click.Group):
             ctx.exit(130)
 
 
-OVERRIDES = {
-    "dataset": "data.dataset", "validation_size": "data.validation_size", "normalization": "data.normalization",
-    "limit_train": "data.limit_train", "limit_test": "data.limit_test",
-    "model": "model.name", "activation": "model.activation", "initializer": "model.initializer",
-    "width": "model.width", "depth": "model.depth", "dropout": "model.dropout",
-    "epochs": "train.epochs", "batch_size": "train.batch_size", "optimizer": "train.optimizer",
-    "learning_rate": "train.learning_rate", "seed": "train.seed", "model_norm": "model.normalization",
-    "l2": "model.l2", "loss": "train.loss", "schedule": "train.lr_schedule", "early_stopping": "train.early_stopping",
-    "label_smoothing": "train.label_smoothing",
-    "tracking_uri": "tracking.tracking_uri", "experiment": "tracking.experiment",
-    "registered_model": "tracking.registered_model", "export_dir": "export.dir", "augment": "augment",
-}
+# Flags whose name is not the key's own field name (``train.epochs`` -> ``--epochs``).
+FLAG_NAMES = {"model.name": ("--model",), "model.normalization": ("--model-norm",),
+              "train.lr_schedule": ("--schedule",), "train.learning_rate": ("--learning-rate", "--lr"),
+              "export.dir": ("--export-dir",)}
 
 
-def config_options(*names: str):
-    """``--config``, ``--preset`` and ``--set`` on every command, plus the named overrides."""
-    specs = {
-        "dataset": click.option("--dataset", help="Dataset name or path of a .npz file / IDX directory."),
-        "validation_size": click.option("--validation-size", type=int, help="Validation images (stratified)."),
-        "normalization": click.option("--normalization", help="none | scale | standardize."),
-        "limit_train": click.option("--limit-train", type=int, help="Use only this many training images."),
-        "limit_test": click.option("--limit-test", type=int, help="Evaluate on only this many test images."),
-        "model": click.option("--model", help="Registered model name (see `trainlab models`)."),
-        "activation": click.option("--activation", help="Activation of the hidden layers."),
-        "initializer": click.option("--initializer", help="Kernel initializer."),
-        "width": click.option("--width", type=int, help="Units (MLP) or first-block filters (CNN)."),
-        "depth": click.option("--depth", type=int, help="Hidden layers (MLP)."),
-        "dropout": click.option("--dropout", type=float, help="Dropout rate in [0, 1)."),
-        "model_norm": click.option("--model-norm", help="Normalization layers: none | batch | layer."),
-        "l2": click.option("--l2", type=float, help="L2 penalty on kernels."),
-        "loss": click.option("--loss", help="categorical_crossentropy | mse."),
-        "schedule": click.option("--schedule", help="Learning-rate schedule: constant | step | cosine | one_cycle."),
-        "early_stopping": click.option("--early-stopping", type=int, help="Patience in epochs (0: off)."),
-        "label_smoothing": click.option("--label-smoothing", type=float, help="Label smoothing in [0, 1)."),
-        "epochs": click.option("--epochs", type=int, help="Training epochs."),
-        "batch_size": click.option("--batch-size", type=int, help="Batch size."),
-        "optimizer": click.option("--optimizer", help="adam | adamw | sgd | rmsprop."),
-        "learning_rate": click.option("--learning-rate", "--lr", "learning_rate", type=float, help="Peak learning rate."),
-        "seed": click.option("--seed", type=int, help="Seed for split, shuffling and initialization."),
-        "tracking_uri": click.option("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)."),
-        "experiment": click.option("--experiment", help="MLflow experiment name."),
-        "registered_model": click.option("--registered-model", help="Registered model name."),
-        "export_dir": click.option("--export-dir", help="Folder for SavedModel exports."),
-        "augment": click.option("--augment", metavar="YAML",
-                                help='Augmentation chain, e.g. "[{name: random_crop, padding: 2}, {name: mixup}]"; '
-                                     '"none" turns it off.'),
-    }
+def _param(key: str) -> str:
+    """The Python name click gives a key's option: ``train.epochs`` -> ``train__epochs``."""
+    return key.replace(".", "__")
+
+
+def key_option(key: str):
+    """A click option for a config key: flag, type and help all derived from the config's field."""
+    flags = FLAG_NAMES.get(key, (f"--{key.rpartition('.')[2].replace('_', '-')}",))
+    kind = key_type(key)
+    typed = {int: {"type": int}, float: {"type": float}, list: {"metavar": "YAML"}}.get(kind, {})
+    return click.option(*flags, _param(key), help=f"{key_help(key)} [{key}]", **typed)
+
+
+def config_options(*keys: str):
+    """``--config``, ``--preset`` and ``--set`` on every command, plus an option per named config key."""
+    unknown = set(keys) - set(config_keys())
+    if unknown:
+        raise ValueError(f"no config key(s) {', '.join(sorted(unknown))}")
     common = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False),
                      help=f"Config file (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)."),
@@ -83,7 +64,7 @@ def config_options(*names: str):
     ]
 
     def decorate(fn):
-        for option in reversed(common + [specs[n] for n in names]):
+        for option in reversed(common + [key_option(k) for k in keys]):
             fn = option(fn)
         return fn
     return decorate
@@ -95,12 +76,22 @@ def resolve_config(kwargs: dict) -> Config:
     return load_config(path, overrides, preset)
 
 
+def resolve_plan(kwargs: dict):
+    """Pop the config options out of a command's kwargs and resolve the run plan (checks everything)."""
+    from ..plan import resolve_plan as resolve
+    return resolve(resolve_config(kwargs))
+
+
 def resolve_overrides(kwargs: dict) -> tuple[str | None, str, dict]:
     """Pop the config options out of a command's kwargs: ``(config file, preset, overrides)``."""
     path = kwargs.pop("config_path", None)
     if path is None and Path(DEFAULT_CONFIG).is_file():
         path = DEFAULT_CONFIG
-    overrides = {OVERRIDES[k]: v for k in list(kwargs) if k in OVERRIDES and (v := kwargs.pop(k)) is not None}
+    overrides = {}
+    for key in config_keys():
+        value = kwargs.pop(_param(key), None)
+        if value is not None:
+            overrides[key] = value
     for item in kwargs.pop("sets", ()):
         key, sep, value = item.partition("=")
         if not sep:
@@ -109,24 +100,38 @@ def resolve_overrides(kwargs: dict) -> tuple[str | None, str, dict]:
     return path, kwargs.pop("preset", "default"), overrides
 
 
-TRAIN_OPTIONS = ("augment", "dataset", "validation_size", "normalization", "limit_train", "limit_test", "model",
-                 "activation", "initializer", "model_norm", "width", "depth", "dropout", "l2", "epochs", "batch_size",
-                 "optimizer", "learning_rate", "schedule", "loss", "label_smoothing", "early_stopping", "seed",
-                 "tracking_uri", "experiment", "registered_model")
+# The keys every training command (train, lr-find, run) takes as options; any other key: --set.
+TRAIN_OPTIONS = ("augment", "data.dataset", "data.validation_size", "data.normalization", "data.limit_train",
+                 "data.limit_test", "model.name", "model.activation", "model.initializer", "model.normalization",
+                 "model.width", "model.depth", "model.dropout", "model.l2", "train.epochs", "train.batch_size",
+                 "train.optimizer", "train.learning_rate", "train.lr_schedule", "train.loss",
+                 "train.label_smoothing", "train.early_stopping", "train.seed", "tracking.tracking_uri",
+                 "tracking.experiment", "tracking.registered_model")
 
 
 BACKENDS = ("tensorflow", "jax")
 
 
+# Commands that hand over to MLflow's own server and never load TensorFlow.
+WITHOUT_TENSORFLOW = ("ui", "server")
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trainlab")
 @click.option("--backend", type=click.Choice(BACKENDS), envvar="KERAS_BACKEND", show_envvar=True,
               help="Keras backend (default tensorflow). jax trains with keras.distribution "
                    "(train.strategy=data_parallel); exports are still TF SavedModels.")
-def cli(backend):
+@click.option("--verbose", "-v", is_flag=True, default=None,
+              help=f"Show TensorFlow's C++ start-up lines and MLflow's info logs (also ${runtime.VERBOSE_ENV}=1).")
+@click.pass_context
+def cli(ctx, backend, verbose):
     """trainlab: train image classifiers, every technique a switch, every run tracked in MLflow."""
     if backend:
-        import sys
         if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
             raise click.UsageError(f"Keras is already loaded with the {sys.modules['keras'].backend.backend()} "
                                    "backend in this process; set KERAS_BACKEND before starting it")
         os.environ["KERAS_BACKEND"] = backend  # read once, when keras is first imported
+    if verbose:
+        os.environ[runtime.VERBOSE_ENV] = "1"  # sweep workers and export subprocesses inherit it
+    asks_help = bool({"-h", "--help"} & set(sys.argv[1:]))
+    runtime.setup(verbose, tensorflow=ctx.invoked_subcommand not in WITHOUT_TENSORFLOW and not asks_help)

@@ -16,7 +16,7 @@ def _served_model(cfg, model_dir):
 
 
 @cli.command()
-@config_options("tracking_uri", "registered_model", "export_dir")
+@config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
               help="An export folder <dir>/<name> or <dir>/<name>/<version> (default: the champion's export).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
@@ -31,7 +31,7 @@ def serve(model_dir, host, port, **kwargs):
 
 
 @cli.command()
-@config_options("tracking_uri", "registered_model", "export_dir")
+@config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
               help="An export folder (default: the champion's export).")

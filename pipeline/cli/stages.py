@@ -1,16 +1,15 @@
 """Pipeline stages: data, train, evaluate, register, export, run, lr-find."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 
-from .options import TRAIN_OPTIONS, cli, config_options, resolve_config
+from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve_plan
 
 
 @cli.command()
-@config_options("dataset", "validation_size", "limit_train", "limit_test", "seed")
+@config_options("data.dataset", "data.validation_size", "data.limit_train", "data.limit_test", "train.seed")
 @click.option("--grid", type=click.Path(dir_okay=False), default="outputs/data_samples.png", show_default=True,
               help="Where to write a PNG grid of sample images.")
 def data(grid, **kwargs):
@@ -40,11 +39,11 @@ def data(grid, **kwargs):
 def train(register, **kwargs):
     """Train a model as one MLflow run."""
     from ..train import train as train_stage
-    train_stage(resolve_config(kwargs), register=register, echo=click.echo)
+    train_stage(resolve_plan(kwargs), register=register, echo=click.echo)
 
 
 @cli.command()
-@config_options("dataset", "limit_test", "tracking_uri", "registered_model")
+@config_options("data.dataset", "data.limit_test", "tracking.tracking_uri", "tracking.registered_model")
 @click.option("--model-uri", help="Model to evaluate (default: the champion), e.g. runs:/<id>/model.")
 @click.option("--run-id", help="Evaluate the model logged by this run.")
 def evaluate(model_uri, run_id, **kwargs):
@@ -58,7 +57,7 @@ def evaluate(model_uri, run_id, **kwargs):
 
 
 @cli.command()
-@config_options("tracking_uri", "experiment", "registered_model")
+@config_options("tracking.tracking_uri", "tracking.experiment", "tracking.registered_model")
 @click.option("--run-id", help="Run whose model to register (default: the latest finished run).")
 def register(run_id, **kwargs):
     """Register a run's model; it becomes `champion` only if it beats the current one on validation."""
@@ -79,11 +78,11 @@ def lr_find(steps, start, end, **kwargs):
     from ..lr_find import find_lr
     if start >= end:
         raise click.BadParameter(f"--start ({start}) must be below --end ({end})", param_hint="--start")
-    find_lr(resolve_config(kwargs), steps=steps, start=start, end=end, echo=click.echo)
+    find_lr(resolve_plan(kwargs), steps=steps, start=start, end=end, echo=click.echo)
 
 
 @cli.command()
-@config_options("tracking_uri", "registered_model", "export_dir")
+@config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir")
 @click.option("--model-uri", help="Model to export (default: the champion).")
 @click.option("--format", "formats", type=click.Choice(["savedmodel", "tflite"]), multiple=True,
               default=("savedmodel",), show_default=True, help="tflite also writes <version>.tflite (repeatable).")
@@ -100,20 +99,8 @@ def export(model_uri, formats, **kwargs):
 
 
 @cli.command()
-@config_options(*TRAIN_OPTIONS, "export_dir")
+@config_options(*TRAIN_OPTIONS, "export.dir")
 def run(**kwargs):
     """The whole pipeline: data -> train -> evaluate -> register -> export."""
-    from ..evaluate import evaluate_uri
-    from ..export import export_model
-    from ..train import train as train_stage
-    start = time.perf_counter()
-    cfg = resolve_config(kwargs)
-    result = train_stage(cfg, register=True, echo=click.echo)
-    if not result.run_id:  # a multi-worker run's other workers: the chief evaluates, registers and exports
-        return
-    uri, report = evaluate_uri(cfg)
-    click.echo(f"champion {uri}: test accuracy {report.accuracy:.4f}")
-    path, written = export_model(cfg)
-    click.echo(f"{'exported to' if written else 'export already at'} {path}")
-    click.echo(f"done in {time.perf_counter() - start:.0f}s (training {result.train_seconds:.0f}s); "
-               f"this run's test accuracy {result.test.accuracy:.4f}")
+    from ..job import run_job
+    run_job(resolve_plan(kwargs), echo=click.echo)

@@ -11,7 +11,7 @@ from .options import cli, config_options, resolve_config
 
 
 @cli.command()
-@config_options("tracking_uri")
+@config_options("tracking.tracking_uri")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to bind.")
 def ui(host, port, **kwargs):
@@ -27,17 +27,16 @@ def ui(host, port, **kwargs):
 @cli.command()
 def augmentations():
     """List the augmentation ops and their parameters (defaults shown)."""
-    from trainlab.augment import list_augmentations, op_parameters
-    from trainlab.augment.registry import _OPS
+    from trainlab.augment import describe_augmentation, list_augmentations, list_prefixes, op_parameters
     for name in list_augmentations():
         params = ", ".join(f"{k}={v!r}" for k, v in op_parameters(name).items())
-        doc = (_OPS[name].__doc__ or "").strip().splitlines()[0]
-        click.echo(f"{name:<16} {params}\n{'':<16} {doc}")
-    click.echo("keras.<Layer> / keras_cv.<Layer>  any keras (or keras-cv) preprocessing layer, with its arguments")
+        click.echo(f"{name:<16} {params}\n{'':<16} {describe_augmentation(name)}")
+    for prefix in list_prefixes():
+        click.echo(f"{prefix + '.<Layer>':<16} {describe_augmentation(prefix)}")
 
 
 @cli.command("augment-preview")
-@config_options("augment", "dataset", "seed")
+@config_options("augment", "data.dataset", "train.seed")
 @click.option("--out", type=click.Path(dir_okay=False), default="outputs/augmentation.png", show_default=True,
               help="Where to write the PNG grid.")
 @click.option("--draws", type=click.IntRange(1, 12), default=5, show_default=True, help="Augmented draws per image.")
@@ -60,10 +59,9 @@ def augment_preview(out, draws, **kwargs):
 @cli.command()
 def models():
     """List the registered model factories."""
-    from trainlab.models.registry import _MODELS, list_models
+    from trainlab.models import describe_model, list_models
     for name in list_models():
-        doc = (_MODELS[name].__doc__ or "").strip().splitlines()[0]
-        click.echo(f"{name:<12} {doc}")
+        click.echo(f"{name:<12} {describe_model(name)}")
 
 
 @cli.command()

@@ -63,7 +63,7 @@ def run_sweep(spec: SweepSpec, overrides: dict | None = None, workers: int = 1, 
         elif workers > 1 and len(tasks) > 1:
             results = run_in_processes(tasks, workers, echo)
         else:
-            results = run_inline(tasks, echo)
+            results = run_inline(tasks, echo, [p.plan for p in todo])
     except KeyboardInterrupt:
         groups.end_run(parent, "KILLED")
         raise
@@ -88,12 +88,12 @@ def _line(i: int, n: int, task: dict, result: dict) -> str:
     return f"[{i}/{n}] {task['label']}: {result['status']} in {result['seconds']:.0f}s, {what}"
 
 
-def run_inline(tasks: list[dict], echo: Callable[[str], None]) -> list[dict]:
-    """One point after another in this process."""
+def run_inline(tasks: list[dict], echo: Callable[[str], None], plans: list | None = None) -> list[dict]:
+    """One point after another in this process (``plans``: the tasks' resolved plans, if at hand)."""
     results = []
-    for i, task in enumerate(tasks, 1):
+    for i, (task, plan) in enumerate(zip(tasks, plans or [None] * len(tasks)), 1):
         echo(f"[{i}/{len(tasks)}] {task['label']}")
-        results.append(run_point(task, echo=lambda line: echo(f"    {line}")))
+        results.append(run_point(task, echo=lambda line: echo(f"    {line}"), plan=plan))
         echo(_line(i, len(tasks), task, results[-1]))
     return results
 

@@ -20,8 +20,8 @@ A grid file (``trainlab sweep GRID.yml``)::
     points:                     # ... and/or explicit points
       - {label: no-aug, augment: none}
 
-Every point resolves to one validated config before anything runs; its key (a hash of that config)
-is what resume matches finished runs by.
+Every point resolves to its run plan (config validated, model options checked by building the model)
+before the first point trains; its key (a hash of that config) is what resume matches finished runs by.
 """
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from ..config import PRESETS, Config, load_config, read_yaml
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
+from ..plan import Plan, resolve_plan
 
 SPEC_KEYS = ("name", "config", "preset", "base", "grid", "random", "points", "metric")
 
@@ -69,8 +70,12 @@ class SweepSpec:
 @dataclass
 class ResolvedPoint:
     point: Point
-    config: Config
+    plan: Plan
     key: str
+
+    @property
+    def config(self) -> Config:
+        return self.plan.config
 
 
 def load_spec(path: str | Path, default_config: str | None = None) -> SweepSpec:
@@ -161,19 +166,20 @@ def _draw(key: str, dist: Any, rng: np.random.Generator) -> Any:
 
 
 def resolve(spec: SweepSpec, overrides: dict | None = None) -> list[ResolvedPoint]:
-    """Each point's validated config: defaults <- file <- preset <- base <- command line <- point.
+    """Each point's plan: defaults <- file <- preset <- base <- command line <- point, resolved.
 
     Raises:
-        ConfigError: naming the point whose config is invalid.
+        ConfigError: naming the point (its number and label) and the key that is invalid.
     """
     resolved = []
-    for point in spec.points:
+    for i, point in enumerate(spec.points, 1):
         try:
             cfg = load_config(spec.config_path, {**spec.base, **(overrides or {}), **point.overrides}, spec.preset)
-        except ConfigError as e:
-            raise ConfigError(f"sweep point {point.label!r}: {e}") from None
-        cfg.tracking.run_name = point.label
-        resolved.append(ResolvedPoint(point, cfg, point_key(cfg, point.probes)))
+            cfg.tracking.run_name = point.label
+            plan = resolve_plan(cfg)
+        except (ConfigError, DataError) as e:
+            raise ConfigError(f"sweep point {i} of {len(spec.points)} ({point.label!r}): {e}") from None
+        resolved.append(ResolvedPoint(point, plan, point_key(cfg, point.probes)))
     stores = {(r.config.tracking.tracking_uri, r.config.tracking.experiment) for r in resolved}
     if len(stores) > 1:
         raise ConfigError("all points of a sweep must log to one tracking store and experiment; "

@@ -6,11 +6,11 @@ The rest of trainlab calls these functions and never imports mlflow itself.
 from .registry import (CHAMPION, SELECTION_METRIC, Registration, champion, champion_uri,
                                         model_metadata, register, version_of)
 from .runs import (MODEL_NAME, MODEL_URI_TAG, EpochLogger, latest_finished_run, load_model,
-                                    log_dict, log_figure, log_metrics, log_model, log_params, log_series, run, run_model_uri,
+                                    log_dict, log_figure, log_metrics, log_model, log_params, log_series, run, run_metrics, run_model_uri,
                                     set_tags)
 from . import groups
 from .store import configure
 
 __all__ = ["CHAMPION", "MODEL_NAME", "MODEL_URI_TAG", "SELECTION_METRIC", "EpochLogger", "Registration", "champion",
            "champion_uri", "configure", "groups", "latest_finished_run", "load_model", "log_dict", "log_figure", "log_metrics",
-           "log_model", "log_params", "log_series", "model_metadata", "register", "run", "run_model_uri", "set_tags", "version_of"]
+           "log_model", "log_params", "log_series", "model_metadata", "register", "run", "run_metrics", "run_model_uri", "set_tags", "version_of"]

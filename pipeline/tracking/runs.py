@@ -69,10 +69,8 @@ def set_tags(tags: dict) -> None:
 
 
 def log_figure(figure, filename: str) -> None:
-    """Log a matplotlib figure and close it (pyplot keeps every open figure alive)."""
-    import matplotlib.pyplot as plt
+    """Log a matplotlib figure as a PNG artifact."""
     mlflow.log_figure(figure, filename)
-    plt.close(figure)
 
 
 def log_dict(data: dict, filename: str) -> None:
@@ -110,6 +108,11 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("mlflow", "tensorflow", "keras", "numpy")]
 
 
+def run_metrics(run_id: str) -> dict[str, float]:
+    """The final value of each metric a run logged."""
+    return dict(mlflow.get_run(run_id).data.metrics)
+
+
 def run_model_uri(run_id: str) -> str:
     """The URI of the model a run logged (MLflow 3 keeps logged models apart from run artifacts)."""
     try:
@@ -120,7 +123,7 @@ def run_model_uri(run_id: str) -> str:
 
 def load_model(uri: str) -> keras.Model:
     """Load a logged Keras model by URI (``runs:/...``, ``models:/NAME@champion``, a path)."""
-    import models  # noqa: F401  registers trainlab's custom layers (maxout, fractional pooling) for loading
+    import trainlab.models  # noqa: F401  registers trainlab's custom layers (maxout, fractional pooling) for loading
     try:
         return mlflow.keras.load_model(uri)
     except Exception as e:

@@ -1,0 +1,125 @@
+"""The resolved run plan: a config turned, once and before any data is loaded or any step trained,
+into everything a run will do, every option checked.
+
+``resolve_plan(cfg)`` reads the dataset's facts (from the registry or the files' headers, not the
+pixels), checks the split sizes against them, builds the configured model once on the planned
+input shape (so a bad ``model.*`` option, or a network too deep for the images, fails here and
+names its key), and derives the values the stages would otherwise each compute: steps per epoch,
+effective learning rate, dtype policy, the distribution strategy and its replicas. The strategy is
+set up here, first of all TensorFlow work, as logical devices and multi-worker collectives require. Train, lr-find, sweeps (every point before the
+first trains), studies and ``run`` consume it; each run logs it whole as ``plan.yaml``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from trainlab import __version__
+
+from .config import MODEL_OPTIONS, Config
+from .datasets import DatasetInfo, describe_dataset
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated config and what follows from it. Build it with :func:`resolve_plan`."""
+
+    config: Config
+    data: DatasetInfo
+    train_size: int               # images per split after data.limit_* and the validation carve-out
+    val_size: int
+    test_size: int
+    model_options: dict           # what the model factory receives (unset options left out)
+    parameters: int               # of the model as planned (float32, one replica)
+    steps_per_epoch: int
+    effective_learning_rate: float
+    dtype_policy: str             # the Keras policy train.precision resolves to on this machine
+    distribution: object = field(repr=False, compare=False, default=None)  # distribute.Distribution
+
+    @property
+    def replicas(self) -> int:
+        return self.distribution.replicas
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self.data.image_shape
+
+    def as_dict(self) -> dict:
+        """The whole plan as plain data, for the run's ``plan.yaml``."""
+        cfg = dataclasses.asdict(self.config)
+        return {
+            "trainlab_version": __version__,
+            "config": cfg,
+            "data": {"name": self.data.name, "source": self.data.source, "image_shape": list(self.data.image_shape),
+                     "num_classes": self.data.num_classes, "class_names": list(self.data.class_names),
+                     "train_size": self.train_size, "val_size": self.val_size, "test_size": self.test_size},
+            "model": {"name": self.config.model.name, "options": dict(self.model_options),
+                      "parameters": self.parameters},
+            "derived": {"steps_per_epoch": self.steps_per_epoch, "replicas": self.replicas,
+                        "effective_learning_rate": self.effective_learning_rate,
+                        "dtype_policy": self.dtype_policy, "strategy": self.config.train.strategy,
+                        "workers": self.distribution.workers},
+        }
+
+
+def resolve_plan(cfg: Config) -> Plan:
+    """Check ``cfg`` against the data, the registries and this machine; return the plan.
+
+    Raises:
+        ConfigError: a value that cannot run, naming its key.
+        DataError: the dataset is unknown or unreadable.
+    """
+    d, t = cfg.data, cfg.train
+    info = describe_dataset(d.dataset)
+    train_size, val_size, test_size = split_sizes(cfg, info)
+    if t.batch_size > train_size:
+        raise ConfigError(f"train.batch_size ({t.batch_size}) is larger than the training split "
+                          f"({train_size} images); use at most {train_size}")
+    from . import distribute, precision
+    dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work
+    options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
+    parameters = check_model(cfg.model.name, options, info)
+    return Plan(cfg, info, train_size, val_size, test_size, options, parameters,
+                steps_per_epoch=math.ceil(train_size / t.batch_size),
+                effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
+                dtype_policy=precision.resolve(t.precision), distribution=dist)
+
+
+def split_sizes(cfg: Config, info: DatasetInfo) -> tuple[int, int, int]:
+    """``(train, validation, test)`` image counts the config asks of this dataset, checked."""
+    d = cfg.data
+    available = info.train_size if d.limit_train is None else min(d.limit_train, info.train_size)
+    if d.validation_size >= available:
+        raise ConfigError(f"data.validation_size ({d.validation_size}) must be smaller than the "
+                          f"{available} training images of {info.name}"
+                          + (" kept by data.limit_train" if d.limit_train is not None else ""))
+    if d.validation_size < info.num_classes:
+        raise ConfigError(f"data.validation_size ({d.validation_size}) must be at least the number of "
+                          f"classes ({info.num_classes})")
+    test = info.test_size if d.limit_test is None else min(d.limit_test, info.test_size)
+    return available - d.validation_size, d.validation_size, test
+
+
+def check_model(name: str, options: dict, info: DatasetInfo) -> int:
+    """Build the model once on the planned input shape; its parameter count, or a ConfigError naming
+    the ``model.*`` key at fault."""
+    from trainlab.models import OptionError, create_model, list_models
+    if name not in list_models():
+        raise ConfigError(f"model.name must be one of {', '.join(list_models())}; got {name!r}")
+    try:
+        model = create_model(name, input_shape=tuple(info.image_shape), num_classes=info.num_classes, **options)
+    except OptionError as e:
+        message = f"model.{e}"
+        raise ConfigError(message if repr(name) in message else f"{message} (model {name})") from None
+    except ValueError as e:  # a shape the network cannot take, e.g. images too small for its pooling
+        raise ConfigError(f"model {name} cannot be built for {info.name} images "
+                          f"{tuple(info.image_shape)}: {' '.join(str(e).split())[:300]}") from None
+    return int(model.count_params())
+
+
+def effective_learning_rate(cfg: Config, replicas: int) -> float:
+    """The peak rate for ``replicas``: ``train.lr_scaling: linear`` multiplies it by their number."""
+    t = cfg.train
+    return t.learning_rate * (replicas if t.lr_scaling == "linear" else 1)

@@ -1,0 +1,138 @@
+"""The resolved run plan: every option checked before any work, derived values computed once, option
+names derived from the config, MLflow's environment variables honoured."""
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import smoke_config
+from trainlab.pipeline.config import MODEL_OPTIONS, config_keys, key_help, load_config
+from trainlab.pipeline.errors import ConfigError, DataError
+from trainlab.pipeline.plan import resolve_plan
+
+
+def test_smoke_plan_states_the_data_facts_and_derived_values(tmp_path):
+    plan = resolve_plan(smoke_config(tmp_path))
+    assert plan.image_shape == (28, 28, 1) and plan.data.num_classes == 10
+    assert (plan.train_size, plan.val_size, plan.test_size) == (1500, 500, 1000)
+    assert plan.steps_per_epoch == 24  # ceil(1500 / 64)
+    assert plan.dtype_policy == "float32" and plan.replicas == 1
+    assert plan.effective_learning_rate == plan.config.train.learning_rate
+    assert plan.model_options == {"width": 8}
+    assert plan.parameters > 0
+    as_yaml = yaml.safe_load(yaml.safe_dump(plan.as_dict()))  # plain data, as the run's plan.yaml
+    assert as_yaml["derived"]["steps_per_epoch"] == 24 and as_yaml["config"]["model"]["name"] == "cnn"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model.activation": "nope"}, r"model\.activation must be one of .*relu.*got 'nope'"),
+    ({"model.initializer": "random"}, r"model\.initializer must be one of"),
+    ({"model.normalization": "group"}, r"model\.normalization must be one of none, batch, layer"),
+    ({"model.pooling": "avg"}, r"model\.pooling must be one of max, fractional"),
+    ({"model.depth": 3}, r"model\.depth is not an option of model 'cnn'"),
+    ({"model.dropout": 0.5, "model.maxout_pieces": 1}, r"model\.maxout_pieces must be an integer >= 2"),
+    ({"train.batch_size": 100_000_000}, r"train\.batch_size \(100000000\) is larger than the training split \(1500"),
+    ({"data.limit_train": "none", "data.validation_size": 60000},
+     r"data\.validation_size \(60000\) must be smaller than the 60000 training images of mnist"),
+    ({"data.dataset": "no-such-data"}, r"unknown dataset 'no-such-data'"),
+])
+def test_bad_options_fail_at_resolution_naming_the_key(tmp_path, overrides, message):
+    with pytest.raises((ConfigError, DataError), match=message):
+        resolve_plan(smoke_config(tmp_path, **overrides))
+
+
+def test_a_network_too_deep_for_the_images_fails_at_resolution(tmp_path):
+    np.savez(tmp_path / "tiny.npz", x_train=np.zeros((300, 6, 6), np.uint8), y_train=np.arange(300) % 10,
+             x_test=np.zeros((50, 6, 6), np.uint8), y_test=np.arange(50) % 10)
+    cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "tiny.npz"), "model.name": "cnn_deep",
+                                    "data.limit_train": "none", "data.validation_size": 50})
+    with pytest.raises(ConfigError, match=r"model cnn_deep cannot be built for tiny images \(6, 6, 1\)"):
+        resolve_plan(cfg)
+
+
+def test_user_files_are_described_from_their_headers(tmp_path):
+    from trainlab.pipeline.datasets import describe_dataset
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mine.npz", x_train=rng.integers(0, 255, (120, 20, 24), dtype=np.uint8),
+             y_train=np.arange(120) % 10, x_test=np.zeros((30, 20, 24), np.uint8), y_test=np.arange(30) % 10)
+    info = describe_dataset(str(tmp_path / "mine.npz"))
+    assert (info.name, info.image_shape, info.train_size, info.test_size) == ("mine", (20, 24, 1), 120, 30)
+    np.savez(tmp_path / "broken.npz", x_train=np.zeros((5, 4, 4), np.uint8))
+    with pytest.raises(DataError, match="lacks array"):
+        describe_dataset(str(tmp_path / "broken.npz"))
+
+
+def test_idx_folder_is_described_from_its_headers(tmp_path):
+    import gzip
+    from trainlab.pipeline.datasets import describe_dataset
+
+    def idx(path, array):
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+        with gzip.open(path, "wb") as f:
+            f.write(header + array.tobytes())
+    for prefix, n in (("train", 40), ("t10k", 12)):
+        idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", np.zeros((n, 7, 9), np.uint8))
+        idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
+    info = describe_dataset(str(tmp_path))
+    assert (info.image_shape, info.train_size, info.test_size) == ((7, 9, 1), 40, 12)
+
+
+def test_tracking_precedence_cli_over_environment_over_file_over_default(tmp_path):
+    file = tmp_path / "mlflow.yml"
+    file.write_text("tracking:\n  tracking_uri: sqlite:///file.db\n  experiment: from-file\n")
+    env = {"MLFLOW_TRACKING_URI": "http://env-host:5000", "MLFLOW_EXPERIMENT_NAME": "from-env"}
+    assert load_config(None, environ={}).tracking.tracking_uri == "sqlite:///mlflow.db"
+    assert load_config(file, environ={}).tracking.experiment == "from-file"
+    from_env = load_config(file, environ=env).tracking
+    assert (from_env.tracking_uri, from_env.experiment) == ("http://env-host:5000", "from-env")
+    cli = load_config(file, {"tracking.tracking_uri": "sqlite:///cli.db", "tracking.experiment": "cli"},
+                      environ=env).tracking
+    assert (cli.tracking_uri, cli.experiment) == ("sqlite:///cli.db", "cli")
+
+
+def test_every_config_key_is_documented_once_in_the_dataclasses():
+    undocumented = [k for k in config_keys() if not key_help(k)]
+    assert undocumented == []
+
+
+def test_command_line_options_derive_from_the_config_keys():
+    from trainlab.pipeline.cli import cli
+    train = cli.commands["train"]
+    helps = {opt.name: opt.help for opt in train.params}
+    assert "[train.learning_rate]" in helps["train__learning_rate"]
+    assert key_help("train.learning_rate") in helps["train__learning_rate"]
+    flags = {f for opt in train.params for f in opt.opts}
+    assert {"--lr", "--learning-rate", "--model", "--model-norm", "--epochs", "--tracking-uri"} <= flags
+
+
+VALID = {"activation": "gelu", "initializer": "he_uniform", "init_std": 0.02, "normalization": "layer", "width": 8,
+         "depth": 1, "dropout": 0.1, "l2": 1e-4, "leaky_alpha": 0.2, "maxout_pieces": 3, "pooling": "max",
+         "pool_ratio": 1.5}
+
+
+@pytest.mark.parametrize("option", MODEL_OPTIONS)
+def test_every_model_option_of_the_config_is_taken_by_some_model(option):
+    """ModelConfig (pipeline) and the model factories (models/, which do not know the config) name the
+    same options: each config option builds at least one registered model."""
+    from trainlab.models import OptionError, create_model, list_models
+    taken = []
+    for name in list_models():
+        try:
+            create_model(name, input_shape=(28, 28, 1), num_classes=3, **{option: VALID[option]})
+            taken.append(name)
+        except OptionError:
+            pass
+    assert taken, f"no model takes model.{option}"
+
+
+def test_sweep_fails_before_training_naming_the_point_and_key(tmp_path, monkeypatch):
+    import mlflow
+    from trainlab.pipeline.sweeps import load_spec, run_sweep
+    monkeypatch.chdir(tmp_path)
+    grid = tmp_path / "grid.yml"
+    grid.write_text("name: bad-third\npreset: smoke\n"
+                    "points:\n  - {model.width: 4}\n  - {model.width: 6}\n  - {model.activation: nope}\n")
+    uri = f"sqlite:///{tmp_path}/sweep.db"
+    with pytest.raises(ConfigError, match=r"sweep point 3 of 3 \('activation=nope'\): model\.activation must be"):
+        run_sweep(load_spec(grid), {"tracking.tracking_uri": uri}, echo=lambda _: None)
+    assert not (tmp_path / "sweep.db").exists()  # not even the store was opened: nothing trained
+    assert mlflow.get_tracking_uri() != uri
