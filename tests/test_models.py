@@ -127,7 +127,7 @@ def test_unknown_model_names_the_known_ones():
     ({"dropout": 1.0}, r"dropout must be in \[0.0, 1.0\)"),
     ({"dropout": -0.1}, r"dropout must be in \[0.0, 1.0\)"),
     ({"width": 0}, "width must be a positive integer"),
-    ({"depth": 3}, "takes no option 'depth'"),
+    ({"depth": 3}, "depth is not an option of model 'cnn'"),
     ({"maxout_pieces": 1, "activation": "maxout"}, "maxout_pieces must be an integer >= 2"),
     ({"pooling": "average"}, "pooling must be one of max, fractional"),
     ({"pool_ratio": 2.5, "pooling": "fractional"}, r"pool_ratio must be in \[1.01, 2.0\]"),

@@ -136,3 +136,15 @@ def test_sweep_fails_before_training_naming_the_point_and_key(tmp_path, monkeypa
         run_sweep(load_spec(grid), {"tracking.tracking_uri": uri}, echo=lambda _: None)
     assert not (tmp_path / "sweep.db").exists()  # not even the store was opened: nothing trained
     assert mlflow.get_tracking_uri() != uri
+
+
+def test_configuring_a_store_does_not_pass_it_off_as_the_users_environment(tmp_path, monkeypatch):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; trainlab reads that variable as the user's
+    choice, so a second config loaded in the same process must still get its own file's store."""
+    from trainlab.pipeline import tracking
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracking.configure(smoke_config(tmp_path).tracking)
+    assert "MLFLOW_TRACKING_URI" not in __import__("os").environ
+    file = tmp_path / "other.yml"
+    file.write_text("tracking:\n  tracking_uri: sqlite:///other.db\n")
+    assert load_config(file).tracking.tracking_uri == "sqlite:///other.db"

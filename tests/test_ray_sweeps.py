@@ -20,7 +20,7 @@ preset: smoke
 base: {model.width: 4, data.limit_train: 1200, data.validation_size: 200, data.limit_test: 200}
 grid: {train.learning_rate: [0.001, 0.003]}
 points:
-  - {label: missing-data, data.dataset: /nonexistent/data.npz}
+  - {label: bad-labels, data.dataset: BAD}
 """
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -71,7 +71,8 @@ def sweep(tmp_path, address, env):
 
 
 def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster, ray_env):
-    (tmp_path / "grid.yml").write_text(GRID)
+    from tests.test_sweeps import bad_labels
+    (tmp_path / "grid.yml").write_text(GRID.replace("BAD", bad_labels(tmp_path)))
     first = sweep(tmp_path, ray_cluster, ray_env)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Ray: 2 CPU(s) in the cluster" in first.stdout

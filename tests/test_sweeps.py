@@ -71,7 +71,7 @@ def test_load_spec_reads_a_file_and_resolves_its_config_beside_it(tmp_path):
     ("grid: {model.width: [4]}\nbogus: 1\n", "unknown key"),
     ("- 1\n- 2\n", "must hold a mapping"),
     ("grid: {model.width: [4]}\npreset: huge\n", "unknown preset"),
-    ("points: [{label: bad, model.name: nosuchnet}]\n", "sweep point 'bad'.*nosuchnet"),
+    ("points: [{label: bad, model.name: nosuchnet}]\n", "sweep point 1 of 1 \\('bad'\\).*nosuchnet"),
     ("grid: {tracking.experiment: [a, b]}\n", "one tracking store"),
 ])
 def test_bad_grid_files_name_the_problem(tmp_path, text, message):
@@ -82,13 +82,23 @@ def test_bad_grid_files_name_the_problem(tmp_path, text, message):
 
 # --- running ---------------------------------------------------------------------------------------
 
+def bad_labels(tmp_path) -> str:
+    """A dataset whose headers pass planning but whose labels fail verification when it loads: a
+    point that fails at run time, after every point was resolved."""
+    import numpy as np
+    path = tmp_path / "bad-labels.npz"
+    np.savez(path, x_train=np.zeros((1500, 28, 28), np.uint8), y_train=np.full(1500, 42),
+             x_test=np.zeros((200, 28, 28), np.uint8), y_test=np.zeros(200, int))
+    return str(path)
+
+
 def tiny_spec(*points, name="tiny"):
     return SweepSpec(name, list(points), base=dict(TINY), preset="smoke")
 
 
 def test_sweep_runs_children_under_a_parent_isolates_failures_and_resumes(tmp_path):
     spec = tiny_spec(Point("lr 0.001", {"train.learning_rate": 0.001}), Point("lr 0.01", {"train.learning_rate": 0.01}),
-                     Point("missing data", {"data.dataset": str(tmp_path / "nothing.npz")}))
+                     Point("bad labels", {"data.dataset": bad_labels(tmp_path)}))
     lines = []
     result = run_sweep(spec, store_overrides(tmp_path), out_dir=tmp_path / "out", echo=lines.append)
     assert (result.ran, result.skipped, result.failed) == (3, 0, 1)
@@ -97,7 +107,7 @@ def test_sweep_runs_children_under_a_parent_isolates_failures_and_resumes(tmp_pa
     assert parent.info.status == "FINISHED" and parent.data.tags["trainlab.sweep.failed"] == "1"
     rows = {r.label: r for r in result.comparison.rows}
     assert rows["lr 0.001"].status == rows["lr 0.01"].status == "FINISHED"
-    assert rows["missing data"].status == "FAILED" and "nothing.npz" in rows["missing data"].reason
+    assert rows["bad labels"].status == "FAILED" and "labels must lie in [0, 10)" in rows["bad labels"].reason
     for row in rows.values():
         child = client.get_run(row.run_id)
         assert child.data.tags["mlflow.parentRunId"] == result.parent_run_id
@@ -109,7 +119,7 @@ def test_sweep_runs_children_under_a_parent_isolates_failures_and_resumes(tmp_pa
                                                                                     "sweep/val_curves.png"}
     csv_lines = (tmp_path / "out" / "comparison.csv").read_text().splitlines()
     assert csv_lines[0].startswith("point,train.learning_rate,data.dataset,status,best_val_accuracy")
-    assert len(csv_lines) == 4 and csv_lines[-1].startswith("missing data,")  # failed points rank last
+    assert len(csv_lines) == 4 and csv_lines[-1].startswith("bad labels,")  # failed points rank last
 
     again = run_sweep(spec, store_overrides(tmp_path), out_dir=tmp_path / "out", echo=lines.append)
     assert (again.ran, again.skipped, again.failed) == (1, 2, 1)  # only the failed point runs again
@@ -120,7 +130,7 @@ def test_sweep_runs_children_under_a_parent_isolates_failures_and_resumes(tmp_pa
 
 def test_worker_processes_run_points_in_parallel_and_record_failures(tmp_path):
     spec = tiny_spec(Point("a", {"train.seed": 1}), Point("b", {"train.seed": 2}),
-                     Point("broken", {"data.dataset": str(tmp_path / "nothing.npz")}), name="parallel")
+                     Point("broken", {"data.dataset": bad_labels(tmp_path)}), name="parallel")
     lines = []
     result = run_sweep(spec, store_overrides(tmp_path), workers=2, out_dir=tmp_path / "out", echo=lines.append)
     statuses = {r.label: r.status for r in result.comparison.rows}

@@ -32,11 +32,28 @@ def configure(cfg: TrackingConfig) -> str:
         uri = f"sqlite:///{db.resolve()}"  # MLflow caches stores by URI: a relative one would follow the first cwd
     elif uri.startswith(("http://", "https://")):
         _check_server(uri)
-    mlflow.set_tracking_uri(uri)
+    with _environment_kept("MLFLOW_TRACKING_URI"):
+        mlflow.set_tracking_uri(uri)
     try:
         return _experiment_id(cfg.experiment, uri)
     except Exception as e:  # MLflow wraps sqlite/alembic/HTTP errors in several types
         raise TrackingError(f"cannot open tracking store {uri}: {_one_line(e)}") from None
+
+
+@contextlib.contextmanager
+def _environment_kept(name: str):
+    """``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` for subprocesses. trainlab hands
+    its own subprocesses their whole config, and reads that variable as the user's choice (over the
+    config file): in a process that configures twice (a notebook, a sweep) the first store must not
+    pass for the user's."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _experiment_id(name: str, uri: str, attempts: int = 3) -> str:
