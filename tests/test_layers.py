@@ -56,3 +56,26 @@ def test_fractional_pooling_takes_maxima_of_the_input():
 def test_layers_serialize(layer):
     clone = layer.__class__.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_models_saved_before_the_trainlab_namespace_still_load(tmp_path):
+    """Saved models name the custom layers by their registered name (trainlab>Maxout); a file written
+    when the package was the top-level `models` (module "models.layers") loads the same."""
+    import json
+    import zipfile
+    inputs = keras.Input((6,), name="image")
+    model = keras.Model(inputs, Maxout(3, pieces=2, name="maxout")(inputs))
+    model.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(tmp_path / "new.keras") as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(files["config.json"])
+    (layer,) = [layer for layer in config["config"]["layers"] if layer["class_name"] == "Maxout"]
+    assert layer["registered_name"] == "trainlab>Maxout"
+    files["config.json"] = json.dumps(config).replace('"trainlab.models.layers"', '"models.layers"').encode()
+    assert b'"models.layers"' in files["config.json"]
+    with zipfile.ZipFile(tmp_path / "old.keras", "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    old = keras.saving.load_model(tmp_path / "old.keras")
+    x = np.arange(12, dtype="float32").reshape(2, 6)
+    np.testing.assert_allclose(old(x), model(x))
