@@ -24,7 +24,7 @@ def fill_values(fill: str, seed, images):
     if fill == "zero":
         return tf.zeros_like(images)
     if fill == "mean":
-        return tf.broadcast_to(tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True), tf.shape(images))
+        return tf.broadcast_to(tf.reduce_mean(images, axis=[1, 2], keepdims=True), tf.shape(images))  # per channel
     return tf.random.stateless_uniform(tf.shape(images), seed=seed, maxval=PIXEL_MAX)
 
 

@@ -2,7 +2,7 @@
 
 ``create_model("cnn", activation="relu")`` builds a model; ``list_models()`` lists the names.
 """
-from . import cnn, mlp, recurrent  # noqa: F401  (register the families)
+from . import cnn, mlp, recurrent, resnet  # noqa: F401  (register the families)
 from .blocks import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS
 from .layers import ChannelMaxout, FractionalMaxPooling2D, Maxout
 from .registry import OptionError, create_model, describe_model, list_models, register_model

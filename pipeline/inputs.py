@@ -7,46 +7,58 @@ import numpy as np
 import tensorflow as tf
 
 from trainlab.augment import AugmentChain
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset, SourceOptions, load_dataset
 from .errors import DataError
 
 
 @dataclass(frozen=True)
 class Normalizer:
-    """``(x / 255 - mean) / std`` in one affine step: ``x * scale + offset`` on raw 0-255 pixels."""
+    """``(x / 255 - mean) / std`` per channel in one affine step: ``x * scale + offset`` on raw 0-255 pixels."""
 
     mode: str
-    mean: float = 0.0
-    std: float = 1.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
 
     @classmethod
     def fit(cls, mode: str, x_train: np.ndarray) -> "Normalizer":
-        """Statistics come from the training split only, never from validation or test."""
-        if mode == "none":
-            return cls("none")
-        if mode == "scale":
-            return cls("scale")
-        x = x_train.astype(np.float64) / 255.0
-        return cls("standardize", float(x.mean()), float(x.std()))
+        """Statistics per channel, from the training split only (never validation or test).
+
+        ``x_train``: uint8 (N, H, W, C). Summed in chunks, so a large color set is never copied to floats.
+        """
+        channels = x_train.shape[-1]
+        if mode in ("none", "scale"):
+            return cls(mode, (0.0,) * channels, (1.0,) * channels)
+        total, squares, count = np.zeros(channels), np.zeros(channels), 0
+        for start in range(0, len(x_train), 4096):
+            chunk = x_train[start:start + 4096].reshape(-1, channels).astype(np.float64) / 255.0
+            total += chunk.sum(axis=0)
+            squares += np.square(chunk).sum(axis=0)
+            count += len(chunk)
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+        return cls("standardize", tuple(float(m) for m in mean), tuple(float(s) or 1.0 for s in std))
 
     @property
-    def scale(self) -> float:
-        return 1.0 if self.mode == "none" else 1.0 / (255.0 * self.std)
+    def scale(self) -> list[float]:
+        """Per-channel multiplier on 0-255 pixels."""
+        return [1.0 if self.mode == "none" else 1.0 / (255.0 * s) for s in self.std]
 
     @property
-    def offset(self) -> float:
-        return 0.0 if self.mode == "none" else -self.mean / self.std
+    def offset(self) -> list[float]:
+        return [0.0 if self.mode == "none" else -m / s for m, s in zip(self.mean, self.std)]
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
-        return tf.cast(images, tf.float32) * self.scale + self.offset
+        return tf.cast(images, tf.float32) * tf.constant(self.scale) + tf.constant(self.offset)
 
-    def as_params(self) -> dict[str, float | str]:
-        return {"mode": self.mode, "mean": self.mean, "std": self.std}
+    def as_params(self) -> dict[str, str]:
+        """For the run's params: per-channel values joined by commas (``0.1307`` for one channel)."""
+        return {"mode": self.mode, "mean": ",".join(f"{m:.6g}" for m in self.mean),
+                "std": ",".join(f"{s:.6g}" for s in self.std)}
 
 
 @dataclass
 class Splits:
-    """uint8 images with a trailing channel axis and int labels for train / validation / test."""
+    """uint8 images (N, H, W, C) and int labels for train / validation / test."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -84,14 +96,12 @@ def make_splits(ds: Dataset, validation_size: int, seed: int, limit_train: int |
     train, val = stratified_split(y[keep], validation_size, seed)
     train, val = keep[train], keep[val]
     test = np.arange(len(ds.y_test) if limit_test is None else min(limit_test, len(ds.y_test)))
-    add_channel = lambda x: x[..., None] if x.ndim == 3 else x  # noqa: E731
-    return Splits(add_channel(ds.x_train[train]), y[train], add_channel(ds.x_train[val]), y[val],
-                  add_channel(ds.x_test[test]), ds.y_test[test])
+    return Splits(ds.x_train[train], y[train], ds.x_train[val], y[val], ds.x_test[test], ds.y_test[test])
 
 
 def load_splits(cfg) -> tuple[Dataset, Splits]:
     """The configured dataset and its train / validation / test splits (``cfg`` is a Config)."""
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
     d = cfg.data
     return ds, make_splits(ds, d.validation_size, cfg.train.seed, d.limit_train, d.limit_test)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from trainlab import __version__
 
 from .config import MODEL_OPTIONS, Config
-from .datasets import DatasetInfo, describe_dataset
+from .datasets import DatasetInfo, SourceOptions, describe_dataset
 from .errors import ConfigError
 
 
@@ -72,7 +72,7 @@ def resolve_plan(cfg: Config) -> Plan:
         DataError: the dataset is unknown or unreadable.
     """
     d, t = cfg.data, cfg.train
-    info = describe_dataset(d.dataset)
+    info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
     train_size, val_size, test_size = split_sizes(cfg, info)
     if t.batch_size > train_size:
         raise ConfigError(f"train.batch_size ({t.batch_size}) is larger than the training split "

@@ -16,6 +16,15 @@ def figure(nrows: int = 1, ncols: int = 1, figsize=(6, 4), squeeze: bool = True)
     return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
 
 
+def show_image(ax, image: np.ndarray) -> None:
+    """An (H, W, 1) or (H, W, 3) image of 0-255 pixels (uint8 or float): gray with its scale, or RGB."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 3:
+        ax.imshow(np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    else:
+        ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=255)
+
+
 def learning_curves(history: dict[str, list[float]], best_epoch: int | None = None):
     """Loss and accuracy per epoch, train beside validation; the selected epoch marked."""
     fig, axes = figure(1, 2, figsize=(10, 4))
@@ -63,7 +72,7 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names, columns: in
     for ax in axes.flat:
         ax.axis("off")
     for ax, idx in zip(axes.flat, rows):
-        ax.imshow(np.squeeze(images[idx]), cmap="gray", vmin=0, vmax=255)
+        show_image(ax, images[idx])
         ax.set_title(class_names[labels[idx]], fontsize=7)
     fig.tight_layout()
     return fig
@@ -85,8 +94,8 @@ def augment_grid(originals: np.ndarray, labels: np.ndarray, draws: list, class_n
     """One row per image: the original, then each augmented draw titled with its label weights.
 
     Args:
-        originals: uint8 (N, H, W, 1). labels: (N,) int.
-        draws: list of ``(images (N, H, W, 1) float 0-255, targets (N, C))``.
+        originals: uint8 (N, H, W, C). labels: (N,) int.
+        draws: list of ``(images (N, H, W, C) float 0-255, targets (N, classes))``.
     """
     n, columns = len(originals), 1 + len(draws)
     fig, axes = figure(n, columns, figsize=(columns * 1.3, n * 1.4), squeeze=False)
@@ -94,7 +103,7 @@ def augment_grid(originals: np.ndarray, labels: np.ndarray, draws: list, class_n
         panels = [(originals[i], f"original {class_names[labels[i]]}")]
         panels += [(images[i], _target_label(targets[i], class_names)) for images, targets in draws]
         for ax, (image, title) in zip(axes[i], panels):
-            ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=255)
+            show_image(ax, image)
             ax.set_title(title, fontsize=6)
             ax.axis("off")
     fig.tight_layout()

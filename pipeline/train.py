@@ -100,8 +100,14 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
                              "train.effective_learning_rate": learning_rate,
                              "train.dtype_policy": policy})
         tracking.log_params({f"normalization.{k}": v for k, v in normalizer.as_params().items()})
+        skipped = ds.facts.get("skipped_files", [])
         tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),
-                             "data.test_size": len(splits.y_test), "data.source": ds.source})
+                             "data.test_images": len(splits.y_test), "data.source": ds.source,
+                             "data.image_shape": "x".join(map(str, ds.image_shape)),
+                             "data.skipped_files": len(skipped)})
+        if skipped:
+            echo(f"warning: skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:5])}"
+                 + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
         tracking.log_dict(plan.as_dict(), "plan.yaml")
         echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
              f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"

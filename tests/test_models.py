@@ -8,7 +8,8 @@ import tensorflow as tf
 from trainlab.models import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS, create_model, list_models
 
 TINY = {"mlp_small": {"width": 8}, "mlp_deep": {"width": 8, "depth": 2}, "cnn": {"width": 4},
-        "cnn_keras": {"width": 4}, "cnn_deep": {"width": 4}, "rnn_simple": {"width": 8}, "rnn_lstm": {"width": 8}, "rnn_gru": {"width": 8}}
+        "cnn_keras": {"width": 4}, "cnn_deep": {"width": 4}, "rnn_simple": {"width": 8}, "rnn_lstm": {"width": 8}, "rnn_gru": {"width": 8},
+        "resnet": {"width": 4, "depth": 8, "input_shape": (28, 28, 1)}}
 FAMILIES = ["mlp_small", "cnn", "rnn_simple"]  # one of each family for the full option product
 
 
@@ -42,6 +43,33 @@ def test_every_model_builds_trains_saves_and_exports(name, tmp_path):
     model = create_model(name, **TINY[name])
     assert model.inputs[0].name == "image" and model.output_shape == (None, 10)
     round_trip(model, tmp_path, export=True)
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 3), (20, 26, 3), (64, 48, 1)])
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_adapts_to_the_image_shape(name, shape):
+    options = {k: v for k, v in TINY[name].items() if k != "input_shape"}
+    model = create_model(name, input_shape=shape, num_classes=7, **options)
+    assert model.input_shape == (None, *shape) and model.output_shape == (None, 7)
+    x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
+    np.testing.assert_allclose(model(x).numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size, blocks", [(8, 1), (28, 2), (32, 3), (64, 4), (224, 5)])
+def test_cnn_takes_as_many_pooling_stages_as_the_size_allows(size, blocks):
+    model = create_model("cnn", input_shape=(size, size, 3), width=4)
+    pools = [layer for layer in model.layers if "pool" in layer.name]
+    assert len(pools) == blocks
+    assert pools[-1].output.shape[1] >= 4 or blocks == 1
+
+
+def test_resnet_20_is_he_et_al_cifar_network():
+    model = create_model("resnet", input_shape=(32, 32, 3), num_classes=10)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and "proj" not in layer.name]
+    assert len(convs) + 1 == 20  # 19 convolutions and the softmax layer
+    assert model.count_params() == pytest.approx(0.27e6, rel=0.02)
+    with pytest.raises(ValueError, match="depth must be 6n\\+2"):
+        create_model("resnet", depth=21)
 
 
 @pytest.mark.parametrize("name, activation, normalization",

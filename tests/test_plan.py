@@ -43,9 +43,9 @@ def test_bad_options_fail_at_resolution_naming_the_key(tmp_path, overrides, mess
 def test_a_network_too_deep_for_the_images_fails_at_resolution(tmp_path):
     np.savez(tmp_path / "tiny.npz", x_train=np.zeros((300, 6, 6), np.uint8), y_train=np.arange(300) % 10,
              x_test=np.zeros((50, 6, 6), np.uint8), y_test=np.arange(50) % 10)
-    cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "tiny.npz"), "model.name": "cnn_deep",
+    cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "tiny.npz"), "model.name": "cnn_keras",
                                     "data.limit_train": "none", "data.validation_size": 50})
-    with pytest.raises(ConfigError, match=r"model cnn_deep cannot be built for tiny images \(6, 6, 1\)"):
+    with pytest.raises(ConfigError, match=r"model cnn_keras cannot be built for tiny images \(6, 6, 1\)"):
         resolve_plan(cfg)
 
 

@@ -22,7 +22,7 @@ def test_run_logs_config_metrics_plots_and_model(trained):
     assert all(key in params for key in cfg.flat())  # the whole resolved config
     assert params["train.epochs"] == "2" and params["normalization.mode"] == "standardize"
     assert 0.1 < float(params["normalization.mean"]) < 0.15
-    assert params["data.train_size"] == "1500" and params["data.test_size"] == "1000"
+    assert params["data.train_size"] == "1500" and params["data.test_images"] == "1000"
     history = MlflowClient().get_metric_history(result.run_id, "val_accuracy")
     assert [m.step for m in history] == [0, 1]
     for metric in ("loss", "accuracy", "val_loss", "lr"):

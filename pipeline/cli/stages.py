@@ -21,7 +21,8 @@ def data(grid, **kwargs):
     click.echo(f"dataset      {ds.name}  ({ds.source})\n"
                f"images       {ds.image_shape} uint8, {ds.num_classes} classes\n"
                f"split        {len(s.y_train)} train / {len(s.y_val)} validation / {len(s.y_test)} test\n"
-               f"train pixels mean {stats.mean:.4f}  std {stats.std:.4f}  (scaled to [0, 1])\n"
+               f"train pixels mean {stats.as_params()['mean']}  std {stats.as_params()['std']}  "
+               "(per channel, scaled to [0, 1])\n"
                f"loaded in    {ds.facts['load_seconds']:.2f}s")
     click.echo("class counts (train / validation / test):")
     for c, name in enumerate(ds.class_names):

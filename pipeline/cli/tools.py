@@ -44,14 +44,14 @@ def augment_preview(out, draws, **kwargs):
     """Write a PNG grid: sample images beside augmented draws, labels with their mixed weights."""
     from trainlab.augment import AugmentChain
     from .. import plots
-    from ..datasets import load_dataset
+    from ..datasets import SourceOptions, load_dataset
     from ..preview import augment_preview as preview
     cfg = resolve_config(kwargs)
     if not cfg.augment:
         raise click.UsageError("the augmentation chain is empty: nothing to preview")
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir)
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    plots.save(preview(ds.x_train[:2000, ..., None], ds.y_train[:2000], AugmentChain(cfg.augment), ds.class_names,
+    plots.save(preview(ds.x_train[:2000], ds.y_train[:2000], AugmentChain(cfg.augment), ds.class_names,
                        draws=draws, seed=cfg.train.seed), out)
     click.echo(f"augmentation preview ({len(cfg.augment)} op(s)) written to {out}")
 

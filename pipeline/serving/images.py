@@ -1,5 +1,6 @@
-"""Image files to model inputs: decode any PNG/JPEG/GIF/BMP, grayscale, resize, and invert drawings
-made dark-on-white (MNIST digits are white on black)."""
+"""Image files to model inputs: decode any PNG/JPEG/GIF/BMP to the model's channels (gray or RGB),
+resize to its size, and, for gray models, invert drawings made dark-on-white (MNIST digits are white
+on black)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,19 +16,19 @@ class ImageError(Exception):
     """A file that cannot be used as an image."""
 
 
-def load_image(path: Path, size: tuple[int, int] = (28, 28)) -> np.ndarray:
-    """uint8 (H, W) grayscale of ``path`` resized to ``size``."""
+def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1) -> np.ndarray:
+    """uint8 (H, W, C) of ``path``, converted to ``channels`` and resized to ``size``."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise ImageError(f"cannot read: {e.strerror or e}") from None
     try:
-        image = tf.io.decode_image(data, channels=1, expand_animations=False, dtype=tf.uint8)
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False, dtype=tf.uint8)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
         raise ImageError("not a readable PNG, JPEG, GIF or BMP image") from None
     if tuple(image.shape[:2]) != size:
         image = tf.image.resize(tf.cast(image, tf.float32), size, antialias=True)
-    return np.clip(np.rint(np.asarray(image)[..., 0]), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
 
 
 def looks_inverted(image: np.ndarray) -> bool:
@@ -58,15 +59,19 @@ def expand(paths: list[Path]) -> list[Path]:
 
 def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = None,
                   batch_size: int = 256) -> list[Prediction]:
-    """Predict every readable file; unreadable ones get an error instead of stopping the rest."""
+    """Predict every readable file; unreadable ones get an error instead of stopping the rest.
+
+    ``invert``: None detects dark-on-white drawings for gray models (never for color ones).
+    """
     results, images = [], []
+    height, width, channels = model.image_shape
     for path in expand(paths):
         try:
-            image = load_image(path)
+            image = load_image(path, (height, width), channels)
         except ImageError as e:
             results.append(Prediction(str(path), error=str(e)))
             continue
-        flip = looks_inverted(image) if invert is None else invert
+        flip = (channels == 1 and looks_inverted(image)) if invert is None else invert
         images.append((len(results), 255 - image if flip else image))
         results.append(Prediction(str(path), inverted=flip))
     signature = model.signatures["serving_default"]

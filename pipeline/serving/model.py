@@ -28,8 +28,9 @@ class TensorInfo:
 class Signature:
     """One signature of a loaded SavedModel: its inputs and outputs, and a call on numpy arrays."""
 
-    def __init__(self, function):
+    def __init__(self, function, image_shape: tuple[int, int, int] = (28, 28, 1)):
         self._fn = function
+        self.image_shape = tuple(image_shape)  # (H, W, C) the pixel inputs must have
         specs = function.structured_input_signature[1]
         self.inputs = {k: TensorInfo(k, v.dtype, None if v.shape.rank is None else
                                      [-1 if d is None else d for d in v.shape.as_list()]) for k, v in specs.items()}
@@ -50,9 +51,11 @@ class ModelVersion:
     def __init__(self, path: Path):
         self.path = path
         self._loaded = tf.saved_model.load(str(path))  # keep a reference: it owns the variables
-        self.signatures = {name: Signature(fn) for name, fn in self._loaded.signatures.items()}
         meta = path / "assets.extra" / "trainlab.json"
         self.metadata = json.loads(meta.read_text()) if meta.is_file() else {}
+        # Exports written before images had any shape were MNIST's.
+        self.image_shape = tuple(self.metadata.get("image_shape") or (28, 28, 1))
+        self.signatures = {name: Signature(fn, self.image_shape) for name, fn in self._loaded.signatures.items()}
         classes = self.signatures["serving_default"].outputs["probabilities"].shape[-1]
         self.class_names = self.metadata.get("class_names") or [str(i) for i in range(classes)]
 

@@ -81,7 +81,7 @@ def _validate(name: str, value, signature: Signature) -> np.ndarray:
     info = signature.inputs[name]
     if info.dtype.name == "string":
         return _bytes_batch(name, value)
-    return _pixel_batch(name, value, integer=info.dtype.is_integer)
+    return _pixel_batch(name, value, info.dtype.is_integer, signature.image_shape)
 
 
 def _bytes_batch(name: str, value) -> np.ndarray:
@@ -110,19 +110,19 @@ def _check_batch(n: int) -> None:
         raise RequestError(f"batch of {n} exceeds the limit of {MAX_BATCH}", 413)
 
 
-def _pixel_batch(name: str, value, integer: bool, height: int = 28, width: int = 28) -> np.ndarray:
+def _pixel_batch(name: str, value, integer: bool, image_shape=(28, 28, 1)) -> np.ndarray:
+    height, width, channels = image_shape
+    shapes = [[height, width, channels]] + ([[height, width]] if channels == 1 else [])
+    expected = " or ".join(f"[N, {', '.join(map(str, s))}]" for s in shapes)
     if not isinstance(value, list):
         raise RequestError(f"input '{name}' must be a list of images")
     _check_batch(len(value))
     try:
         array = np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError):
-        raise RequestError(f"input '{name}' must be a rectangular array of numbers "
-                           f"(N, {height}, {width}) or (N, {height}, {width}, 1)") from None
-    if not (array.ndim == 3 and array.shape[1:] == (height, width)
-            or array.ndim == 4 and array.shape[1:] == (height, width, 1)):
-        raise RequestError(f"input '{name}' has shape {list(array.shape)}; expected "
-                           f"[N, {height}, {width}] or [N, {height}, {width}, 1]")
+        raise RequestError(f"input '{name}' must be a rectangular array of numbers {expected}") from None
+    if list(array.shape[1:]) not in shapes:
+        raise RequestError(f"input '{name}' has shape {list(array.shape)}; expected {expected}")
     if not np.all(np.isfinite(array)):
         raise RequestError(f"input '{name}' holds NaN or infinite values")
     if array.min() < 0 or array.max() > 255:
