@@ -7,7 +7,11 @@ STAMP  := $(VENV)/.installed
 TESTS  := $(VENV)/.installed-test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui install clean
+.PHONY: run test ui install clean debian-test-packages
+
+# Debian packages the tests use (real Fashion-MNIST), installed where apt-get exists and this runs as
+# root; elsewhere the tests that need them say why they skip.
+DEBIAN_TEST_PACKAGES := dataset-fashion-mnist
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +31,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/trainlab run
 
-test: $(TESTS)
+debian-test-packages:
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  dpkg -s $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES); }; \
+	else echo "not root with apt-get: tests needing $(DEBIAN_TEST_PACKAGES) will skip"; fi
+
+test: $(TESTS) debian-test-packages
 	$(BIN)/python -m pytest -q
 
 ui: $(STAMP)

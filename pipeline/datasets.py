@@ -311,7 +311,7 @@ def load_path(path: Path, cache_dir: Path, options: SourceOptions = SourceOption
         arrays = _cached(cache_dir, f"cifar-{path.name}-{options.cifar_labels}", path,
                          lambda: cifar.read_cifar(path, options.cifar_labels))
         return _dataset(str(arrays.pop("name")), **arrays, source=path)
-    if image_folder.is_image_folder(path):
+    if path.is_dir():  # class subfolders of images: list_folder says what is missing if they are not there
         arrays = image_folder.load_image_folder(path, cache_dir, options.image_size, options.channels,
                                                 options.test_size, options.on_bad_file)
         ds = _dataset(path.name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], path,

@@ -121,7 +121,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles written by Python 3 carry bytes
         }
         if (module, name) not in allowed:
-            raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays are admitted")
+            raise DataError(f"refusing to unpickle {module}.{name}: only numpy arrays, bytes, strings, numbers, "
+                            "lists and dicts are admitted")
         return allowed[(module, name)]
 
 

@@ -32,15 +32,6 @@ class Listing:
     not_images: list[Path]
 
 
-def is_image_folder(path: Path) -> bool:
-    """A folder whose subfolders hold image files (directly or in train/ and test/)."""
-    if not path.is_dir():
-        return False
-    base = path / "train" if (path / "train").is_dir() and (path / "test").is_dir() else path
-    return any(f.suffix.lower() in IMAGE_SUFFIXES for sub in base.iterdir() if sub.is_dir()
-               for f in sub.rglob("*"))
-
-
 def list_folder(root: Path) -> Listing:
     """The classes and files of ``root``; a folder with no images, or fewer than two classes, is a DataError."""
     split = (root / "train").is_dir() and (root / "test").is_dir()

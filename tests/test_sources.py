@@ -1,0 +1,229 @@
+"""Data sources beyond MNIST: folders of a user's own images, CIFAR-10/100 archives, color npz files,
+and real Fashion-MNIST; each verified on load, each bad input a clear error."""
+import io
+import os
+import pickle
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from trainlab.pipeline.cli import cli
+from trainlab.pipeline.datasets import FASHION_MNIST_DIR, SourceOptions, describe_dataset, load_dataset
+from trainlab.pipeline.errors import DataError
+
+COLORS = [(220, 40, 40), (40, 200, 60), (50, 70, 230)]  # one color (and shape) per class
+SHAPES = {"square": 0, "disc": 1, "bar": 2}  # folder name -> shape and color index
+
+
+def shape_image(label: int, height: int, width: int, rng) -> np.ndarray:
+    """A class-dependent picture: a colored square, disc or bar on a noisy dark background."""
+    image = rng.integers(0, 40, (height, width, 3)).astype(np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    cy, cx = height / 2 + rng.uniform(-3, 3), width / 2 + rng.uniform(-3, 3)
+    inside = [np.maximum(abs(yy - cy), abs(xx - cx)) < height / 4,
+              (yy - cy) ** 2 + (xx - cx) ** 2 < (height / 3.5) ** 2,
+              abs(yy - cy) < height / 8][label]
+    image[inside] = COLORS[label]
+    return image
+
+
+def make_image_folder(root: Path, per_class: int = 40, seed: int = 0) -> Path:
+    """3 classes of PNG/JPEG images, most 32x32, some 40x30 (not square), one corrupt file, one text file."""
+    rng = np.random.default_rng(seed)
+    for name, shape in SHAPES.items():  # created in another order than the sorted class names
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            height, width = (40, 30) if i % 5 == 0 else (32, 32)
+            image = shape_image(shape, height, width, rng)
+            data = tf.io.encode_jpeg(image, quality=95) if i % 7 == 0 else tf.io.encode_png(image)
+            (folder / f"{i:03d}.{'jpg' if i % 7 == 0 else 'png'}").write_bytes(data.numpy())
+    (root / "disc" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a PNG")
+    (root / "bar" / "notes.txt").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("images") / "shapes")
+
+
+def test_image_folder_loads_classes_splits_and_skips_bad_files(folder, tmp_path):
+    options = SourceOptions(image_size=(32, 32))
+    ds = load_dataset(str(folder), tmp_path, options)
+    assert ds.class_names == ("bar", "disc", "square")  # sorted folder names
+    assert ds.x_train.shape[1:] == (32, 32, 3) and ds.x_train.dtype == np.uint8
+    assert len(ds.y_train) + len(ds.y_test) == 120 and len(ds.y_test) == 24  # test_size 0.2, stratified
+    assert np.bincount(ds.y_test).tolist() == [8, 8, 8]
+    assert sorted(Path(p).name for p in ds.facts["skipped_files"]) == ["broken.png", "notes.txt"]
+    # The class is in the pixels: the mean color of each class is its own.
+    for label, name in enumerate(ds.class_names):
+        color = COLORS[SHAPES[name]]
+        mean = ds.x_train[ds.y_train == label].reshape(-1, 3).mean(axis=0)
+        assert int(np.argmax(mean)) == int(np.argmax(color))
+    cached = list(tmp_path.glob("folder-shapes-*.npz"))
+    assert len(cached) == 1
+    again = load_dataset(str(folder), tmp_path, options)  # from the cache: the same arrays
+    np.testing.assert_array_equal(again.x_train, ds.x_train)
+    assert again.facts["skipped_files"] == ds.facts["skipped_files"]
+
+
+def test_image_folder_cache_follows_the_files(folder, tmp_path):
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    first = load_dataset(str(copy), tmp_path / "cache", SourceOptions(image_size=(16, 16), channels=1))
+    assert first.image_shape == (16, 16, 1)
+    (copy / "bar" / "001.png").unlink()
+    second = load_dataset(str(copy), tmp_path / "cache", SourceOptions(image_size=(16, 16), channels=1))
+    assert len(second.y_train) + len(second.y_test) == len(first.y_train) + len(first.y_test) - 1
+    assert len(list((tmp_path / "cache").glob("folder-copy-*.npz"))) == 2
+
+
+def test_image_folder_of_mixed_sizes_needs_an_image_size(folder, tmp_path):
+    with pytest.raises(DataError, match=r"differ in size .*set data.image_size"):
+        load_dataset(str(folder), tmp_path)
+
+
+def test_train_and_test_subfolders_are_the_splits(tmp_path):
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 6), ("test", 3)):
+        for label, name in enumerate(("a", "b")):
+            (tmp_path / "d" / split / name).mkdir(parents=True)
+            for i in range(n):
+                image = np.full((8, 8, 1), 40 + 150 * label, np.uint8) + rng.integers(0, 10, (8, 8, 1)).astype(np.uint8)
+                (tmp_path / "d" / split / name / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    ds = load_dataset(str(tmp_path / "d"), tmp_path / "cache")
+    assert (len(ds.y_train), len(ds.y_test), ds.image_shape) == (12, 6, (8, 8, 1))  # gray files stay gray
+    assert ds.y_test.tolist() == [0, 0, 0, 1, 1, 1]
+    info = describe_dataset(str(tmp_path / "d"), cache_dir=tmp_path / "cache")
+    assert (info.train_size, info.test_size, info.class_names) == (12, 6, ("a", "b"))
+
+
+def test_bad_files_can_be_refused(folder, tmp_path):
+    with pytest.raises(DataError, match=r"not images: .*notes.txt"):
+        load_dataset(str(folder), tmp_path, SourceOptions(image_size=(32, 32), on_bad_file="error"))
+
+
+# --- CIFAR -------------------------------------------------------------------------------------------
+
+def _batch(n, rng, labels_key="labels", classes=10, extra=None):
+    data = rng.integers(0, 256, (n, 3072)).astype(np.uint8)
+    return {b"batch_label": b"training batch", labels_key.encode(): [int(v) for v in rng.integers(0, classes, n)],
+            b"data": data, b"filenames": [f"img_{i}.png".encode() for i in range(n)], **(extra or {})}
+
+
+def make_cifar10(path: Path, per_batch: int = 40, seed: int = 0) -> Path:
+    """A CIFAR-10 archive in the published layout (cifar-10-batches-py/, pickles of byte-keyed dicts)."""
+    rng = np.random.default_rng(seed)
+    files = {f"data_batch_{i}": _batch(per_batch, rng) for i in range(1, 6)}
+    files["test_batch"] = _batch(per_batch, rng)
+    files["batches.meta"] = {b"num_cases_per_batch": per_batch, b"num_vis": 3072,
+                             b"label_names": [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer",
+                                                                   "dog", "frog", "horse", "ship", "truck")]}
+    with tarfile.open(path, "w:gz") as tar:
+        for name, doc in files.items():
+            data = pickle.dumps(doc, protocol=2)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_cifar10_archive_loads_with_shapes_labels_and_names(tmp_path):
+    archive = make_cifar10(tmp_path / "cifar-10-python.tar.gz")
+    ds = load_dataset(str(archive), tmp_path / "cache")
+    assert ds.name == "cifar10" and ds.class_names[:3] == ("airplane", "automobile", "bird")
+    assert ds.x_train.shape == (200, 32, 32, 3) and ds.x_test.shape == (40, 32, 32, 3)
+    rows = pickle.loads((tarfile.open(archive).extractfile("cifar-10-batches-py/data_batch_1").read()))
+    first = rows[b"data"][0]  # 1024 red, then green, then blue values, row by row
+    np.testing.assert_array_equal(ds.x_train[0, 0, :3, 0], first[:3])
+    np.testing.assert_array_equal(ds.x_train[0, 0, 0], [first[0], first[1024], first[2048]])
+    assert ds.y_train[:40].tolist() == rows[b"labels"]
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    folder = load_dataset(str(tmp_path / "x" / "cifar-10-batches-py"), tmp_path / "cache")
+    np.testing.assert_array_equal(folder.x_test, ds.x_test)
+
+
+def test_cifar100_fine_and_coarse_labels(tmp_path):
+    rng = np.random.default_rng(2)
+    root = tmp_path / "cifar-100-python"
+    root.mkdir()
+    for split, n in (("train", 50), ("test", 10)):
+        batch = _batch(n, rng, "fine_labels", 100)
+        batch[b"coarse_labels"] = [v // 5 for v in batch[b"fine_labels"]]
+        (root / split).write_bytes(pickle.dumps(batch, protocol=2))
+    (root / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+                                              b"coarse_label_names": [f"c{i}".encode() for i in range(20)]}, protocol=2))
+    fine = load_dataset(str(root), tmp_path / "cache")
+    coarse = load_dataset(str(root), tmp_path / "cache", SourceOptions(cifar_labels="coarse"))
+    assert (fine.num_classes, coarse.num_classes) == (100, 20)
+    np.testing.assert_array_equal(coarse.y_train, fine.y_train // 5)
+
+
+def test_a_pickle_holding_anything_but_arrays_bytes_and_lists_is_refused(tmp_path):
+    root = tmp_path / "evil"
+    shutil.copytree(_extracted(tmp_path), root)
+    (root / "test_batch").write_bytes(pickle.dumps({b"data": {1, 2, 3}}, protocol=2))  # a set: builtins.set
+    with pytest.raises(DataError, match=r"refusing to unpickle (__builtin__|builtins)\.set"):
+        load_dataset(str(root), tmp_path / "cache")
+    (root / "test_batch").write_bytes(pickle.dumps(os.system, protocol=2))
+    with pytest.raises(DataError, match="refusing to unpickle posix.system"):
+        load_dataset(str(root), tmp_path / "cache2")
+
+
+def _extracted(tmp_path: Path) -> Path:
+    with tarfile.open(make_cifar10(tmp_path / "c.tar.gz")) as tar:
+        tar.extractall(tmp_path / "extracted", filter="data")
+    return tmp_path / "extracted" / "cifar-10-batches-py"
+
+
+# --- bad input through the CLI ------------------------------------------------------------------------
+
+def _not_cifar(tmp_path: Path) -> Path:
+    path = tmp_path / "other.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("readme.txt")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    return path
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (lambda t: (t / "empty").mkdir() or t / "empty", [], "must hold at least two class folders of images, found 0"),
+    (lambda t: make_image_folder(t / "one", 3) and shutil.rmtree(t / "one" / "bar") or
+     shutil.rmtree(t / "one" / "disc") or t / "one", [], "at least two class folders of images, found 1: square"),
+    (lambda t: (t / "e" / "a").mkdir(parents=True) or (t / "e" / "b").mkdir() or t / "e", [],
+     "class folder .*a holds no images"),
+    (_not_cifar, [], "is not a CIFAR archive"),
+    (lambda t: t, ["--set", "data.image_size=[0, 32]"], r"data.image_size must be \[H, W\] with sizes from 1"),
+    (lambda t: t, ["--set", "data.channels=2"], "data.channels must be 1 .gray. or 3 .RGB., got 2"),
+])
+def test_bad_data_is_one_line_and_exit_2(tmp_path, make, extra, message):
+    import re
+    dataset = make(tmp_path)
+    result = CliRunner().invoke(cli, ["train", "--preset", "smoke", "--dataset", str(dataset),
+                                      "--tracking-uri", f"sqlite:///{tmp_path}/m.db", *extra])
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.output), result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+# --- real Fashion-MNIST --------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (make test installs it as root)")
+def test_real_fashion_mnist_loads_and_a_short_training_learns(tmp_path):
+    from tests.conftest import smoke_config
+    from trainlab.pipeline.train import train
+    ds = load_dataset("fashion_mnist")
+    assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
+    assert np.bincount(ds.y_train).tolist() == [6000] * 10 and ds.class_names[0] == "T-shirt/top"
+    cfg = smoke_config(tmp_path, **{"data.dataset": "fashion_mnist", "data.limit_train": 6000,
+                                    "data.validation_size": 1000, "train.epochs": 2, "augment": []})
+    result = train(cfg, echo=lambda _: None)
+    assert result.test.accuracy > 0.6  # chance is 0.1
