@@ -105,15 +105,23 @@ class ExportConfig:
     dir: str = "exports"                # folder for SavedModels: <dir>/<registered_model>/<version>/
 
 
-# The default MNIST recipe: shifts of up to 2 pixels and small rotations help digits; flips do not
+# The MNIST recipe: shifts of up to 2 pixels and small rotations help digits; flips do not
 # (a mirrored 2 is not a 2). Each entry is {name: <op>, p: <probability>, **parameters}.
 DEFAULT_AUGMENT = [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5}]
+# `augment: auto` picks the recipe for the kind of images (the resolved plan records the chain):
+AUGMENT_RECIPES = {
+    "digits": DEFAULT_AUGMENT,                             # MNIST and MNIST-like .npz / IDX files
+    "clothing": [{"name": "flip_horizontal", "p": 0.5},    # Fashion-MNIST: a mirrored shirt is a shirt
+                 {"name": "random_crop", "padding": 2}],
+    "natural": [{"name": "flip_horizontal", "p": 0.5},     # photos (image folders, CIFAR): the standard
+                {"name": "random_crop", "padding": "1/8"}],  # CIFAR recipe, padding 1/8 of the side (4 for 32)
+}
 
 
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
-    augment: list = field(default_factory=lambda: [dict(op) for op in DEFAULT_AUGMENT])
+    augment: Any = "auto"  # a list of ops, or "auto": the recipe for the kind of images (AUGMENT_RECIPES)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -136,6 +144,13 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "tra
 MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "name")
 
 
+def augment_recipe(kind: str, image_shape) -> list[dict]:
+    """The chain ``augment: auto`` means for images of ``kind`` (digits | clothing | natural)."""
+    side = min(image_shape[:2])
+    return [{**op, "padding": max(1, round(side / 8))} if op.get("padding") == "1/8" else dict(op)
+            for op in AUGMENT_RECIPES[kind]]
+
+
 def config_keys() -> list[str]:
     """Every dotted key, in declaration order (``augment`` is the chain)."""
     return [f"{section}.{f.name}" for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)] + ["augment"]
@@ -155,7 +170,8 @@ def key_type(key: str):
 def key_help(key: str) -> str:
     """The comment beside a key's field in this file: its one documentation, shown by ``--help``."""
     if key == "augment":
-        return "augmentation chain as YAML, e.g. \"[{name: random_crop, padding: 2}]\"; none turns it off"
+        return ("augmentation chain as YAML, e.g. \"[{name: random_crop, padding: 2}]\"; none turns it off; "
+                "auto: the recipe for the kind of images")
     section, _, name = key.partition(".")
     source = inspect.getsource(SECTIONS[section])
     match = re.search(rf"^\s+{name}: [^#\n]*#\s*(.+)$", source, re.MULTILINE)
@@ -261,11 +277,14 @@ def set_key(cfg: Config, key: str, value: Any) -> None:
     setattr(sub, name, _coerce(key, value, hints[name]))
 
 
-def _augment_list(value: Any) -> list:
-    """The augmentation chain: a list of mappings, given as such or as YAML text (``none``: empty)."""
+def _augment_list(value: Any) -> list | str:
+    """The augmentation chain: a list of mappings, given as such or as YAML text (``none``: empty), or
+    ``"auto"``."""
     if isinstance(value, str):
         if value.strip().lower() in ("none", "[]", ""):
             return []
+        if value.strip().lower() == "auto":
+            return "auto"
         try:
             value = yaml.safe_load(value)
         except yaml.YAMLError as e:
@@ -346,7 +365,8 @@ def validate(cfg: Config) -> None:
         if value is not None and value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
     try:
-        validate_specs(cfg.augment)
+        if cfg.augment != "auto":
+            validate_specs(cfg.augment)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     for key, value, low, high in (("train.warmup_epochs", t.warmup_epochs, 0, t.epochs),

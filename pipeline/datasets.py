@@ -58,6 +58,7 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     train_size: int
     test_size: int
+    kind: str = "digits"           # digits | clothing | natural: which augmentation recipe suits the images
 
     @property
     def num_classes(self) -> int:
@@ -108,8 +109,9 @@ def describe_dataset(name_or_path: str, options: SourceOptions = SourceOptions()
         return _adapted_info(_INFO[name_or_path], options)
     path = _existing(name_or_path)
     if (path.is_dir() and not _is_idx_dir(path)) or (path.is_file() and path.suffix != ".npz"):
-        ds = load_dataset(name_or_path, cache_dir, options)
-        return DatasetInfo(ds.name, ds.source, ds.image_shape, ds.class_names, len(ds.y_train), len(ds.y_test))
+        ds = load_dataset(name_or_path, cache_dir, options)  # image folders and CIFAR archives: photos
+        return DatasetInfo(ds.name, ds.source, ds.image_shape, ds.class_names, len(ds.y_train), len(ds.y_test),
+                           kind="natural")
     if path.is_dir():
         shapes = {f"x_{split}": idx_shape(_find_idx(path, prefix, "images"))
                   for split, prefix in (("train", "train"), ("test", "t10k"))}
@@ -272,7 +274,7 @@ def load_mnist(cache_dir: Path) -> Dataset:
 
 
 @register_dataset("fashion_mnist", DatasetInfo("fashion_mnist", str(FASHION_MNIST_DIR), (28, 28, 1),
-                                               FASHION_CLASSES, 60000, 10000))
+                                               FASHION_CLASSES, 60000, 10000, kind="clothing"))
 def load_fashion_mnist(cache_dir: Path, root: Path = FASHION_MNIST_DIR) -> Dataset:
     """Fashion-MNIST from Debian's ``dataset-fashion-mnist`` package (IDX files)."""
     if not root.is_dir():

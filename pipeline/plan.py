@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from trainlab import __version__
 
-from .config import MODEL_OPTIONS, Config
+from .config import MODEL_OPTIONS, Config, augment_recipe
 from .datasets import DatasetInfo, SourceOptions, describe_dataset
 from .errors import ConfigError
 
@@ -52,7 +52,8 @@ class Plan:
         return {
             "trainlab_version": __version__,
             "config": cfg,
-            "data": {"name": self.data.name, "source": self.data.source, "image_shape": list(self.data.image_shape),
+            "data": {"name": self.data.name, "source": self.data.source, "kind": self.data.kind,
+                     "image_shape": list(self.data.image_shape),
                      "num_classes": self.data.num_classes, "class_names": list(self.data.class_names),
                      "train_size": self.train_size, "val_size": self.val_size, "test_size": self.test_size},
             "model": {"name": self.config.model.name, "options": dict(self.model_options),
@@ -73,6 +74,8 @@ def resolve_plan(cfg: Config) -> Plan:
     """
     d, t = cfg.data, cfg.train
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
+    if cfg.augment == "auto":  # the recipe for these images, made concrete: the run logs the chain it used
+        cfg = dataclasses.replace(cfg, augment=augment_recipe(info.kind, info.image_shape))
     train_size, val_size, test_size = split_sizes(cfg, info)
     if t.batch_size > train_size:
         raise ConfigError(f"train.batch_size ({t.batch_size}) is larger than the training split "

@@ -29,7 +29,7 @@ def test_flat_holds_every_key():
     flat = Config().flat()
     assert flat["train.epochs"] == 15 and flat["tracking.tracking_uri"] == "sqlite:///mlflow.db"
     assert len(flat) == 1 + sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "export"))
-    assert flat["augment"] == [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5}]
+    assert flat["augment"] == "auto"
 
 
 def test_augment_from_file_and_cli(tmp_path):

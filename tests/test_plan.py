@@ -148,3 +148,22 @@ def test_configuring_a_store_does_not_pass_it_off_as_the_users_environment(tmp_p
     file = tmp_path / "other.yml"
     file.write_text("tracking:\n  tracking_uri: sqlite:///other.db\n")
     assert load_config(file).tracking.tracking_uri == "sqlite:///other.db"
+
+
+@pytest.mark.parametrize("dataset, chain", [
+    ("mnist", [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5}]),
+    ("fashion_mnist", [{"name": "flip_horizontal", "p": 0.5}, {"name": "random_crop", "padding": 2}]),
+])
+def test_auto_augmentation_is_the_recipe_for_the_kind_of_images(tmp_path, dataset, chain):
+    plan = resolve_plan(smoke_config(tmp_path, **{"augment": "auto", "data.dataset": dataset}))
+    assert plan.config.augment == chain  # concrete in the plan, so the run logs what it used
+    assert plan.as_dict()["config"]["augment"] == chain
+
+
+def test_auto_augmentation_for_photos_pads_an_eighth_of_the_side(tmp_path):
+    from tests.test_sources import make_cifar10
+    archive = make_cifar10(tmp_path / "cifar-10-python.tar.gz")
+    plan = resolve_plan(smoke_config(tmp_path, **{"augment": "auto", "data.dataset": str(archive),
+                                                  "data.limit_train": "none", "data.validation_size": 40}))
+    assert plan.image_shape == (32, 32, 3) and plan.data.kind == "natural"
+    assert plan.config.augment == [{"name": "flip_horizontal", "p": 0.5}, {"name": "random_crop", "padding": 4}]

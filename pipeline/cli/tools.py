@@ -46,7 +46,12 @@ def augment_preview(out, draws, **kwargs):
     from .. import plots
     from ..datasets import SourceOptions, load_dataset
     from ..preview import augment_preview as preview
+    from ..config import augment_recipe
+    from ..datasets import describe_dataset
     cfg = resolve_config(kwargs)
+    if cfg.augment == "auto":
+        info = describe_dataset(cfg.data.dataset, SourceOptions.of(cfg.data), cfg.data.cache_dir)
+        cfg.augment = augment_recipe(info.kind, info.image_shape)
     if not cfg.augment:
         raise click.UsageError("the augmentation chain is empty: nothing to preview")
     ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
