@@ -96,12 +96,13 @@ def decode_files(paths: list[Path], image_size, channels: int | None) -> tuple[l
     ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
           .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .ignore_errors())
-    if image_size:  # one shape: decoded images travel in batches, not one Python object each
+    batched = bool(image_size and channels)  # one shape: images travel in batches, not one Python object each
+    if batched:
         ds = ds.batch(512)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     images, decoded = [], []
     for index, image in ds.as_numpy_iterator():
-        if image_size:
+        if batched:
             images.extend(image)
             decoded.extend(index.tolist())
         else:

@@ -227,3 +227,18 @@ def test_real_fashion_mnist_loads_and_a_short_training_learns(tmp_path):
                                     "data.validation_size": 1000, "train.epochs": 2, "augment": []})
     result = train(cfg, echo=lambda _: None)
     assert result.test.accuracy > 0.6  # chance is 0.1
+
+
+def test_a_folder_of_gray_and_color_files_becomes_color(tmp_path):
+    rng = np.random.default_rng(3)
+    for label, name in enumerate(("x", "y")):
+        (tmp_path / "mixed" / name).mkdir(parents=True)
+        for i in range(4):
+            channels = 1 if i % 2 else 3
+            image = rng.integers(0, 256, (10 + label, 12, channels)).astype(np.uint8)
+            (tmp_path / "mixed" / name / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    ds = load_dataset(str(tmp_path / "mixed"), tmp_path / "cache", SourceOptions(image_size=(8, 8), test_size=0.25))
+    assert ds.image_shape == (8, 8, 3) and len(ds.y_train) + len(ds.y_test) == 8
+    gray = load_dataset(str(tmp_path / "mixed"), tmp_path / "cache",
+                        SourceOptions(image_size=(8, 8), channels=1, test_size=0.25))
+    assert gray.image_shape == (8, 8, 1)
