@@ -72,7 +72,9 @@ def resolve_plan(cfg: Config) -> Plan:
         ConfigError: a value that cannot run, naming its key.
         DataError: the dataset is unknown or unreadable.
     """
+    from . import distribute, precision
     d, t = cfg.data, cfg.train
+    dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work (decoding image folders too)
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
     if cfg.augment == "auto":  # the recipe for these images, made concrete: the run logs the chain it used
         cfg = dataclasses.replace(cfg, augment=augment_recipe(info.kind, info.image_shape))
@@ -80,8 +82,6 @@ def resolve_plan(cfg: Config) -> Plan:
     if t.batch_size > train_size:
         raise ConfigError(f"train.batch_size ({t.batch_size}) is larger than the training split "
                           f"({train_size} images); use at most {train_size}")
-    from . import distribute, precision
-    dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work
     options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
     parameters = check_model(cfg.model.name, options, info)
     return Plan(cfg, info, train_size, val_size, test_size, options, parameters,

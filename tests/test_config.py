@@ -5,7 +5,10 @@ from trainlab.pipeline.errors import ConfigError
 
 
 def test_defaults_match_the_shipped_mlflow_yml():
-    assert load_config("mlflow.yml") == load_config(None) == Config()
+    assert load_config("mlflow.yml") == load_config(None)
+    resolved = Config()
+    resolved.tracking.registered_model = "trainlab-mnist"  # auto, for the default dataset
+    assert load_config(None) == resolved
 
 
 def test_file_then_overrides(tmp_path):
@@ -93,3 +96,22 @@ def test_unparsable_file(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+def test_a_dataset_recipe_goes_under_everything_the_user_sets(tmp_path):
+    assert load_config(None, {"data.dataset": "fashion_mnist"}).train.epochs == 30  # the recipe
+    assert load_config(None).train.epochs == 15  # MNIST: the defaults
+    assert load_config(None, {"data.dataset": "fashion_mnist", "train.epochs": 3}).train.epochs == 3
+    path = tmp_path / "c.yml"
+    path.write_text("data:\n  dataset: fashion_mnist\ntrain:\n  epochs: 7\n")
+    assert load_config(path).train.epochs == 7
+    assert load_config(path, preset="smoke").train.epochs == 1
+
+
+@pytest.mark.parametrize("dataset, name", [("mnist", "trainlab-mnist"), ("fashion_mnist", "trainlab-fashion_mnist"),
+                                           ("data/my photos/", "trainlab-my-photos"),
+                                           ("/x/cifar-10-python.tar.gz", "trainlab-cifar-10-python")])
+def test_each_dataset_registers_under_its_own_name(tmp_path, dataset, name):
+    from trainlab.pipeline.config import registered_model_name
+    assert registered_model_name(dataset) == name
+    assert load_config(None, {"tracking.registered_model": "mine"}).tracking.registered_model == "mine"
