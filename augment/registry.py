@@ -63,7 +63,6 @@ def create_op(spec: dict):
     Raises:
         ValueError: unknown name (the message lists the known ones) or a bad parameter.
     """
-    from .keras_layers import KerasLayer  # layers named "keras.X" / "keras_cv.X"
     if not isinstance(spec, dict) or "name" not in spec:
         raise ValueError(f"an augmentation is a mapping with a 'name' key, got {spec!r}")
     spec = dict(spec)

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from trainlab.augment import AugmentChain, list_augmentations  # noqa: E402
-from trainlab.pipeline.config import DEFAULT_AUGMENT  # noqa: E402
+from trainlab.pipeline.recipes import DEFAULT_AUGMENT  # noqa: E402
 from trainlab.pipeline.datasets import load_dataset  # noqa: E402
 
 

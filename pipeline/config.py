@@ -23,6 +23,7 @@ from typing import Any, Optional
 import yaml
 
 from .errors import ConfigError
+from .recipes import DATASET_RECIPES, PRESETS
 
 NORMALIZATIONS = ("none", "scale", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -105,23 +106,10 @@ class ExportConfig:
     dir: str = "exports"                # folder for SavedModels: <dir>/<registered_model>/<version>/
 
 
-# The MNIST recipe: shifts of up to 2 pixels and small rotations help digits; flips do not
-# (a mirrored 2 is not a 2). Each entry is {name: <op>, p: <probability>, **parameters}.
-DEFAULT_AUGMENT = [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5}]
-# `augment: auto` picks the recipe for the kind of images (the resolved plan records the chain):
-AUGMENT_RECIPES = {
-    "digits": DEFAULT_AUGMENT,                             # MNIST and MNIST-like .npz / IDX files
-    "clothing": [{"name": "flip_horizontal", "p": 0.5},    # Fashion-MNIST: a mirrored shirt is a shirt
-                 {"name": "random_crop", "padding": 2}],
-    "natural": [{"name": "flip_horizontal", "p": 0.5},     # photos (image folders, CIFAR): the standard
-                {"name": "random_crop", "padding": "1/8"}],  # CIFAR recipe, padding 1/8 of the side (4 for 32)
-}
-
-
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
-    augment: Any = "auto"  # a list of ops, or "auto": the recipe for the kind of images (AUGMENT_RECIPES)
+    augment: Any = "auto"  # a list of ops, or "auto": the recipe for the kind of images (recipes.AUGMENT_RECIPES)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -142,20 +130,6 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "tra
             "export": ExportConfig}
 # The model's options: every model.* key but the model's name, passed to the model factory.
 MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "name")
-
-
-# What a dataset changes of the built-in defaults; anything set in the file, a preset, the environment
-# or on the command line still wins. Chosen on validation accuracy (README, "Recipes").
-DATASET_RECIPES: dict[str, dict[str, Any]] = {
-    "fashion_mnist": {"train.epochs": 30},
-}
-
-
-def augment_recipe(kind: str, image_shape) -> list[dict]:
-    """The chain ``augment: auto`` means for images of ``kind`` (digits | clothing | natural)."""
-    side = min(image_shape[:2])
-    return [{**op, "padding": max(1, round(side / 8))} if op.get("padding") == "1/8" else dict(op)
-            for op in AUGMENT_RECIPES[kind]]
 
 
 def config_keys() -> list[str]:
@@ -183,28 +157,6 @@ def key_help(key: str) -> str:
     source = inspect.getsource(SECTIONS[section])
     match = re.search(rf"^\s+{name}: [^#\n]*#\s*(.+)$", source, re.MULTILINE)
     return match.group(1).strip() if match else ""
-
-
-# A preset is a set of overrides applied over the file's values and under the CLI's.
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    # Fastest to 99% test accuracy on 2 CPU cores (benchmarks/time_to_accuracy.py). float32: a model
-    # this small is slower in bf16 (0.76-0.94x per step, benchmarks/precision.py).
-    "fast": {"augment": [], "model.name": "cnn", "model.width": 16, "train.epochs": 2, "train.batch_size": 128,
-             "train.lr_schedule": "one_cycle", "train.learning_rate": 0.008, "train.precision": "float32"},
-    # Highest test accuracy: 99.71% on MNIST in 30 epochs, 1,011 s of training on 2 CPU cores in mixed
-    # bf16 (seed 42; seed 7 gave 99.62%). Over the default: zoom joins crop + rotate, label smoothing
-    # 0.1, one warmup epoch, twice the epochs (in float32 the default reached 99.63% in 15 epochs and
-    # 99.64% in 28).
-    "best": {"augment": [{"name": "random_crop", "padding": 2}, {"name": "rotate", "degrees": 10, "p": 0.5},
-                         {"name": "zoom", "factor": 0.1, "p": 0.5}],
-             "model.name": "cnn_deep", "train.epochs": 30, "train.batch_size": 128, "train.optimizer": "adam",
-             "train.learning_rate": 0.002, "train.lr_schedule": "cosine", "train.warmup_epochs": 1.0,
-             "train.label_smoothing": 0.1},
-    # Tiny and fast, for tests and a first look: a small subset, one epoch.
-    "smoke": {"augment": [{"name": "random_crop", "padding": 2}], "model.name": "cnn", "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 1000,
-              "model.width": 8, "train.epochs": 1, "train.batch_size": 64, "train.precision": "float32"},
-}
 
 
 # The MLflow ecosystem's own variables, as MLflow users expect them honoured: over the config file,

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from trainlab import __version__
 
-from .config import MODEL_OPTIONS, Config, augment_recipe
+from .config import MODEL_OPTIONS, Config
+from .recipes import augment_recipe
 from .datasets import DatasetInfo, SourceOptions, describe_dataset
 from .errors import ConfigError
 

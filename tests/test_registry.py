@@ -64,3 +64,27 @@ def test_unknown_run_and_foreign_run_are_refused(experiment):
 def test_champion_uri_without_champion(experiment):
     with pytest.raises(TrackingError, match="has no champion yet"):
         tracking.champion_uri(experiment[1])
+
+
+def test_the_augment_registry_knows_no_op_family():
+    """keras layers register themselves as a prefix: the registry imports none of the ops (no circle)."""
+    import ast
+    import inspect
+
+    import trainlab.augment.registry as registry
+    tree = ast.parse(inspect.getsource(registry))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported <= {"__future__", "inspect"}, imported
+    from trainlab.augment import create_op, list_prefixes, register_prefix
+    assert list_prefixes() == ["keras", "keras_cv"]
+
+    @register_prefix("demo")
+    class Demo:
+        def __init__(self, name, **kwargs):
+            self.name, self.kwargs = name, kwargs
+    try:
+        op = create_op({"name": "demo.Anything", "x": 1})
+        assert (op.name, op.kwargs) == ("demo.Anything", {"x": 1})
+    finally:
+        registry._PREFIXES.pop("demo")

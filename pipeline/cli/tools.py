@@ -46,7 +46,7 @@ def augment_preview(out, draws, **kwargs):
     from .. import plots
     from ..datasets import SourceOptions, load_dataset
     from ..preview import augment_preview as preview
-    from ..config import augment_recipe
+    from ..recipes import augment_recipe
     from ..datasets import describe_dataset
     cfg = resolve_config(kwargs)
     if cfg.augment == "auto":
