@@ -45,8 +45,11 @@ def layout(members) -> dict | None:
 
 
 def is_cifar(path: Path) -> bool:
+    """An archive by its name, or a folder holding CIFAR's meta file (at its top or one level down)."""
     if path.is_dir():
-        return layout({p.name for p in path.rglob("*") if p.is_file()}) is not None
+        metas = (CIFAR10["meta"], CIFAR100["meta"])
+        tops = [path] + [p for p in path.iterdir() if p.is_dir()][:4]
+        return any((top / meta).is_file() and layout({p.name for p in top.iterdir()}) for top in tops for meta in metas)
     return path.name.endswith((".tar.gz", ".tgz", ".tar"))
 
 

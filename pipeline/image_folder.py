@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,29 @@ class Listing:
     """The files of an image folder: (path, class index) per split, and what was not an image."""
 
     class_names: tuple[str, ...]
-    train: list[tuple[Path, int]]
-    test: list[tuple[Path, int]] | None   # None: no test/ folder, the test split is carved out here
-    not_images: list[Path]
+    train: list[tuple[str, int]]
+    test: list[tuple[str, int]] | None    # None: no test/ folder, the test split is carved out here
+    not_images: list[str]
+    stamps: dict                          # path -> (size, mtime_ns), read while listing
+
+
+def _walk(folder: str, stamps: dict) -> list[str]:
+    """Every non-hidden file under ``folder``, in name order, its size and mtime recorded in ``stamps``.
+
+    os.scandir and plain strings: one stat per file and no Path object per file (10,000 files are
+    listed in about 0.1 s, the bulk of a cached load)."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                found += _walk(entry.path, stamps)
+            elif entry.is_file():
+                stat = entry.stat()
+                stamps[entry.path] = (stat.st_size, stat.st_mtime_ns)
+                found.append(entry.path)
+    return found
 
 
 def list_folder(root: Path) -> Listing:
@@ -40,17 +61,16 @@ def list_folder(root: Path) -> Listing:
     if len(classes) < 2:
         raise DataError(f"{train_root} must hold at least two class folders of images, found "
                         f"{len(classes)}{': ' + classes[0] if classes else ''}")
-    not_images: list[Path] = []
+    not_images: list[str] = []
+    stamps: dict = {}
 
-    def files(base: Path, required: bool) -> list[tuple[Path, int]]:
+    def files(base: Path, required: bool) -> list[tuple[str, int]]:
         found = []
         for index, name in enumerate(classes):
             folder = base / name
             images = []
-            for f in sorted(folder.rglob("*")) if folder.is_dir() else []:
-                if not f.is_file() or f.name.startswith("."):
-                    continue
-                (images if f.suffix.lower() in IMAGE_SUFFIXES else not_images).append(f)
+            for f in _walk(str(folder), stamps) if folder.is_dir() else []:
+                (images if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES else not_images).append(f)
             if not images and required:
                 raise DataError(f"class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             found += [(f, index) for f in images]
@@ -65,19 +85,19 @@ def list_folder(root: Path) -> Listing:
         test = files(root / "test", required=False)
         if not test:
             raise DataError(f"{root / 'test'} holds no images")
-    return Listing(tuple(classes), train, test, not_images)
+    return Listing(tuple(classes), train, test, not_images, stamps)
 
 
 def digest(listing: Listing, image_size, channels, test_size: float) -> str:
     """What the decoded arrays depend on: every file's path, size and mtime, and the requested form."""
     h = hashlib.sha256(json.dumps([list(image_size or ()), channels, test_size, listing.class_names]).encode())
     for path, label in listing.train + (listing.test or []):
-        stat = path.stat()
-        h.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{label}\n".encode())
+        size, mtime = listing.stamps[path]
+        h.update(f"{path}\0{size}\0{mtime}\0{label}\n".encode())
     return h.hexdigest()[:20]
 
 
-def decode_files(paths: list[Path], image_size, channels: int | None) -> tuple[list, list[int]]:
+def decode_files(paths: list[str], image_size, channels: int | None) -> tuple[list, list[int]]:
     """Decode ``paths`` in parallel in tf.data; returns ``(images, indices of the files that failed)``.
 
     Images are uint8 (H, W, C) as the files have them (C 1, 3 or 4), or resized to ``image_size`` and
@@ -140,10 +160,11 @@ def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: in
         DataError: no images, fewer than two classes, an empty class, bad files with
             ``on_bad_file="error"``, or images of different sizes without ``image_size``.
     """
+    root = root.resolve()  # the digest names files by absolute path: resolved once, not per file
     listing = list_folder(root)
     if listing.not_images and on_bad_file == "error":
         raise DataError(f"{len(listing.not_images)} file(s) in {root} are not images: "
-                        f"{', '.join(str(p) for p in listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
+                        f"{', '.join(listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
     key = digest(listing, image_size, channels, test_size)
     cache = cache_dir / f"folder-{root.name}-{key}.npz"
     if cache.is_file():
@@ -162,6 +183,11 @@ def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: in
         raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {', '.join(bad[:5])}")
     failed_set = set(failed)
     kept = [item for i, item in enumerate(files) if i not in failed_set]
+    trained = {label for i, (_, label) in enumerate(listing.train) if i not in failed_set}
+    empty = sorted(set(range(len(listing.class_names))) - trained)
+    if empty:
+        raise DataError(f"no image of class folder(s) {', '.join(listing.class_names[c] for c in empty)} in {root} "
+                        f"decodes ({len(bad)} file(s) did not: {', '.join(bad[:3])})")
     x = to_array(images, channels, root)
     y = np.array([label for _, label in kept], np.int64)
     n_train = sum(1 for i in range(len(listing.train)) if i not in failed_set)

@@ -242,3 +242,13 @@ def test_a_folder_of_gray_and_color_files_becomes_color(tmp_path):
     gray = load_dataset(str(tmp_path / "mixed"), tmp_path / "cache",
                         SourceOptions(image_size=(8, 8), channels=1, test_size=0.25))
     assert gray.image_shape == (8, 8, 1)
+
+
+def test_a_class_whose_files_all_fail_to_decode_is_an_error(tmp_path):
+    for name in ("good", "bad"):
+        (tmp_path / "f" / name).mkdir(parents=True)
+    for i in range(3):
+        (tmp_path / "f" / "good" / f"{i}.png").write_bytes(tf.io.encode_png(np.zeros((4, 4, 1), np.uint8)).numpy())
+        (tmp_path / "f" / "bad" / f"{i}.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"no image of class folder\(s\) bad .* decodes"):
+        load_dataset(str(tmp_path / "f"), tmp_path / "cache")
