@@ -67,7 +67,7 @@ def main():
     parser.add_argument("--epoch-images", type=int, default=20000)
     args = parser.parse_args()
     ds = load_dataset("mnist")
-    x, y = ds.x_train[..., None], ds.y_train.astype(np.int32)
+    x, y = ds.x_train, ds.y_train.astype(np.int32)
     rows = []
     for name in list_augmentations():
         chain = AugmentChain([{"name": name}])

@@ -34,7 +34,7 @@ def test_saved_model_cli_describes_it(exported):
 def test_export_predicts_what_the_keras_model_predicts(exported, mnist):
     cfg, result, path, _ = exported
     keras_model = tracking.load_model(tracking.run_model_uri(result.run_id))
-    images = mnist.x_test[:64]
+    images = mnist.x_test[:64, ..., 0]  # (N, 28, 28): the gray form signatures also take
     expected = keras_model.predict(images[..., None].astype("float32"), verbose=0)
     loaded = tf.saved_model.load(str(path))
     by_float = loaded.signatures["serving_default"](image=tf.constant(images, tf.float32))
@@ -82,7 +82,7 @@ def test_tflite_predicts_like_the_saved_model(exported, mnist):
     interpreter.resize_tensor_input(inp["index"], [1, 28, 28, 1])
     interpreter.allocate_tensors()
     loaded = tf.saved_model.load(str(path))
-    image = mnist.x_test[:1, ..., None].astype("float32")
+    image = mnist.x_test[:1].astype("float32")
     interpreter.set_tensor(inp["index"], image)
     interpreter.invoke()
     expected = loaded.signatures["serving_default"](image=tf.constant(image))["probabilities"].numpy()
@@ -91,7 +91,7 @@ def test_tflite_predicts_like_the_saved_model(exported, mnist):
 
 def test_png_of_another_size_is_resized_in_graph(exported, mnist):
     loaded = tf.saved_model.load(str(exported[2]))
-    big = tf.image.resize(mnist.x_test[:1, ..., None].astype("float32"), [56, 56], method="nearest")
+    big = tf.image.resize(mnist.x_test[:1].astype("float32"), [56, 56], method="nearest")
     png = tf.io.encode_png(tf.cast(big[0], tf.uint8))
     out = loaded.signatures["serving_b64"](image_bytes=tf.stack([png]))
     direct = loaded.signatures["serving_default"](image=tf.constant(mnist.x_test[:1], tf.float32))

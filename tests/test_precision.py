@@ -87,7 +87,7 @@ def test_training_in_mixed_bf16_logs_the_policy_and_serves_float32(tmp_path, mni
     model = tracking.load_model(tracking.run_model_uri(result.run_id))
     network = model.layers[-1]
     assert {layer.compute_dtype for layer in network.layers} == {"float32"}
-    x = mnist.x_test[:1000, ..., None].astype("float32")
+    x = mnist.x_test[:1000].astype("float32")
     accuracy = np.mean(model.predict(x, verbose=0).argmax(1) == mnist.y_test[:1000])
     assert accuracy == pytest.approx(result.test.accuracy, abs=1e-6)
     assert result.test.accuracy > 0.3  # two epochs of the smoke model: well above chance (0.1)

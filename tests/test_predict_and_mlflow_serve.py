@@ -20,7 +20,7 @@ def write_png(path: Path, image: np.ndarray) -> Path:
 
 def test_predict_files_and_folders(exported, mnist, tmp_path):
     cfg, _, path, _ = exported
-    digit = mnist.x_test[0]  # a 7
+    digit = mnist.x_test[0, ..., 0]  # a 7
     folder = tmp_path / "images"
     folder.mkdir()
     write_png(folder / "a_gray.png", digit[..., None])
@@ -43,7 +43,7 @@ def test_predict_files_and_folders(exported, mnist, tmp_path):
 
 def test_predict_uses_the_champion_export_by_default(exported, mnist, tmp_path):
     cfg, _, path, _ = exported
-    image = write_png(tmp_path / "x.png", mnist.x_test[1][..., None])
+    image = write_png(tmp_path / "x.png", mnist.x_test[1])
     result = CliRunner().invoke(cli, ["predict", str(image), "--tracking-uri", cfg.tracking.tracking_uri,
                                       "--export-dir", cfg.export.dir])
     assert result.exit_code == 0, result.output
@@ -67,7 +67,7 @@ def test_mlflow_models_serve_answers_for_the_champion(exported, mnist):
                          "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
                         f"http://127.0.0.1:{port}/ping", env=env, timeout=180)
     try:
-        body = json.dumps({"inputs": mnist.x_test[:2, ..., None].astype(float).tolist()}).encode()
+        body = json.dumps({"inputs": mnist.x_test[:2].astype(float).tolist()}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                          headers={"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())

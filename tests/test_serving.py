@@ -63,7 +63,7 @@ def test_metadata_describes_the_signatures(server):
 
 def test_row_and_columnar_predictions_equal_the_saved_model(server, mnist):
     base, path, _ = server
-    images = mnist.x_test[:5]
+    images = mnist.x_test[:5, ..., 0]
     expected = saved_model_predictions(path, images)
     status, rows = call(f"{base}:predict", {"instances": images.tolist()})
     assert status == 200 and [p["classes"] for p in rows["predictions"]] == expected["classes"].tolist()
@@ -76,7 +76,7 @@ def test_row_and_columnar_predictions_equal_the_saved_model(server, mnist):
 
 def test_uint8_and_b64_signatures(server, mnist):
     base, path, _ = server
-    images = mnist.x_test[:3]
+    images = mnist.x_test[:3, ..., 0]
     expected = saved_model_predictions(path, images)["classes"].tolist()
     _, uint8 = call(f"{base}:predict", {"signature_name": "serving_uint8", "instances": images.tolist()})
     assert [p["classes"] for p in uint8["predictions"]] == expected
