@@ -10,6 +10,7 @@ import importlib.util
 import os
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -208,6 +209,24 @@ def numbered_classes(*labels: np.ndarray) -> tuple[str, ...]:
     """``("0", "1", ...)`` for as many classes as the labels use (at least two)."""
     top = max((int(y.max()) for y in labels if len(y)), default=1)
     return tuple(str(i) for i in range(max(2, top + 1)))
+
+
+def cached_arrays(cache: Path, build: Callable[[], dict]) -> dict[str, np.ndarray]:
+    """``build()``'s arrays (strings and lists of strings too), kept in ``cache`` (.npz): read from there
+    when it is present and sound, else built and written (an unwritable cache only costs time later).
+    Every value comes back as a numpy array, from the cache or not."""
+    if cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError, zipfile.BadZipFile):
+            cache.unlink(missing_ok=True)  # a damaged cache is built again from the source
+    arrays = {k: np.asarray(v, dtype=str) if isinstance(v, (str, list, tuple)) else v for k, v in build().items()}
+    try:
+        save_npz_atomically(cache, **arrays)
+    except OSError:
+        pass
+    return arrays
 
 
 def save_npz_atomically(path: Path, **arrays) -> None:

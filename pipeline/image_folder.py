@@ -166,16 +166,16 @@ def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: in
         raise DataError(f"{len(listing.not_images)} file(s) in {root} are not images: "
                         f"{', '.join(listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
     key = digest(listing, image_size, channels, test_size)
-    cache = cache_dir / f"folder-{root.name}-{key}.npz"
-    if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-            arrays["class_names"] = tuple(str(c) for c in arrays["class_names"])
-            arrays["skipped"] = [str(s) for s in arrays["skipped"]]
-            return arrays
-        except (OSError, ValueError, KeyError):
-            cache.unlink(missing_ok=True)  # a damaged cache is decoded again
+    from .datasets import cached_arrays
+    arrays = cached_arrays(cache_dir / f"folder-{root.name}-{key}.npz",
+                           lambda: _decode_folder(root, listing, image_size, channels, test_size, on_bad_file))
+    return {**arrays, "class_names": tuple(str(c) for c in arrays["class_names"]),
+            "skipped": [str(p) for p in arrays["skipped"]]}
+
+
+def _decode_folder(root: Path, listing: Listing, image_size, channels: int | None, test_size: float,
+                   on_bad_file: str) -> dict:
+    """Decode the listed files and split them: the arrays load_image_folder caches."""
     files = listing.train + (listing.test or [])
     images, failed = decode_files([p for p, _ in files], image_size, channels)
     bad = [str(files[i][0]) for i in failed]
@@ -200,13 +200,5 @@ def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: in
             raise DataError(f"{root} has {len(y)} images: too few to hold out {size} for testing")
         train, test = stratified_split(y, size, TEST_SPLIT_SEED)
         x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
-    skipped = [str(p) for p in listing.not_images] + bad
-    arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                  class_names=np.array(listing.class_names), skipped=np.array(skipped, dtype=str))
-    from .datasets import save_npz_atomically
-    try:
-        save_npz_atomically(cache, **arrays)
-    except OSError:
-        pass  # an unwritable cache only costs time on the next load
-    return {**arrays, "class_names": listing.class_names, "skipped": skipped}
-
+    return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                class_names=list(listing.class_names), skipped=[str(p) for p in listing.not_images] + bad)

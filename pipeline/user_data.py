@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from .datasets import (Dataset, DatasetInfo, SourceOptions, _dataset, load_dataset, numbered_classes,
-                       save_npz_atomically)
+from .datasets import (Dataset, DatasetInfo, SourceOptions, _dataset, cached_arrays, load_dataset,
+                       numbered_classes)
 from .errors import DataError
 from .formats import idx_shape, npz_shapes, read_idx, read_keras_npz, read_npz_arrays
 
@@ -90,20 +90,5 @@ def _cached(cache_dir: Path, stem: str, source: Path, build: Callable[[], dict])
     """``build()``'s arrays, cached as ``<stem>-<digest of the source's path, size and mtime>.npz``."""
     stat = source.stat()
     key = hashlib.sha256(f"{source.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    cache = cache_dir / f"{stem}-{key}.npz"
-    if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-            arrays["class_names"] = tuple(str(c) for c in arrays["class_names"])
-            arrays["name"] = str(arrays["name"])
-            return arrays
-        except (OSError, ValueError, KeyError):
-            cache.unlink(missing_ok=True)  # a damaged cache is read again from the source
-    arrays = build()
-    try:
-        save_npz_atomically(cache, **{**arrays, "class_names": np.array(arrays["class_names"]),
-                                      "name": np.array(arrays["name"])})
-    except OSError:
-        pass  # an unwritable cache only costs time on the next load
-    return arrays
+    arrays = cached_arrays(cache_dir / f"{stem}-{key}.npz", build)
+    return {**arrays, "class_names": tuple(str(c) for c in arrays["class_names"]), "name": str(arrays["name"])}
