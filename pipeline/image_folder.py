@@ -134,21 +134,18 @@ def decode_files(paths: list[str], image_size, channels: int | None) -> tuple[li
 
 def to_array(images: list[np.ndarray], channels: int | None, where: Path) -> np.ndarray:
     """One uint8 (N, H, W, C) array: C is ``channels``, or 3 if any image has color, else 1 (alpha dropped)."""
+    from .datasets import convert_images
     shapes = {image.shape[:2] for image in images}
     if len(shapes) > 1:
         raise DataError(f"the images in {where} differ in size ({', '.join(f'{h}x{w}' for h, w in sorted(shapes)[:4])}"
                         f"{', ...' if len(shapes) > 4 else ''}); set data.image_size: [H, W]")
     target = channels or (3 if any(image.shape[-1] >= 3 for image in images) else 1)
-    out = np.empty((len(images), *next(iter(shapes)), target), np.uint8)
-    for i, image in enumerate(images):
-        if image.shape[-1] == 4:
-            image = image[..., :3]
-        if image.shape[-1] == target:
-            out[i] = image
-        elif target == 3:
-            out[i] = np.repeat(image, 3, axis=-1)
-        else:  # RGB -> gray with the ITU-R BT.601 weights, as tf.image.rgb_to_grayscale
-            out[i, ..., 0] = np.rint(image @ np.array([0.2989, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
+    size = next(iter(shapes))
+    out = np.empty((len(images), *size, target), np.uint8)
+    for kind in {image.shape[-1] for image in images}:  # one conversion per channel count in the folder
+        index = [i for i, image in enumerate(images) if image.shape[-1] == kind]
+        group = np.stack([images[i][..., :3] for i in index])
+        out[index] = group if group.shape[-1] == target else convert_images(group, size, target)
     return out
 
 

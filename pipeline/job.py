@@ -14,7 +14,7 @@ from typing import Callable
 from . import tracking
 from .config import Config
 from .export import export_model
-from .plan import Plan, resolve_plan
+from .plan import Plan, as_plan
 from .train import TrainResult, train
 
 
@@ -34,7 +34,7 @@ def run_job(plan: Plan | Config, echo: Callable[[str], None] = print) -> JobResu
     Under ``multi_worker`` the other workers only train; the chief registers and exports.
     """
     start = time.perf_counter()
-    plan = resolve_plan(plan) if isinstance(plan, Config) else plan
+    plan = as_plan(plan)
     cfg = plan.config
     result = train(plan, register=True, echo=echo)
     if not result.run_id:

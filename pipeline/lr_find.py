@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Config
-from .plan import Plan, resolve_plan
+from .plan import Plan, as_plan
 
 
 @dataclass
@@ -60,7 +60,7 @@ def find_lr(plan: Plan | Config, steps: int = 200, start: float = 1e-6, end: flo
     from .inputs import Normalizer, load_splits, make_dataset
     from .optim import make_loss, make_optimizer
     from .train import build_model
-    plan = resolve_plan(plan) if isinstance(plan, Config) else plan
+    plan = as_plan(plan)
     cfg, t = plan.config, plan.config.train
     experiment_id = tracking.configure(cfg.tracking)
     ds, splits = load_splits(cfg)

@@ -66,6 +66,11 @@ class Plan:
         }
 
 
+def as_plan(plan_or_config: Plan | Config) -> Plan:
+    """A plan as it is; a Config resolved into its plan (the stages take either)."""
+    return resolve_plan(plan_or_config) if isinstance(plan_or_config, Config) else plan_or_config
+
+
 def resolve_plan(cfg: Config) -> Plan:
     """Check ``cfg`` against the data, the registries and this machine; return the plan.
 

@@ -23,7 +23,7 @@ from .evaluate import EvalReport, evaluate_model
 from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
 from .optim import make_loss, make_optimizer
-from .plan import Plan, resolve_plan
+from .plan import Plan, as_plan
 from .preview import augment_preview
 
 
@@ -51,7 +51,7 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
     Under ``train.strategy: multi_worker`` every worker trains; only the chief tracks, tests and
     registers (the others return a result with an empty ``run_id``).
     """
-    plan = resolve_plan(plan) if isinstance(plan, Config) else plan
+    plan = as_plan(plan)
     cfg, t, dist = plan.config, plan.config.train, plan.distribution
     # --- tracking first: an unwritable store fails before any work is done
     experiment_id = tracking.configure(cfg.tracking) if dist.is_chief else None
