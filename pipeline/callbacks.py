@@ -1,5 +1,5 @@
-"""Keras callbacks of the training stage: divergence guard, best-epoch keeper with early stopping,
-the mixing switch and the terminal echo."""
+"""Keras callbacks of the training stage: stop on a signal, divergence guard, best-epoch keeper with
+early stopping, the epoch counter of the input pipeline, the mixing switch and the terminal echo."""
 from __future__ import annotations
 
 import time
@@ -9,6 +9,34 @@ import keras
 import numpy as np
 
 from trainlab.augment import AugmentChain
+from .faults import Interrupted
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Raises :class:`Interrupted` at the first batch boundary after a signal arrived under
+    ``faults.graceful()``: no epoch-end callback sees the unfinished epoch (nothing logs or checkpoints it)."""
+
+    def __init__(self, pending: list):
+        super().__init__()
+        self.pending = pending
+
+    def _check(self, *_, **__):
+        if self.pending:
+            raise Interrupted(self.pending[0])
+
+    on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Sets the input pipeline's epoch variable as each epoch begins (shuffle and augmentation seeds
+    derive from it: see ``inputs.make_dataset``)."""
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -34,6 +62,11 @@ class KeepBest(keras.callbacks.Callback):
         super().__init__()
         self.monitor, self.patience = monitor, patience
         self.epoch, self.value, self.weights, self.stopped_epoch = -1, -np.inf, None, None
+
+    def resume(self, state: dict, weights) -> None:
+        """Continue from a checkpoint's counters and best weights."""
+        self.epoch, self.weights, self.stopped_epoch = state["best_epoch"], weights, state.get("stopped_epoch")
+        self.value = -np.inf if state.get("best_value") is None else state["best_value"]
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)

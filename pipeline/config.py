@@ -91,6 +91,8 @@ class TrainConfig:
     devices: Optional[int] = None       # mirrored/data_parallel: devices to use (None: all); mirrored on a CPU: logical CPUs
     lr_scaling: str = "none"            # none | linear: learning rate x replicas (batch_size is the global batch)
     precision: str = "auto"             # float32 | mixed_bfloat16 | auto (mixed bf16 where the hardware has native bf16)
+    deterministic: bool = False         # same config, same weights: seeds plus TF op determinism (slower: see README)
+    keep_checkpoints: bool = False      # keep the per-epoch checkpoint once the run has finished
 
 
 @dataclass

@@ -108,12 +108,18 @@ def load_splits(cfg) -> tuple[Dataset, Splits]:
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, batch_size: int,
                  normalizer: Normalizer, training: bool = False, seed: int = 0, shuffle_buffer: int = 60000,
-                 label_smoothing: float = 0.0, augment: AugmentChain | None = None) -> tf.data.Dataset:
-    """The tf.data input: uint8 arrays -> cache -> shuffle -> batch -> map(augment, normalize) -> prefetch.
+                 label_smoothing: float = 0.0, augment: AugmentChain | None = None,
+                 epoch: tf.Variable | None = None) -> tf.data.Dataset:
+    """The tf.data input: uint8 arrays -> shuffle -> batch -> map(augment, normalize) -> prefetch.
 
     Images stay uint8 until the batched map, which casts them to float pixels, one-hot encodes the
     labels (float targets, smoothed if asked, as mixing needs), augments whole batches (training
-    only, each batch with its own seed) and normalizes last.
+    only) and normalizes last.
+
+    A training pass is a function of ``(seed, epoch)`` alone: the shuffle order and every batch's
+    augmentation seed derive from the value of ``epoch`` (an int64 variable the trainer sets at each
+    epoch's start; 0 when not given) when the pass begins. A run resumed at epoch k therefore sees
+    exactly the batches the uninterrupted run saw from epoch k on.
     """
     augment = augment if training and augment else None
 
@@ -126,14 +132,20 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
             x, targets = augment(x, targets, batch_seed)
         return normalizer(x), targets
 
-    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32))).cache()
-    if training:
-        ds = ds.shuffle(min(shuffle_buffer, len(labels)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if augment is not None:  # pair each batch with a fresh seed: new draws every epoch, same run to run
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(lambda batch, batch_seed: prepare(*batch, batch_seed),
-                                                num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    examples = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    if not training:
+        return examples.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    steps = -(-len(labels) // batch_size)
+    buffer = min(shuffle_buffer, len(labels))
+
+    def one_pass(_):
+        e = tf.constant(0, tf.int64) if epoch is None else epoch.read_value()
+        batches = examples.shuffle(buffer, seed=seed * 100_003 + e, reshuffle_each_iteration=False).batch(batch_size)
+        if augment is None:
+            return batches
+        batch_seeds = tf.data.Dataset.range(steps).map(lambda i: tf.stack([tf.constant(seed, tf.int64), e * steps + i]))
+        return tf.data.Dataset.zip(batches, batch_seeds).map(lambda batch, batch_seed: (*batch, batch_seed))
+
+    ds = tf.data.Dataset.range(1).flat_map(one_pass)  # re-run at every pass: reads the epoch then
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

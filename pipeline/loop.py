@@ -13,8 +13,9 @@ import tensorflow as tf
 
 def fit_distributed(model: keras.Model, strategy: tf.distribute.Strategy, train_ds: tf.data.Dataset,
                     val_ds: tf.data.Dataset, epochs: int, global_batch: int,
-                    callbacks: list[keras.callbacks.Callback]) -> dict[str, list[float]]:
-    """Train a compiled ``model`` (built in ``strategy.scope()``) and return its history."""
+                    callbacks: list[keras.callbacks.Callback], initial_epoch: int = 0) -> dict[str, list[float]]:
+    """Train a compiled ``model`` (built in ``strategy.scope()``) from ``initial_epoch`` on and return
+    the history of the epochs it ran."""
     per_example_loss = model.loss.call  # the unreduced loss of the compiled loss object
     optimizer = model.optimizer
     with strategy.scope():
@@ -52,7 +53,7 @@ def fit_distributed(model: keras.Model, strategy: tf.distribute.Strategy, train_
     hooks = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, steps=len(train_ds), verbose=0)
     model.stop_training = False
     hooks.on_train_begin()
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):
         hooks.on_epoch_begin(epoch)
         loss_sum = correct = seen = 0.0
         for i, batch in enumerate(dist_train):

@@ -1,30 +1,35 @@
 """The training stage: plan -> data -> inputs -> model -> fit -> test -> log (-> register).
 
 Reads top to bottom. Fails fast: a non-finite loss stops the run, marks it FAILED and registers
-nothing; Ctrl-C marks it KILLED.
+nothing; Ctrl-C, SIGTERM and SIGHUP stop it at the next batch boundary and mark it KILLED. Every
+finished epoch is checkpointed, so ``resume=RUN_ID`` continues a stopped run where it was.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import keras
+import tensorflow as tf
 
 from trainlab.augment import AugmentChain
 from trainlab.models import create_model
-from . import distribute, plots, precision, tracking
-from .callbacks import EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite
+from . import checkpoints, distribute, faults, plots, precision, tracking
+from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
+from .checkpoints import Checkpoint, Checkpointer
 from .config import Config
 from .diagnosis import Diagnosis, diagnose
-from .errors import DivergedError
+from .errors import ConfigError, DivergedError
 from .evaluate import EvalReport, evaluate_model
 from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
 from .optim import make_loss, make_optimizer
 from .plan import Plan, as_plan
 from .preview import augment_preview
+from .resume import CHECKPOINT_TAG, REGISTER_TAG
 
 
 @dataclass
@@ -41,13 +46,16 @@ class TrainResult:
 
 
 def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], None] = print,
-          callbacks: list[keras.callbacks.Callback] = (), tags: dict | None = None) -> TrainResult:
+          callbacks: list[keras.callbacks.Callback] = (), tags: dict | None = None,
+          resume: Path | None = None) -> TrainResult:
     """Train one model as ``plan`` says, tracked as one MLflow run. Returns what it measured.
 
     A :class:`Config` is resolved into its plan first (every option checked before any work).
 
     ``callbacks`` are added to fit's (benchmarks and studies observe training through them);
-    ``tags`` are set on the run when it starts (sweeps name the point and its parent run).
+    ``tags`` are set on the run when it starts (sweeps name the point and its parent run);
+    ``resume`` is the checkpoint of a stopped run: that same run continues from its last finished
+    epoch (its plan must be the one it was started with: ``resume.resume_config``).
     Under ``train.strategy: multi_worker`` every worker trains; only the chief tracks, tests and
     registers (the others return a result with an empty ``run_id``).
     """
@@ -55,72 +63,87 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
     cfg, t, dist = plan.config, plan.config.train, plan.distribution
     # --- tracking first: an unwritable store fails before any work is done
     experiment_id = tracking.configure(cfg.tracking) if dist.is_chief else None
+    if resume and dist.kind == "multi_worker":
+        raise ConfigError("--resume is not supported under train.strategy: multi_worker (its workers keep no "
+                          "checkpoints); start the run again")
+    checkpoint = Checkpoint.load(resume) if resume else None
+    if t.deterministic:
+        tf.config.experimental.enable_op_determinism()  # for the rest of this process
+    keras.utils.set_random_seed(t.seed)  # first: the input pipeline's shuffle reads the global seed too
 
     # --- data
     ds, splits = load_splits(cfg)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
 
-    # --- inputs (augmentation on training batches only)
+    # --- inputs (augmentation on training batches only; each epoch's draws depend on its number alone)
     chain = AugmentChain(cfg.augment)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_epoch")
     common = dict(num_classes=ds.num_classes, normalizer=normalizer)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=t.batch_size, training=True, seed=t.seed,
                             shuffle_buffer=t.shuffle_buffer, label_smoothing=t.label_smoothing, augment=chain,
-                            **common)
+                            epoch=epoch, **common)
     val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=1000, **common)
 
     # --- model, built where the strategy places its variables
     learning_rate = plan.effective_learning_rate
-    keras.utils.set_random_seed(t.seed)
     policy = plan.dtype_policy
     with dist.scope(), precision.policy(policy):
         sync = dist.replicas > 1 and dist.kind != "data_parallel"  # JAX computes batch stats on the global batch
         model = build_model(plan, sync_batch_norm=sync)
         model.compile(optimizer=make_optimizer(dataclasses.replace(t, learning_rate=learning_rate), len(train_ds)),
                       loss=make_loss(t), metrics=["accuracy"], steps_per_execution=t.steps_per_execution)
+        if checkpoint:
+            checkpoint.restore(model)
 
     guard, best = StopOnNonFinite(), KeepBest("val_accuracy", patience=t.early_stopping)
+    first_epoch = 0
+    if checkpoint:
+        best.resume(checkpoint.state, checkpoint.best_weights)
+        stopped_early = checkpoint.state.get("stopped_epoch") is not None
+        first_epoch = t.epochs if stopped_early else checkpoint.epoch + 1
 
-    def fit(watchers) -> tuple[dict, float]:
-        start = time.perf_counter()
-        if dist.custom_loop:
-            history = fit_distributed(model, dist.strategy, train_ds, val_ds, t.epochs, t.batch_size, watchers)
-        else:
-            history = model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, verbose=0, shuffle=False,
-                                callbacks=watchers).history  # shuffle=False: tf.data shuffles
-        return history, time.perf_counter() - start
+    def fit(watchers) -> dict:
+        watchers = [EpochCounter(epoch), *watchers]
+        try:
+            with faults.graceful() as pending:
+                watchers.insert(0, StopOnSignal(pending))
+                if dist.custom_loop:
+                    return fit_distributed(model, dist.strategy, train_ds, val_ds, t.epochs, t.batch_size, watchers,
+                                           initial_epoch=first_epoch)
+                return model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=first_epoch,
+                                 verbose=0, shuffle=False, callbacks=watchers).history  # tf.data shuffles
+        except tf.errors.ResourceExhaustedError as e:
+            raise faults.resource_error(e, f"training {cfg.model.name} with batches of {t.batch_size}",
+                                        "lower train.batch_size") from None
 
     if not dist.is_chief:
         echo(f"{dist.describe()}: training {cfg.model.name}; the chief tracks, tests and registers")
-        history, seconds = fit([guard, best, EpochEcho(echo)])
+        start = time.perf_counter()
+        history = fit([guard, best, EpochEcho(echo)])
+        seconds = time.perf_counter() - start
         echo(f"trained in {seconds:.0f}s; weights digest {distribute.weights_digest(model.get_weights())}")
         return TrainResult("", best.epoch, best.value, None, seconds, history)
 
-    with tracking.run(experiment_id, cfg.tracking.run_name, tags) as run_id:
-        tracking.log_params({**cfg.flat(), "model.parameters": model.count_params(), **dist.params(),
-                             "train.effective_learning_rate": learning_rate,
-                             "train.dtype_policy": policy})
-        tracking.log_params({f"normalization.{k}": v for k, v in normalizer.as_params().items()})
-        skipped = ds.facts.get("skipped_files", [])
-        tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),
-                             "data.test_images": len(splits.y_test), "data.source": ds.source,
-                             "data.image_shape": "x".join(map(str, ds.image_shape)),
-                             "data.skipped_files": len(skipped)})
-        if skipped:
-            echo(f"warning: skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:5])}"
-                 + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
-        tracking.log_dict(plan.as_dict(), "plan.yaml")
-        echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
-             f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"
-             + ("" if dist.kind == "none" else f"; {dist.describe()}") + ("" if policy == "float32" else f"; {policy}"))
+    run_id = checkpoint.state["run_id"] if checkpoint else None
+    with tracking.run(experiment_id, cfg.tracking.run_name, tags, resume=run_id) as run_id:
+        folder = checkpoints.root_for(cfg.tracking.tracking_uri) / run_id
+        done, seconds = (checkpoint.state["history"], checkpoint.state["train_seconds"]) if checkpoint else ({}, 0.0)
+        saver = Checkpointer(folder / checkpoints.FILENAME, best,
+                             {"run_id": run_id, "config": cfg.flat(), "register": register}, done, seconds)
+        if checkpoint:
+            register = register or checkpoint.state.get("register", False)
+            echo(f"run {run_id}: resuming {cfg.model.name} on {ds.name} after epoch {checkpoint.epoch + 1} of "
+                 f"{t.epochs}")
+        else:
+            _log_start(plan, model, ds, splits, normalizer, chain, learning_rate, echo)
+            tracking.set_tags({CHECKPOINT_TAG: saver.path, REGISTER_TAG: register})
 
         # --- fit
-        if chain:
-            tracking.log_figure(augment_preview(splits.x_train, splits.y_train, chain, ds.class_names, seed=t.seed),
-                                "plots/augmentation.png")
-        watchers = [guard, best, tracking.EpochLogger(), EpochEcho(echo), *callbacks]
+        watchers = [guard, best, tracking.EpochLogger(), EpochEcho(echo), saver, *callbacks]
         if chain.mixes_labels and t.mixing_off_epochs:
             watchers.append(MixingSwitch(chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
-        history, train_seconds = fit(watchers)
+        fit(watchers)
+        history, train_seconds = saver.history, saver.seconds
         if guard.reason:
             tracking.set_tags({"trainlab.fit": "diverged", "trainlab.fit_reason": guard.reason})
             raise DivergedError(f"training diverged: {guard.reason}; lower train.learning_rate")
@@ -142,6 +165,8 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
                            "trainlab.class_names": ",".join(ds.class_names), "trainlab.fit": fit_verdict.verdict,
                            "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest})
         tracking.log_model(serving, ds.num_classes)
+    if not t.keep_checkpoints:
+        checkpoints.remove(folder)
 
     result = TrainResult(run_id, best.epoch, best.value, report, train_seconds, history, fit=fit_verdict,
                          model=serving)
@@ -149,12 +174,36 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
     echo(f"best epoch {best.epoch + 1}: val_accuracy {best.value:.4f}; test_accuracy {report.accuracy:.4f}; "
          f"trained in {train_seconds:.0f}s{stopped}")
     echo(f"fit: {fit_verdict.verdict} ({fit_verdict.reason})")
-    if dist.kind != "none":
+    if dist.kind != "none" or t.deterministic:
         echo(f"weights digest {digest}")
     if register:
         result.registration = tracking.register(run_id, cfg.tracking.registered_model)
         echo(result.registration.message)
     return result
+
+
+def _log_start(plan: Plan, model, ds, splits, normalizer, chain, learning_rate, echo) -> None:
+    """What a new run logs before its first epoch: params, plan, data facts, augmentation preview."""
+    cfg, t, dist = plan.config, plan.config.train, plan.distribution
+    tracking.log_params({**cfg.flat(), "model.parameters": model.count_params(), **dist.params(),
+                         "train.effective_learning_rate": learning_rate, "train.dtype_policy": plan.dtype_policy})
+    tracking.log_params({f"normalization.{k}": v for k, v in normalizer.as_params().items()})
+    skipped = ds.facts.get("skipped_files", [])
+    tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),
+                         "data.test_images": len(splits.y_test), "data.source": ds.source,
+                         "data.image_shape": "x".join(map(str, ds.image_shape)), "data.skipped_files": len(skipped)})
+    if skipped:
+        echo(f"warning: skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:5])}"
+             + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
+    tracking.log_dict(plan.as_dict(), "plan.yaml")
+    run_id = tracking.active_run_id()
+    echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
+         f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"
+         + ("" if dist.kind == "none" else f"; {dist.describe()}")
+         + ("" if plan.dtype_policy == "float32" else f"; {plan.dtype_policy}"))
+    if chain:
+        tracking.log_figure(augment_preview(splits.x_train, splits.y_train, chain, ds.class_names, seed=t.seed),
+                            "plots/augmentation.png")
 
 
 def build_model(plan: Plan, sync_batch_norm: bool = False) -> keras.Model:

@@ -9,7 +9,7 @@ import click
 
 from trainlab import __version__
 
-from .. import runtime
+from .. import faults, runtime
 from ..config import PRESETS, Config, config_keys, key_help, key_type, load_config
 from ..errors import TrainlabError
 
@@ -17,17 +17,19 @@ DEFAULT_CONFIG = "mlflow.yml"
 
 
 class Group(click.Group):
-    """Turns TrainlabError into ``Error: <reason>`` and exit 2, and Ctrl-C into exit 130."""
+    """Turns TrainlabError into ``Error: <reason>`` and exit 2; Ctrl-C, SIGTERM and SIGHUP into a
+    clean stop with exit 128 + the signal's number (130, 143, 129)."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with faults.signals_as_interrupts():
+                return super().invoke(ctx)
         except TrainlabError as e:
             click.echo(f"Error: {e}", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as e:
+            click.echo(f"Interrupted{f' ({e})' if str(e) else ''}.", err=True)
+            ctx.exit(getattr(e, "exit_code", 130))
 
 
 # Flags whose name is not the key's own field name (``train.epochs`` -> ``--epochs``).
@@ -45,6 +47,9 @@ def key_option(key: str):
     """A click option for a config key: flag, type and help all derived from the config's field."""
     flags = FLAG_NAMES.get(key, (f"--{key.rpartition('.')[2].replace('_', '-')}",))
     kind = key_type(key)
+    if kind is bool:  # --deterministic/--no-deterministic; neither given: the config decides
+        flags = tuple(f"{f}/--no-{f[2:]}" for f in flags)
+        return click.option(*flags, _param(key), default=None, help=f"{key_help(key)} [{key}]")
     typed = {int: {"type": int}, float: {"type": float}, list: {"metavar": "YAML"}}.get(kind, {})
     return click.option(*flags, _param(key), help=f"{key_help(key)} [{key}]", **typed)
 
@@ -105,7 +110,8 @@ TRAIN_OPTIONS = ("augment", "data.dataset", "data.validation_size", "data.normal
                  "data.limit_test", "model.name", "model.activation", "model.initializer", "model.normalization",
                  "model.width", "model.depth", "model.dropout", "model.l2", "train.epochs", "train.batch_size",
                  "train.optimizer", "train.learning_rate", "train.lr_schedule", "train.loss",
-                 "train.label_smoothing", "train.early_stopping", "train.seed", "tracking.tracking_uri",
+                 "train.label_smoothing", "train.early_stopping", "train.seed", "train.deterministic",
+                 "train.keep_checkpoints", "tracking.tracking_uri",
                  "tracking.experiment", "tracking.registered_model")
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve_plan
+from ..config import load_config
+from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve_overrides, resolve_plan
 
 
 @cli.command()
@@ -37,10 +38,41 @@ def data(grid, **kwargs):
 @config_options(*TRAIN_OPTIONS)
 @click.option("--register/--no-register", default=False, show_default=True,
               help="Register the model and make it champion if it beats the current one.")
-def train(register, **kwargs):
-    """Train a model as one MLflow run."""
+@click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
+              help="Continue a stopped run (killed, failed, or left RUNNING by a dead process) from its last "
+                   "checkpoint, as the same MLflow run; without RUN_ID the newest one (see trainlab runs).")
+def train(register, resume, **kwargs):
+    """Train a model as one MLflow run (every epoch checkpointed: a stopped run can be resumed)."""
     from ..train import train as train_stage
-    train_stage(resolve_plan(kwargs), register=register, echo=click.echo)
+    if resume is None:
+        train_stage(resolve_plan(kwargs), register=register, echo=click.echo)
+        return
+    from .. import tracking
+    from ..plan import resolve_plan as resolve
+    from ..resume import resumable, resume_config
+    path, preset, overrides = resolve_overrides(kwargs)
+    other = sorted(k for k in overrides if not k.startswith("tracking."))
+    if other:
+        raise click.UsageError(f"--resume continues a run with its own config: drop {', '.join(other)}")
+    store = load_config(path, overrides, preset).tracking
+    stopped = resumable(tracking.configure(store), None if resume == "latest" else resume)
+    train_stage(resolve(resume_config(stopped.checkpoint, store)), register=register, echo=click.echo,
+                resume=stopped.checkpoint)
+
+
+@cli.command()
+@config_options("tracking.tracking_uri", "tracking.experiment")
+def runs(**kwargs):
+    """List the experiment's unfinished training runs: status, epochs done, and whether they can resume."""
+    from .. import tracking
+    from ..resume import unfinished_runs
+    found = unfinished_runs(tracking.configure(resolve_config(kwargs).tracking))
+    if not found:
+        click.echo("no unfinished runs")
+    for u in found:
+        resume = "resume: trainlab train --resume " + u.run_id if u.checkpoint and not u.alive else "no checkpoint"
+        click.echo(f"{u.run_id}  {u.name:<24} {u.state:<32} epoch {u.epochs_done}/{u.epochs}  "
+                   + (resume if not u.alive else "in progress"))
 
 
 @cli.command()

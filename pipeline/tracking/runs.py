@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 from typing import Iterator
 
 import keras
@@ -18,28 +20,55 @@ from .store import _one_line, _quiet
 
 MODEL_NAME = "model"                    # the logged model's name inside each run
 MODEL_URI_TAG = "trainlab.model_uri"
+HOST_TAG, PID_TAG = "trainlab.host", "trainlab.pid"  # who owns a RUNNING run
 
 
 @contextlib.contextmanager
-def run(experiment_id: str, run_name: str | None = None, tags: dict | None = None) -> Iterator[str]:
-    """A tracked run; yields its id. Ends FINISHED, FAILED (with the reason as a tag) or KILLED (Ctrl-C).
+def run(experiment_id: str, run_name: str | None = None, tags: dict | None = None,
+        resume: str | None = None) -> Iterator[str]:
+    """A tracked run; yields its id. Ends FINISHED, FAILED (with the reason as a tag) or KILLED
+    (Ctrl-C, SIGTERM, SIGHUP).
 
-    ``tags`` are set when the run starts (sweeps tag their points and name the parent run).
+    ``tags`` are set when the run starts (sweeps tag their points and name the parent run);
+    ``resume`` reopens that run instead of starting one. The run records the host and process that
+    own it, so a run left RUNNING by a dead process can be told from one in progress. A store that
+    fails mid-run becomes a :class:`TrackingError` (the run is marked FAILED if the store still takes it).
     """
-    active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                              tags={k: str(v) for k, v in (tags or {}).items()})
+    if resume:
+        active = mlflow.start_run(run_id=resume)
+    else:
+        active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                  tags={k: str(v) for k, v in (tags or {}).items()})
+    mlflow.set_tags({HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
     try:
         yield active.info.run_id
-    except KeyboardInterrupt:
-        mlflow.set_tag("trainlab.status_reason", "interrupted by the user")
-        mlflow.end_run(status="KILLED")
+    except KeyboardInterrupt as e:
+        _end("KILLED", str(e) or "interrupted by the user")
         raise
     except BaseException as e:
-        mlflow.set_tag("trainlab.status_reason", _one_line(e) or type(e).__name__)
-        mlflow.end_run(status="FAILED")
+        _end("FAILED", _one_line(e) or type(e).__name__)
+        if isinstance(e, MlflowException):
+            raise TrackingError(f"tracking store {mlflow.get_tracking_uri()} failed during run "
+                                f"{active.info.run_id}: {_one_line(e)}") from None
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def _end(status: str, reason: str) -> None:
+    """End the active run as ``status``; if the store is gone, forget the run all the same."""
+    try:
+        mlflow.set_tag("trainlab.status_reason", reason)
+        mlflow.end_run(status=status)
+    except Exception:
+        from mlflow.tracking import fluent
+        stack = fluent._active_run_stack.get()  # MLflow keeps the run active when end_run fails
+        if stack:
+            stack.pop()
+
+
+def active_run_id() -> str:
+    return mlflow.active_run().info.run_id
 
 
 def log_params(params: dict) -> None:
@@ -128,6 +157,25 @@ def load_model(uri: str) -> keras.Model:
         return mlflow.keras.load_model(uri)
     except Exception as e:
         raise TrackingError(f"cannot load model {uri}: {_one_line(e)}") from None
+
+
+def search_runs(experiment_id: str, statuses: tuple[str, ...]) -> list:
+    """The experiment's runs in these statuses, newest first."""
+    runs = MlflowClient().search_runs([experiment_id], "attributes.status != 'FINISHED'" if "FINISHED" not in statuses
+                                      else "", order_by=["attributes.start_time DESC"], max_results=1000)
+    return [r for r in runs if r.info.status in statuses]  # MLflow's filter has no OR
+
+
+def run_status(run_id: str) -> str:
+    try:
+        return MlflowClient().get_run(run_id).info.status
+    except MlflowException:
+        raise TrackingError(f"no run with id {run_id!r} in {mlflow.get_tracking_uri()}") from None
+
+
+def run_owner(run_id: str) -> str:
+    tags = MlflowClient().get_run(run_id).data.tags
+    return f"{tags.get(PID_TAG, '?')} on {tags.get(HOST_TAG, '?')}"
 
 
 def latest_finished_run(experiment_id: str) -> str:
