@@ -71,3 +71,39 @@ def evaluate_uri(cfg, model_uri: str | None = None) -> tuple[str, EvalReport]:
         raise DataError(f"model {uri} takes images of shape {model.input_shape[1:]}, "
                         f"{ds.name} has {splits.x_test.shape[1:]}")
     return uri, evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)
+
+
+def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:
+    """What a validation accuracy was measured on, as a digest of the images and labels themselves:
+    two runs' scores compare only when it agrees (same dataset, split seed, size and limits)."""
+    import hashlib
+    h = hashlib.sha256(f"{images.shape}|{labels.shape}".encode())
+    h.update(np.ascontiguousarray(images).data)
+    h.update(np.ascontiguousarray(labels.astype(np.int64)).data)
+    return h.hexdigest()[:16]
+
+
+def accuracy_rescorer(images: np.ndarray, labels: np.ndarray, num_classes: int):
+    """``rescore(model_uri)``: that model's accuracy on these images, or None when it takes another image
+    shape or class count (the registry's champion is re-scored this way on a candidate's validation split)."""
+    from . import tracking
+
+    def rescore(uri: str) -> float | None:
+        model = tracking.load_model(uri)
+        if tuple(model.input_shape[1:]) != images.shape[1:] or model.output_shape[-1] != num_classes:
+            return None
+        probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=1000, verbose=0))
+        return float(np.mean(probabilities.argmax(axis=1) == labels))
+    return rescore
+
+
+def run_rescorer(run_id: str):
+    """The rescorer on the validation split a finished run was selected on, rebuilt from its params."""
+    from mlflow.tracking import MlflowClient
+    from .config import config_keys, load_config
+    from .inputs import load_splits
+    params = MlflowClient().get_run(run_id).data.params
+    keys = [k for k in config_keys() if k.startswith("data.") or k == "train.seed"]
+    cfg = load_config(None, {k: params[k] for k in keys if k in params and params[k] != "None"})
+    ds, splits = load_splits(cfg)
+    return accuracy_rescorer(splits.x_val, splits.y_val, ds.num_classes)

@@ -23,7 +23,7 @@ from .checkpoints import Checkpoint, Checkpointer
 from .config import Config
 from .diagnosis import Diagnosis, diagnose
 from .errors import ConfigError, DivergedError
-from .evaluate import EvalReport, evaluate_model
+from .evaluate import EvalReport, accuracy_rescorer, evaluate_model, validation_digest
 from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
 from .optim import make_loss, make_optimizer
@@ -163,7 +163,9 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
         tracking.log_figure(plots.confusion_matrix(report.confusion, ds.class_names), "plots/confusion_matrix.png")
         tracking.set_tags({"trainlab.dataset": ds.name, "trainlab.model": cfg.model.name,
                            "trainlab.class_names": ",".join(ds.class_names), "trainlab.fit": fit_verdict.verdict,
-                           "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest})
+                           "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest,
+                           tracking.VALIDATION_TAG: validation_digest(splits.x_val, splits.y_val),
+                           "trainlab.validation_split": f"{ds.name}, seed {t.seed}, {len(splits.y_val)} images"})
         tracking.log_model(serving, ds.num_classes)
     if not t.keep_checkpoints:
         checkpoints.remove(folder)
@@ -177,7 +179,8 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
     if dist.kind != "none" or t.deterministic:
         echo(f"weights digest {digest}")
     if register:
-        result.registration = tracking.register(run_id, cfg.tracking.registered_model)
+        rescore = accuracy_rescorer(splits.x_val, splits.y_val, ds.num_classes)
+        result.registration = tracking.register(run_id, cfg.tracking.registered_model, rescore)
         echo(result.registration.message)
     return result
 

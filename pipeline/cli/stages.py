@@ -97,8 +97,9 @@ def register(run_id, **kwargs):
     from .. import tracking
     cfg = resolve_config(kwargs)
     experiment_id = tracking.configure(cfg.tracking)
-    click.echo(tracking.register(run_id or tracking.latest_finished_run(experiment_id),
-                                 cfg.tracking.registered_model).message)
+    from ..evaluate import run_rescorer
+    run_id = run_id or tracking.latest_finished_run(experiment_id)
+    click.echo(tracking.register(run_id, cfg.tracking.registered_model, lambda uri: run_rescorer(run_id)(uri)).message)
 
 
 @cli.command("lr-find")

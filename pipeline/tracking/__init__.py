@@ -3,7 +3,7 @@ and the groups of runs that sweeps and studies make.
 
 The rest of trainlab calls these functions and never imports mlflow itself.
 """
-from .registry import (CHAMPION, SELECTION_METRIC, Registration, champion, champion_uri,
+from .registry import (CHAMPION, SELECTION_METRIC, VALIDATION_TAG, Registration, champion, champion_uri,
                                         model_metadata, register, version_of)
 from .runs import (active_run_id, HOST_TAG, MODEL_NAME, MODEL_URI_TAG, PID_TAG, EpochLogger, run_owner, run_status, search_runs, latest_finished_run, load_model,
                                     log_dict, log_figure, log_metrics, log_model, log_params, log_series, run, run_metrics, run_model_uri,
@@ -11,6 +11,6 @@ from .runs import (active_run_id, HOST_TAG, MODEL_NAME, MODEL_URI_TAG, PID_TAG, 
 from . import groups
 from .store import configure
 
-__all__ = ["active_run_id", "HOST_TAG", "PID_TAG", "run_owner", "run_status", "search_runs", "CHAMPION", "MODEL_NAME", "MODEL_URI_TAG", "SELECTION_METRIC", "EpochLogger", "Registration", "champion",
+__all__ = ["VALIDATION_TAG", "active_run_id", "HOST_TAG", "PID_TAG", "run_owner", "run_status", "search_runs", "CHAMPION", "MODEL_NAME", "MODEL_URI_TAG", "SELECTION_METRIC", "EpochLogger", "Registration", "champion",
            "champion_uri", "configure", "groups", "latest_finished_run", "load_model", "log_dict", "log_figure", "log_metrics",
            "log_model", "log_params", "log_series", "model_metadata", "register", "run", "run_metrics", "run_model_uri", "set_tags", "version_of"]

@@ -1,8 +1,15 @@
-"""The model registry: versions, and the `champion` alias that moves only to a better model."""
+"""The model registry: versions, and the `champion` alias that moves only to a better model, judged
+on the same validation images, one registration at a time."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import math
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -14,6 +21,7 @@ from .store import _one_line, _quiet
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best_val_accuracy"  # higher is better; chosen on validation, never on test
+VALIDATION_TAG = "trainlab.validation"  # digest of the validation images and labels the metric was measured on
 
 
 def champion(name: str) -> tuple[str, str, float] | None:
@@ -41,8 +49,14 @@ class Registration:
     message: str
 
 
-def register(run_id: str, name: str) -> Registration:
+def register(run_id: str, name: str, rescore: Callable[[str], float] | None = None) -> Registration:
     """Register the run's model; move `champion` to it only if it beats the champion on validation.
+
+    Scores are compared only when both runs measured them on the same validation images (their
+    ``trainlab.validation`` digests agree). Otherwise the champion is re-scored on the candidate's
+    validation split first: ``rescore(model_uri)`` returns that accuracy (None: the champion stays,
+    the two are not comparable). Registrations on one store are serialized by a file lock, so
+    processes finishing together get consecutive versions and the alias ends on the best of them.
 
     Raises:
         TrackingError: the run is unknown, did not finish, or logged no model/selection metric.
@@ -58,18 +72,53 @@ def register(run_id: str, name: str) -> Registration:
     score = run_info.data.metrics.get(SELECTION_METRIC)
     if score is None:
         raise TrackingError(f"run {run_id} has no {SELECTION_METRIC} metric: it is not a trainlab training run")
-    current = champion(name)
-    version = _registered_version(name, run_id)
-    if version is None:
-        with _quiet():
-            version = str(mlflow.register_model(run_model_uri(run_id), name).version)
-    if current is not None and score <= current[2]:
-        return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
-                            f"{score:.4f}); champion stays version {current[0]} ({current[2]:.4f})")
-    client.set_registered_model_alias(name, CHAMPION, version)
-    was = f" (was version {current[0]}, {current[2]:.4f})" if current else ""
+    with registry_lock():
+        current = champion(name)
+        version = _registered_version(name, run_id)
+        if version is None:
+            with _quiet():
+                version = str(mlflow.register_model(run_model_uri(run_id), name).version)
+        against, how = (None, "") if current is None else _champion_score(current, run_info, name, rescore)
+        if current is not None and (against is None or score <= against):
+            why = how if against is None else f"{against:.4f}{how}"
+            return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
+                                f"{score:.4f}); champion stays version {current[0]} ({why})")
+        client.set_registered_model_alias(name, CHAMPION, version)
+    was = f" (was version {current[0]}, {against:.4f}{how})" if current else ""
     return Registration(version, True, f"registered {name} version {version} as {CHAMPION} "
                         f"({SELECTION_METRIC} {score:.4f}){was}")
+
+
+def _champion_score(current, candidate, name: str, rescore) -> tuple[float | None, str]:
+    """The champion's validation accuracy on the candidate's validation images, and how it was had."""
+    version, champion_run, metric = current
+    mine = candidate.data.tags.get(VALIDATION_TAG)
+    theirs = MlflowClient().get_run(champion_run).data.tags.get(VALIDATION_TAG)
+    if mine and mine == theirs:
+        return metric, ""
+    if rescore is None:
+        return None, "not comparable: measured on other validation images"
+    value = rescore(f"models:/{name}/{version}")
+    if value is None:
+        return None, "not comparable: it takes other images or classes"
+    return value, ", re-scored on this run's validation images"
+
+
+@contextlib.contextmanager
+def registry_lock() -> Iterator[None]:
+    """An exclusive lock for the current store's registry (beside a sqlite database, else in the temp
+    folder): the read-compare-move of the alias is one step for every process on this machine."""
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):] + ".registry.lock")
+    else:
+        path = Path(tempfile.gettempdir()) / f"trainlab-registry-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock"
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _registered_version(name: str, run_id: str) -> str | None:
