@@ -1,0 +1,200 @@
+"""Surviving faults: signals stop cleanly, checkpoints are atomic, a killed run resumes to the same
+result, and the champion moves fairly and atomically."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import smoke_config
+from trainlab.pipeline import tracking
+from trainlab.pipeline.checkpoints import Checkpoint
+from trainlab.pipeline.faults import ResourceError
+
+TRAINLAB = Path(sys.executable).with_name("trainlab")
+
+
+def trainlab(tmp_path, *args, **popen):
+    """Start ``trainlab ARGS`` on the store in ``tmp_path``, in its own process group."""
+    argv = [str(TRAINLAB), *args, "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    return subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(proc, timeout=240) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return out
+
+
+def checkpoint_of(tmp_path, epochs_done: int, timeout: float = 180) -> Path:
+    """Wait until the (only) run's checkpoint holds ``epochs_done`` finished epochs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in tmp_path.glob("checkpoints/*/checkpoint.npz"):
+            try:
+                if Checkpoint.peek(path)["epoch"] + 1 >= epochs_done:
+                    return path
+            except Exception:
+                pass  # being renamed into place
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint with {epochs_done} epoch(s) in {timeout}s")
+
+
+def only_run(tmp_path):
+    tracking.configure(smoke_config(tmp_path).tracking)
+    client = MlflowClient()
+    [run] = client.search_runs([client.get_experiment_by_name("trainlab").experiment_id])
+    return run
+
+
+def weights_digest(output: str) -> str:
+    return next(line.split()[-1] for line in output.splitlines() if line.startswith("weights digest"))
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
+def test_a_signal_stops_training_at_a_batch_boundary_and_keeps_the_checkpoint(tmp_path, signum, code):
+    proc = trainlab(tmp_path, "train", "--preset", "smoke", "--epochs", "60", "--register")
+    checkpoint_of(tmp_path, 1)
+    os.killpg(proc.pid, signum)
+    out = finish(proc, timeout=60)
+    assert proc.returncode == code, out
+    assert f"Interrupted (stopped by {signal.Signals(signum).name})." in out and "Traceback" not in out
+    run = only_run(tmp_path)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["trainlab.status_reason"] == f"stopped by {signal.Signals(signum).name}"
+    kept = Checkpoint.peek(Path(run.data.tags["trainlab.checkpoint"]))
+    logged = MlflowClient().get_metric_history(run.info.run_id, "val_accuracy")
+    assert [m.step for m in logged] == list(range(kept["epoch"] + 1))  # no unfinished epoch was logged
+    assert MlflowClient().search_registered_models() == []
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    config = ["train", "--preset", "smoke", "--epochs", "3", "--limit-train", "6000", "--deterministic"]
+    (tmp_path / "straight").mkdir()
+    straight = finish(trainlab(tmp_path / "straight", *config))
+    (tmp_path / "killed").mkdir()
+    killed = tmp_path / "killed"
+    proc = trainlab(killed, *config, "--register")
+    checkpoint_of(killed, 1)
+    os.killpg(proc.pid, signal.SIGKILL)  # in epoch 2, or just after it (either way the result must not change)
+    proc.wait(30)
+    run_id = only_run(killed).info.run_id
+    listed = finish(trainlab(killed, "runs"))
+    assert run_id in listed and "orphaned (its process is gone)" in listed and f"--resume {run_id}" in listed
+    resumed = finish(trainlab(killed, "train", "--resume"))
+    assert f"run {run_id}: resuming cnn" in resumed, resumed
+    assert weights_digest(resumed) == weights_digest(straight)
+    test_accuracy = lambda out: out.split("test_accuracy ")[1].split(";")[0]  # noqa: E731
+    assert test_accuracy(resumed) == test_accuracy(straight)
+    run = only_run(killed)
+    assert run.info.run_id == run_id and run.info.status == "FINISHED"
+    assert [m.step for m in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [0, 1, 2]
+    assert "registered trainlab-mnist version 1 as champion" in resumed  # --register of the killed command
+    assert not (killed / "checkpoints" / run_id).exists()  # removed once the run finished
+    assert "no unfinished runs" in finish(trainlab(killed, "runs"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume"], "no unfinished run with a checkpoint"),
+    (["--resume", "0123456789abcdef"], "no run with id"),
+    (["--resume", "--epochs", "3"], "--resume continues a run with its own config: drop train.epochs"),
+])
+def test_resume_errors_are_one_line(tmp_path, args, message):
+    proc = trainlab(tmp_path, "train", *args)
+    out = finish(proc, timeout=120)
+    assert proc.returncode == 2 and message in out and "Traceback" not in out, out
+
+
+def test_deterministic_runs_give_the_same_weights(tmp_path):
+    from trainlab.pipeline.train import train
+    digests = set()
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        cfg = smoke_config(tmp_path / name, **{"train.deterministic": True, "model.dropout": 0.3})
+        result = train(cfg, echo=lambda _: None)
+        digests.add(MlflowClient().get_run(result.run_id).data.tags["trainlab.weights_digest"])
+    assert len(digests) == 1
+
+
+def _tiny_model():
+    import keras
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.5),
+                              keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_checkpoint_restores_weights_optimizer_state_and_seed_states(tmp_path):
+    model = _tiny_model()
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=2, verbose=0)
+    Checkpoint.capture(model, 1, model.get_weights(), {"history": {"loss": [1.0, 0.5]}}).save(tmp_path / "c.npz")
+    fresh = _tiny_model()
+    loaded = Checkpoint.load(tmp_path / "c.npz")
+    loaded.restore(fresh)
+    assert loaded.epoch == 1 and loaded.state["history"] == {"loss": [1.0, 0.5]}
+    assert int(fresh.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) == 2
+    for a, b in zip(fresh.variables + fresh.optimizer.variables, model.variables + model.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(Exception, match="different model"):
+        loaded.restore(__import__("keras").Sequential([__import__("keras").Input((4,)),
+                                                        __import__("keras").layers.Dense(2)]))
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "run" / "checkpoint.npz"
+    model = _tiny_model()
+    Checkpoint.capture(model, 0, None, {"n": 1}).save(path)
+    before = path.read_bytes()
+
+    def full(*_, **__):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(np, "savez", full)
+    with pytest.raises(ResourceError, match=r"^disk full writing checkpoint .*checkpoint.npz: free some space"):
+        Checkpoint.capture(model, 1, None, {"n": 2}).save(path)
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["checkpoint.npz"]
+
+
+def test_a_torn_checkpoint_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(b"PK\x03\x04 torn")
+    with pytest.raises(Exception, match="cannot be read"):
+        Checkpoint.load(path)
+
+
+def test_champion_is_rescored_on_the_candidates_validation_split(tmp_path):
+    from trainlab.pipeline.train import train
+    first = train(smoke_config(tmp_path), register=True, echo=lambda _: None)
+    assert first.registration.promoted
+    other = train(smoke_config(tmp_path, **{"train.seed": 7}), register=True, echo=lambda _: None)
+    tags = [MlflowClient().get_run(r.run_id).data.tags[tracking.VALIDATION_TAG] for r in (first, other)]
+    assert tags[0] != tags[1]
+    assert "re-scored on this run's validation images" in other.registration.message
+    same = train(smoke_config(tmp_path, **{"train.epochs": 2}), register=True, echo=lambda _: None)
+    assert "re-scored" not in same.registration.message  # same split as the first: compared directly
+
+
+def test_four_concurrent_registrations_get_consecutive_versions_and_the_best_is_champion(tmp_path):
+    from trainlab.pipeline.train import train
+    runs = [train(smoke_config(tmp_path, **{"model.width": w}), echo=lambda _: None) for w in (4, 6, 8, 12)]
+    procs = [trainlab(tmp_path, "register", "--run-id", r.run_id) for r in runs]
+    outs = [finish(p, timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    client = MlflowClient()
+    versions = client.search_model_versions("name = 'trainlab-mnist'")
+    assert sorted(int(v.version) for v in versions) == [1, 2, 3, 4]
+    assert sorted(v.run_id for v in versions) == sorted(r.run_id for r in runs)
+    best = max(runs, key=lambda r: r.best_val_accuracy).best_val_accuracy
+    champion_run = client.get_model_version_by_alias("trainlab-mnist", "champion").run_id
+    assert client.get_run(champion_run).data.metrics["best_val_accuracy"] == best
