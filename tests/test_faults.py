@@ -198,3 +198,27 @@ def test_four_concurrent_registrations_get_consecutive_versions_and_the_best_is_
     best = max(runs, key=lambda r: r.best_val_accuracy).best_val_accuracy
     champion_run = client.get_model_version_by_alias("trainlab-mnist", "champion").run_id
     assert client.get_run(champion_run).data.metrics["best_val_accuracy"] == best
+
+
+def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoints(tmp_path):
+    (tmp_path / "grid.yml").write_text("name: kill\npreset: smoke\nbase: {model.width: 4, data.limit_train: 1200, "
+                                       "data.validation_size: 200, data.limit_test: 200, train.epochs: 12}\n"
+                                       "grid: {train.learning_rate: [0.002, 0.004]}\n")
+    sweep = ["sweep", "grid.yml", "--workers", "2"]
+    proc = trainlab(tmp_path, *sweep)
+    checkpoint_of(tmp_path, 2)
+    proc.send_signal(signal.SIGTERM)  # to the sweep alone: it passes the stop on to its worker processes
+    out = finish(proc, timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in out, out
+    tracking.configure(smoke_config(tmp_path).tracking)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("trainlab").experiment_id
+    killed = {r.info.run_id for r in client.search_runs([experiment], "attributes.status = 'KILLED'")
+              if r.data.tags.get("trainlab.sweep.role") == "point" and Path(r.data.tags.get("trainlab.checkpoint", "-")).is_file()}
+    assert 1 <= len(killed) <= 2
+    again = finish(trainlab(tmp_path, *sweep), timeout=400)
+    assert f"{len(killed)} of them resumed from their checkpoints" in again, again
+    points = [r for r in client.search_runs([experiment]) if r.data.tags.get("trainlab.sweep.role") == "point"]
+    assert {r.info.run_id for r in points if r.info.status == "FINISHED"} >= killed  # the same runs continued
+    assert all(r.info.status == "FINISHED" for r in points) and len(points) == 2
+    assert not list(tmp_path.glob("checkpoints/*/*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -54,9 +55,12 @@ def run_sweep(spec: SweepSpec, overrides: dict | None = None, workers: int = 1, 
         groups.reopen_parent(parent)
     done = {c.key for c in groups.children(experiment_id, spec.name) if c.status == "FINISHED"}
     todo = [p for p in points if p.key not in done]
+    stopped = _stopped_points(experiment_id, spec.name)
+    resumed = sum(p.key in stopped for p in todo)
     echo(f"sweep {spec.name}: {len(points)} point(s), {len(points) - len(todo)} finished already, "
-         f"{len(todo)} to run (parent run {parent})")
-    tasks = [_task(p, spec.name, parent) for p in todo]
+         f"{len(todo)} to run" + (f", {resumed} of them resumed from their checkpoints" if resumed else "")
+         + f" (parent run {parent})")
+    tasks = [_task(p, spec.name, parent, stopped.get(p.key)) for p in todo]
     try:
         if executor is not None:
             results = executor(tasks, echo)
@@ -77,9 +81,21 @@ def run_sweep(spec: SweepSpec, overrides: dict | None = None, workers: int = 1, 
     return SweepResult(parent, comparison, len(todo), len(points) - len(todo), failed, out)
 
 
-def _task(point: ResolvedPoint, sweep: str, parent: str) -> dict:
+def _task(point: ResolvedPoint, sweep: str, parent: str, checkpoint: Path | None = None) -> dict:
     return {"label": point.point.label, "config": point.config.flat(), "probes": list(point.point.probes),
-            "tags": groups.child_tags(sweep, parent, point.key, point.point.label)}
+            "tags": groups.child_tags(sweep, parent, point.key, point.point.label),
+            "resume": str(checkpoint) if checkpoint else None}
+
+
+def _stopped_points(experiment_id: str, sweep: str) -> dict[str, Path]:
+    """Point key -> checkpoint of its newest stopped run (killed, failed, or orphaned by a dead process)."""
+    from ..resume import unfinished_runs
+    keys = {c.run_id: c.key for c in groups.children(experiment_id, sweep)}
+    found: dict[str, Path] = {}
+    for u in reversed(unfinished_runs(experiment_id)):  # oldest first: the newest wins
+        if u.run_id in keys and u.checkpoint is not None and not u.alive:
+            found[keys[u.run_id]] = u.checkpoint
+    return found
 
 
 def _line(i: int, n: int, task: dict, result: dict) -> str:
@@ -106,7 +122,7 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = {**os.environ, "TRAINLAB_THREADS": str(threads)}
-    done = [0]
+    done, running, stopping = [0], set(), []
 
     def one(task: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="trainlab-point-") as tmp:
@@ -114,8 +130,13 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
             task_path.write_text(json.dumps(task, default=str))
             start = time.perf_counter()
             with open(log_path, "w") as log:
-                code = subprocess.call([sys.executable, "-m", "trainlab.pipeline.sweeps.worker", str(task_path),
-                                        str(result_path)], stdout=log, stderr=subprocess.STDOUT, env=env)
+                proc = subprocess.Popen([sys.executable, "-m", "trainlab.pipeline.sweeps.worker", str(task_path),
+                                         str(result_path)], stdout=log, stderr=subprocess.STDOUT, env=env)
+                running.add(proc)
+                code = proc.wait()
+                running.discard(proc)
+            if stopping:  # the worker stopped on our signal: its run is KILLED, not a crash
+                return {"status": "KILLED", "seconds": time.perf_counter() - start}
             if result_path.exists():
                 result = json.loads(result_path.read_text())
             else:
@@ -127,8 +148,21 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
         echo(_line(done[0], len(tasks), task, result))
         return result
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         return list(pool.map(one, tasks))
+    except KeyboardInterrupt as e:  # pass the stop on: each worker marks its run KILLED (checkpoint kept), exits
+        stopping.append(e)
+        pool.shutdown(wait=False, cancel_futures=True)
+        signum = getattr(e, "signum", signal.SIGINT)
+        for proc in list(running):
+            if signum != signal.SIGINT:  # Ctrl-C in a terminal reaches the workers' process group itself
+                proc.send_signal(signum)
+        for proc in list(running):
+            proc.wait()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _record_crash(task: dict, reason: str) -> None:

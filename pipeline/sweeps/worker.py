@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from ..errors import TrainlabError
@@ -39,7 +40,10 @@ def run_point(task: dict, echo: Callable[[str], None] = print, plan=None) -> dic
             data = ProbeData(cfg, normalizer(splits.x_train[:10000]).numpy(), splits.y_train[:10000],
                              ds.num_classes)
             callbacks = make_probes(task["probes"], data)
-        result = train(plan, echo=echo, callbacks=callbacks, tags=task["tags"])
+        resume = Path(task["resume"]) if task.get("resume") else None
+        if resume is not None:
+            echo(f"resuming from {resume}")
+        result = train(plan, echo=echo, callbacks=callbacks, tags=task["tags"], resume=resume)
         return {"status": "FINISHED", "run_id": result.run_id, "seconds": time.perf_counter() - start,
                 "best_val_accuracy": result.best_val_accuracy}
     except Exception as e:  # the point's own problem (bad data, divergence, a TF error): record it, go on
@@ -71,7 +75,12 @@ def main(argv: list[str]) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     with open(task_path) as f:
         task = json.load(f)
-    result = run_point(task, echo=lambda line: print(line, flush=True))
+    from ..faults import signals_as_interrupts
+    try:
+        with signals_as_interrupts():
+            result = run_point(task, echo=lambda line: print(line, flush=True))
+    except KeyboardInterrupt as e:  # the sweep was stopped: the point's run is KILLED, its checkpoint kept
+        return getattr(e, "exit_code", 130)
     with open(result_path + ".tmp", "w") as f:
         json.dump(result, f)
     os.replace(result_path + ".tmp", result_path)
