@@ -87,6 +87,19 @@ def test_label_smoothing_targets_sum_to_one():
     assert targets[0, 0] == pytest.approx(0.91) and targets[0, 1] == pytest.approx(0.01)
 
 
+def test_training_order_is_a_function_of_seed_and_epoch():
+    x = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
+    epoch = tf.Variable(0, dtype=tf.int64)
+    ds = make_dataset(x, np.zeros(100, int), num_classes=10, batch_size=10, normalizer=Normalizer("none"),
+                      training=True, seed=1, epoch=epoch)
+    order = lambda: np.concatenate([b[0].numpy().ravel() for b in ds])  # noqa: E731
+    zero, _, one = order(), epoch.assign(1), order()
+    assert not np.array_equal(zero, one) and sorted(one) == list(range(100))
+    epoch.assign(0)
+    np.testing.assert_array_equal(order(), zero)  # a resumed run replays epoch k exactly
+    assert len(ds) == 10
+
+
 def test_training_shuffle_is_seeded():
     x = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
     order = lambda seed: np.concatenate([b[0].numpy().ravel() for b in make_dataset(  # noqa: E731
@@ -97,12 +110,12 @@ def test_training_shuffle_is_seeded():
     assert sorted(order(1)) == list(range(100))
 
 
-def _augmented(training, seed=3):
+def _augmented(training, seed=3, epoch=None):
     from trainlab.augment import AugmentChain
     x = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1)).astype(np.uint8)
     chain = AugmentChain([{"name": "random_crop", "padding": 2}, {"name": "mixup"}])
     ds = make_dataset(x, np.arange(8), num_classes=10, batch_size=8, normalizer=Normalizer("none"),
-                      training=training, augment=chain, seed=seed, shuffle_buffer=1)
+                      training=training, augment=chain, seed=seed, shuffle_buffer=1, epoch=epoch)
     return x, ds
 
 
@@ -113,11 +126,18 @@ def test_augmentation_only_in_training():
     np.testing.assert_array_equal(targets.numpy(), np.eye(10)[:8])
 
 
-def test_augmented_pipeline_repeats_per_seed_and_changes_per_epoch():
-    _, ds = _augmented(training=True)
-    first, second = (next(iter(ds))[0].numpy() for _ in range(2))
-    again = next(iter(_augmented(training=True)[1]))[0].numpy()
+def test_augmented_pipeline_is_a_function_of_seed_and_epoch():
+    epoch = tf.Variable(0, dtype=tf.int64)
+    _, ds = _augmented(training=True, epoch=epoch)
+    first = next(iter(ds))[0].numpy()
+    epoch.assign(1)
+    second = next(iter(ds))[0].numpy()
+    epoch.assign(0)
+    np.testing.assert_array_equal(next(iter(ds))[0].numpy(), first)  # epoch 0 again: the same draws
     assert not np.array_equal(first, second)       # a new draw each epoch
-    np.testing.assert_array_equal(first, again)     # the same draws for the same seed
+    again = next(iter(_augmented(training=True)[1]))[0].numpy()
+    np.testing.assert_array_equal(first, again)     # the same draws for the same seed (no variable: epoch 0)
+    other = next(iter(_augmented(training=True, seed=4)[1]))[0].numpy()
+    assert not np.array_equal(first, other)
     targets = next(iter(ds))[1].numpy()
     np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-5)

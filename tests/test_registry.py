@@ -11,9 +11,10 @@ def tiny_model():
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
 
 
-def logged_run(experiment_id, val_accuracy):
+def logged_run(experiment_id, val_accuracy, validation="split-a"):
     with tracking.run(experiment_id) as run_id:
         tracking.log_metrics({tracking.SELECTION_METRIC: val_accuracy})
+        tracking.set_tags({tracking.VALIDATION_TAG: validation})
         tracking.log_model(tiny_model(), 10)
     return run_id
 
@@ -35,6 +36,21 @@ def test_champion_moves_only_to_a_better_run(experiment):
     r3 = tracking.register(better, name)
     assert r3.promoted and tracking.champion(name)[:2] == ("3", better)
     assert "was version 1" in r3.message
+
+
+def test_scores_on_other_validation_images_are_never_compared_directly(experiment):
+    experiment_id, name = experiment
+    champion, easier = logged_run(experiment_id, 0.90), logged_run(experiment_id, 0.99, validation="split-b")
+    tracking.register(champion, name)
+    r = tracking.register(easier, name)  # no way to re-score: the champion stays
+    assert not r.promoted and "not comparable: measured on other validation images" in r.message
+    seen = []
+    r = tracking.register(easier, name, rescore=lambda uri: seen.append(uri) or 0.995)
+    assert seen == [f"models:/{name}/1"] and not r.promoted
+    assert "champion stays version 1 (0.9950, re-scored on this run's validation images)" in r.message
+    r = tracking.register(easier, name, rescore=lambda uri: 0.5)
+    assert r.promoted and "was version 1, 0.5000, re-scored" in r.message
+    assert not tracking.register(champion, name, rescore=lambda uri: None).promoted  # other classes: stays
 
 
 def test_a_tie_does_not_move_the_champion(experiment):
