@@ -110,7 +110,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
                  normalizer: Normalizer, training: bool = False, seed: int = 0, shuffle_buffer: int = 60000,
                  label_smoothing: float = 0.0, augment: AugmentChain | None = None,
                  epoch: tf.Variable | None = None) -> tf.data.Dataset:
-    """The tf.data input: uint8 arrays -> shuffle -> batch -> map(augment, normalize) -> prefetch.
+    """The tf.data input: uint8 arrays -> shuffled batches -> map(augment, normalize) -> prefetch.
 
     Images stay uint8 until the batched map, which casts them to float pixels, one-hot encodes the
     labels (float targets, smoothed if asked, as mixing needs), augments whole batches (training
@@ -132,18 +132,27 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
             x, targets = augment(x, targets, batch_seed)
         return normalizer(x), targets
 
-    examples = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    labels = labels.astype(np.int32)
     if not training:
+        examples = tf.data.Dataset.from_tensor_slices((images, labels))
         return examples.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    steps = -(-len(labels) // batch_size)
-    buffer = min(shuffle_buffer, len(labels))
+    n, steps = len(labels), -(-len(labels) // batch_size)
+    images_t, labels_t = tf.constant(images), tf.constant(labels)
+    base_seed = tf.constant(seed, tf.int64)
 
     def one_pass(_):
+        """One epoch's batches: a stateless permutation (full, or local within about ``shuffle_buffer``
+        places, like a shuffle buffer), each batch gathered and paired with its own augmentation seed."""
         e = tf.constant(0, tf.int64) if epoch is None else epoch.read_value()
-        batches = examples.shuffle(buffer, seed=seed * 100_003 + e, reshuffle_each_iteration=False).batch(batch_size)
+        keys = tf.random.stateless_uniform([n], seed=tf.stack([base_seed, e]))
+        if shuffle_buffer < n:
+            keys = tf.range(n, dtype=tf.float32) + keys * shuffle_buffer
+        order = tf.argsort(keys)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
+            lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)))
         if augment is None:
             return batches
-        batch_seeds = tf.data.Dataset.range(steps).map(lambda i: tf.stack([tf.constant(seed, tf.int64), e * steps + i]))
+        batch_seeds = tf.data.Dataset.range(steps).map(lambda i: tf.stack([base_seed, e * steps + i]))
         return tf.data.Dataset.zip(batches, batch_seeds).map(lambda batch, batch_seed: (*batch, batch_seed))
 
     ds = tf.data.Dataset.range(1).flat_map(one_pass)  # re-run at every pass: reads the epoch then

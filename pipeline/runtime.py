@@ -34,6 +34,11 @@ def setup(verbose: bool | None = None, tensorflow: bool = True) -> None:
     # MLflow sets its loggers' level from this variable when it is imported (later, by the stages).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     logging.getLogger("alembic").setLevel(logging.INFO if verbose else logging.WARNING)
+    # A store that fails mid-run is reported in one line (tracking.run); MLflow would log its traceback too.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.NOTSET if verbose else logging.CRITICAL)
+    # A tracking server that went away: give up after a few tries instead of MLflow's minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     if tensorflow and not verbose:
         load_tensorflow_quietly()
 

@@ -69,7 +69,7 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
     checkpoint = Checkpoint.load(resume) if resume else None
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()  # for the rest of this process
-    keras.utils.set_random_seed(t.seed)  # first: the input pipeline's shuffle reads the global seed too
+    keras.utils.set_random_seed(t.seed)
 
     # --- data
     ds, splits = load_splits(cfg)

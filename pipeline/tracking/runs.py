@@ -49,10 +49,19 @@ def run(experiment_id: str, run_name: str | None = None, tags: dict | None = Non
         _end("FAILED", _one_line(e) or type(e).__name__)
         if isinstance(e, MlflowException):
             raise TrackingError(f"tracking store {mlflow.get_tracking_uri()} failed during run "
-                                f"{active.info.run_id}: {_one_line(e)}") from None
+                                f"{active.info.run_id}: {_root_cause(e)}; the run's checkpoint is kept: once "
+                                "the store is back, trainlab train --resume continues it") from None
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost cause's message (sqlite's "attempt to write a readonly database", not the SQL)."""
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__
+    text = str(e.args[0]) if e.args else str(e)
+    return _one_line(text.split("\n")[0]) or type(e).__name__
 
 
 def _end(status: str, reason: str) -> None:
