@@ -1,4 +1,4 @@
-"""Evaluation on held-out data: accuracy, loss, per-class accuracy and the confusion matrix."""
+"""Evaluation on held-out data: accuracy, loss, per-class precision, recall and F1 (macro and weighted), and the confusion matrix."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,19 +17,43 @@ class EvalReport:
     confusion: np.ndarray          # true class by row, predicted class by column
     class_names: tuple[str, ...]
 
+    def per_class(self) -> dict[str, np.ndarray]:
+        """Precision, recall (= per-class accuracy), F1 and support of each class, from the confusion
+        matrix (a class never predicted has precision 0; one absent from the labels, recall 0)."""
+        c = self.confusion.astype(np.float64)
+        tp, predicted, support = np.diag(c), c.sum(axis=0), c.sum(axis=1)
+        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+        both = precision + recall
+        f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
+        return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+    def averages(self) -> dict[str, float]:
+        """Macro (each class counts the same) and weighted (by support) precision, recall and F1."""
+        table = self.per_class()
+        weights = table["support"] / max(table["support"].sum(), 1)
+        return {f"{avg}_{k}": float(table[k].mean() if avg == "macro" else (table[k] * weights).sum())
+                for avg in ("macro", "weighted") for k in ("precision", "recall", "f1")}
+
     def metrics(self, prefix: str = "test_") -> dict[str, float]:
-        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss}
+        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss,
+                **{f"{prefix}{k}": v for k, v in self.averages().items()}}
 
     def as_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "loss": self.loss,
+        table = self.per_class()
+        return {"accuracy": self.accuracy, "loss": self.loss, **self.averages(),
                 "per_class_accuracy": dict(zip(self.class_names, self.per_class_accuracy)),
+                "per_class": {name: {k: float(table[k][i]) for k in table} for i, name in enumerate(self.class_names)},
                 "confusion_matrix": self.confusion.tolist(), "class_names": list(self.class_names)}
 
     def summary(self) -> str:
         """A readable table for the terminal."""
+        avg, table = self.averages(), self.per_class()
         lines = [f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   ({int(self.confusion.sum())} images)",
-                 "per-class accuracy:"]
-        lines += [f"  {name:>12}  {acc:.4f}" for name, acc in zip(self.class_names, self.per_class_accuracy)]
+                 f"macro F1 {avg['macro_f1']:.4f}   weighted F1 {avg['weighted_f1']:.4f}",
+                 f"  {'class':>12}  precision  recall      F1  support"]
+        lines += [f"  {name:>12}  {table['precision'][i]:9.4f}  {table['recall'][i]:6.4f}  {table['f1'][i]:6.4f}  "
+                  f"{int(table['support'][i]):7d}" for i, name in enumerate(self.class_names)]
         width = max(5, len(str(int(self.confusion.max(initial=0)))) + 1)
         lines.append("confusion matrix (rows: true, columns: predicted):")
         lines.append(" " * 14 + "".join(f"{i:>{width}}" for i in range(len(self.class_names))))

@@ -106,6 +106,17 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path):
     assert "no unfinished runs" in finish(trainlab(killed, "runs"))
 
 
+def test_a_store_removed_mid_run_is_one_line_and_the_checkpoint_stays(tmp_path):
+    proc = trainlab(tmp_path, "train", "--preset", "smoke", "--epochs", "60")
+    checkpoint_of(tmp_path, 1)
+    (tmp_path / "mlflow.db").unlink()
+    out = finish(proc, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in out and "ERROR" not in out, out
+    assert out.strip().splitlines()[-1].startswith("Error: tracking store sqlite:///")
+    assert "failed during run" in out and "the run's checkpoint is kept" in out
+    assert list(tmp_path.glob("checkpoints/*/checkpoint.npz"))
+
+
 @pytest.mark.parametrize("args, message", [
     (["--resume"], "no unfinished run with a checkpoint"),
     (["--resume", "0123456789abcdef"], "no run with id"),

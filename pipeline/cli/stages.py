@@ -80,7 +80,7 @@ def runs(**kwargs):
 @click.option("--model-uri", help="Model to evaluate (default: the champion), e.g. runs:/<id>/model.")
 @click.option("--run-id", help="Evaluate the model logged by this run.")
 def evaluate(model_uri, run_id, **kwargs):
-    """Evaluate a model on the test set: accuracy, per-class accuracy, confusion matrix."""
+    """Evaluate a model on the test set: accuracy, per-class precision, recall and F1, confusion matrix."""
     from ..evaluate import evaluate_uri
     from ..tracking import run_model_uri
     if model_uri and run_id:
