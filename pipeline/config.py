@@ -80,6 +80,8 @@ class TrainConfig:
     momentum: float = 0.9               # sgd momentum
     nesterov: bool = False              # sgd
     weight_decay: float = 0.0001        # adamw: decoupled weight decay
+    clip_norm: Optional[float] = None   # clip the gradients to this global L2 norm before each step (None: off)
+    class_weight: Any = None            # None | balanced (n / (classes x count)) | {class index: weight}: weights the loss per class
     steps_per_execution: int = 1       # batches per compiled call: fewer Python round trips per epoch
     early_stopping: int = 0             # patience in epochs on val_accuracy; 0: off (best epoch is restored anyway)
     loss: str = "categorical_crossentropy"  # categorical_crossentropy | mse (L2 on one-hot targets)
@@ -355,6 +357,14 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be at least 1, got {value}")
     if t.early_stopping < 0:
         raise ConfigError(f"train.early_stopping must be at least 0, got {t.early_stopping}")
+    if t.clip_norm is not None and not (t.clip_norm > 0 and math.isfinite(t.clip_norm)):
+        raise ConfigError(f"train.clip_norm must be a number > 0 (or null: off), got {t.clip_norm}")
+    if t.class_weight is not None and t.class_weight != "balanced" and not (
+            isinstance(t.class_weight, dict) and all(isinstance(k, int) and not isinstance(k, bool) and k >= 0
+                                                      and isinstance(v, (int, float)) and v >= 0
+                                                      for k, v in t.class_weight.items())):
+        raise ConfigError("train.class_weight must be balanced or a mapping of class index to weight >= 0, "
+                          f"got {t.class_weight!r}")
     if t.mixing_off_epochs < 0:
         raise ConfigError(f"train.mixing_off_epochs must be at least 0, got {t.mixing_off_epochs}")
     if not cfg.tracking.registered_model.strip() or not cfg.tracking.experiment.strip():

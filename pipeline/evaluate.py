@@ -1,7 +1,7 @@
 """Evaluation on held-out data: accuracy, loss, per-class precision, recall and F1 (macro and weighted), and the confusion matrix."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -16,6 +16,15 @@ class EvalReport:
     per_class_accuracy: list[float]
     confusion: np.ndarray          # true class by row, predicted class by column
     class_names: tuple[str, ...]
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # (N, C), for the mistakes
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    def mistakes(self, n: int) -> np.ndarray:
+        """Indices of the ``n`` most confidently wrong images, most confident first."""
+        predicted = self.probabilities.argmax(axis=1)
+        wrong = np.flatnonzero(predicted != self.labels)
+        confidence = self.probabilities[wrong, predicted[wrong]]
+        return wrong[np.argsort(-confidence, kind="stable")[:n]]
 
     def per_class(self) -> dict[str, np.ndarray]:
         """Precision, recall (= per-class accuracy), F1 and support of each class, from the confusion
@@ -73,7 +82,7 @@ def report_from_probabilities(probabilities: np.ndarray, labels: np.ndarray, cla
     picked = probabilities[np.arange(len(labels)), labels]
     loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
     return EvalReport(float(np.mean(predicted == labels)), loss, [float(a) for a in per_class],
-                      confusion, tuple(class_names))
+                      confusion, tuple(class_names), probabilities, labels)
 
 
 def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names,
@@ -83,8 +92,10 @@ def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, c
     return report_from_probabilities(np.asarray(probabilities), np.asarray(labels), class_names)
 
 
-def evaluate_uri(cfg, model_uri: str | None = None) -> tuple[str, EvalReport]:
-    """Evaluate the champion (or ``model_uri``) on the configured dataset's test set."""
+def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
+                 mistakes_file: str = "outputs/mistakes.png") -> tuple[str, EvalReport]:
+    """Evaluate the champion (or ``model_uri``) on the configured dataset's test set; with
+    ``mistakes`` > 0, write a PNG of that many most confidently wrong images to ``mistakes_file``."""
     from . import tracking
     from .inputs import load_splits
     tracking.configure(cfg.tracking)
@@ -94,7 +105,13 @@ def evaluate_uri(cfg, model_uri: str | None = None) -> tuple[str, EvalReport]:
     if model.input_shape[1:] != splits.x_test.shape[1:]:
         raise DataError(f"model {uri} takes images of shape {model.input_shape[1:]}, "
                         f"{ds.name} has {splits.x_test.shape[1:]}")
-    return uri, evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)
+    report = evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)
+    if mistakes:
+        from pathlib import Path
+        from . import plots
+        Path(mistakes_file).parent.mkdir(parents=True, exist_ok=True)
+        plots.save(plots.mistakes(splits.x_test, report, mistakes), mistakes_file)
+    return uri, report
 
 
 def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:

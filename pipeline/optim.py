@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from .config import TrainConfig
+from .errors import ConfigError
 
 
 @keras.saving.register_keras_serializable(package="trainlab")
@@ -90,15 +92,31 @@ def make_schedule(t: TrainConfig, steps_per_epoch: int):
 
 
 def make_optimizer(t: TrainConfig, steps_per_epoch: int, learning_rate=None) -> keras.optimizers.Optimizer:
-    """SGD (momentum, Nesterov), Adam, AdamW (decoupled weight decay) or RMSprop."""
+    """SGD (momentum, Nesterov), Adam, AdamW (decoupled weight decay) or RMSprop; gradients clipped to
+    the global norm ``train.clip_norm`` when it is set (Keras's own ``global_clipnorm``)."""
     lr = make_schedule(t, steps_per_epoch) if learning_rate is None else learning_rate
+    clip = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
     if t.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=t.momentum, nesterov=t.nesterov)
+        return keras.optimizers.SGD(lr, momentum=t.momentum, nesterov=t.nesterov, **clip)
     if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay)
+        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, **clip)
     if t.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(lr)
-    return keras.optimizers.Adam(lr)
+        return keras.optimizers.RMSprop(lr, **clip)
+    return keras.optimizers.Adam(lr, **clip)
+
+
+def class_weights(setting, labels, num_classes: int) -> dict[int, float] | None:
+    """``train.class_weight`` as Keras's ``class_weight``: ``balanced`` gives each class
+    ``n / (classes x count)`` (scikit-learn's rule), so every class weighs the same in the loss."""
+    if setting is None:
+        return None
+    if setting == "balanced":
+        counts = np.bincount(labels, minlength=num_classes)
+        return {c: float(len(labels) / (num_classes * n)) if n else 0.0 for c, n in enumerate(counts)}
+    unknown = sorted(set(setting) - set(range(num_classes)))
+    if unknown:
+        raise ConfigError(f"train.class_weight names class(es) {unknown} but the data has {num_classes} classes")
+    return {c: float(setting.get(c, 1.0)) for c in range(num_classes)}
 
 
 def make_loss(t: TrainConfig) -> keras.losses.Loss:

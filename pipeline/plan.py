@@ -88,6 +88,11 @@ def resolve_plan(cfg: Config) -> Plan:
     if t.batch_size > train_size:
         raise ConfigError(f"train.batch_size ({t.batch_size}) is larger than the training split "
                           f"({train_size} images); use at most {train_size}")
+    if isinstance(t.class_weight, dict) and max(t.class_weight, default=0) >= info.num_classes:
+        raise ConfigError(f"train.class_weight names class {max(t.class_weight)} but {info.name} has "
+                          f"{info.num_classes} classes (0 to {info.num_classes - 1})")
+    if t.class_weight is not None and dist.custom_loop:
+        raise ConfigError(f"train.class_weight is not supported under train.strategy: {t.strategy}")
     options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
     parameters = check_model(cfg.model.name, options, info)
     return Plan(cfg, info, train_size, val_size, test_size, options, parameters,

@@ -78,6 +78,23 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names, columns: in
     return fig
 
 
+def mistakes(images: np.ndarray, report, n: int = 24, columns: int = 8):
+    """The ``n`` most confidently wrong test images: true class, predicted class and its probability."""
+    picked = report.mistakes(n)
+    nrows = max(1, -(-len(picked) // columns))
+    fig, axes = figure(nrows, columns, figsize=(columns * 1.3, nrows * 1.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    names = report.class_names
+    for ax, i in zip(axes.flat, picked):
+        p = report.probabilities[i]
+        show_image(ax, images[i])
+        ax.set_title(f"{names[report.labels[i]]} -> {names[p.argmax()]}\n{p.max():.2f}", fontsize=7)
+    fig.suptitle(f"{len(picked)} most confident mistakes (true -> predicted, probability)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def save(fig: Figure, path) -> None:
     fig.savefig(path, dpi=100)
 

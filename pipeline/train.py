@@ -26,7 +26,7 @@ from .errors import ConfigError, DivergedError
 from .evaluate import EvalReport, accuracy_rescorer, evaluate_model, validation_digest
 from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
-from .optim import make_loss, make_optimizer
+from .optim import class_weights, make_loss, make_optimizer
 from .plan import Plan, as_plan
 from .preview import augment_preview
 from .resume import CHECKPOINT_TAG, REGISTER_TAG
@@ -111,7 +111,8 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
                     return fit_distributed(model, dist.strategy, train_ds, val_ds, t.epochs, t.batch_size, watchers,
                                            initial_epoch=first_epoch)
                 return model.fit(train_ds, validation_data=val_ds, epochs=t.epochs, initial_epoch=first_epoch,
-                                 verbose=0, shuffle=False, callbacks=watchers).history  # tf.data shuffles
+                                 verbose=0, shuffle=False, callbacks=watchers,  # tf.data shuffles
+                                 class_weight=class_weights(t.class_weight, splits.y_train, ds.num_classes)).history
         except tf.errors.ResourceExhaustedError as e:
             raise faults.resource_error(e, f"training {cfg.model.name} with batches of {t.batch_size}",
                                         "lower train.batch_size") from None
@@ -161,6 +162,7 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
         tracking.log_dict(report.as_dict(), "evaluation/test.json")
         tracking.log_figure(plots.learning_curves(history, best.epoch), "plots/learning_curves.png")
         tracking.log_figure(plots.confusion_matrix(report.confusion, ds.class_names), "plots/confusion_matrix.png")
+        tracking.log_figure(plots.mistakes(splits.x_test, report), "plots/mistakes.png")
         tracking.set_tags({"trainlab.dataset": ds.name, "trainlab.model": cfg.model.name,
                            "trainlab.class_names": ",".join(ds.class_names), "trainlab.fit": fit_verdict.verdict,
                            "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest,

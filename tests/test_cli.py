@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from trainlab.pipeline.cli import cli
 
 COMMANDS = ["data", "train", "evaluate", "register", "export", "run", "ui", "models", "augmentations",
-            "augment-preview", "lr-find"]
+            "augment-preview", "lr-find", "runs"]
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +82,13 @@ def test_run_trains_registers_evaluates_and_exports(workdir):
 
 
 def test_evaluate_the_champion(workdir):
-    result = invoke(workdir, "evaluate", "--limit-test", "300")
+    result = invoke(workdir, "evaluate", "--limit-test", "300", "--mistakes", "6", "--mistakes-file", "m/wrong.png")
     assert result.exit_code == 0, result.output
     assert "models:/trainlab-mnist@champion" in result.output and "(300 images)" in result.output
     assert "confusion matrix" in result.output and result.output.count("\n") > 20
+    assert "macro F1" in result.output and "precision  recall      F1  support" in result.output
+    from PIL import Image
+    assert Image.open(workdir[0] / "m" / "wrong.png").size[0] > 300
 
 
 def test_train_then_register_the_latest_run(workdir):

@@ -65,3 +65,28 @@ def test_losses():
     assert mse == pytest.approx(np.mean((y - p) ** 2))
     ce = float(make_loss(TrainConfig())(y, p))
     assert ce == pytest.approx(-np.mean(np.log([0.8, 0.6])), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop"])
+def test_clip_norm_is_set_on_every_optimizer(name):
+    assert make_optimizer(TrainConfig(optimizer=name, clip_norm=2.5), 10).global_clipnorm == 2.5
+    assert make_optimizer(TrainConfig(optimizer=name), 10).global_clipnorm is None
+
+
+def test_clip_norm_scales_the_step_to_the_global_norm():
+    optimizer = make_optimizer(TrainConfig(optimizer="sgd", momentum=0.0, learning_rate=1.0,
+                                           lr_schedule="constant", clip_norm=1.0), 10)
+    a, b = keras.Variable([0.0]), keras.Variable([0.0])
+    optimizer.apply_gradients([(np.array([30.0], "float32"), a), (np.array([40.0], "float32"), b)])  # norm 50
+    np.testing.assert_allclose([float(a.numpy()[0]), float(b.numpy()[0])], [-0.6, -0.8], rtol=1e-6)
+
+
+def test_class_weights():
+    from trainlab.pipeline.errors import ConfigError
+    from trainlab.pipeline.optim import class_weights
+    labels = np.array([0, 0, 0, 1])
+    assert class_weights(None, labels, 2) is None
+    assert class_weights("balanced", labels, 3) == pytest.approx({0: 4 / 9, 1: 4 / 3, 2: 0.0})
+    assert class_weights({1: 5}, labels, 2) == {0: 1.0, 1: 5.0}
+    with pytest.raises(ConfigError, match=r"names class\(es\) \[4\]"):
+        class_weights({4: 1.0}, labels, 2)

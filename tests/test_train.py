@@ -31,7 +31,9 @@ def test_run_logs_config_metrics_plots_and_model(trained):
     assert metrics["test_accuracy"] == pytest.approx(result.test.accuracy)
     assert metrics[tracking.SELECTION_METRIC] == max(m.value for m in history)  # the best epoch, not the last
     artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
-    assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/augmentation.png"}
+    assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/augmentation.png",
+                         "plots/mistakes.png"}
+    assert metrics["test_macro_f1"] == pytest.approx(result.test.averages()["macro_f1"])
     assert result.test.accuracy > 0.5  # 1,500 images, 2 epochs: far above chance
     assert any(line.startswith("epoch 2/2") for line in lines)
     store = Path(cfg.tracking.tracking_uri[len("sqlite:///"):]).parent
@@ -168,3 +170,19 @@ def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
     # learning is the training side: loss down, accuracy far above chance.
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert result.history["accuracy"][-1] > 0.3
+
+
+def test_balanced_class_weights_raise_the_recall_of_a_rare_class(tmp_path, mnist):
+    keep = np.concatenate([np.flatnonzero(mnist.y_train[:4000] != 3), np.flatnonzero(mnist.y_train == 3)[:12]])
+    np.savez(tmp_path / "rare3.npz", x_train=mnist.x_train[keep], y_train=mnist.y_train[keep],
+             x_test=mnist.x_test[:2000], y_test=mnist.y_test[:2000])
+    recall = {}
+    for setting in (None, "balanced"):
+        cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "rare3.npz"), "data.limit_train": None,
+                                        "data.validation_size": 300, "data.limit_test": None, "train.epochs": 3,
+                                        "train.class_weight": setting})
+        result = train(cfg, echo=lambda _: None)
+        recall[setting] = result.test.per_class()["recall"][3]
+        params = MlflowClient().get_run(result.run_id).data.params
+        assert params["train.class_weight"] == str(setting)
+    assert recall["balanced"] > recall[None] + 0.1, recall

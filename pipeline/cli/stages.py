@@ -79,14 +79,18 @@ def runs(**kwargs):
 @config_options("data.dataset", "data.limit_test", "tracking.tracking_uri", "tracking.registered_model")
 @click.option("--model-uri", help="Model to evaluate (default: the champion), e.g. runs:/<id>/model.")
 @click.option("--run-id", help="Evaluate the model logged by this run.")
-def evaluate(model_uri, run_id, **kwargs):
+@click.option("--mistakes", type=click.IntRange(0, 400), default=0, show_default=True,
+              help="Also write a gallery of this many most confidently wrong test images.")
+@click.option("--mistakes-file", type=click.Path(dir_okay=False), default="outputs/mistakes.png", show_default=True)
+def evaluate(model_uri, run_id, mistakes, mistakes_file, **kwargs):
     """Evaluate a model on the test set: accuracy, per-class precision, recall and F1, confusion matrix."""
     from ..evaluate import evaluate_uri
     from ..tracking import run_model_uri
     if model_uri and run_id:
         raise click.UsageError("give --model-uri or --run-id, not both")
-    uri, report = evaluate_uri(resolve_config(kwargs), model_uri or (run_id and run_model_uri(run_id)))
-    click.echo(f"model {uri}\n{report.summary()}")
+    uri, report = evaluate_uri(resolve_config(kwargs), model_uri or (run_id and run_model_uri(run_id)),
+                               mistakes, mistakes_file)
+    click.echo(f"model {uri}\n{report.summary()}" + (f"\nmistakes     {mistakes_file}" if mistakes else ""))
 
 
 @cli.command()
