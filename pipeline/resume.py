@@ -34,9 +34,11 @@ class Unfinished:
         return self.status.lower()
 
 
-def owner_alive(host: str | None, pid: str | None) -> bool:
-    """Whether the process that owns a RUNNING run is alive (an unknown host counts as alive)."""
-    if not pid or not pid.isdigit():
+def owner_alive(host: str | None, owner: str | None) -> bool:
+    """Whether the process that owns a RUNNING run is alive: the tag is ``pid:start time`` (a pid
+    reused after a reboot is another process). A process on another host counts as alive."""
+    pid, _, started = (owner or "").partition(":")
+    if not pid.isdigit():
         return False
     if host != socket.gethostname():
         return True  # another machine's process: cannot tell, assume it is working
@@ -45,8 +47,8 @@ def owner_alive(host: str | None, pid: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return not started or tracking.process_start(int(pid)) == started
 
 
 def unfinished_runs(experiment_id: str, include_sweeps: bool = True) -> list[Unfinished]:

@@ -99,7 +99,8 @@ def test_unparsable_file(tmp_path, text, message):
 
 
 def test_a_dataset_recipe_goes_under_everything_the_user_sets(tmp_path):
-    assert load_config(None, {"data.dataset": "fashion_mnist"}).train.epochs == 30  # the recipe
+    recipe = load_config(None, {"data.dataset": "fashion_mnist"}).train
+    assert (recipe.epochs, recipe.batch_size, recipe.learning_rate) == (30, 256, 0.004)  # the recipe
     assert load_config(None).train.epochs == 15  # MNIST: the defaults
     assert load_config(None, {"data.dataset": "fashion_mnist", "train.epochs": 3}).train.epochs == 3
     path = tmp_path / "c.yml"

@@ -233,3 +233,16 @@ def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoin
     assert {r.info.run_id for r in points if r.info.status == "FINISHED"} >= killed  # the same runs continued
     assert all(r.info.status == "FINISHED" for r in points) and len(points) == 2
     assert not list(tmp_path.glob("checkpoints/*/*"))
+
+
+def test_the_owner_of_a_running_run_is_told_alive_or_dead():
+    import socket
+    from trainlab.pipeline.resume import owner_alive
+    here, me = socket.gethostname(), os.getpid()
+    assert owner_alive(here, f"{me}:{tracking.process_start(me)}")
+    assert not owner_alive(here, f"{me}:1")              # the pid was reused (after a reboot): not the owner
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert not owner_alive(here, f"{dead.pid}:0")
+    assert owner_alive("another-host", "5:1")             # cannot tell: assumed to be working
+    assert not owner_alive(here, None)

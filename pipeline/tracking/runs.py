@@ -20,7 +20,7 @@ from .store import _one_line, _quiet
 
 MODEL_NAME = "model"                    # the logged model's name inside each run
 MODEL_URI_TAG = "trainlab.model_uri"
-HOST_TAG, PID_TAG = "trainlab.host", "trainlab.pid"  # who owns a RUNNING run
+HOST_TAG, PID_TAG = "trainlab.host", "trainlab.pid"  # who owns a RUNNING run: host, and "pid:start time"
 
 
 @contextlib.contextmanager
@@ -39,7 +39,7 @@ def run(experiment_id: str, run_name: str | None = None, tags: dict | None = Non
     else:
         active = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
                                   tags={k: str(v) for k, v in (tags or {}).items()})
-    mlflow.set_tags({HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
+    mlflow.set_tags({HOST_TAG: socket.gethostname(), PID_TAG: f"{os.getpid()}:{process_start(os.getpid())}"})
     try:
         yield active.info.run_id
     except KeyboardInterrupt as e:
@@ -54,6 +54,16 @@ def run(experiment_id: str, run_name: str | None = None, tags: dict | None = Non
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def process_start(pid: int) -> str:
+    """When a process started (clock ticks since boot, from /proc): with the pid it names one process,
+    even after a reboot or once the pid is reused. Empty where /proc is absent."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def _root_cause(e: BaseException) -> str:
