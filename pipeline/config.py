@@ -277,6 +277,13 @@ def _augment_list(value: Any) -> list | str:
 
 
 def _coerce(key: str, value: Any, hint) -> Any:
+    if hint is Any:  # a free-form value (train.class_weight): CLI strings are YAML, "none" is None
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{key}: cannot parse {value!r}: {' '.join(str(e).split())}") from None
+        return None if isinstance(value, str) and value.lower() in ("none", "null") else value
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
     base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
     if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):

@@ -173,7 +173,7 @@ def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
 
 
 def test_balanced_class_weights_raise_the_recall_of_a_rare_class(tmp_path, mnist):
-    keep = np.concatenate([np.flatnonzero(mnist.y_train[:4000] != 3), np.flatnonzero(mnist.y_train == 3)[:12]])
+    keep = np.concatenate([np.flatnonzero(mnist.y_train[:4000] != 3), np.flatnonzero(mnist.y_train == 3)[:40]])
     np.savez(tmp_path / "rare3.npz", x_train=mnist.x_train[keep], y_train=mnist.y_train[keep],
              x_test=mnist.x_test[:2000], y_test=mnist.y_test[:2000])
     recall = {}
