@@ -202,6 +202,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(FAULTS), help="run only these faults")
     args = parser.parse_args()
+    from trainlab.pipeline import runtime
+    runtime.setup(False)  # TensorFlow's start-up lines held back (this process reads checkpoints)
     print("| fault | what happened | epochs lost | run status afterwards |\n|---|---|---|---|", flush=True)
     for name, fault in FAULTS.items():
         if args.only and name not in args.only:

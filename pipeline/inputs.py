@@ -109,7 +109,7 @@ def load_splits(cfg) -> tuple[Dataset, Splits]:
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, batch_size: int,
                  normalizer: Normalizer, training: bool = False, seed: int = 0, shuffle_buffer: int = 60000,
                  label_smoothing: float = 0.0, augment: AugmentChain | None = None,
-                 epoch: tf.Variable | None = None) -> tf.data.Dataset:
+                 epoch: tf.Variable | None = None, parallel: bool = True) -> tf.data.Dataset:
     """The tf.data input: uint8 arrays -> shuffled batches -> map(augment, normalize) -> prefetch.
 
     Images stay uint8 until the batched map, which casts them to float pixels, one-hot encodes the
@@ -120,7 +120,11 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
     augmentation seed derive from the value of ``epoch`` (an int64 variable the trainer sets at each
     epoch's start; 0 when not given) when the pass begins. A run resumed at epoch k therefore sees
     exactly the batches the uninterrupted run saw from epoch k on.
+
+    ``parallel=False`` maps batches one at a time (TF op determinism rewrites a parallel map into a
+    sequential one anyway, and logs an error line for each rewrite).
     """
+    calls = tf.data.AUTOTUNE if parallel else None
     augment = augment if training and augment else None
 
     def prepare(x, y, batch_seed=None):
@@ -135,7 +139,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
     labels = labels.astype(np.int32)
     if not training:
         examples = tf.data.Dataset.from_tensor_slices((images, labels))
-        return examples.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return examples.batch(batch_size).map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
     n, steps = len(labels), -(-len(labels) // batch_size)
     images_t, labels_t = tf.constant(images), tf.constant(labels)
     base_seed = tf.constant(seed, tf.int64)
@@ -157,4 +161,4 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
 
     ds = tf.data.Dataset.range(1).flat_map(one_pass)  # re-run at every pass: reads the epoch then
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
-    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return ds.map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)

@@ -78,7 +78,7 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
     # --- inputs (augmentation on training batches only; each epoch's draws depend on its number alone)
     chain = AugmentChain(cfg.augment)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_epoch")
-    common = dict(num_classes=ds.num_classes, normalizer=normalizer)
+    common = dict(num_classes=ds.num_classes, normalizer=normalizer, parallel=not t.deterministic)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=t.batch_size, training=True, seed=t.seed,
                             shuffle_buffer=t.shuffle_buffer, label_smoothing=t.label_smoothing, augment=chain,
                             epoch=epoch, **common)

@@ -70,6 +70,8 @@ def _root_cause(e: BaseException) -> str:
     """The innermost cause's message (sqlite's "attempt to write a readonly database", not the SQL)."""
     while (e.__cause__ or e.__context__) is not None:
         e = e.__cause__ or e.__context__
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror  # "Connection refused", not errno 111
     text = str(e.args[0]) if e.args else str(e)
     return _one_line(text.split("\n")[0]) or type(e).__name__
 
