@@ -5,7 +5,8 @@
 (N, H, W, C) of the model's own shape (gray models also (N, H, W)) and checking it in-graph, and
 ``serving_b64`` taking encoded PNG/JPEG/GIF/BMP bytes (TF Serving's ``{"b64": ...}`` values) that it
 decodes to the model's channels and resizes in-graph. All return ``probabilities`` and ``classes``.
-``assets.extra/trainlab.json`` carries the image shape, the class names and the normalization statistics.
+``assets.extra/trainlab.json`` carries the image shape, the class names and the normalization statistics;
+``assets.extra/model_card.md`` the training run's model card.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import tensorflow as tf
 from .errors import TrackingError
 
 METADATA = "assets.extra/trainlab.json"
+CARD = "assets.extra/model_card.md"  # the training run's model card, when it has one
 
 
 def _batch_of_images(images: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
@@ -41,7 +43,7 @@ def _batch_of_images(images: tf.Tensor, height: int, width: int, channels: int) 
 
 
 def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str, version: int,
-                       metadata: dict | None = None) -> Path:
+                       metadata: dict | None = None, card: str | None = None) -> Path:
     """Write ``model`` to ``out_dir/name/version`` atomically and check its predictions.
 
     Raises:
@@ -78,6 +80,8 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
         archive.write_out(str(staging), verbose=False)
         (staging / METADATA).parent.mkdir(exist_ok=True)
         (staging / METADATA).write_text(json.dumps(metadata, indent=2))
+        if card:
+            (staging / CARD).write_text(card)
         check_export(staging, model)
         os.replace(staging, target)
     except BaseException:
@@ -166,7 +170,9 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False,
         return target, False
     model = model or tracking.load_model(uri)
     if not exists:
-        export_saved_model(model, cfg.export.dir, name, version, metadata=tracking.model_metadata(uri))
+        metadata = tracking.model_metadata(uri)
+        card = tracking.run_text(metadata["run_id"], tracking.CARD) if metadata.get("run_id") else None
+        export_saved_model(model, cfg.export.dir, name, version, metadata=metadata, card=card)
     if tflite:
         export_tflite(target, model)
     return target, True

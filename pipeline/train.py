@@ -28,6 +28,7 @@ from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
 from .optim import class_weights, make_loss, make_optimizer
 from .plan import Plan, as_plan
+from .model_card import model_card, source_commit
 from .preview import augment_preview
 from .resume import CHECKPOINT_TAG, REGISTER_TAG
 
@@ -168,6 +169,14 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
                            "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest,
                            tracking.VALIDATION_TAG: validation_digest(splits.x_val, splits.y_val),
                            "trainlab.validation_split": f"{ds.name}, seed {t.seed}, {len(splits.y_val)} images"})
+        summary = (f"{cfg.model.name} ({model.count_params():,} parameters) trained {len(history['loss'])} epoch(s) on "
+                   f"{ds.name} ({len(splits.y_train):,} training images, {'x'.join(map(str, ds.image_shape))}): best "
+                   f"validation accuracy {best.value:.4f} at epoch {best.epoch + 1}, test accuracy {report.accuracy:.4f}.")
+        tracking.describe_run(summary)
+        tracking.log_text(model_card(plan, ds, splits, report, best, fit_verdict, history, summary), tracking.CARD)
+        commit = source_commit()
+        if commit:
+            tracking.set_tags({"trainlab.git_commit": commit})
         tracking.log_model(serving, ds.num_classes)
     if not t.keep_checkpoints:
         checkpoints.remove(folder)
@@ -201,6 +210,9 @@ def _log_start(plan: Plan, model, ds, splits, normalizer, chain, learning_rate, 
         echo(f"warning: skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:5])}"
              + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
     tracking.log_dict(plan.as_dict(), "plan.yaml")
+    tracking.log_datasets(ds.name, ds.source, {"training": (splits.x_train, splits.y_train),
+                                                "validation": (splits.x_val, splits.y_val),
+                                                "test": (splits.x_test, splits.y_test)})
     run_id = tracking.active_run_id()
     echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
          f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"

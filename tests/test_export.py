@@ -19,6 +19,8 @@ def test_tf_serving_layout(exported):
     meta = json.loads((path / "assets.extra" / "trainlab.json").read_text())
     assert meta["class_names"] == [str(i) for i in range(10)]
     assert meta["normalization"]["mode"] == "standardize"
+    card = (path / "assets.extra" / "model_card.md").read_text()  # the training run's card, copied
+    assert card.startswith(f"# {cfg.tracking.registered_model}: cnn on mnist") and "## Known limitations" in card
 
 
 def test_saved_model_cli_describes_it(exported):

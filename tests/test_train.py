@@ -34,6 +34,12 @@ def test_run_logs_config_metrics_plots_and_model(trained):
     assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/augmentation.png",
                          "plots/mistakes.png"}
     assert metrics["test_macro_f1"] == pytest.approx(result.test.averages()["macro_f1"])
+    inputs = {d.dataset.name: [t.value for t in d.tags if t.key == "mlflow.data.context"] for d in run.inputs.dataset_inputs}
+    assert inputs == {"mnist-training": ["training"], "mnist-validation": ["validation"], "mnist-test": ["test"]}
+    digest = run.inputs.dataset_inputs[0].dataset.digest
+    found = MlflowClient().search_runs([run.info.experiment_id], f"dataset.digest = '{digest}'")
+    assert result.run_id in {r.info.run_id for r in found}
+    assert run.data.tags["mlflow.note.content"].startswith("cnn (") and "test accuracy" in run.data.tags["mlflow.note.content"]
     assert result.test.accuracy > 0.5  # 1,500 images, 2 epochs: far above chance
     assert any(line.startswith("epoch 2/2") for line in lines)
     store = Path(cfg.tracking.tracking_uri[len("sqlite:///"):]).parent
@@ -121,6 +127,21 @@ def test_mixing_switch_turns_mixing_off_for_the_last_epochs():
         switch.on_epoch_begin(epoch)
         seen.append(bool(chain.mixing.numpy()))
     assert seen == [True, True, True, False, False]
+
+
+def test_the_run_has_a_model_card_and_its_registered_version_says_what_it_is(trained):
+    import mlflow
+    cfg, result, _ = trained
+    card = mlflow.artifacts.load_text(f"runs:/{result.run_id}/model_card.md")
+    for heading in ("## Intended use", "## Data", "## Recipe", "## Metrics", "## Fit", "## Known limitations"):
+        assert heading in card
+    assert f"| test | {result.test.accuracy:.4f} |" in card and card.count("\n| ") >= 10 + 2  # a row per class
+    version = MlflowClient().get_model_version(cfg.tracking.registered_model, result.registration.version)
+    assert version.description.startswith("cnn (") and "model_card.md" in version.description
+    tags = version.tags
+    assert tags["dataset"] == "mnist" and tags["model"] == "cnn" and tags["test_accuracy"] == f"{result.test.accuracy:.4f}"
+    assert tags["validation_accuracy"] == f"{result.best_val_accuracy:.4f}" and len(tags["dataset_digest"]) >= 8
+    assert tags["trainlab_version"] and int(tags["parameters"]) > 0
 
 
 def test_fit_verdict_is_tagged_and_printed(trained):

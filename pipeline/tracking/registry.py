@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..errors import TrackingError
-from .runs import run_model_uri
+from .runs import CARD, run_model_uri, run_text
 from .store import _one_line, _quiet
 
 CHAMPION = "champion"
@@ -78,6 +78,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
         if version is None:
             with _quiet():
                 version = str(mlflow.register_model(run_model_uri(run_id), name).version)
+            _describe_version(name, version, run_info)
         against, how = (None, "") if current is None else _champion_score(current, run_info, name, rescore)
         if current is not None and (against is None or score <= against):
             why = how if against is None else f"{against:.4f}{how}"
@@ -87,6 +88,26 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
     was = f" (was version {current[0]}, {against:.4f}{how})" if current else ""
     return Registration(version, True, f"registered {name} version {version} as {CHAMPION} "
                         f"({SELECTION_METRIC} {score:.4f}){was}")
+
+
+def _describe_version(name: str, version: str, run) -> None:
+    """What the registry page says about a version: the run's summary and card, and searchable tags."""
+    import trainlab
+    client = MlflowClient()
+    tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
+    training = [d.dataset for d in run.inputs.dataset_inputs
+                if any(t.key == "mlflow.data.context" and t.value == "training" for t in d.tags)]
+    described = {"dataset": tags.get("trainlab.dataset"), "dataset_digest": training[0].digest if training else None,
+                 "validation_accuracy": metrics.get(SELECTION_METRIC), "test_accuracy": metrics.get("test_accuracy"),
+                 "test_macro_f1": metrics.get("test_macro_f1"), "model": tags.get("trainlab.model"),
+                 "parameters": params.get("model.parameters"), "trainlab_version": trainlab.__version__,
+                 "git_commit": tags.get("trainlab.git_commit"), "validation_split": tags.get(VALIDATION_TAG)}
+    for key, value in described.items():
+        if value is not None:
+            client.set_model_version_tag(name, version, key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    summary = tags.get("mlflow.note.content", "")
+    card = f"the model card: model_card.md in run {run.info.run_id}" if run_text(run.info.run_id, CARD) else ""
+    client.update_model_version(name, version, description=" ".join(filter(None, [summary, card and f"See {card}."])))
 
 
 def _champion_score(current, candidate, name: str, rescore) -> tuple[float | None, str]:

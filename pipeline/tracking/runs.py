@@ -9,6 +9,7 @@ from typing import Iterator
 
 import keras
 import mlflow
+import mlflow.data
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
@@ -20,6 +21,7 @@ from .store import _one_line, _quiet
 
 MODEL_NAME = "model"                    # the logged model's name inside each run
 MODEL_URI_TAG = "trainlab.model_uri"
+CARD = "model_card.md"                  # the run's model card artifact
 HOST_TAG, PID_TAG = "trainlab.host", "trainlab.pid"  # who owns a RUNNING run: host, and "pid:start time"
 
 
@@ -116,6 +118,38 @@ def log_series(key: str, points: list[tuple[int, float]]) -> None:
 
 def set_tags(tags: dict) -> None:
     mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def log_datasets(name: str, source: str, parts: dict) -> None:
+    """Log each split as an MLflow dataset input (name, digest, source, tensor schema), with its
+    split as the context (``training``, ``validation``, ``test``): the UI's Datasets panel shows them
+    and ``search_runs`` filters on ``dataset.digest``. ``parts``: context -> (images, labels)."""
+    import warnings
+    for context, (images, labels) in parts.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "the source can be interpreted in multiple ways": it is a local one
+            try:
+                dataset = mlflow.data.from_numpy(images, targets=labels, source=source, name=f"{name}-{context}")
+            except MlflowException:  # a source MLflow cannot place (a URL scheme it does not know)
+                dataset = mlflow.data.from_numpy(images, targets=labels, name=f"{name}-{context}")
+        mlflow.log_input(dataset, context=context)
+
+
+def log_text(text: str, filename: str) -> None:
+    mlflow.log_text(text, filename)
+
+
+def run_text(run_id: str, filename: str) -> str | None:
+    """A text artifact of a run, or None if it has none."""
+    try:
+        return mlflow.artifacts.load_text(f"runs:/{run_id}/{filename}")
+    except Exception:
+        return None
+
+
+def describe_run(text: str) -> None:
+    """The run's description in the MLflow UI."""
+    mlflow.set_tag("mlflow.note.content", text)
 
 
 def log_figure(figure, filename: str) -> None:
