@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from trainlab.augment import AugmentChain
 from trainlab.models import create_model
-from . import checkpoints, distribute, faults, plots, precision, tracking
+from . import checkpoints, distribute, faults, plots, precision, progress, tracking
 from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
 from .checkpoints import Checkpoint, Checkpointer
 from .config import Config
@@ -28,6 +28,7 @@ from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
 from .optim import class_weights, make_loss, make_optimizer
 from .plan import Plan, as_plan
+from .progress import EpochBar
 from .model_card import model_card, source_commit
 from .preview import augment_preview
 from .resume import CHECKPOINT_TAG, REGISTER_TAG
@@ -104,7 +105,8 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
         first_epoch = t.epochs if stopped_early else checkpoint.epoch + 1
 
     def fit(watchers) -> dict:
-        watchers = [EpochCounter(epoch), *watchers]
+        bar = EpochBar(len(train_ds), t.batch_size) if progress.wanted() else None
+        watchers = [EpochCounter(epoch), *([bar] if bar else []), *watchers]  # the bar goes before the epoch's line
         try:
             with faults.graceful() as pending:
                 watchers.insert(0, StopOnSignal(pending))
@@ -117,6 +119,9 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
         except tf.errors.ResourceExhaustedError as e:
             raise faults.resource_error(e, f"training {cfg.model.name} with batches of {t.batch_size}",
                                         "lower train.batch_size") from None
+        finally:
+            if bar:
+                bar.stop()
 
     if not dist.is_chief:
         echo(f"{dist.describe()}: training {cfg.model.name}; the chief tracks, tests and registers")
