@@ -63,7 +63,7 @@ def weights_digest(output: str) -> str:
     return next(line.split()[-1] for line in output.splitlines() if line.startswith("weights digest"))
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_training_at_a_batch_boundary_and_keeps_the_checkpoint(tmp_path, signum, code):
     proc = trainlab(tmp_path, "train", "--preset", "smoke", "--epochs", "60", "--register")
     checkpoint_of(tmp_path, 1)
@@ -123,9 +123,29 @@ def test_a_store_removed_mid_run_is_one_line_and_the_checkpoint_stays(tmp_path):
     (["--resume", "--epochs", "3"], "--resume continues a run with its own config: drop train.epochs"),
 ])
 def test_resume_errors_are_one_line(tmp_path, args, message):
-    proc = trainlab(tmp_path, "train", *args)
-    out = finish(proc, timeout=120)
-    assert proc.returncode == 2 and message in out and "Traceback" not in out, out
+    from click.testing import CliRunner
+    from trainlab.pipeline.cli import cli
+    result = CliRunner().invoke(cli, ["train", *args, "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGHUP, 129), (signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signals_are_recorded_while_graceful_and_raise_otherwise(signum, code):
+    from trainlab.pipeline.faults import Interrupted, graceful, signals_as_interrupts
+    before = signal.getsignal(signum)
+    with graceful() as pending:
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)
+        assert pending == [signum]                       # the first one only asks to stop
+        with pytest.raises(Interrupted) as second:
+            os.kill(os.getpid(), signum)                 # a second one stops at once
+            time.sleep(1)
+    assert second.value.exit_code == code and str(second.value) == f"stopped by {signal.Signals(signum).name}"
+    with pytest.raises(KeyboardInterrupt):               # outside training: at once, as Ctrl-C would
+        with signals_as_interrupts():
+            os.kill(os.getpid(), signum)
+            time.sleep(1)
+    assert signal.getsignal(signum) is before            # handlers are put back
 
 
 def test_deterministic_runs_give_the_same_weights(tmp_path):
