@@ -99,8 +99,9 @@ class FractionalMaxPooling2D(keras.layers.Layer):
         return tf.cast(output, inputs.dtype)
 
     def call(self, inputs, training=False):
-        if training:
-            return self._pool(inputs, seed=0)  # seed 0: fresh random regions at every call
+        if training:  # seed 0: fresh random regions at every call; under TF op determinism a fixed
+            # non-zero seed (the op's generator still moves on from call to call, reproducibly)
+            return self._pool(inputs, seed=self.seed + 1 if _op_determinism() else 0)
         return self._pool(inputs, seed=self.seed)
 
     def compute_output_shape(self, input_shape):
@@ -110,3 +111,9 @@ class FractionalMaxPooling2D(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "ratio": self.ratio, "pseudo_random": self.pseudo_random,
                 "overlapping": self.overlapping, "seed": self.seed}
+
+
+def _op_determinism() -> bool:
+    """Whether TF op determinism is on (``train.deterministic``); TF exports no public query for it."""
+    from tensorflow.python.framework import config
+    return config.is_op_determinism_enabled()

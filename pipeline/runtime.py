@@ -6,6 +6,7 @@ A notebook that imports trainlab keeps its own logging, warnings and matplotlib 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -70,3 +71,21 @@ def load_tensorflow_quietly() -> None:
                 if line.strip() and not _STARTUP_NOISE.match(line)]
     if kept:
         print("\n".join(kept), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def op_determinism(on: bool):
+    """TF op determinism for the duration of a training (``train.deterministic``), then as it was: it is
+    a process-wide switch, and a notebook or test process goes on to train other things."""
+    if not on:
+        yield
+        return
+    import tensorflow as tf
+    from tensorflow.python.framework import config  # the switch back has no public name in TF 2.21
+    was = config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was:
+            config.disable_op_determinism()

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from trainlab.augment import AugmentChain
 from trainlab.models import create_model
-from . import checkpoints, distribute, faults, plots, precision, progress, tracking
+from . import checkpoints, distribute, faults, plots, precision, progress, runtime, tracking
 from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
 from .checkpoints import Checkpoint, Checkpointer
 from .config import Config
@@ -62,6 +62,11 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
     registers (the others return a result with an empty ``run_id``).
     """
     plan = as_plan(plan)
+    with runtime.op_determinism(plan.config.train.deterministic):
+        return _train(plan, register, echo, callbacks, tags, resume)
+
+
+def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | None) -> TrainResult:
     cfg, t, dist = plan.config, plan.config.train, plan.distribution
     # --- tracking first: an unwritable store fails before any work is done
     experiment_id = tracking.configure(cfg.tracking) if dist.is_chief else None
@@ -69,8 +74,6 @@ def train(plan: Plan | Config, register: bool = False, echo: Callable[[str], Non
         raise ConfigError("--resume is not supported under train.strategy: multi_worker (its workers keep no "
                           "checkpoints); start the run again")
     checkpoint = Checkpoint.load(resume) if resume else None
-    if t.deterministic:
-        tf.config.experimental.enable_op_determinism()  # for the rest of this process
     keras.utils.set_random_seed(t.seed)
 
     # --- data

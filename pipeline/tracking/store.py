@@ -35,9 +35,26 @@ def configure(cfg: TrackingConfig) -> str:
     with _environment_kept("MLFLOW_TRACKING_URI"):
         mlflow.set_tracking_uri(uri)
     try:
-        return _experiment_id(cfg.experiment, uri)
+        with _setup_lock(uri):
+            return _experiment_id(cfg.experiment, uri)
     except Exception as e:  # MLflow wraps sqlite/alembic/HTTP errors in several types
         raise TrackingError(f"cannot open tracking store {uri}: {_one_line(e)}") from None
+
+
+@contextlib.contextmanager
+def _setup_lock(uri: str):
+    """One process at a time creates a new sqlite store's tables and experiment: several processes
+    started together on a fresh store would otherwise run MLflow's schema migrations at once and fail."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+    with open(uri[len("sqlite:///"):] + ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
