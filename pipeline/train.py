@@ -138,10 +138,10 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
     with tracking.run(experiment_id, cfg.tracking.run_name, tags, resume=run_id) as run_id:
         folder = checkpoints.root_for(cfg.tracking.tracking_uri) / run_id
         done, seconds = (checkpoint.state["history"], checkpoint.state["train_seconds"]) if checkpoint else ({}, 0.0)
+        register = register or bool(checkpoint and checkpoint.state.get("register"))  # as the stopped command asked
         saver = Checkpointer(folder / checkpoints.FILENAME, best,
                              {"run_id": run_id, "config": cfg.flat(), "register": register}, done, seconds)
         if checkpoint:
-            register = register or checkpoint.state.get("register", False)
             echo(f"run {run_id}: resuming {cfg.model.name} on {ds.name} after epoch {checkpoint.epoch + 1} of "
                  f"{t.epochs}")
         else:
