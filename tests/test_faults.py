@@ -63,7 +63,7 @@ def weights_digest(output: str) -> str:
     return next(line.split()[-1] for line in output.splitlines() if line.startswith("weights digest"))
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143)])  # SIGINT and SIGHUP take the same path: in-process below
 def test_a_signal_stops_training_at_a_batch_boundary_and_keeps_the_checkpoint(tmp_path, signum, code):
     proc = trainlab(tmp_path, "train", "--preset", "smoke", "--epochs", "60", "--register")
     checkpoint_of(tmp_path, 1)
@@ -240,7 +240,7 @@ def test_four_concurrent_registrations_get_consecutive_versions_and_the_best_is_
 
 def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoints(tmp_path):
     (tmp_path / "grid.yml").write_text("name: kill\npreset: smoke\nbase: {model.width: 4, data.limit_train: 1200, "
-                                       "data.validation_size: 200, data.limit_test: 200, train.epochs: 8}\n"
+                                       "data.validation_size: 200, data.limit_test: 200, train.epochs: 6}\n"
                                        "grid: {train.learning_rate: [0.002, 0.004]}\n")
     sweep = ["sweep", "grid.yml", "--workers", "2"]
     proc = trainlab(tmp_path, *sweep)
