@@ -11,7 +11,7 @@ from .registry import OptionError
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "maxout")
 NORMALIZATIONS = ("none", "batch", "layer")
-INITIALIZERS = ("zeros", "small_random", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+INITIALIZERS = ("zeros", "constant", "small_random", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
                 "lecun_normal")
 # The lecture's pairings when no initializer is given: He for the ReLU family, Glorot for the
 # saturating ones, LeCun normal for SELU (self-normalization needs it).
@@ -51,7 +51,7 @@ class LayerOptions:
 
     activation: str = "relu"
     initializer: str | None = None      # None: the activation's pairing (DEFAULT_INITIALIZER)
-    init_std: float = 0.01              # standard deviation of "small_random"
+    init_std: float = 0.01              # standard deviation of "small_random"; the value of "constant"
     normalization: str = "none"         # none | batch | layer, between the linear part and the activation
     dropout: float = 0.0                # AlphaDropout with selu, Dropout otherwise
     l2: float = 0.0                     # L2 penalty on kernels, added to the loss
@@ -75,6 +75,8 @@ class LayerOptions:
         name = self.initializer or DEFAULT_INITIALIZER[self.activation]
         if name == "small_random":
             return keras.initializers.RandomNormal(stddev=self.init_std)
+        if name == "constant":  # every weight equal: the symmetry no gradient step can break
+            return keras.initializers.Constant(self.init_std)
         return keras.initializers.get(name)
 
     def regularizer(self):

@@ -25,7 +25,7 @@ import yaml
 from .errors import ConfigError
 from .recipes import DATASET_RECIPES, PRESETS
 
-NORMALIZATIONS = ("none", "scale", "standardize")
+NORMALIZATIONS = ("none", "scale", "center", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LOSSES = ("categorical_crossentropy", "mse")
 SCHEDULES = ("constant", "step", "cosine", "one_cycle")
@@ -38,7 +38,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 class DataConfig:
     dataset: str = "mnist"             # a registered name (mnist, fashion_mnist) or the path of a .npz file / IDX folder
     validation_size: int = 5000        # validation images carved from the training set, stratified and seeded
-    normalization: str = "standardize"  # none | scale (to [0, 1]) | standardize (training-split mean/std)
+    normalization: str = "standardize"  # none | scale (to [0, 1]) | center (scaled, minus the training mean) | standardize (mean/std)
     limit_train: Optional[int] = None  # keep only this many training images (smoke runs, studies)
     limit_test: Optional[int] = None   # evaluate on only this many test images
     cache_dir: Optional[str] = None    # uint8 cache of converted datasets; None: $TRAINLAB_CACHE or ~/.cache/trainlab
@@ -54,8 +54,8 @@ class ModelConfig:
     name: str = "cnn_deep"              # a registered model (trainlab models)
     # Every option below left at None keeps the model's own default.
     activation: Optional[str] = None    # sigmoid | tanh | relu | leaky_relu | elu | selu | gelu | maxout
-    initializer: Optional[str] = None   # zeros | small_random | glorot_* | he_* | lecun_normal (None: pairs with activation)
-    init_std: Optional[float] = None    # std of small_random (default 0.01)
+    initializer: Optional[str] = None   # zeros | constant | small_random | glorot_* | he_* | lecun_normal (None: pairs with activation)
+    init_std: Optional[float] = None    # std of small_random, value of constant (default 0.01)
     normalization: Optional[str] = None  # none | batch | layer
     width: Optional[int] = None         # units (MLP, RNN) or first-block filters (CNN)
     depth: Optional[int] = None         # hidden layers (MLP only)

@@ -36,6 +36,8 @@ class Normalizer:
             count += len(chunk)
         mean = total / count
         std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+        if mode == "center":  # zero mean at the scale of [0, 1] pixels: no division by the std
+            return cls("center", tuple(float(m) for m in mean), (1.0,) * channels)
         return cls("standardize", tuple(float(m) for m in mean), tuple(float(s) or 1.0 for s in std))
 
     @property

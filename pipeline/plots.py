@@ -162,12 +162,19 @@ def overlaid(series: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: 
     return fig
 
 
-def bars(values: dict[str, float | None], ylabel: str, title: str = "", log_y: bool = False):
-    """One bar per label; a missing value (a failed point) is shown as 'n/a'."""
+def bars(values: dict[str, float | None], ylabel: str, title: str = "", log_y: bool = False,
+         ranges: dict[str, tuple[float, float]] | None = None):
+    """One bar per label; a missing value (a failed point) is shown as 'n/a'. ``ranges``: label ->
+    (low, high) drawn as an error bar (the range over seeds)."""
     labels = list(values)
     fig, ax = figure(figsize=(max(5.0, 0.8 * len(labels) + 2), 4.5))
     heights = [v if v is not None and np.isfinite(v) else 0.0 for v in values.values()]
     ax.bar(range(len(labels)), heights, color="tab:blue")
+    for i, label in enumerate(labels):
+        low, high = (ranges or {}).get(label, (None, None))
+        if low is not None and np.isfinite(low) and np.isfinite(high):
+            ax.errorbar(i, heights[i], yerr=[[max(heights[i] - low, 0.0)], [max(high - heights[i], 0.0)]],
+                        color="black", capsize=4, lw=1)
     for i, v in enumerate(values.values()):
         text = "n/a" if v is None or not np.isfinite(v) else f"{v:.4g}"
         ax.annotate(text, (i, heights[i]), ha="center", va="bottom", fontsize=8)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainlab.models import Maxout, create_model
+from trainlab.models.layers import ChannelMaxout
 from . import tracking
 from .config import Config
 
@@ -35,6 +36,8 @@ class ProbeData:
     x: np.ndarray          # float32, normalized as the model sees it
     y: np.ndarray          # int labels
     num_classes: int
+    x_val: np.ndarray | None = None    # validation images, normalized, and their labels
+    y_val: np.ndarray | None = None
 
     def batch(self, n: int = 512) -> tuple[np.ndarray, np.ndarray]:
         return self.x[:n], self.y[:n]
@@ -54,7 +57,7 @@ def make_probes(specs, data: ProbeData) -> list[keras.callbacks.Callback]:
 
 def hidden_activations(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers whose outputs are hidden units: activations, leaky ReLUs and maxouts (not the head)."""
-    kinds = (keras.layers.Activation, keras.layers.LeakyReLU, Maxout)
+    kinds = (keras.layers.Activation, keras.layers.LeakyReLU, Maxout, ChannelMaxout)
     return [layer for layer in model.layers if isinstance(layer, kinds)]
 
 
@@ -201,21 +204,77 @@ def _sensitivity(model, data: ProbeData, noise: float, draws: int) -> None:
 
 
 @register_probe
-def dead_units(data: ProbeData):
-    """After training: the fraction of hidden units (channels, for convolutions) that output <= 0 for
-    every probe image (``probe.dead_fraction``; per layer: ``probe.dead_fraction_layer``)."""
-    return _OnEnd(lambda model: _dead(model, data))
+def dead_units(data: ProbeData, saturated_below: float = 0.01):
+    """Dead and saturated hidden units, before the first step and after training.
+
+    A unit is dead when its activation's derivative is zero for every one of 1,000 training images (no
+    gradient reaches its weights); saturated values are unit-image pairs where the derivative's
+    magnitude is below ``saturated_below``. Logs ``probe.dead_fraction_init``, ``probe.dead_fraction``,
+    ``probe.saturated_fraction_init``, ``probe.saturated_fraction`` and per layer
+    ``probe.dead_fraction_layer``."""
+    return _AtBothEnds(lambda model, suffix: _unit_health(model, data, saturated_below, suffix))
 
 
-def _dead(model, data: ProbeData) -> None:
+def _unit_health(model, data: ProbeData, saturated_below: float, suffix: str) -> None:
     x, _ = data.batch(1000)
-    per_layer = []
-    for o in hidden_outputs(model, x):
-        units = o.reshape(-1, o.shape[-1])
-        per_layer.append((int((units.max(axis=0) <= 0).sum()), units.shape[-1]))
-    tracking.log_series("probe.dead_fraction_layer", [(i, d / n) for i, (d, n) in enumerate(per_layer)])
+    per_layer, saturated, values = [], 0, 0
+    for d in unit_derivatives(model, x):
+        units = d.reshape(-1, d.shape[-1])
+        per_layer.append((int((units.max(axis=0) == 0).sum()), units.shape[-1]))
+        saturated += int((units < saturated_below).sum())
+        values += units.size
     total = sum(n for _, n in per_layer)
-    tracking.log_metrics({"probe.dead_fraction": sum(d for d, _ in per_layer) / total if total else None})
+    if not suffix:
+        tracking.log_series("probe.dead_fraction_layer", [(i, d / n) for i, (d, n) in enumerate(per_layer)])
+    tracking.log_metrics({f"probe.dead_fraction{suffix}": sum(d for d, _ in per_layer) / total if total else None,
+                          f"probe.saturated_fraction{suffix}": saturated / values if values else None})
+
+
+def unit_derivatives(model, x) -> list[np.ndarray]:
+    """Per hidden layer, |d unit output / d its pre-activation| for every image: ``(N, ..., units)``.
+
+    Elementwise activations differentiate their own input; a maxout unit sums the derivative over its
+    pieces (1 for the winning piece: some gradient always passes).
+    """
+    layers = hidden_activations(model)
+    if not layers:
+        return []
+    inputs = keras.Model(model.input, [layer.input for layer in layers])(x, training=False)
+    inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    found = []
+    for layer, z in zip(layers, inputs):
+        z = tf.convert_to_tensor(z)
+        if isinstance(layer, Maxout):
+            z = tf.matmul(z, layer.kernel) + layer.bias
+            apply = lambda t, layer=layer: tf.reduce_max(tf.reshape(t, (-1, layer.units, layer.pieces)), -1)  # noqa: E731
+            pieces = layer.pieces
+        else:
+            apply, pieces = layer, getattr(layer, "pieces", 1)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            total = tf.reduce_sum(apply(z))
+        d = np.abs(tape.gradient(total, z).numpy())
+        if pieces > 1:
+            d = d.reshape(*d.shape[:-1], d.shape[-1] // pieces, pieces).sum(axis=-1)
+        found.append(d)
+    return found
+
+
+@register_probe
+def noisy_eval(data: ProbeData, std: float = 0.5):
+    """After training: validation accuracy on clean images and with Gaussian noise of ``std`` (in
+    normalized units) added (``probe.clean_accuracy``, ``probe.noisy_accuracy``,
+    ``probe.noise_accuracy_drop``)."""
+    return _OnEnd(lambda model: _noisy(model, data, std))
+
+
+def _noisy(model, data: ProbeData, std: float) -> None:
+    x, y = (data.x_val, data.y_val) if data.x_val is not None else data.batch(5000)
+    noise = np.random.default_rng(data.cfg.train.seed).normal(0.0, std, x.shape).astype(np.float32)
+    clean = float((model.predict(x, batch_size=1000, verbose=0).argmax(-1) == y).mean())
+    noisy = float((model.predict(x + noise, batch_size=1000, verbose=0).argmax(-1) == y).mean())
+    tracking.log_metrics({"probe.clean_accuracy": clean, "probe.noisy_accuracy": noisy,
+                          "probe.noise_accuracy_drop": clean - noisy})
 
 
 @register_probe
@@ -263,3 +322,13 @@ class _OnEnd(_OnBegin):
 
     def on_train_end(self, logs=None):
         self.measure(self.model)
+
+
+class _AtBothEnds(_OnBegin):
+    """Measures before the first step (metric names ending ``_init``) and after training."""
+
+    def on_train_begin(self, logs=None):
+        self.measure(self.model, "_init")
+
+    def on_train_end(self, logs=None):
+        self.measure(self.model, "")

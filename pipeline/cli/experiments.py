@@ -1,6 +1,8 @@
 """Experiments over many runs: sweeps over config keys and the lecture's studies."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .options import cli, config_options, resolve_overrides
@@ -40,24 +42,40 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, **kwargs):
 
 @cli.command()
 @click.argument("name")
-@config_options("tracking.tracking_uri", "tracking.experiment")
-@click.option("--smoke", "mode", flag_value="smoke", help="Tiny and fast (seconds): checks the machinery, not the claims.")
-@click.option("--full", "mode", flag_value="full", help="The whole training set and longer training.")
+@config_options("tracking.tracking_uri", "tracking.experiment", "data.dataset")
+@click.option("--smoke", "mode", flag_value="smoke", help="Tiny and fast: checks the machinery, not the claims.")
+@click.option("--full", "mode", flag_value="full", help="The whole training set, longer training, five seeds.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Points trained at a time, each in its own process.")
-@click.option("--out", type=click.Path(file_okay=False), help="Report folder (default outputs/studies/<name>).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Report folder (default outputs/studies/<name>; with all, one folder per study and index.md).")
 def study(name, mode, workers, out, **kwargs):
-    """Run a lecture study (activations, init, preprocessing, learning-rate, regularization, or all)
-    and write its report: each claim, the measured numbers and a verdict.
+    """Run a lecture study and write its report: each claim, the measured numbers (mean and range over
+    seeds) and a verdict. NAME: a study, all (every study, then an index of every claim), or list (the
+    claim catalogue: each claim, the quantity that settles it, its study).
 
-    By default each study fits in about 10 minutes on a 2-core CPU (its report states the subset).
+    Studies choose their own data (--dataset replaces it, e.g. a CIFAR-format archive for the
+    activations study), models and sizes; see each report for its budget.
     """
-    from ..studies import list_studies, run_study
+    import shlex
+    import sys
+
+    from ..studies import catalogue, list_studies, run_study, write_index
+    if name == "list":
+        for study_name, claim_id, claim in catalogue():
+            click.echo(f"{study_name:15} {claim_id:28} {claim.statement}\n{'':44}settled by: {claim.quantity}")
+        return
     path, preset, overrides = resolve_overrides(kwargs)
     if preset != "default":
         raise click.UsageError("studies set their own model and data sizes; use --smoke or --full instead of --preset")
     names = list_studies() if name == "all" else [name]
+    command = "trainlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    root = out or "outputs/studies"
+    reports = []
     for n in names:
         report = run_study(n, mode or "default", overrides, config_path=path, workers=workers,
-                           out_dir=out if len(names) == 1 else (out and f"{out}/{n}"), echo=click.echo)
+                           out_dir=out if len(names) == 1 else f"{root}/{n}", command=command, echo=click.echo)
         click.echo(report.summary())
+        reports.append(report)
+    if len(names) > 1:
+        click.echo(f"index of every claim: {write_index(Path(root), reports, command)}")

@@ -1,7 +1,13 @@
-"""The lecture's studies: each claim of "Training Neural Networks" as a sweep, a number and a verdict."""
-from . import activations, init, learning_rate, preprocessing, regularization  # noqa: F401
-from .base import INCONCLUSIVE, MODES, NOT_SUPPORTED, STUDIES, SUPPORTED, Finding, Plan, Results
-from .runner import StudyReport, list_studies, run_study
+"""The lecture's studies: each claim of "Training Neural Networks" as a sweep over seeds, a number and a verdict."""
+from . import activations, augmentation, init, learning_rate, loss, preprocessing, regularization, units  # noqa: F401
+from .base import MODES, SEEDS, STUDIES, Claim, Finding, Plan, Results
+from .rules import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Stat
+from .runner import StudyReport, list_studies, run_study, write_index
 
-__all__ = ["INCONCLUSIVE", "MODES", "NOT_SUPPORTED", "STUDIES", "SUPPORTED", "Finding", "Plan", "Results",
-           "StudyReport", "list_studies", "run_study"]
+__all__ = ["INCONCLUSIVE", "MODES", "NOT_SUPPORTED", "SEEDS", "STUDIES", "SUPPORTED", "Claim", "Finding", "Plan",
+           "Results", "Stat", "StudyReport", "catalogue", "list_studies", "run_study", "write_index"]
+
+
+def catalogue() -> list[tuple[str, str, Claim]]:
+    """Every claim of the lecture trainlab measures: ``(study, claim id, claim)``."""
+    return [(name, claim_id, claim) for name in sorted(STUDIES) for claim_id, claim in STUDIES[name].claims.items()]

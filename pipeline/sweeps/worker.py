@@ -38,7 +38,7 @@ def run_point(task: dict, echo: Callable[[str], None] = print, plan=None) -> dic
             ds, splits = load_splits(cfg)
             normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
             data = ProbeData(cfg, normalizer(splits.x_train[:10000]).numpy(), splits.y_train[:10000],
-                             ds.num_classes)
+                             ds.num_classes, normalizer(splits.x_val[:5000]).numpy(), splits.y_val[:5000])
             callbacks = make_probes(task["probes"], data)
         resume = Path(task["resume"]) if task.get("resume") else None
         if resume is not None:
