@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -92,8 +93,10 @@ def test_evaluate_the_champion(workdir):
 
 
 def test_train_then_register_the_latest_run(workdir):
-    result = invoke(workdir, "train", "--preset", "smoke", "--seed", "7", "--model", "mlp_small")
+    result = invoke(workdir, "--quiet", "train", "--preset", "smoke", "--seed", "7", "--model", "mlp_small")
     assert result.exit_code == 0, result.output
+    (line,) = result.output.splitlines()   # --quiet: the final line only
+    assert re.fullmatch(r"run [0-9a-f]{32}: test accuracy 0\.\d{4} \(best validation 0\.\d{4} at epoch \d\)", line)
     result = invoke(workdir, "register")
     assert result.exit_code == 0 and "registered trainlab-mnist version 2" in result.output
 

@@ -1,6 +1,8 @@
 """The CLI's shared parts: the root group, config options defined once, and config resolution."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -21,8 +23,9 @@ class Group(click.Group):
     clean stop with exit 128 + the signal's number (130, 143, 129)."""
 
     def invoke(self, ctx):
+        quiet = _quiet_requested(ctx)
         try:
-            with faults.signals_as_interrupts():
+            with faults.signals_as_interrupts(), final_line_only(quiet):
                 return super().invoke(ctx)
         except TrainlabError as e:
             click.echo(f"Error: {e}", err=True)
@@ -30,6 +33,55 @@ class Group(click.Group):
         except KeyboardInterrupt as e:
             click.echo(f"Interrupted{f' ({e})' if str(e) else ''}.", err=True)
             ctx.exit(getattr(e, "exit_code", 130))
+
+
+def _quiet_requested(ctx) -> bool:
+    return bool(ctx.params.get("quiet")) or os.environ.get(QUIET_ENV, "") not in ("", "0")
+
+
+QUIET_ENV = "TRAINLAB_QUIET"
+
+
+class _LastLine(io.TextIOBase):
+    """A stdout that keeps only the last non-empty line written to it."""
+
+    def __init__(self):
+        self.last, self._partial = "", ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.last = line
+        return len(text)
+
+    def final(self) -> str:
+        return self._partial if self._partial.strip() else self.last
+
+
+@contextlib.contextmanager
+def final_line_only(enabled: bool):
+    """``--quiet``: everything a command prints to stdout is held back but its final line, printed when
+    it ends (errors still go to stderr as they happen)."""
+    if not enabled:
+        yield
+        return
+    real, held, env = sys.stdout, _LastLine(), os.environ.get(QUIET_ENV)
+    sys.stdout, os.environ[QUIET_ENV] = held, "1"  # no progress bars, here or in sweep workers
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        if env is None:
+            os.environ.pop(QUIET_ENV, None)
+        else:
+            os.environ[QUIET_ENV] = env
+        if held.final():
+            click.echo(held.final())
 
 
 # Flags whose name is not the key's own field name (``train.epochs`` -> ``--epochs``).
@@ -129,8 +181,11 @@ WITHOUT_TENSORFLOW = ("ui", "server")
                    "(train.strategy=data_parallel); exports are still TF SavedModels.")
 @click.option("--verbose", "-v", is_flag=True, default=None,
               help=f"Show TensorFlow's C++ start-up lines and MLflow's info logs (also ${runtime.VERBOSE_ENV}=1).")
+@click.option("--quiet", "-q", is_flag=True, default=None,
+              help=f"Print only errors and the command's final line: no progress bars, no epoch lines (also "
+                   f"${QUIET_ENV}=1).")
 @click.pass_context
-def cli(ctx, backend, verbose):
+def cli(ctx, backend, verbose, quiet):
     """trainlab: train image classifiers, every technique a switch, every run tracked in MLflow."""
     if backend:
         if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:

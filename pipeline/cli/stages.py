@@ -45,7 +45,7 @@ def train(register, resume, **kwargs):
     """Train a model as one MLflow run (every epoch checkpointed: a stopped run can be resumed)."""
     from ..train import train as train_stage
     if resume is None:
-        train_stage(resolve_plan(kwargs), register=register, echo=click.echo)
+        _done(train_stage(resolve_plan(kwargs), register=register, echo=click.echo))
         return
     from .. import tracking
     from ..plan import resolve_plan as resolve
@@ -56,8 +56,16 @@ def train(register, resume, **kwargs):
         raise click.UsageError(f"--resume continues a run with its own config: drop {', '.join(other)}")
     store = load_config(path, overrides, preset).tracking
     stopped = resumable(tracking.configure(store), None if resume == "latest" else resume)
-    train_stage(resolve(resume_config(stopped.checkpoint, store)), register=register, echo=click.echo,
-                resume=stopped.checkpoint)
+    _done(train_stage(resolve(resume_config(stopped.checkpoint, store)), register=register, echo=click.echo,
+                      resume=stopped.checkpoint))
+
+
+def _done(result) -> None:
+    """The train command's final line (all that ``--quiet`` prints)."""
+    registered = f"; {result.registration.message}" if result.registration is not None else ""
+    test = f"test accuracy {result.test.accuracy:.4f} " if result.test is not None else ""
+    click.echo(f"run {result.run_id}: {test}(best validation {result.best_val_accuracy:.4f} at epoch "
+               f"{result.best_epoch + 1}){registered}")
 
 
 @cli.command()
