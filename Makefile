@@ -9,9 +9,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test ui install clean debian-test-packages
 
-# Debian packages the tests use (real Fashion-MNIST), installed where apt-get exists and this runs as
-# root; elsewhere the tests that need them say why they skip.
-DEBIAN_TEST_PACKAGES := dataset-fashion-mnist
+# Debian packages the tests use (real Fashion-MNIST; a headless browser for the serve page), installed
+# where apt-get exists and this runs as root; elsewhere the tests that need them say why they skip.
+DEBIAN_TEST_PACKAGES := dataset-fashion-mnist chromium chromium-driver
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

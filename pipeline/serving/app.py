@@ -1,5 +1,6 @@
 """A TensorFlow Serving-compatible REST API (Starlette on uvicorn) for the exported SavedModel.
 
+    GET  /                                        the draw-and-predict page (page/: plain HTML, JS, CSS)
     GET  /v1/models/NAME[/versions/V]             version status
     GET  /v1/models/NAME[/versions/V]/metadata    signature definitions
     POST /v1/models/NAME[/versions/V]:predict     {"instances": [...]} or {"inputs": ...}
@@ -8,19 +9,23 @@ Errors answer ``{"error": "..."}`` with a 4xx status; the server keeps serving w
 """
 from __future__ import annotations
 
+import html
 import json
 import re
+from pathlib import Path
 
 import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from .model import ServedModel
 from .requests import MAX_BODY_BYTES, RequestError, format_response, parse_body, parse_predict
 
+PAGE = Path(__file__).parent / "page"
 PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
                   r"(?:/(?P<metadata>metadata)|:(?P<verb>[A-Za-z]+))?$")
 
@@ -98,7 +103,13 @@ def create_app(model: ServedModel) -> Starlette:
     async def server_error(request: Request, exc) -> Response:
         return _error(f"internal error: {type(exc).__name__}", 500)
 
-    return Starlette(routes=[Route("/v1/models/{path:path}", models, methods=["GET", "POST", "PUT", "DELETE"])],
+    page = (PAGE / "index.html").read_text().replace("{{MODEL}}", html.escape(model.name))
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    return Starlette(routes=[Route("/", index), Mount("/page", StaticFiles(directory=PAGE), name="page"),
+                             Route("/v1/models/{path:path}", models, methods=["GET", "POST", "PUT", "DELETE"])],
                      exception_handlers={404: not_found, 500: server_error})
 
 

@@ -1,0 +1,134 @@
+"""The draw-and-predict page of `trainlab serve`, driven in a real headless Chromium: draw a 1 with
+pointer events, upload a PNG of a test image and compare with `trainlab predict`."""
+import os
+import shutil
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from tests.conftest import free_port, start_server, stop_server
+from trainlab.pipeline.cli import cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+selenium = pytest.importorskip("selenium", reason="selenium is in the test extra: pip install -e '.[test]'")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Debian's chromium and chromium-driver (make test installs them when run as root with apt-get)")
+
+NAME = "trainlab-mnist"
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """A model good enough to read a hand-drawn digit (the shared smoke model is not), exported and served."""
+    from tests.conftest import smoke_config
+    from trainlab.pipeline.export import export_model
+    from trainlab.pipeline.train import train
+    tmp = tmp_path_factory.mktemp("page")
+    cfg = smoke_config(tmp, **{"data.limit_train": 12000, "data.validation_size": 1000, "model.width": 16,
+                               "train.epochs": 2, "augment": []})
+    train(cfg, register=True, echo=lambda line: None)
+    path, _ = export_model(cfg)
+    port = free_port()
+    trainlab = Path(sys.executable).parent / "trainlab"
+    proc = start_server([str(trainlab), "serve", "--model-dir", str(path.parent), "--port", str(port)],
+                        f"http://127.0.0.1:{port}/v1/models/{NAME}")
+    try:
+        yield f"http://127.0.0.1:{port}/", path
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    os.environ.setdefault("SE_OFFLINE", "true")   # never let Selenium Manager look for drivers online
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,900",
+                     "--disable-gpu", "--no-first-run"):
+        options.add_argument(argument)
+    service = Service(CHROMEDRIVER)
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        if service.process is not None and service.process.poll() is None:  # stop the driver by its own PID
+            service.process.kill()
+
+
+def top_class(driver, timeout=30) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.ID, "top-class").text not in ("", "\u2013"))
+    return driver.find_element(By.ID, "top-class").text
+
+
+def open_page(driver, url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    driver.get(url)
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "status").text == "ready")
+
+
+def test_the_page_is_plain_html_served_offline(page):
+    url, _ = page
+    html = urllib.request.urlopen(url, timeout=10).read().decode()
+    assert f'content="{NAME}"' in html and "/page/page.js" in html
+    script = urllib.request.urlopen(url + "page/page.js", timeout=10).read().decode()
+    assert "serving_b64" in script
+    assert "http" not in html.replace("http-equiv", "") and "http://" not in script and "https://" not in script
+
+
+def test_drawing_a_one_predicts_a_one(page, browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    url, _ = page
+    open_page(browser, url)
+    assert browser.find_element(By.ID, "model-facts").text.startswith("version 1: 28x28 gray images, 10 classes")
+    canvas = browser.find_element(By.ID, "canvas")
+    stroke = ActionChains(browser).move_to_element_with_offset(canvas, 0, -95).click_and_hold()
+    for _ in range(19):
+        stroke = stroke.move_by_offset(0, 10)
+    stroke.release().perform()
+    browser.find_element(By.ID, "predict").click()
+    assert top_class(browser) == "1"
+    bars = browser.find_elements(By.CSS_SELECTOR, "#bars li")
+    assert [b.get_attribute("data-class") for b in bars] == [str(i) for i in range(10)]
+    assert browser.find_element(By.CSS_SELECTOR, "#bars li.top").get_attribute("data-class") == "1"
+    shot = tmp_path / "page.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_an_uploaded_png_gets_the_class_trainlab_predict_gives(page, browser, mnist, tmp_path):
+    from selenium.webdriver.common.by import By
+    url, export_path = page
+    png = tmp_path / "digit.png"
+    png.write_bytes(tf.io.encode_png(mnist.x_test[7]).numpy())
+    result = CliRunner().invoke(cli, ["predict", str(png), "--model-dir", str(export_path.parent)])
+    assert result.exit_code == 0, result.output
+    expected = result.output.splitlines()[1].split()[1]
+    open_page(browser, url)
+    browser.find_element(By.ID, "upload").send_keys(str(png))
+    assert top_class(browser) == expected
+    assert browser.find_element(By.ID, "preview").is_displayed()
+
+
+def test_an_unreadable_upload_is_an_error_line_not_a_crash(page, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    url, _ = page
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    open_page(browser, url)
+    browser.find_element(By.ID, "upload").send_keys(str(bad))
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "status").text.startswith("Error:"))
+    assert "not a readable" in browser.find_element(By.ID, "status").text
