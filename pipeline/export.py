@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import progress
 from .errors import TrackingError
 
 METADATA = "assets.extra/trainlab.json"
@@ -168,13 +169,17 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False,
     exists = registry_version and (target / "saved_model.pb").is_file()
     if exists and (not tflite or target.with_suffix(".tflite").is_file()):
         return target, False
-    model = model or tracking.load_model(uri)
-    if not exists:
-        metadata = tracking.model_metadata(uri)
-        card = tracking.run_text(metadata["run_id"], tracking.CARD) if metadata.get("run_id") else None
-        export_saved_model(model, cfg.export.dir, name, version, metadata=metadata, card=card)
-    if tflite:
-        export_tflite(target, model)
+    with progress.bar(f"export {name} v{version}", 1 + (not exists) + tflite) as advance:
+        model = model or tracking.load_model(uri)
+        advance(note="model loaded")
+        if not exists:
+            metadata = tracking.model_metadata(uri)
+            card = tracking.run_text(metadata["run_id"], tracking.CARD) if metadata.get("run_id") else None
+            export_saved_model(model, cfg.export.dir, name, version, metadata=metadata, card=card)
+            advance(note="SavedModel written and checked")
+        if tflite:
+            export_tflite(target, model)
+            advance(note="TFLite written")
     return target, True
 
 

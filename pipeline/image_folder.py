@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import progress
 from .errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -121,13 +122,15 @@ def decode_files(paths: list[str], image_size, channels: int | None) -> tuple[li
         ds = ds.batch(512)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     images, decoded = [], []
-    for index, image in ds.as_numpy_iterator():
-        if batched:
-            images.extend(image)
-            decoded.extend(index.tolist())
-        else:
-            images.append(image)
-            decoded.append(int(index))
+    with progress.bar("decoding images", len(paths), unit="files") as advance:
+        for index, image in ds.as_numpy_iterator():
+            if batched:
+                images.extend(image)
+                decoded.extend(index.tolist())
+            else:
+                images.append(image)
+                decoded.append(int(index))
+            advance(len(image) if batched else 1)
     failed = sorted(set(range(len(paths))) - set(decoded))
     return images, failed
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import progress
 from .config import Config
 from .plan import Plan, as_plan
 
@@ -36,17 +37,19 @@ def sweep(model: keras.Model, dataset: tf.data.Dataset, optimizer: keras.optimiz
 
     avg, best, seen, losses = 0.0, np.inf, [], []
     batches = iter(dataset.repeat())
-    for i, lr in enumerate(lrs):
-        optimizer.learning_rate = float(lr)
-        x, y = next(batches)
-        raw = float(step(x, y))
-        avg = smoothing * avg + (1 - smoothing) * raw
-        smoothed = avg / (1 - smoothing ** (i + 1))
-        seen.append(lr)
-        losses.append(smoothed)
-        if not np.isfinite(smoothed) or (i > 10 and smoothed > blowup * best):
-            break
-        best = min(best, smoothed)
+    with progress.bar("lr-find", len(lrs), unit="steps") as advance:
+        for i, lr in enumerate(lrs):
+            optimizer.learning_rate = float(lr)
+            x, y = next(batches)
+            raw = float(step(x, y))
+            avg = smoothing * avg + (1 - smoothing) * raw
+            smoothed = avg / (1 - smoothing ** (i + 1))
+            seen.append(lr)
+            losses.append(smoothed)
+            advance(note=f"lr {lr:.2e}  loss {smoothed:.4f}")
+            if not np.isfinite(smoothed) or (i > 10 and smoothed > blowup * best):
+                break
+            best = min(best, smoothed)
     losses = np.array(losses)
     finite = np.where(np.isfinite(losses), losses, np.inf)
     suggestion = float(np.asarray(seen)[int(np.argmin(finite))] / 10)

@@ -1,16 +1,22 @@
-"""A live bar within each training epoch, on a terminal only.
+"""Live bars on a terminal only: within each training epoch, and for long steps (sweep points, data
+decoding, lr-find, export).
 
-rich (already a dependency of Keras, well kept, and it draws the bar on stderr while other lines go on
-printing above it) shows batches done, images per second, the time left and the running loss and
-accuracy; when the epoch ends the bar goes and the epoch's summary line (``EpochEcho``) stays. Where
-output is not a terminal (CI, logs, pipes) nothing is drawn and only the per-epoch lines are written.
+rich (already a dependency of Keras, well kept, and it draws the bars on stderr while other lines go on
+printing above them) shows what is done, the rate, the time left and a note (running loss and accuracy,
+the last point's result); when a bar's work ends it goes and the summary line stays. Bars nest: one
+display holds them all (a sweep's bar above the epoch bar of the point it trains). Where output is not
+a terminal (CI, logs, pipes) or with ``--quiet`` nothing is drawn and only the lines are written.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import Callable, Iterator
 
 import keras
+
+_display = None   # the one live rich Progress while any bar is up
 
 
 def wanted(stream=None) -> bool:
@@ -19,22 +25,63 @@ def wanted(stream=None) -> bool:
     return stream.isatty() and os.environ.get("TRAINLAB_QUIET", "") in ("", "0") and os.environ.get("TERM") != "dumb"
 
 
+def _columns():
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(), TextColumn("{task.fields[running]}"))
+
+
+@contextlib.contextmanager
+def _shared_display():
+    """The live display, started by the outermost bar and stopped when it ends."""
+    global _display
+    if _display is not None:
+        yield _display
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+    _display = Progress(*_columns(), console=Console(file=sys.stderr), transient=True)
+    _display.start()
+    try:
+        yield _display
+    finally:
+        _display.stop()
+        _display = None
+
+
+@contextlib.contextmanager
+def bar(description: str, total: int | None, unit: str = "") -> Iterator[Callable[..., None]]:
+    """A bar for ``total`` pieces of work; yields ``advance(n=1, note="")``. Draws nothing (and costs
+    nothing) off a terminal. ``unit``: shown as a rate (``12.3 files/s``) when given."""
+    if not wanted():
+        yield lambda n=1, note="": None
+        return
+    with _shared_display() as display:
+        task = display.add_task(description, total=total, rate="", running="")
+
+        def advance(n: int = 1, note: str = "") -> None:
+            display.update(task, advance=n, running=note)
+            speed = next(t for t in display.tasks if t.id == task).speed
+            if unit and speed:
+                display.update(task, rate=f"{speed:,.1f} {unit}/s")
+        try:
+            yield advance
+        finally:
+            display.remove_task(task)
+            display.refresh()
+
+
 class EpochBar(keras.callbacks.Callback):
     """The bar of the current epoch: ``steps`` batches of ``batch_size`` images."""
 
     def __init__(self, steps: int, batch_size: int):
         super().__init__()
         self.steps, self.batch_size = steps, batch_size
-        self.progress = self.task = None
+        self.progress = self.task = self._display = None
 
     def on_train_begin(self, logs=None):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[running]}"),
-                                 console=Console(file=sys.stderr), transient=True)
-        self.progress.start()
+        self._display = _shared_display()
+        self.progress = self._display.__enter__()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.params['epochs']}", total=self.steps,
@@ -44,7 +91,7 @@ class EpochBar(keras.callbacks.Callback):
         logs = logs or {}
         running = "  ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", "accuracy") if k in logs)
         self.progress.update(self.task, completed=batch + 1, running=running)
-        speed = self.progress.tasks[-1].speed
+        speed = next(t for t in self.progress.tasks if t.id == self.task).speed
         if speed:
             self.progress.update(self.task, rate=f"{speed * self.batch_size:,.0f} img/s")
 
@@ -57,6 +104,8 @@ class EpochBar(keras.callbacks.Callback):
 
     def stop(self) -> None:
         """Take the bar down (also when training ends in an exception: the terminal gets its cursor back)."""
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        if self._display is not None:
+            if self.task is not None and self.task in {t.id for t in self.progress.tasks}:
+                self.progress.remove_task(self.task)
+            self._display.__exit__(None, None, None)
+            self._display = self.progress = self.task = None

@@ -1,10 +1,14 @@
 """The epoch bar: drawn on a terminal (a pseudo-terminal here), absent from pipes and logs."""
+import io
 import os
 import pty
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from trainlab.pipeline import progress
 
 TRAINLAB = Path(sys.executable).with_name("trainlab")
 
@@ -38,7 +42,39 @@ def test_a_terminal_shows_a_live_bar_within_each_epoch_then_the_epoch_line(tmp_p
     text = run_in_terminal(argv, tmp_path)
     assert "img/s" in text and "/24" in text and "loss " in text        # batches done, speed, running loss
     assert "\r\x1b[2Kepoch 1/2  accuracy" in text                        # the bar cleared, then the epoch's line
-    assert text.rstrip().splitlines()[-1].startswith("fit: ")
+    assert text.rstrip().splitlines()[-1].startswith("run ")                # the command's final line
     piped = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert piped.returncode == 0 and "img/s" not in piped.stdout + piped.stderr and "\x1b[" not in piped.stdout
     assert [line.split()[1] for line in piped.stdout.splitlines() if line.startswith("epoch ")] == ["1/2", "2/2"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_bars_nest_in_one_display_and_go_when_done(monkeypatch):
+    tty = Terminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.delenv("TRAINLAB_QUIET", raising=False)
+    with progress.bar("points", 2) as outer:
+        with progress.bar("decoding images", 3, unit="files") as inner:
+            for _ in range(3):
+                inner()
+                time.sleep(0.15)   # rich redraws ten times a second
+        outer(note="a: FINISHED")
+        time.sleep(0.25)
+        outer()
+    shown = tty.getvalue()
+    assert "points" in shown and "decoding images" in shown and "files/s" in shown and "a: FINISHED" in shown
+    assert progress._display is None               # the one live display is down again
+
+
+def test_no_bar_off_a_terminal_or_when_quiet(monkeypatch):
+    for stream, quiet in ((io.StringIO(), ""), (Terminal(), "1")):
+        monkeypatch.setattr(sys, "stderr", stream)
+        monkeypatch.setenv("TRAINLAB_QUIET", quiet)
+        with progress.bar("points", 1) as advance:
+            advance()
+        assert stream.getvalue() == ""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import tracking
+from .. import progress, tracking
 from .compare import Comparison, compare
 from .spec import ResolvedPoint, SweepSpec, resolve
 from .worker import run_point
@@ -107,10 +107,12 @@ def _line(i: int, n: int, task: dict, result: dict) -> str:
 def run_inline(tasks: list[dict], echo: Callable[[str], None], plans: list | None = None) -> list[dict]:
     """One point after another in this process (``plans``: the tasks' resolved plans, if at hand)."""
     results = []
-    for i, (task, plan) in enumerate(zip(tasks, plans or [None] * len(tasks)), 1):
-        echo(f"[{i}/{len(tasks)}] {task['label']}")
-        results.append(run_point(task, echo=lambda line: echo(f"    {line}"), plan=plan))
-        echo(_line(i, len(tasks), task, results[-1]))
+    with progress.bar("points", len(tasks)) as advance:
+        for i, (task, plan) in enumerate(zip(tasks, plans or [None] * len(tasks)), 1):
+            echo(f"[{i}/{len(tasks)}] {task['label']}")
+            results.append(run_point(task, echo=lambda line: echo(f"    {line}"), plan=plan))
+            echo(_line(i, len(tasks), task, results[-1]))
+            advance(note=f"{task['label']}: {results[-1]['status']}")
     return results
 
 
@@ -122,7 +124,7 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = {**os.environ, "TRAINLAB_THREADS": str(threads)}
-    done, running, stopping = [0], set(), []
+    done, running, stopping, advance = [0], set(), [], [lambda n=1, note="": None]
 
     def one(task: dict) -> dict:
         with tempfile.TemporaryDirectory(prefix="trainlab-point-") as tmp:
@@ -146,11 +148,13 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
                 _record_crash(task, result["reason"])
         done[0] += 1
         echo(_line(done[0], len(tasks), task, result))
+        advance[0](note=f"{task['label']}: {result['status']}")
         return result
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        return list(pool.map(one, tasks))
+        with progress.bar(f"points ({workers} at a time)", len(tasks)) as advance[0]:
+            return list(pool.map(one, tasks))
     except KeyboardInterrupt as e:  # pass the stop on: each worker marks its run KILLED (checkpoint kept), exits
         stopping.append(e)
         pool.shutdown(wait=False, cancel_futures=True)
