@@ -117,3 +117,25 @@ def _op_determinism() -> bool:
     """Whether TF op determinism is on (``train.deterministic``); TF exports no public query for it."""
     from tensorflow.python.framework import config
     return config.is_op_determinism_enabled()
+
+
+@keras.saving.register_keras_serializable(package="trainlab")
+class TemperatureScaling(keras.layers.Layer):
+    """Calibrated probabilities from probabilities: ``softmax(log(p) / temperature)`` (Guo et al. 2017).
+
+    Goes after a softmax head, so a trained model is calibrated without touching its weights; the
+    argmax never changes. The temperature is fitted on validation data (``pipeline.calibration``).
+    """
+
+    def __init__(self, temperature: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        self.temperature = float(temperature)
+
+    def call(self, probabilities):
+        logits = keras.ops.log(keras.ops.clip(probabilities, 1e-12, 1.0)) / self.temperature
+        return keras.ops.softmax(logits, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}

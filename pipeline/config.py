@@ -94,6 +94,7 @@ class TrainConfig:
     lr_scaling: str = "none"            # none | linear: learning rate x replicas (batch_size is the global batch)
     precision: str = "auto"             # float32 | mixed_bfloat16 | auto (mixed bf16 where the hardware has native bf16)
     deterministic: bool = False         # same config, same weights: seeds plus TF op determinism (slower: see README)
+    calibrate: bool = False             # fit a temperature on validation; the logged and exported model carries it
     keep_checkpoints: bool = False      # keep the per-epoch checkpoint once the run has finished
 
 

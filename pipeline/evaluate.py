@@ -1,4 +1,5 @@
-"""Evaluation on held-out data: accuracy, loss, per-class precision, recall and F1 (macro and weighted), and the confusion matrix."""
+"""Evaluation on held-out data: accuracy, loss, calibration (ECE), per-class precision, recall and F1
+(macro and weighted), and the confusion matrix."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from .calibration import Reliability, reliability
 from .errors import DataError
 
 
@@ -44,13 +46,23 @@ class EvalReport:
         return {f"{avg}_{k}": float(table[k].mean() if avg == "macro" else (table[k] * weights).sum())
                 for avg in ("macro", "weighted") for k in ("precision", "recall", "f1")}
 
+    def reliability(self) -> Reliability:
+        """Confidence against accuracy in 15 bins (the reliability diagram's numbers)."""
+        return reliability(self.probabilities, self.labels)
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error over 15 bins: 0 when confidence matches accuracy everywhere."""
+        return self.reliability().ece
+
     def metrics(self, prefix: str = "test_") -> dict[str, float]:
-        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss,
+        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss, f"{prefix}ece": self.ece,
                 **{f"{prefix}{k}": v for k, v in self.averages().items()}}
 
     def as_dict(self) -> dict:
         table = self.per_class()
-        return {"accuracy": self.accuracy, "loss": self.loss, **self.averages(),
+        return {"accuracy": self.accuracy, "loss": self.loss, "ece": self.ece, **self.averages(),
+                "reliability": self.reliability().as_dict(),
                 "per_class_accuracy": dict(zip(self.class_names, self.per_class_accuracy)),
                 "per_class": {name: {k: float(table[k][i]) for k in table} for i, name in enumerate(self.class_names)},
                 "confusion_matrix": self.confusion.tolist(), "class_names": list(self.class_names)}
@@ -58,7 +70,8 @@ class EvalReport:
     def summary(self) -> str:
         """A readable table for the terminal."""
         avg, table = self.averages(), self.per_class()
-        lines = [f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   ({int(self.confusion.sum())} images)",
+        lines = [f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   ECE {self.ece:.4f}   "
+                 f"({int(self.confusion.sum())} images)",
                  f"macro F1 {avg['macro_f1']:.4f}   weighted F1 {avg['weighted_f1']:.4f}",
                  f"  {'class':>12}  precision  recall      F1  support"]
         lines += [f"  {name:>12}  {table['precision'][i]:9.4f}  {table['recall'][i]:6.4f}  {table['f1'][i]:6.4f}  "

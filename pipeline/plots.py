@@ -10,10 +10,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def figure(nrows: int = 1, ncols: int = 1, figsize=(6, 4), squeeze: bool = True):
+def figure(nrows: int = 1, ncols: int = 1, figsize=(6, 4), squeeze: bool = True, **subplots):
     """A new figure and its axes, as ``pyplot.subplots`` returns them, without pyplot."""
     fig = Figure(figsize=figsize)
-    return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **subplots)
 
 
 def show_image(ax, image: np.ndarray) -> None:
@@ -91,6 +91,29 @@ def mistakes(images: np.ndarray, report, n: int = 24, columns: int = 8):
         show_image(ax, images[i])
         ax.set_title(f"{names[report.labels[i]]} -> {names[p.argmax()]}\n{p.max():.2f}", fontsize=7)
     fig.suptitle(f"{len(picked)} most confident mistakes (true -> predicted, probability)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def reliability(diagram, title: str = "") -> Figure:
+    """The reliability diagram: accuracy per confidence bin against the diagonal of perfect calibration,
+    the gap shaded, and below it how many predictions fall in each bin."""
+    fig, (top, bottom) = figure(2, 1, figsize=(5.5, 6), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    edges = np.asarray(diagram.edges)
+    width, left = np.diff(edges), edges[:-1]
+    used = np.asarray(diagram.counts) > 0
+    top.bar(left[used], np.asarray(diagram.accuracy)[used], width[used], align="edge", color="tab:blue",
+            edgecolor="black", lw=0.5, label="accuracy")
+    top.bar(left[used], (np.asarray(diagram.confidence) - np.asarray(diagram.accuracy))[used], width[used],
+            bottom=np.asarray(diagram.accuracy)[used], align="edge", color="tab:red", alpha=0.3, label="gap")
+    top.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    top.set_ylabel("accuracy")
+    top.set_title(title or f"Reliability (ECE {diagram.ece:.4f})")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar(left, diagram.counts, width, align="edge", color="gray")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("confidence (top probability)")
+    bottom.set_ylabel("predictions")
     fig.tight_layout()
     return fig
 

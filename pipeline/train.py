@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from trainlab.augment import AugmentChain
-from trainlab.models import create_model
+from trainlab.models import TemperatureScaling, create_model
 from . import checkpoints, distribute, faults, plots, precision, progress, runtime, tracking
 from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
 from .checkpoints import Checkpoint, Checkpointer
@@ -161,17 +162,24 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
 
         # --- test, with the weights of the best validation epoch (KeepBest restored them)
         serving = with_normalization(model, normalizer)
+        calibrated = {}
+        if t.calibrate:  # temperature scaling, fitted on validation; the test split only reports it
+            uncalibrated = evaluate_model(serving, splits.x_test, splits.y_test, ds.class_names)
+            serving, calibrated = calibrate(serving, splits.x_val, splits.y_val)
+            calibrated["test_ece_uncalibrated"] = uncalibrated.ece
+            echo(f"calibrated: temperature {calibrated['calibration_temperature']:.3f} (fitted on validation)")
         report = evaluate_model(serving, splits.x_test, splits.y_test, ds.class_names)
 
         # --- log
         fit_verdict = diagnose(history, best.epoch)
         tracking.log_metrics({"best_epoch": best.epoch, tracking.SELECTION_METRIC: best.value,
                               "epochs_run": len(history["loss"]), "train_seconds": train_seconds,
-                              **report.metrics("test_")})
+                              **report.metrics("test_"), **calibrated})
         tracking.log_dict(report.as_dict(), "evaluation/test.json")
         tracking.log_figure(plots.learning_curves(history, best.epoch), "plots/learning_curves.png")
         tracking.log_figure(plots.confusion_matrix(report.confusion, ds.class_names), "plots/confusion_matrix.png")
         tracking.log_figure(plots.mistakes(splits.x_test, report), "plots/mistakes.png")
+        tracking.log_figure(plots.reliability(report.reliability()), "plots/reliability.png")
         tracking.set_tags({"trainlab.dataset": ds.name, "trainlab.model": cfg.model.name,
                            "trainlab.class_names": ",".join(ds.class_names), "trainlab.fit": fit_verdict.verdict,
                            "trainlab.fit_reason": fit_verdict.reason, "trainlab.weights_digest": digest,
@@ -246,6 +254,19 @@ def build_model(plan: Plan, sync_batch_norm: bool = False) -> keras.Model:
                 layer["config"]["synchronized"] = True
         model = model.__class__.from_config(config)
     return model
+
+
+def calibrate(serving: keras.Model, x_val, y_val) -> tuple[keras.Model, dict]:
+    """``serving`` with a temperature fitted on the validation split after its softmax, and what was
+    measured there (the temperature, validation ECE before and after)."""
+    from .calibration import expected_calibration_error, fit_temperature, scale
+    probabilities = np.asarray(serving.predict(x_val.astype(np.float32), batch_size=1000, verbose=0))
+    temperature = fit_temperature(probabilities, y_val)
+    scaled = TemperatureScaling(temperature, name="calibration")(serving.output)
+    measured = {"calibration_temperature": temperature,
+                "val_ece_uncalibrated": expected_calibration_error(probabilities, y_val),
+                "val_ece": expected_calibration_error(scale(probabilities, temperature), y_val)}
+    return keras.Model(serving.input, scaled, name=serving.name), measured
 
 
 def with_normalization(model: keras.Model, normalizer: Normalizer) -> keras.Model:

@@ -105,9 +105,9 @@ def test_train_with_lecture_options(workdir):
     result = invoke(workdir, "train", "--preset", "smoke", "--model", "mlp_deep", "--width", "16", "--depth", "3",
                     "--activation", "maxout", "--model-norm", "layer", "--dropout", "0.2", "--l2", "0.0001",
                     "--optimizer", "sgd", "--lr", "0.05", "--schedule", "one_cycle", "--label-smoothing", "0.1",
-                    "--set", "train.nesterov=true", "--augment", "[{name: mixup, alpha: 0.4}]")
+                    "--set", "train.nesterov=true", "--augment", "[{name: mixup, alpha: 0.4}]", "--calibrate")
     assert result.exit_code == 0, result.output
-    assert "fit: " in result.output
+    assert "fit: " in result.output and "calibrated: temperature " in result.output
 
 
 def test_export_keeps_the_existing_version(workdir):

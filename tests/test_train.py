@@ -32,7 +32,8 @@ def test_run_logs_config_metrics_plots_and_model(trained):
     assert metrics[tracking.SELECTION_METRIC] == max(m.value for m in history)  # the best epoch, not the last
     artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
     assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/augmentation.png",
-                         "plots/mistakes.png"}
+                         "plots/mistakes.png", "plots/reliability.png"}
+    assert metrics["test_ece"] == pytest.approx(result.test.ece) and 0 <= metrics["test_ece"] < 1
     assert metrics["test_macro_f1"] == pytest.approx(result.test.averages()["macro_f1"])
     inputs = {d.dataset.name: [t.value for t in d.tags if t.key == "mlflow.data.context"] for d in run.inputs.dataset_inputs}
     assert inputs == {"mnist-training": ["training"], "mnist-validation": ["validation"], "mnist-test": ["test"]}
