@@ -32,6 +32,7 @@ SCHEDULES = ("constant", "step", "cosine", "one_cycle")
 STRATEGIES = ("none", "mirrored", "multi_worker", "data_parallel")
 LR_SCALINGS = ("none", "linear")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
+EXPORT_FORMATS = ("savedmodel", "tflite", "tflite-int8", "onnx")  # trainlab export --format
 
 
 @dataclass

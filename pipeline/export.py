@@ -10,12 +10,11 @@ decodes to the model's channels and resizes in-graph. All return ``probabilities
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import tempfile
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -23,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from . import progress
-from .errors import TrackingError
+from .errors import ConfigError, DataError, TrackingError
+from .export_formats import FORMATS, export_onnx, export_tflite, export_tflite_int8, target_of
 
 METADATA = "assets.extra/trainlab.json"
 CARD = "assets.extra/model_card.md"  # the training run's model card, when it has one
@@ -108,34 +108,6 @@ def check_export(path: Path, model: keras.Model, atol: float = 1e-5) -> None:
                                 f"(max difference {np.abs(got.numpy() - expected).max():.2e})")
 
 
-def export_tflite(saved_model_dir: Path, model: keras.Model, atol: float = 1e-4) -> Path:
-    """Convert the exported model to TFLite (float32 (N, H, W, C) pixels in, probabilities out) beside
-    the version folder, as ``<version>.tflite``, after checking it predicts what the SavedModel does."""
-    _, height, width, channels = model.input_shape
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-    (inp,) = interpreter.get_input_details()
-    interpreter.resize_tensor_input(inp["index"], [1, height, width, channels])
-    interpreter.allocate_tensors()
-    (out,) = interpreter.get_output_details()
-    images = np.random.default_rng(1).integers(0, 256, (4, height, width, channels)).astype(np.float32)
-    expected = np.asarray(model(images, training=False))
-    for i, image in enumerate(images):
-        interpreter.set_tensor(inp["index"], image[None])
-        interpreter.invoke()
-        got = interpreter.get_tensor(out["index"])[0]
-        if not np.allclose(got, expected[i], atol=atol):
-            raise TrackingError(f"TFLite model disagrees with the SavedModel (max difference "
-                                f"{np.abs(got - expected[i]).max():.2e})")
-    target = saved_model_dir.parent / f"{saved_model_dir.name}.tflite"
-    tmp = target.with_suffix(".tflite.tmp")
-    tmp.write_bytes(flatbuffer)
-    os.replace(tmp, target)
-    return target
-
-
 def next_version(out_dir: str | os.PathLike, name: str) -> int:
     """One more than the highest numeric version already exported under ``out_dir/name``."""
     folder = Path(out_dir) / name
@@ -143,11 +115,12 @@ def next_version(out_dir: str | os.PathLike, name: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_model(cfg, model_uri: str | None = None, tflite: bool = False,
-                 model: keras.Model | None = None) -> tuple[Path, bool]:
+def export_model(cfg, model_uri: str | None = None, formats=(), model: keras.Model | None = None,
+                 opset: int | None = None, echo=lambda line: None) -> tuple[Path, bool]:
     """Export the champion (or ``model_uri``) per ``cfg``; returns ``(path, written)``.
 
-    With ``tflite``, also write ``<version>.tflite`` beside the SavedModel (if not there yet).
+    ``formats``: more files beside the SavedModel, each checked against the model
+    (:mod:`.export_formats`: tflite, tflite-int8, onnx with ``opset``); those already there are kept.
     ``model``: the Keras model behind the URI when the caller holds it already (the run that just
     became champion), so it is not loaded back from the store.
 
@@ -157,8 +130,12 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False,
     Under another Keras backend (JAX) the export runs in a TensorFlow-backend process: the SavedModel's
     signatures do their input checks and image decoding in TensorFlow.
     """
-    if keras.backend.backend() != "tensorflow":
-        return _export_in_tensorflow(cfg, model_uri, tflite)  # a JAX model in hand cannot be exported here
+    formats = tuple(f for f in dict.fromkeys(formats) if f != "savedmodel")
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
+    if keras.backend.backend() != "tensorflow":  # a JAX model in hand cannot be exported here
+        return _export_in_tensorflow(cfg, model_uri, formats, opset)
     from . import tracking  # export sits after tracking in the flow
     tracking.configure(cfg.tracking)
     name = cfg.tracking.registered_model
@@ -167,9 +144,10 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False,
     version = int(registry_version) if registry_version else next_version(cfg.export.dir, name)
     target = Path(cfg.export.dir) / name / str(version)
     exists = registry_version and (target / "saved_model.pb").is_file()
-    if exists and (not tflite or target.with_suffix(".tflite").is_file()):
+    todo = [f for f in formats if not (exists and target_of(target, f).is_file())]
+    if exists and not todo:
         return target, False
-    with progress.bar(f"export {name} v{version}", 1 + (not exists) + tflite) as advance:
+    with progress.bar(f"export {name} v{version}", 1 + (not exists) + len(todo)) as advance:
         model = model or tracking.load_model(uri)
         advance(note="model loaded")
         if not exists:
@@ -177,10 +155,49 @@ def export_model(cfg, model_uri: str | None = None, tflite: bool = False,
             card = tracking.run_text(metadata["run_id"], tracking.CARD) if metadata.get("run_id") else None
             export_saved_model(model, cfg.export.dir, name, version, metadata=metadata, card=card)
             advance(note="SavedModel written and checked")
-        if tflite:
-            export_tflite(target, model)
-            advance(note="TFLite written")
+        if todo:
+            data = check_data(cfg, model)
+        for fmt in todo:
+            if fmt == "tflite":
+                written = export_tflite(target, model, data.images[:32])
+            elif fmt == "onnx":
+                written = export_onnx(target, model, data.images, opset)
+            else:
+                if data.representative is None:
+                    raise DataError(f"int8 quantization needs representative training images of the model's shape "
+                                    f"{model.input_shape[1:]}; {data.source}")
+                written = export_tflite_int8(target, model, data.representative, data.images, data.labels)
+            advance(note=f"{fmt} written")
+            echo(f"exported {fmt} to {written.path} ({written.check})")
     return target, True
+
+
+@dataclass
+class CheckData:
+    """What exports are checked on: test images (uint8, N x H x W x C), their labels, and training images
+    for int8 calibration; random pixels (no labels, no representative set) when the configured data
+    does not fit the model."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    representative: np.ndarray | None
+    source: str
+
+
+def check_data(cfg, model: keras.Model, n: int = 1000, representative: int = 300) -> CheckData:
+    from .inputs import load_splits
+    shape = tuple(model.input_shape[1:])
+    try:
+        ds, splits = load_splits(cfg)
+    except DataError as e:
+        ds, splits, reason = None, None, str(e)
+    if splits is not None and splits.x_test.shape[1:] == shape:
+        pick = np.random.default_rng(0).permutation(len(splits.x_train))[:representative]
+        return CheckData(splits.x_test[:n], splits.y_test[:n], splits.x_train[pick], f"{ds.name} test images")
+    if splits is not None:
+        reason = f"the configured data ({ds.name}) has images of shape {splits.x_test.shape[1:]}"
+    images = np.random.default_rng(1).integers(0, 256, (64, *shape)).astype(np.uint8)
+    return CheckData(images, None, None, reason)
 
 
 def champion_export(cfg) -> Path:
@@ -189,10 +206,10 @@ def champion_export(cfg) -> Path:
     return path.parent
 
 
-def _export_in_tensorflow(cfg, model_uri: str | None, tflite: bool) -> tuple[Path, bool]:
+def _export_in_tensorflow(cfg, model_uri: str | None, formats: tuple, opset: int | None) -> tuple[Path, bool]:
     import subprocess
     import sys
-    task = json.dumps({"config": cfg.flat(), "model_uri": model_uri, "tflite": tflite}, default=str)
+    task = json.dumps({"config": cfg.flat(), "model_uri": model_uri, "formats": formats, "opset": opset}, default=str)
     done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.export", task], capture_output=True, text=True,
                           env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     if done.returncode != 0:
@@ -212,7 +229,8 @@ def _main(argv: list[str]) -> int:
     task = json.loads(argv[0])
     runtime.setup()
     try:
-        path, written = export_model(load_config(None, task["config"]), task["model_uri"], task["tflite"])
+        path, written = export_model(load_config(None, task["config"]), task["model_uri"], task["formats"],
+                                     opset=task["opset"])
     except TrainlabError as e:
         print(e, file=sys.stderr)
         return 2

@@ -58,7 +58,7 @@ def _exported(_trained):
     """The shared trained run's champion, exported once (SavedModel and TFLite)."""
     from trainlab.pipeline.export import export_model
     cfg, result, _ = _trained
-    path, written = export_model(cfg, tflite=True)
+    path, written = export_model(cfg, formats=("tflite",))
     return cfg, result, path, written
 
 

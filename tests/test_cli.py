@@ -110,9 +110,13 @@ def test_train_with_lecture_options(workdir):
     assert "fit: " in result.output and "calibrated: temperature " in result.output
 
 
-def test_export_keeps_the_existing_version(workdir):
+def test_export_keeps_the_existing_version_and_adds_formats(workdir):
     result = invoke(workdir, "export")
     assert result.exit_code == 0 and "left as it is" in result.output
+    result = invoke(workdir, "export", "--format", "onnx", "--opset", "17")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"exported onnx to \S+/1\.onnx \(max \|difference\| \S+ on 1000 images \(onnxruntime\)\)",
+                     result.output), result.output
 
 
 @pytest.mark.parametrize("args, message", [

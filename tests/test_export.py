@@ -98,3 +98,27 @@ def test_png_of_another_size_is_resized_in_graph(exported, mnist):
     out = loaded.signatures["serving_b64"](image_bytes=tf.stack([png]))
     direct = loaded.signatures["serving_default"](image=tf.constant(mnist.x_test[:1], tf.float32))
     assert out["classes"].numpy()[0] == direct["classes"].numpy()[0]
+
+
+def test_onnx_and_int8_tflite_match_the_saved_model(exported, mnist):
+    from trainlab.pipeline.export_formats import onnx_predict, target_of, tflite_predict
+    cfg, _, path, _ = exported
+    lines = []
+    again, written = export_model(cfg, formats=("savedmodel", "onnx", "tflite-int8"), echo=lines.append)
+    assert again == path and written            # the SavedModel stays; the two new files are added
+    assert [line.split()[1] for line in lines] == ["onnx", "tflite-int8"]
+    images, labels = mnist.x_test[:1000], mnist.y_test[:1000]
+    saved = tf.saved_model.load(str(path)).signatures["serving_uint8"]
+    expected = saved(image=tf.constant(images))["probabilities"].numpy()
+    assert np.abs(onnx_predict(target_of(path, "onnx"), images) - expected).max() <= 1e-4
+    int8 = tflite_predict(target_of(path, "tflite-int8"), images)
+    float_accuracy, int8_accuracy = (expected.argmax(1) == labels).mean(), (int8.argmax(1) == labels).mean()
+    assert abs(int8_accuracy - float_accuracy) <= 0.005, (int8_accuracy, float_accuracy)
+    assert target_of(path, "tflite-int8").stat().st_size < 0.5 * target_of(path, "tflite").stat().st_size
+    assert export_model(cfg, formats=("onnx",)) == (path, False)    # nothing left to write
+
+
+def test_unknown_format_is_a_config_error(store):
+    from trainlab.pipeline.errors import ConfigError
+    with pytest.raises(ConfigError, match="unknown export format"):
+        export_model(store, formats=("coreml",))

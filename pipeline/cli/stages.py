@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..config import load_config
+from ..config import EXPORT_FORMATS as FORMATS, load_config
 from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve_overrides, resolve_plan
 
 
@@ -130,18 +130,19 @@ def lr_find(steps, start, end, **kwargs):
 @cli.command()
 @config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir")
 @click.option("--model-uri", help="Model to export (default: the champion).")
-@click.option("--format", "formats", type=click.Choice(["savedmodel", "tflite"]), multiple=True,
-              default=("savedmodel",), show_default=True, help="tflite also writes <version>.tflite (repeatable).")
-def export(model_uri, formats, **kwargs):
-    """Export a model as a TF Serving SavedModel: <export-dir>/<name>/<version>/."""
+@click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True, default=("savedmodel",),
+              show_default=True, help="Also write <version>.tflite, <version>.int8.tflite (full-integer, calibrated on "
+                                      "training images) or <version>.onnx beside the SavedModel, each checked "
+                                      "against it (repeatable).")
+@click.option("--opset", type=click.IntRange(7, 30), help="ONNX opset (default: the exporter's).")
+def export(model_uri, formats, opset, **kwargs):
+    """Export a model as a TF Serving SavedModel: <export-dir>/<name>/<version>/ (and other formats)."""
     from ..export import export_model
-    path, written = export_model(resolve_config(kwargs), model_uri, tflite="tflite" in formats)
+    path, written = export_model(resolve_config(kwargs), model_uri, formats, opset=opset, echo=click.echo)
     if not written:
-        click.echo(f"{path} holds this version already; left as it is")
+        click.echo(f"{path} holds this version (and the formats asked for) already; left as it is")
         return
     click.echo(f"exported to {path}")
-    if "tflite" in formats:
-        click.echo(f"exported to {path.with_suffix('.tflite')} (predictions checked against the SavedModel)")
 
 
 @cli.command()
