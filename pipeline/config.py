@@ -108,8 +108,14 @@ class TrackingConfig:
 
 
 @dataclass
+class EvaluateConfig:
+    tta: Any = None                     # test-time augmentation views, e.g. "[{name: shift, pixels: 1}]" (None: off)
+
+
+@dataclass
 class ExportConfig:
     dir: str = "exports"                # folder for SavedModels: <dir>/<registered_model>/<version>/
+    tta: bool = False                   # serve the evaluate.tta views' averaged probabilities from the export
 
 
 @dataclass
@@ -119,6 +125,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
     def flat(self) -> dict[str, Any]:
@@ -133,7 +140,7 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "tracking": TrackingConfig,
-            "export": ExportConfig}
+            "evaluate": EvaluateConfig, "export": ExportConfig}
 # The model's options: every model.* key but the model's name, passed to the model factory.
 MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "name")
 
@@ -324,6 +331,14 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.image_size must be [H, W] with sizes from 1 to 4096, got {d.image_size}")
     if not 0 < d.test_size < 1:
         raise ConfigError(f"data.test_size must be a fraction in (0, 1), got {d.test_size}")
+    if cfg.evaluate.tta is not None:
+        from trainlab.augment.tta import TTAError, views
+        try:
+            views(cfg.evaluate.tta)
+        except TTAError as e:
+            raise ConfigError(str(e)) from None
+    if cfg.export.tta and not cfg.evaluate.tta:
+        raise ConfigError("export.tta serves the evaluate.tta views: set evaluate.tta too")
     _choice("model.name", m.name, list_models())
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _choice("train.loss", t.loss, LOSSES)

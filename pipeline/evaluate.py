@@ -106,9 +106,10 @@ def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, c
 
 
 def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
-                 mistakes_file: str = "outputs/mistakes.png") -> tuple[str, EvalReport]:
+                 mistakes_file: str = "outputs/mistakes.png") -> tuple[str, EvalReport, EvalReport | None]:
     """Evaluate the champion (or ``model_uri``) on the configured dataset's test set; with
-    ``mistakes`` > 0, write a PNG of that many most confidently wrong images to ``mistakes_file``."""
+    ``mistakes`` > 0, write a PNG of that many most confidently wrong images to ``mistakes_file``.
+    Returns the URI, the report and, with ``evaluate.tta``, the test-time augmentation's report."""
     from . import tracking
     from .inputs import load_splits
     tracking.configure(cfg.tracking)
@@ -124,7 +125,11 @@ def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
         from . import plots
         Path(mistakes_file).parent.mkdir(parents=True, exist_ok=True)
         plots.save(plots.mistakes(splits.x_test, report, mistakes), mistakes_file)
-    return uri, report
+    tta = None
+    if cfg.evaluate.tta:
+        from trainlab.augment.tta import with_tta
+        tta = evaluate_model(with_tta(model, cfg.evaluate.tta), splits.x_test, splits.y_test, ds.class_names)
+    return uri, report, tta
 
 
 def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from trainlab.augment.tta import with_tta
 from . import progress
 from .errors import ConfigError, DataError, TrackingError
 from .export_formats import FORMATS, export_onnx, export_tflite, export_tflite_int8, target_of
@@ -149,9 +150,11 @@ def export_model(cfg, model_uri: str | None = None, formats=(), model: keras.Mod
         return target, False
     with progress.bar(f"export {name} v{version}", 1 + (not exists) + len(todo)) as advance:
         model = model or tracking.load_model(uri)
+        if cfg.export.tta:  # the served probabilities are the views' average
+            model = with_tta(model, cfg.evaluate.tta)
         advance(note="model loaded")
         if not exists:
-            metadata = tracking.model_metadata(uri)
+            metadata = {**tracking.model_metadata(uri), **({"tta": cfg.evaluate.tta} if cfg.export.tta else {})}
             card = tracking.run_text(metadata["run_id"], tracking.CARD) if metadata.get("run_id") else None
             export_saved_model(model, cfg.export.dir, name, version, metadata=metadata, card=card)
             advance(note="SavedModel written and checked")

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainlab.augment import AugmentChain
+from trainlab.augment.tta import views, with_tta
 from trainlab.models import TemperatureScaling, create_model
 from . import checkpoints, distribute, faults, plots, precision, progress, runtime, tracking
 from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
@@ -169,12 +170,19 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
             calibrated["test_ece_uncalibrated"] = uncalibrated.ece
             echo(f"calibrated: temperature {calibrated['calibration_temperature']:.3f} (fitted on validation)")
         report = evaluate_model(serving, splits.x_test, splits.y_test, ds.class_names)
+        tta = {}
+        if cfg.evaluate.tta:  # reported beside the plain figure, never used for selection
+            tta_report = evaluate_model(with_tta(serving, cfg.evaluate.tta), splits.x_test, splits.y_test,
+                                        ds.class_names)
+            tta = tta_report.metrics("test_tta_")
+            echo(f"test-time augmentation ({1 + len(views(cfg.evaluate.tta))} views): test accuracy "
+                 f"{tta_report.accuracy:.4f} (plain {report.accuracy:.4f})")
 
         # --- log
         fit_verdict = diagnose(history, best.epoch)
         tracking.log_metrics({"best_epoch": best.epoch, tracking.SELECTION_METRIC: best.value,
                               "epochs_run": len(history["loss"]), "train_seconds": train_seconds,
-                              **report.metrics("test_"), **calibrated})
+                              **report.metrics("test_"), **calibrated, **tta})
         tracking.log_dict(report.as_dict(), "evaluation/test.json")
         tracking.log_figure(plots.learning_curves(history, best.epoch), "plots/learning_curves.png")
         tracking.log_figure(plots.confusion_matrix(report.confusion, ds.class_names), "plots/confusion_matrix.png")

@@ -105,9 +105,11 @@ def test_train_with_lecture_options(workdir):
     result = invoke(workdir, "train", "--preset", "smoke", "--model", "mlp_deep", "--width", "16", "--depth", "3",
                     "--activation", "maxout", "--model-norm", "layer", "--dropout", "0.2", "--l2", "0.0001",
                     "--optimizer", "sgd", "--lr", "0.05", "--schedule", "one_cycle", "--label-smoothing", "0.1",
-                    "--set", "train.nesterov=true", "--augment", "[{name: mixup, alpha: 0.4}]", "--calibrate")
+                    "--set", "train.nesterov=true", "--augment", "[{name: mixup, alpha: 0.4}]", "--calibrate",
+                    "--tta", "[{name: shift, pixels: 1}]")
     assert result.exit_code == 0, result.output
     assert "fit: " in result.output and "calibrated: temperature " in result.output
+    assert re.search(r"test-time augmentation \(5 views\): test accuracy 0\.\d{4} \(plain 0\.\d{4}\)", result.output)
 
 
 def test_export_keeps_the_existing_version_and_adds_formats(workdir):

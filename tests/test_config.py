@@ -31,7 +31,7 @@ def test_smoke_preset_is_tiny():
 def test_flat_holds_every_key():
     flat = Config().flat()
     assert flat["train.epochs"] == 15 and flat["tracking.tracking_uri"] == "sqlite:///mlflow.db"
-    assert len(flat) == 1 + sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "export"))
+    assert len(flat) == 1 + sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "evaluate", "export"))
     assert flat["augment"] == "auto"
 
 
@@ -70,7 +70,7 @@ def test_bad_augmentation_is_named(chain, message):
     ({"train.learning_rate": 0}, "train.learning_rate must be > 0"),
     ({"train.learning_rate": -1e-3}, "train.learning_rate must be > 0"),
     ({"data.validation_size": 0}, "data.validation_size must be at least 1"),
-    ({"data.normalization": "zscore"}, "data.normalization must be one of none, scale, standardize"),
+    ({"data.normalization": "zscore"}, "data.normalization must be one of none, scale, center, standardize"),
     ({"model.name": "vgg"}, "model.name must be one of cnn, cnn_deep, cnn_keras"),
     ({"train.optimizer": "lbfgs"}, "train.optimizer must be one of"),
     ({"model.dropout": 1.5}, r"model.dropout must be in \[0, 1\)"),

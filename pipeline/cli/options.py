@@ -87,7 +87,7 @@ def final_line_only(enabled: bool):
 # Flags whose name is not the key's own field name (``train.epochs`` -> ``--epochs``).
 FLAG_NAMES = {"model.name": ("--model",), "model.normalization": ("--model-norm",),
               "train.lr_schedule": ("--schedule",), "train.learning_rate": ("--learning-rate", "--lr"),
-              "export.dir": ("--export-dir",)}
+              "export.dir": ("--export-dir",), "export.tta": ("--serve-tta",)}
 
 
 def _param(key: str) -> str:
@@ -162,7 +162,7 @@ TRAIN_OPTIONS = ("augment", "data.dataset", "data.validation_size", "data.normal
                  "data.limit_test", "model.name", "model.activation", "model.initializer", "model.normalization",
                  "model.width", "model.depth", "model.dropout", "model.l2", "train.epochs", "train.batch_size",
                  "train.optimizer", "train.learning_rate", "train.lr_schedule", "train.loss",
-                 "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "train.seed",
+                 "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "evaluate.tta", "train.seed",
                  "train.deterministic",
                  "train.keep_checkpoints", "tracking.tracking_uri",
                  "tracking.experiment", "tracking.registered_model")

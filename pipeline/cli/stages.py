@@ -84,7 +84,7 @@ def runs(**kwargs):
 
 
 @cli.command()
-@config_options("data.dataset", "data.limit_test", "tracking.tracking_uri", "tracking.registered_model")
+@config_options("data.dataset", "data.limit_test", "tracking.tracking_uri", "tracking.registered_model", "evaluate.tta")
 @click.option("--model-uri", help="Model to evaluate (default: the champion), e.g. runs:/<id>/model.")
 @click.option("--run-id", help="Evaluate the model logged by this run.")
 @click.option("--mistakes", type=click.IntRange(0, 400), default=0, show_default=True,
@@ -96,9 +96,12 @@ def evaluate(model_uri, run_id, mistakes, mistakes_file, **kwargs):
     from ..tracking import run_model_uri
     if model_uri and run_id:
         raise click.UsageError("give --model-uri or --run-id, not both")
-    uri, report = evaluate_uri(resolve_config(kwargs), model_uri or (run_id and run_model_uri(run_id)),
-                               mistakes, mistakes_file)
+    uri, report, tta = evaluate_uri(resolve_config(kwargs), model_uri or (run_id and run_model_uri(run_id)),
+                                    mistakes, mistakes_file)
     click.echo(f"model {uri}\n{report.summary()}" + (f"\nmistakes     {mistakes_file}" if mistakes else ""))
+    if tta is not None:
+        click.echo(f"test-time augmentation: accuracy {tta.accuracy:.4f} (plain {report.accuracy:.4f}), "
+                   f"ECE {tta.ece:.4f}")
 
 
 @cli.command()
@@ -128,7 +131,7 @@ def lr_find(steps, start, end, **kwargs):
 
 
 @cli.command()
-@config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir")
+@config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir", "evaluate.tta", "export.tta")
 @click.option("--model-uri", help="Model to export (default: the champion).")
 @click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True, default=("savedmodel",),
               show_default=True, help="Also write <version>.tflite, <version>.int8.tflite (full-integer, calibrated on "
