@@ -58,9 +58,9 @@ class KeepBest(keras.callbacks.Callback):
     """Tracks the best epoch on a validation metric (higher is better), restores its weights at the
     end, and stops early after ``patience`` epochs without improvement (0: never)."""
 
-    def __init__(self, monitor: str, patience: int = 0):
+    def __init__(self, monitor: str, patience: int = 0, source: Callable[[], list] | None = None):
         super().__init__()
-        self.monitor, self.patience = monitor, patience
+        self.monitor, self.patience, self.source = monitor, patience, source  # source: the weights to keep
         self.epoch, self.value, self.weights, self.stopped_epoch = -1, -np.inf, None, None
 
     def resume(self, state: dict, weights) -> None:
@@ -71,7 +71,8 @@ class KeepBest(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is not None and value > self.value:
-            self.epoch, self.value, self.weights = epoch, float(value), self.model.get_weights()
+            self.epoch, self.value = epoch, float(value)
+            self.weights = self.source() if self.source else self.model.get_weights()
         elif self.patience and epoch - self.epoch >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True

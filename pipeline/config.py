@@ -95,6 +95,7 @@ class TrainConfig:
     lr_scaling: str = "none"            # none | linear: learning rate x replicas (batch_size is the global batch)
     precision: str = "auto"             # float32 | mixed_bfloat16 | auto (mixed bf16 where the hardware has native bf16)
     deterministic: bool = False         # same config, same weights: seeds plus TF op determinism (slower: see README)
+    ema: Optional[float] = None         # exponential moving average of the weights with this decay (e.g. 0.999; None: off)
     calibrate: bool = False             # fit a temperature on validation; the logged and exported model carries it
     keep_checkpoints: bool = False      # keep the per-epoch checkpoint once the run has finished
 
@@ -381,6 +382,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be at least 1, got {value}")
     if t.early_stopping < 0:
         raise ConfigError(f"train.early_stopping must be at least 0, got {t.early_stopping}")
+    if t.ema is not None and not 0 < t.ema < 1:
+        raise ConfigError(f"train.ema must be a decay in (0, 1), e.g. 0.999 (or null: off), got {t.ema}")
     if t.clip_norm is not None and not (t.clip_norm > 0 and math.isfinite(t.clip_norm)):
         raise ConfigError(f"train.clip_norm must be a number > 0 (or null: off), got {t.clip_norm}")
     if t.class_weight is not None and t.class_weight != "balanced" and not (

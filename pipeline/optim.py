@@ -91,18 +91,47 @@ def make_schedule(t: TrainConfig, steps_per_epoch: int):
     return t.learning_rate
 
 
+class WarmupEMA:
+    """Keras's optimizer EMA (``use_ema``: the average is updated inside every optimizer step and saved
+    with the optimizer's variables) with the decay warmed up as TensorFlow's and timm's averages do:
+    ``min(decay, (1 + t) / (10 + t))`` at step ``t``, so early averages are not dominated by the random
+    initial weights. Step 0 copies the weights, as Keras does."""
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        t = keras.ops.cast(self.iterations, "float32")
+        decay = keras.ops.where(t > 0, keras.ops.minimum(self.ema_momentum, (1.0 + t) / (10.0 + t)), 0.0)
+        for var, average in zip(trainable_variables, self._model_variables_moving_average):
+            if average is not None:
+                d = keras.ops.cast(decay, var.dtype)
+                average.assign(d * average + (1.0 - d) * var)
+
+
+_OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+               "rmsprop": keras.optimizers.RMSprop}
+_WITH_EMA = {name: type(f"{cls.__name__}WithEMA", (WarmupEMA, cls), {}) for name, cls in _OPTIMIZERS.items()}
+
+
 def make_optimizer(t: TrainConfig, steps_per_epoch: int, learning_rate=None) -> keras.optimizers.Optimizer:
     """SGD (momentum, Nesterov), Adam, AdamW (decoupled weight decay) or RMSprop; gradients clipped to
-    the global norm ``train.clip_norm`` when it is set (Keras's own ``global_clipnorm``)."""
+    the global norm ``train.clip_norm`` when it is set (Keras's own ``global_clipnorm``); with
+    ``train.ema``, an exponential moving average of the weights kept by the optimizer (:class:`WarmupEMA`)."""
     lr = make_schedule(t, steps_per_epoch) if learning_rate is None else learning_rate
-    clip = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
+    options = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
+    if t.ema:
+        options.update(use_ema=True, ema_momentum=t.ema)
     if t.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=t.momentum, nesterov=t.nesterov, **clip)
-    if t.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay, **clip)
-    if t.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(lr, **clip)
-    return keras.optimizers.Adam(lr, **clip)
+        options.update(momentum=t.momentum, nesterov=t.nesterov)
+    elif t.optimizer == "adamw":
+        options.update(weight_decay=t.weight_decay)
+    return (_WITH_EMA if t.ema else _OPTIMIZERS)[t.optimizer](lr, **options)
+
+
+def averaged_weights(model: keras.Model) -> list:
+    """``model.get_weights()`` with every trainable variable replaced by its optimizer's moving average
+    (the weights an EMA run validates, keeps and exports; batch-norm statistics stay the model's)."""
+    optimizer = model.optimizer
+    averages = {id(v): a for v, a in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average)}
+    return [keras.ops.convert_to_numpy(averages.get(id(w), w)) for w in model.weights]
 
 
 def class_weights(setting, labels, num_classes: int) -> dict[int, float] | None:

@@ -28,7 +28,7 @@ from .errors import ConfigError, DivergedError
 from .evaluate import EvalReport, accuracy_rescorer, evaluate_model, validation_digest
 from .inputs import Normalizer, load_splits, make_dataset
 from .loop import fit_distributed
-from .optim import class_weights, make_loss, make_optimizer
+from .optim import averaged_weights, class_weights, make_loss, make_optimizer
 from .plan import Plan, as_plan
 from .progress import EpochBar
 from .model_card import model_card, source_commit
@@ -102,7 +102,12 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
         if checkpoint:
             checkpoint.restore(model)
 
-    guard, best = StopOnNonFinite(), KeepBest("val_accuracy", patience=t.early_stopping)
+    if t.ema and dist.custom_loop:
+        raise ConfigError(f"train.ema is not supported under train.strategy: {dist.kind} (its loop validates the "
+                          "raw weights); drop train.ema")
+    # With train.ema, validation, the kept best epoch, test and export all use the averaged weights.
+    keep = (lambda: averaged_weights(model)) if t.ema else None
+    guard, best = StopOnNonFinite(), KeepBest("val_accuracy", patience=t.early_stopping, source=keep)
     first_epoch = 0
     if checkpoint:
         best.resume(checkpoint.state, checkpoint.best_weights)
@@ -112,6 +117,8 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
     def fit(watchers) -> dict:
         bar = EpochBar(len(train_ds), t.batch_size) if progress.wanted() else None
         watchers = [EpochCounter(epoch), *([bar] if bar else []), *watchers]  # the bar goes before the epoch's line
+        if t.ema:
+            watchers.insert(0, keras.callbacks.SwapEMAWeights())  # validation sees the averaged weights
         try:
             with faults.graceful() as pending:
                 watchers.insert(0, StopOnSignal(pending))

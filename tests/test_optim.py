@@ -90,3 +90,43 @@ def test_class_weights():
     assert class_weights({1: 5}, labels, 2) == {0: 1.0, 1: 5.0}
     with pytest.raises(ConfigError, match=r"names class\(es\) \[4\]"):
         class_weights({4: 1.0}, labels, 2)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop"])
+def test_ema_is_kept_by_every_optimizer(name):
+    optimizer = make_optimizer(TrainConfig(optimizer=name, ema=0.999), 10)
+    assert optimizer.use_ema and optimizer.ema_momentum == 0.999 and isinstance(optimizer, keras.optimizers.Optimizer)
+    assert not make_optimizer(TrainConfig(optimizer=name), 10).use_ema
+
+
+def test_ema_decay_warms_up_as_min_of_decay_and_1_plus_t_over_10_plus_t():
+    optimizer = make_optimizer(TrainConfig(optimizer="sgd", momentum=0.0, learning_rate=1.0, ema=0.5,
+                                           lr_schedule="constant"), 10)
+    w = keras.Variable(np.array([10.0], np.float32))
+    optimizer.build([w])
+    averages = []
+    for _ in range(4):  # gradient 1 at rate 1: w goes 9, 8, 7, 6
+        optimizer.apply([np.array([1.0], np.float32)], [w])
+        averages.append(float(keras.ops.convert_to_numpy(optimizer._model_variables_moving_average[0])[0]))
+    expected, average = [], None
+    for t, value in enumerate([9.0, 8.0, 7.0, 6.0]):
+        decay = 0.0 if t == 0 else min(0.5, (1 + t) / (10 + t))
+        average = value if t == 0 else decay * average + (1 - decay) * value
+        expected.append(average)
+    assert averages == pytest.approx(expected, rel=1e-6)       # 9, 8.1818, 7.2955, 6.3986
+
+
+def test_averaged_weights_swap_in_the_averages_and_keep_the_rest():
+    from trainlab.pipeline.optim import averaged_weights
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Dense(2)(inputs)))
+    model.compile(optimizer=make_optimizer(TrainConfig(optimizer="sgd", ema=0.9), 10), loss="mse")
+    model.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=1, verbose=0)
+    found, raw = averaged_weights(model), model.get_weights()
+    averages = [keras.ops.convert_to_numpy(a) for a in model.optimizer._model_variables_moving_average]
+    assert len(found) == len(raw) == 6                       # kernel, bias, gamma, beta, moving mean and variance
+    trainable = [i for i, w in enumerate(model.weights) if w.trainable]
+    for i, average in zip(trainable, averages):
+        np.testing.assert_array_equal(found[i], average)
+    for i in set(range(6)) - set(trainable):                 # batch-norm statistics: the model's own
+        np.testing.assert_array_equal(found[i], raw[i])

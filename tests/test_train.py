@@ -208,3 +208,25 @@ def test_balanced_class_weights_raise_the_recall_of_a_rare_class(tmp_path, mnist
         params = MlflowClient().get_run(result.run_id).data.params
         assert params["train.class_weight"] == str(setting)
     assert recall["balanced"] > recall[None] + 0.1, recall
+
+
+def test_ema_validates_keeps_and_tests_the_averaged_weights(tmp_path):
+    """With train.ema the best validation accuracy is that of the weights the run ends with, which are
+    the optimizer's averages (not the raw weights), and the checkpoint carries the averages."""
+    from tests.conftest import smoke_config
+    from trainlab.pipeline import checkpoints
+    from trainlab.pipeline.evaluate import evaluate_model
+    from trainlab.pipeline.inputs import load_splits
+    cfg = smoke_config(tmp_path, **{"train.epochs": 1, "train.ema": 0.9, "train.keep_checkpoints": True,
+                                    "augment": []})
+    result = train(cfg, echo=lambda line: None)
+    _, splits = load_splits(cfg)
+    val = evaluate_model(result.model, splits.x_val, splits.y_val, [str(i) for i in range(10)])
+    assert val.accuracy == pytest.approx(result.best_val_accuracy, abs=1e-6)
+    saved = checkpoints.Checkpoint.load(checkpoints.root_for(cfg.tracking.tracking_uri) / result.run_id /
+                                        checkpoints.FILENAME)
+    kernels = [w for w in saved.best_weights if w.ndim >= 2]
+    assert kernels
+    for kernel in kernels:   # one epoch: the kept weights are the optimizer's averages, not the raw weights
+        assert any(o.shape == kernel.shape and np.array_equal(o, kernel) for o in saved.optimizer)
+        assert not any(m.shape == kernel.shape and np.array_equal(m, kernel) for m in saved.model)

@@ -162,7 +162,7 @@ TRAIN_OPTIONS = ("augment", "data.dataset", "data.validation_size", "data.normal
                  "data.limit_test", "model.name", "model.activation", "model.initializer", "model.normalization",
                  "model.width", "model.depth", "model.dropout", "model.l2", "train.epochs", "train.batch_size",
                  "train.optimizer", "train.learning_rate", "train.lr_schedule", "train.loss",
-                 "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "evaluate.tta", "train.seed",
+                 "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "train.ema", "evaluate.tta", "train.seed",
                  "train.deterministic",
                  "train.keep_checkpoints", "tracking.tracking_uri",
                  "tracking.experiment", "tracking.registered_model")
