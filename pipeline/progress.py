@@ -12,11 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from typing import Callable, Iterator
 
 import keras
 
 _display = None   # the one live rich Progress while any bar is up
+_users = 0        # bars using it
+_lock = threading.Lock()
 
 
 def wanted(stream=None) -> bool:
@@ -33,20 +36,25 @@ def _columns():
 
 @contextlib.contextmanager
 def _shared_display():
-    """The live display, started by the outermost bar and stopped when it ends."""
-    global _display
-    if _display is not None:
-        yield _display
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-    _display = Progress(*_columns(), console=Console(file=sys.stderr), transient=True)
-    _display.start()
+    """The live display, started by the first bar up and stopped when the last one ends (bars may come
+    and go from several threads: a search's trials)."""
+    global _display, _users
+    with _lock:
+        if _display is None:
+            from rich.console import Console
+            from rich.progress import Progress
+            _display = Progress(*_columns(), console=Console(file=sys.stderr), transient=True)
+            _display.start()
+        _users += 1
+        display = _display
     try:
-        yield _display
+        yield display
     finally:
-        _display.stop()
-        _display = None
+        with _lock:
+            _users -= 1
+            if _users == 0:
+                _display.stop()
+                _display = None
 
 
 @contextlib.contextmanager

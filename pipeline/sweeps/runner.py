@@ -46,6 +46,15 @@ def run_sweep(spec: SweepSpec, overrides: dict | None = None, workers: int = 1, 
         ConfigError: a point's config is invalid (checked for all points before anything runs).
         TrackingError: the store cannot be opened.
     """
+    if spec.search is not None:
+        from .search import run_search
+
+        def run_task(task: dict, point: ResolvedPoint) -> dict:
+            if workers > 1:
+                return run_in_processes([task], 1, echo)[0]
+            echo(f"{task['label']}")
+            return run_point(task, echo=lambda line: echo(f"    {line}"), plan=point.plan)
+        return run_search(spec, spec.search, overrides, workers, out_dir, echo, run_task)
     points = resolve(spec, overrides)
     experiment_id = tracking.configure(points[0].config.tracking)  # store and experiment exist before workers start
     parent = groups.find_parent(experiment_id, spec.name)

@@ -10,7 +10,8 @@ A grid file (``trainlab sweep GRID.yml``)::
     grid:                       # the cartesian product of these values ...
       train.learning_rate: [0.001, 0.003]
       model.width: [16, 32]
-    random:                     # ... and/or a random sample of this space
+    random:                     # ... and/or a random sample of this space (search: instead, a pruned
+                                #     Optuna search over such a space: see sweeps.search)
       samples: 4
       seed: 0
       space:
@@ -39,7 +40,7 @@ from ..config import PRESETS, Config, load_config, read_yaml
 from ..errors import ConfigError, DataError
 from ..plan import Plan, resolve_plan
 
-SPEC_KEYS = ("name", "config", "preset", "base", "grid", "random", "points", "metric")
+SPEC_KEYS = ("name", "config", "preset", "base", "grid", "random", "points", "search", "metric")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class SweepSpec:
     config_path: str | None = None
     preset: str = "default"
     metric: str = "best_val_accuracy"   # what the comparison sorts and plots by (higher is better)
+    search: Any = None                  # a pruned Optuna search (sweeps.search.Search) instead of fixed points
 
     @property
     def swept_keys(self) -> list[str]:
@@ -89,7 +91,14 @@ def load_spec(path: str | Path, default_config: str | None = None) -> SweepSpec:
         raise ConfigError(f"grid file {path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(SPEC_KEYS)}")
     config = doc.get("config")
     config_path = str((path.parent / config)) if config else default_config
-    points = expand(doc.get("grid"), doc.get("random"), doc.get("points"))
+    search = None
+    if "search" in doc:
+        from .search import Search
+        if any(k in doc for k in ("grid", "random", "points")):
+            raise ConfigError(f"grid file {path}: search: chooses its own points; drop grid:, random: and points:")
+        search, points = Search.parse(doc["search"]), []
+    else:
+        points = expand(doc.get("grid"), doc.get("random"), doc.get("points"))
     preset = doc.get("preset", "default")
     if preset not in PRESETS:
         raise ConfigError(f"grid file {path}: unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
@@ -97,7 +106,7 @@ def load_spec(path: str | Path, default_config: str | None = None) -> SweepSpec:
     if not isinstance(base, dict):
         raise ConfigError(f"grid file {path}: base must be a mapping of config keys")
     return SweepSpec(name=str(doc.get("name") or path.stem), points=points, base=base, config_path=config_path,
-                     preset=preset, metric=str(doc.get("metric", "best_val_accuracy")))
+                     preset=preset, metric=str(doc.get("metric", "best_val_accuracy")), search=search)
 
 
 def expand(grid: dict | None, random: dict | None, points: list | None) -> list[Point]:

@@ -40,12 +40,22 @@ def run_point(task: dict, echo: Callable[[str], None] = print, plan=None) -> dic
             data = ProbeData(cfg, normalizer(splits.x_train[:10000]).numpy(), splits.y_train[:10000],
                              ds.num_classes, normalizer(splits.x_val[:5000]).numpy(), splits.y_val[:5000])
             callbacks = make_probes(task["probes"], data)
+        pruning = None
+        if task.get("optuna"):
+            from .search import pruning_callback
+            pruning = pruning_callback(task["optuna"])
+            callbacks.append(pruning)
         resume = Path(task["resume"]) if task.get("resume") else None
         if resume is not None:
             echo(f"resuming from {resume}")
         result = train(plan, echo=echo, callbacks=callbacks, tags=task["tags"], resume=resume)
+        pruned = bool(pruning is not None and pruning.pruned)
+        if pruned:
+            from .. import tracking
+            from .search import PRUNED_TAG
+            tracking.groups.end_run(result.run_id, "FINISHED", {PRUNED_TAG: "true"})
         return {"status": "FINISHED", "run_id": result.run_id, "seconds": time.perf_counter() - start,
-                "best_val_accuracy": result.best_val_accuracy}
+                "best_val_accuracy": result.best_val_accuracy, "pruned": pruned}
     except Exception as e:  # the point's own problem (bad data, divergence, a TF error): record it, go on
         message = " ".join(str(e).split())
         reason = message if isinstance(e, TrainlabError) else f"{type(e).__name__}: {message}"[:500]

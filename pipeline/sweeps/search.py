@@ -1,0 +1,205 @@
+"""A pruned hyperparameter search with Optuna: a sweep whose points are chosen as it goes.
+
+A grid file with ``search:`` instead of ``grid:``/``random:``/``points:``::
+
+    name: lr-width-search
+    base: {train.epochs: 6}
+    search:
+      trials: 12
+      sampler: tpe              # tpe (default) | random
+      pruner: median            # median (default) | successive_halving | none
+      seed: 0
+      storage: null             # an RDB URL; default: a sqlite file beside the tracking store
+      space:                    # as random.space
+        train.learning_rate: {log_uniform: [0.0003, 0.01]}
+        model.width: [8, 16, 32]
+
+Optuna (well kept, and its RDB storage lets several worker processes or machines share one study)
+proposes each trial with its sampler; every epoch's validation accuracy is reported to it, and the
+pruner stops a trial that is doing worse than the others had at the same epoch. A pruned trial is a
+finished child run tagged ``trainlab.sweep.pruned``. Re-running the same search goes on with the trials
+the study still lacks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .. import progress, tracking
+from ..errors import ConfigError
+from .compare import compare
+from .spec import Point, ResolvedPoint, SweepSpec, random_points, resolve
+
+SEARCH_KEYS = ("trials", "sampler", "pruner", "seed", "storage", "space")
+PRUNED_TAG = "trainlab.sweep.pruned"
+
+
+@dataclass(frozen=True)
+class Search:
+    space: dict
+    trials: int = 12
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    storage: str | None = None
+
+    @classmethod
+    def parse(cls, doc) -> "Search":
+        if not isinstance(doc, dict):
+            raise ConfigError("search must be a mapping with space: and trials:")
+        unknown = set(doc) - set(SEARCH_KEYS)
+        if unknown:
+            raise ConfigError(f"search: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(SEARCH_KEYS)}")
+        found = cls(**doc)
+        random_points({"space": found.space, "samples": 1, "seed": 0})   # the space's own checks
+        if isinstance(found.trials, bool) or not isinstance(found.trials, int) or found.trials < 1:
+            raise ConfigError(f"search.trials must be a positive integer, got {found.trials!r}")
+        if found.sampler not in ("tpe", "random"):
+            raise ConfigError(f"search.sampler must be tpe or random, got {found.sampler!r}")
+        if found.pruner not in ("median", "successive_halving", "none"):
+            raise ConfigError(f"search.pruner must be median, successive_halving or none, got {found.pruner!r}")
+        return found
+
+
+def storage_url(search: Search, tracking_uri: str) -> str:
+    """The study's RDB: the search's own URL, else a sqlite file beside a sqlite tracking store
+    (``mlflow.db`` -> ``mlflow.optuna.db``), else ``./optuna.db``."""
+    if search.storage:
+        return search.storage
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri[len("sqlite:///"):]).resolve()
+        return f"sqlite:///{db.with_name(db.stem + '.optuna.db')}"
+    return f"sqlite:///{Path('optuna.db').resolve()}"
+
+
+def _study(search: Search, name: str, url: str):
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("search: needs Optuna: pip install -e '.[search]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (optuna.samplers.TPESampler(seed=search.seed) if search.sampler == "tpe"
+               else optuna.samplers.RandomSampler(seed=search.seed))
+    return optuna.create_study(study_name=name, storage=url, load_if_exists=True, direction="maximize",
+                               sampler=sampler, pruner=_pruner(search.pruner))
+
+
+def _pruner(name: str):
+    """The pruner by name (the process training a trial builds the same one to ask it)."""
+    import optuna
+    return {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+            "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+            "none": optuna.pruners.NopPruner}[name]()
+
+
+def suggest(trial, key: str, dist):
+    """One value of ``key`` from its ``random.space`` distribution, asked of the Optuna trial."""
+    if isinstance(dist, list):
+        return trial.suggest_categorical(key, dist)
+    (kind, (low, high)), = dist.items()
+    if kind == "int":
+        return trial.suggest_int(key, int(low), int(high))
+    return trial.suggest_float(key, float(low), float(high), log=kind == "log_uniform")
+
+
+def run_search(spec: SweepSpec, search: Search, overrides: dict | None, workers: int, out_dir, echo: Callable,
+               run_task: Callable[[dict, ResolvedPoint], dict]):
+    """Ask, train, tell until the study has ``search.trials`` trials; ``run_task`` trains one point."""
+    from optuna.trial import TrialState
+
+    from .runner import SweepResult, _task
+    check = Point("space check", random_points({"space": search.space, "samples": 1, "seed": search.seed})[0])
+    (first,) = resolve(dataclasses.replace(spec, points=[check]), overrides)   # bad keys fail before any trial
+    experiment_id = tracking.configure(first.config.tracking)
+    url = storage_url(search, first.config.tracking.tracking_uri)
+    study = _study(search, spec.name, url)
+    parent = tracking.groups.find_parent(experiment_id, spec.name)
+    if parent is None:
+        parent = tracking.groups.start_parent(experiment_id, spec.name, {"trainlab.sweep.search": url})
+    else:
+        tracking.groups.reopen_parent(parent)
+    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    todo = max(0, search.trials - len(done))
+    echo(f"search {spec.name}: {search.trials} trial(s) ({search.sampler} sampler, {search.pruner} pruner), "
+         f"{len(done)} done already, {todo} to run; study in {url} (parent run {parent})")
+    points = {t.number: _point(spec, overrides, t.number, t.params) for t in done}
+    lock, counter = threading.Lock(), iter(range(todo))
+
+    def worker(advance) -> None:
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    return
+                trial = study.ask()
+            values = {key: suggest(trial, key, dist) for key, dist in search.space.items()}
+            point = _point(spec, overrides, trial.number, values)
+            with lock:
+                points[trial.number] = point
+            task = {**_task(point, spec.name, parent),
+                    "optuna": {"storage": url, "study": spec.name, "trial_id": trial._trial_id,
+                               "pruner": search.pruner}}
+            result = run_task(task, point)
+            if result["status"] == "FINISHED" and result.get("pruned"):
+                study.tell(trial, state=TrialState.PRUNED)
+            elif result["status"] == "FINISHED" and result.get("best_val_accuracy") is not None:
+                study.tell(trial, result["best_val_accuracy"])
+            else:
+                study.tell(trial, state=TrialState.FAIL)
+            note = "pruned" if result.get("pruned") else result["status"]
+            echo(f"[trial {trial.number}] {point.point.label}: {note} in {result.get('seconds', 0):.0f}s"
+                 + (f", {result['best_val_accuracy']:.4f} best val accuracy" if result.get("best_val_accuracy") else ""))
+            advance(note=f"trial {trial.number}: {note}")
+
+    with progress.bar("trials", todo) as advance:
+        threads = [threading.Thread(target=worker, args=(advance,)) for _ in range(max(1, min(workers, todo)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    ordered = [points[n] for n in sorted(points)]
+    out = Path(out_dir or Path("outputs") / "sweeps" / spec.name)
+    comparison = compare(dataclasses.replace(spec, points=[p.point for p in ordered]), ordered, experiment_id)
+    comparison.write(out)
+    tracking.groups.log_folder(parent, out, "sweep")
+    best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
+    tracking.groups.end_run(parent, "FINISHED", {"trainlab.sweep.best_trial": best.number if best else "none"})
+    failed = sum(r.status not in ("FINISHED",) for r in comparison.rows)
+    return SweepResult(parent, comparison, todo, len(done), failed, out)
+
+
+def _point(spec: SweepSpec, overrides: dict | None, number: int, values: dict) -> ResolvedPoint:
+    label = f"trial {number}: " + ", ".join(f"{k.rsplit('.', 1)[-1]}={_short(v)}" for k, v in values.items())
+    (point,) = resolve(dataclasses.replace(spec, points=[Point(label, dict(values))]), overrides)
+    return point
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def pruning_callback(optuna_task: dict):
+    """The Keras callback a trial trains with: each epoch's validation accuracy reported to the study,
+    training stopped at the epoch's end when the pruner says so (``.pruned`` tells afterwards)."""
+    import keras
+    import optuna
+
+    study = optuna.load_study(study_name=optuna_task["study"], storage=optuna_task["storage"],
+                              pruner=_pruner(optuna_task["pruner"]))
+    trial = optuna.trial.Trial(study, optuna_task["trial_id"])
+
+    class Pruning(keras.callbacks.Callback):
+        pruned = False
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get("val_accuracy")
+            if value is None or not math.isfinite(value):
+                return
+            trial.report(float(value), epoch)
+            if trial.should_prune():
+                self.pruned = True
+                self.model.stop_training = True
+    return Pruning()

@@ -1,0 +1,62 @@
+"""The pruned Optuna search: a study in sqlite beside the tracking store, trials as child runs, the
+worse ones pruned by the median pruner after an epoch and tagged so, and a re-run going on from there."""
+import pytest
+from mlflow.tracking import MlflowClient
+
+from trainlab.pipeline.errors import ConfigError
+from trainlab.pipeline.sweeps import load_spec, run_sweep
+from trainlab.pipeline.sweeps.search import PRUNED_TAG, Search
+
+SEARCH = """\
+name: lr-search
+preset: smoke
+base: {model.name: mlp_small, model.width: 16, data.limit_train: 1200, data.validation_size: 300,
+       data.limit_test: 200, train.epochs: 3, augment: none, train.optimizer: sgd, train.momentum: 0.9,
+       train.lr_schedule: constant}
+search:
+  trials: 6
+  seed: 3
+  space:
+    train.learning_rate: {log_uniform: [0.000001, 0.1]}
+"""
+
+
+def test_a_search_prunes_the_worse_trials_and_resumes(tmp_path):
+    optuna = pytest.importorskip("optuna", reason="the search extra: pip install -e '.[search]'")
+    (tmp_path / "search.yml").write_text(SEARCH)
+    spec = load_spec(tmp_path / "search.yml")
+    overrides = {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "tracking.experiment": "search"}
+    lines = []
+    result = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
+    study = optuna.load_study(study_name="lr-search", storage=f"sqlite:///{tmp_path}/mlflow.optuna.db")
+    states = [t.state.name for t in study.trials]
+    assert len(states) == 6 and "PRUNED" in states and states.count("COMPLETE") >= 3, states
+    assert len(result.comparison.rows) == 6 and all(r.status == "FINISHED" for r in result.comparison.rows)
+    client = MlflowClient()
+    children = client.search_runs([client.get_experiment_by_name("search").experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.parent_run_id}'")
+    pruned = [r for r in children if r.data.tags.get(PRUNED_TAG) == "true"]
+    assert len(pruned) == states.count("PRUNED")
+    assert all(int(r.data.metrics["epochs_run"]) < 3 for r in pruned)           # stopped early
+    assert study.best_value == max(r.data.metrics["best_val_accuracy"] for r in children
+                                   if r.data.tags.get(PRUNED_TAG) != "true")
+    assert (tmp_path / "out" / "comparison.md").is_file()
+    again = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
+    assert again.ran == 0 and again.skipped == 6 and again.parent_run_id == result.parent_run_id
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"space": {"train.learning_rate": [0.1]}, "trials": 0}, "search.trials must be a positive integer"),
+    ({"space": {"train.learning_rate": [0.1]}, "pruner": "hyper"}, "search.pruner must be"),
+    ({"space": {}}, "random must hold space"),
+    ({"space": {"train.learning_rate": [0.1]}, "budget": 3}, "unknown key\\(s\\) budget"),
+])
+def test_bad_searches_are_config_errors(doc, message):
+    with pytest.raises(ConfigError, match=message):
+        Search.parse(doc)
+
+
+def test_search_takes_no_fixed_points(tmp_path):
+    (tmp_path / "s.yml").write_text("grid: {model.width: [4]}\nsearch: {space: {model.width: [4, 8]}}\n")
+    with pytest.raises(ConfigError, match="search: chooses its own points"):
+        load_spec(tmp_path / "s.yml")
