@@ -10,14 +10,15 @@ SIZES = {  # mode -> (training images, validation, epochs, CNN width)
     "default": (3000, 2000, 8, 16),
     "full": (10000, 5000, 20, 32),
 }
-FLIP = [{"name": "flip_horizontal"}]
+FLIP = [{"name": "flip_horizontal", "p": 0.5}]   # a random flip: half the images mirrored
 DATASETS = {"clothes": "fashion_mnist", "digits": "mnist"}
 
 
 @register_study
 class Augmentation(Study):
     """The same CNN on a small training set of clothes (Fashion-MNIST) and of digits (MNIST), without
-    augmentation and with random horizontal flips. A mirrored shirt is still a shirt; a mirrored 2 or 7
+    augmentation and with random horizontal flips (each training image mirrored with probability 0.5).
+    A mirrored shirt is still a shirt; a mirrored 2 or 7
     is not a digit anyone writes. The lecture calls data augmentation "always a good idea" and shows
     horizontal flips first: this measures whether one and the same transform helps on both."""
 

@@ -27,7 +27,8 @@ class StudyReport:
     findings: list[Finding]
     report_path: Path
     parent_run_id: str
-    seconds: float
+    seconds: float              # wall time of this invocation
+    trained_seconds: float = 0.0  # training time of all the study's runs (also those an earlier invocation ran)
 
     def summary(self) -> str:
         lines = [f"{self.title} ({self.mode} mode, {self.seconds:.0f}s): {self.report_path}"]
@@ -70,9 +71,13 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     # which bf16's 8-bit mantissa would blur (and small models gain no speed from it).
     base = {"tracking.experiment": STUDY_EXPERIMENT, "augment": [], "train.precision": "float32", **plan.base}
 
+    ran = [0]
+
     def sweep(points: list[Point]):
         spec = SweepSpec(f"study-{name}-{mode}", points, base, config_path=config_path, metric="best_val_accuracy")
-        return run_sweep(spec, overrides, workers=workers, out_dir=out / "sweep", echo=echo)
+        result = run_sweep(spec, overrides, workers=workers, out_dir=out / "sweep", echo=echo)
+        ran[0] += result.ran
+        return result
 
     members, chosen = {}, {}
     if plan.tune is None:
@@ -96,12 +101,13 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     findings = study.findings(results)
     figures = study.figures(results)
     seconds = time.perf_counter() - start
-    report = write_report(out, study, plan, mode, results, findings, figures, seconds, command)
+    report = write_report(out, study, plan, mode, results, findings, figures, seconds, command, ran[0])
     tracking.groups.log_folder(result.parent_run_id, out, "study")
     tracking.groups.end_run(result.parent_run_id, "FINISHED", {
         "trainlab.study": name, **{f"trainlab.study.verdict.{f.claim_id or i}": f.verdict
                                    for i, f in enumerate(findings)}})
-    return StudyReport(name, study.title, mode, findings, report, result.parent_run_id, seconds)
+    trained = sum(r.metric("train_seconds") or 0.0 for r in results.rows)
+    return StudyReport(name, study.title, mode, findings, report, result.parent_run_id, seconds, trained)
 
 
 def _seeded(point: Point, seed: int, key: str | None = None, value=None) -> Point:
@@ -130,14 +136,21 @@ def machine() -> str:
 
 
 def write_report(out: Path, study, plan: Plan, mode: str, results: Results, findings: list[Finding],
-                 figures: dict, seconds: float, command: str | None = None) -> Path:
-    """``report.md`` beside its PNG plots: how it ran, claims, numbers, verdicts, then the runs."""
+                 figures: dict, seconds: float, command: str | None = None, ran: int | None = None) -> Path:
+    """``report.md`` beside its PNG plots: how it ran, claims, numbers, verdicts, then the runs.
+
+    ``ran``: the runs this invocation trained; the others were finished by an earlier invocation of
+    the same study (a resumed sweep), so the wall time covers only part of the work, and the report
+    says so beside the training time of all its runs."""
+    trained = sum(r.metric("train_seconds") or 0.0 for r in results.rows)
+    resumed = "" if ran is None or ran >= len(results.rows) else (
+        f" ({len(results.rows) - ran} of its {len(results.rows)} runs were finished by an earlier invocation)")
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# {study.title}", "", inspect.cleandoc(study.__doc__ or ""), "",
              f"**Mode:** {mode}. **Budget:** {plan.budget}. **Seeds:** {', '.join(map(str, plan.seeds))} "
              "(every trained number is the mean over them, with its range).", "",
-             f"**Ran:** {time.strftime('%Y-%m-%d')} on {machine()}, {seconds:.0f} s wall"
-             + (f", `{command}`" if command else "") + ".", ""]
+             f"**Ran:** {time.strftime('%Y-%m-%d')} on {machine()}, {seconds:.0f} s wall{resumed}; its runs trained "
+             f"for {trained:.0f} s in all" + (f"; `{command}`" if command else "") + ".", ""]
     if results.chosen:
         lines += [f"**Tuned on validation (seed {plan.seeds[0]}):** {plan.tune.key} from "
                   + ", ".join(fmt(v, 3) if isinstance(v, (int, float)) else str(v) for v in plan.tune.values)
@@ -158,15 +171,16 @@ def write_report(out: Path, study, plan: Plan, mode: str, results: Results, find
 def write_index(out: Path, reports: list[StudyReport], command: str | None = None) -> Path:
     """``index.md``: the lecture claim by claim, each verdict linked to its study's report."""
     out.mkdir(parents=True, exist_ok=True)
-    total = sum(r.seconds for r in reports)
+    total, trained = sum(r.seconds for r in reports), sum(r.trained_seconds for r in reports)
     counts = {v: sum(f.verdict == v for r in reports for f in r.findings)
               for v in ("supported", "not supported", "inconclusive")}
     lines = ["# The lecture, claim by claim", "",
              "Each claim of the \"Training Neural Networks\" lecture (EECS 498 / cs231n lecture 10), the "
              "quantity that settles it, and the verdict trainlab measured. A verdict is decided only when the "
              "difference is larger than the seed-to-seed spread; otherwise it is *inconclusive*.", "",
-             f"**Ran:** {time.strftime('%Y-%m-%d')} on {machine()}, {total / 60:.0f} min wall in all"
-             + (f", `{command}`" if command else "") + ". "
+             f"**Ran:** {time.strftime('%Y-%m-%d')} on {machine()}, {total / 60:.0f} min wall for this invocation "
+             f"(a resumed one reuses runs an earlier one finished), {trained / 60:.0f} min of training in all runs"
+             + (f"; `{command}`" if command else "") + ". "
              + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
              "| study | claim | measured | verdict |", "|---|---|---|---|"]
     for r in reports:
