@@ -150,7 +150,7 @@ def test_unknown_model_names_the_known_ones():
 
 @pytest.mark.parametrize("options, message", [
     ({"activation": "swishy"}, "activation must be one of sigmoid, tanh, relu"),
-    ({"initializer": "ones"}, "initializer must be one of zeros, small_random"),
+    ({"initializer": "ones"}, "initializer must be one of zeros, constant, small_random"),
     ({"normalization": "group"}, "normalization must be one of none, batch, layer"),
     ({"dropout": 1.0}, r"dropout must be in \[0.0, 1.0\)"),
     ({"dropout": -0.1}, r"dropout must be in \[0.0, 1.0\)"),
