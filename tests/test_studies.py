@@ -86,6 +86,16 @@ def test_paired_ratio_counts_a_run_that_never_got_there_as_a_lower_bound():
     assert paired_ratio([600, 500], [None, 100], [900, 900]) == (S((5.0,)), False)
 
 
+def test_conditions_combine_seed_by_seed_even_with_a_seed_missing():
+    from trainlab.pipeline.studies.rules import per_seed
+    a = Stat.of([0.9, None, 0.7], ["42", "7", "1"])          # seed 7 failed
+    b = Stat.of([0.5, 0.6, 0.4], ["42", "7", "1"])
+    assert per_seed(lambda x, y: x - y, a, b).values == pytest.approx((0.4, 0.3))   # 42 with 42, 1 with 1
+    assert per_seed(min, S((1.0, 2.0)), S((1.5, 1.5))).values == (1.0, 1.5)         # no seeds: by position
+    results = constructed({"x": {"best_val_accuracy": [0.9, None, 0.7]}})
+    assert results.stat("x", "best_val_accuracy").seeds == ("0", "2")
+
+
 def test_a_stat_shows_mean_and_range():
     assert S((0.9, 0.92, 0.94)).show(3, 100, "%") == "92% (90-94%, n=3)"
     assert S((8.0, 8.0)).show() == "8 (all 2 seeds)"

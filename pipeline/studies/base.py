@@ -95,7 +95,11 @@ class Results:
         return [v for v in (r.metric(key) for r in self.seeds_of(label)) if v is not None]
 
     def stat(self, label: str, key: str) -> Stat:
-        return Stat.of(self.values(label, key))
+        """``key`` over the seeds of ``label``, each value named by its seed (the row label's ``#seed``)."""
+        if key in self.measured.get(label, {}):
+            return Stat.of(self.values(label, key))
+        rows = self.seeds_of(label)
+        return Stat.of([r.metric(key) for r in rows], [r.label.rsplit("#", 1)[-1] for r in rows])
 
     def metric(self, label: str, key: str) -> float | None:
         """Mean over seeds, None where no seed has it."""

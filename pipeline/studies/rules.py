@@ -7,8 +7,9 @@ larger than the seed-to-seed spread (the larger range of the two); anything else
 """
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
@@ -17,13 +18,17 @@ Verdict = tuple[str, str]   # (verdict, the rule in words)
 
 @dataclass(frozen=True)
 class Stat:
-    """A quantity over seeds: the values, their mean and range."""
+    """A quantity over seeds: the values, their mean and range. ``seeds`` names each value's seed when
+    known, so that conditions combine seed by seed even where a seed is missing from one of them."""
 
     values: tuple[float, ...] = ()
+    seeds: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
-    def of(cls, values: Iterable[float | None]) -> "Stat":
-        return cls(tuple(float(v) for v in values if v is not None and not math.isnan(float(v))))
+    def of(cls, values: Iterable[float | None], seeds: Iterable[str] | None = None) -> "Stat":
+        pairs = [(float(v), k) for v, k in zip(values, seeds if seeds is not None else itertools.repeat(""))
+                 if v is not None and not math.isnan(float(v))]
+        return cls(tuple(v for v, _ in pairs), tuple(k for _, k in pairs) if seeds is not None else ())
 
     @property
     def n(self) -> int:
@@ -47,7 +52,7 @@ class Stat:
         return (self.high - self.low) if self.values and all(map(math.isfinite, self.values)) else 0.0
 
     def map(self, fn: Callable[[float], float]) -> "Stat":
-        return Stat(tuple(fn(v) for v in self.values))
+        return Stat(tuple(fn(v) for v in self.values), self.seeds)
 
     def show(self, digits: int = 4, scale: float = 1.0, unit: str = "") -> str:
         """``0.9123 (0.9101-0.9150, 3 seeds)``."""
@@ -209,5 +214,11 @@ def both(first: Verdict, second: Verdict, joiner: str = "and") -> Verdict:
 
 
 def per_seed(fn: Callable[..., float | None], *stats: Stat) -> Stat:
-    """Combine several conditions seed by seed (e.g. the worst of a family on each seed)."""
+    """Combine several conditions seed by seed (e.g. the worst of a family on each seed): by seed name
+    where every condition knows its seeds (a seed missing from one is left out), else by position
+    (a timing's repeats, interleaved)."""
+    if stats and all(s.seeds for s in stats):
+        by_seed = [dict(zip(s.seeds, s.values)) for s in stats]
+        common = [k for k in stats[0].seeds if all(k in d for d in by_seed[1:])]
+        return Stat.of((fn(*(d[k] for d in by_seed)) for k in common), common)
     return Stat.of(fn(*values) for values in zip(*(s.values for s in stats)))
