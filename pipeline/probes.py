@@ -217,8 +217,11 @@ def dead_units(data: ProbeData, saturated_below: float = 0.01):
 
 def _unit_health(model, data: ProbeData, saturated_below: float, suffix: str) -> None:
     x, _ = data.batch(1000)
+    derivatives = unit_derivatives(model, x)
+    if not all(np.isfinite(d).all() for d in derivatives):
+        return  # a diverged network: no unit can be called dead or alive
     per_layer, saturated, values = [], 0, 0
-    for d in unit_derivatives(model, x):
+    for d in derivatives:
         units = d.reshape(-1, d.shape[-1])
         per_layer.append((int((units.max(axis=0) == 0).sum()), units.shape[-1]))
         saturated += int((units < saturated_below).sum())

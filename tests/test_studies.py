@@ -247,6 +247,14 @@ def test_every_claim_can_come_out_supported_and_not_supported(name):
         assert re.search(r"\d", f.measured) and f.rule, f
 
 
+def test_a_diverged_seed_is_not_counted_as_having_no_dead_units():
+    rows, series, measured = units_world(True)
+    rows["elu, high rate"] = {"probe.dead_fraction": 0.0, "fit": "diverged"}
+    found = {f.claim_id: f for f in STUDIES["units"]().findings(constructed(rows, series, measured))}
+    assert found["elu-lives"].verdict == INCONCLUSIVE and "3 seed(s) diverged" in found["elu-lives"].measured
+    assert found["leaky_relu-lives"].verdict == SUPPORTED
+
+
 def test_a_regularizer_that_only_narrows_the_gap_by_losing_accuracy_is_not_supported():
     bad = STUDIES["regularization"]().findings(constructed(*regularization_world(False)))
     mixup = next(f for f in bad if f.claim_id == "reg-mixup")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import plots
 from .base import SEEDS, Claim, Plan, Results, Study, register_study
 from .measure import deep_net_statistics, probe_batch
-from .rules import INCONCLUSIVE, SUPPORTED, at_least, at_most, both, exceeds, per_seed, within
+from .rules import INCONCLUSIVE, Stat, SUPPORTED, at_least, at_most, both, exceeds, per_seed, within
 from ..sweeps import Point
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, width, deep depth, probe width)
@@ -94,7 +94,7 @@ class Units(Study):
         gap = per_seed(lambda s, t: s - abs(t), m_sig, m_tanh)
         out.append(self.found("sigmoid-not-centered", f"mean first-layer output at init: sigmoid {m_sig.show(3)}, "
                                                       f"tanh {m_tanh.show(3)}", at_least(gap, 0.3, 0.1)))
-        dead = {a: r.stat(f"{a}, high rate", "probe.dead_fraction") for a in ("relu",) + LIVING}
+        dead = {a: self._trained(r, f"{a}, high rate", "probe.dead_fraction") for a in ("relu",) + LIVING}
         at_init = r.stat("relu, high rate", "probe.dead_fraction_init")
         relu_dies = at_least(dead["relu"], 0.01, 1e-12)
         out.append(self.found("relu-dies", f"dead ReLU units after training at {HIGH_RATE:g}: "
@@ -104,9 +104,11 @@ class Units(Study):
             verdict = at_most(dead[a], 0.0, 0.01)
             if relu_dies[0] != SUPPORTED:
                 verdict = INCONCLUSIVE, verdict[1] + "; only judged where ReLU units died at the same rate"
+            diverged = r.diverged(f"{a}, high rate")
             out.append(self.found(f"{a}-lives", f"dead {a} units after training at {HIGH_RATE:g}: "
-                                                f"{dead[a].show(3, 100, '%')} (ReLU {dead['relu'].show(3, 100, '%')})",
-                                  verdict))
+                                                f"{dead[a].show(3, 100, '%')} (ReLU {dead['relu'].show(3, 100, '%')})"
+                                                + (f"; {diverged} seed(s) diverged at this rate, not counted"
+                                                   if diverged else ""), verdict))
         drop = {a: r.stat(a, "probe.noise_accuracy_drop") for a in ("elu", "leaky_relu")}
         out.append(self.found("elu-noise", f"accuracy lost to noise: ELU {drop['elu'].show(3, 100, ' pt')}, Leaky ReLU "
                                            f"{drop['leaky_relu'].show(3, 100, ' pt')}",
@@ -119,6 +121,12 @@ class Units(Study):
         out.append(self.found("selu-deep", f"deep MLP best validation accuracy: SELU {val['selu'].show(3, 100, '%')}, "
                                            f"ReLU {val['relu'].show(3, 100, '%')}", exceeds(val["selu"], val["relu"])))
         return out
+
+    @staticmethod
+    def _trained(r: Results, label: str, key: str) -> Stat:
+        """``key`` over the seeds that trained to the end (a diverged network has no dead or live units)."""
+        rows = [row for row in r.seeds_of(label) if row.fit != "diverged"]
+        return Stat.of([row.metric(key) for row in rows], [row.label.rsplit("#", 1)[-1] for row in rows])
 
     def figures(self, r: Results) -> dict:
         high = [f"{a}, high rate" for a in ("relu",) + LIVING]
