@@ -8,6 +8,7 @@ def test_defaults_match_the_shipped_mlflow_yml():
     assert load_config("mlflow.yml") == load_config(None)
     resolved = Config()
     resolved.tracking.registered_model = "trainlab-mnist"  # auto, for the default dataset
+    resolved.train.epochs, resolved.train.lr_schedule, resolved.train.learning_rate = 8, "one_cycle", 0.004  # its recipe
     assert load_config(None) == resolved
 
 
@@ -101,7 +102,10 @@ def test_unparsable_file(tmp_path, text, message):
 def test_a_dataset_recipe_goes_under_everything_the_user_sets(tmp_path):
     recipe = load_config(None, {"data.dataset": "fashion_mnist"}).train
     assert (recipe.epochs, recipe.batch_size, recipe.learning_rate) == (30, 256, 0.004)  # the recipe
-    assert load_config(None).train.epochs == 15  # MNIST: the defaults
+    mnist = load_config(None).train
+    assert (mnist.epochs, mnist.lr_schedule, mnist.learning_rate) == (8, "one_cycle", 0.004)  # MNIST's recipe
+    assert load_config(None, {"data.dataset": "cifar.tar.gz"}).train.epochs == 15  # no recipe: the defaults
+    assert load_config(None, preset="smoke").train.lr_schedule == "cosine"  # smoke pins its optimizer
     assert load_config(None, {"data.dataset": "fashion_mnist", "train.epochs": 3}).train.epochs == 3
     path = tmp_path / "c.yml"
     path.write_text("data:\n  dataset: fashion_mnist\ntrain:\n  epochs: 7\n")

@@ -2,6 +2,7 @@
 test accuracy after every epoch, images/s and peak RSS, as one JSON line on stdout."""
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -35,3 +36,11 @@ def report(name: str, images_per_epoch: int, epoch_seconds: list[float], test_ac
     }
     print(json.dumps(result), flush=True)
     return result
+
+
+def key_value(item: str) -> tuple[str, str]:
+    """``--set KEY=VALUE`` as trainlab's CLI takes it."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{item!r} is not KEY=VALUE")
+    return key.strip(), value

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from common import report  # noqa: E402
+from common import key_value, report  # noqa: E402
 
 # The Keras example's procedure through trainlab: same network, scaling, optimizer, batch and split.
 SAME_AS_KERAS_EXAMPLE = {"model.name": "cnn_keras", "augment": "none", "data.normalization": "scale",
@@ -35,13 +35,6 @@ class TimedTest(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self.start)
         self.accuracy.append(float(self.model.evaluate(self.test_ds, verbose=0)[1]))
-
-
-def key_value(item: str) -> tuple[str, str]:
-    key, sep, value = item.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"{item!r} is not KEY=VALUE")
-    return key.strip(), value
 
 
 def main():

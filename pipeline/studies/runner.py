@@ -69,7 +69,10 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     measured = study.measurements(mode, overrides or {})
     # float32: the studies measure gradients, activations and small differences between small models,
     # which bf16's 8-bit mantissa would blur (and small models gain no speed from it).
-    base = {"tracking.experiment": STUDY_EXPERIMENT, "augment": [], "train.precision": "float32", **plan.base}
+    # The optimizer's built-in defaults, not a dataset's recipe (MNIST's one-cycle main job), unless the study
+    # says otherwise: a study's comparisons stay what its plan describes when a recipe changes.
+    base = {"tracking.experiment": STUDY_EXPERIMENT, "augment": [], "train.precision": "float32",
+            "train.lr_schedule": "cosine", "train.learning_rate": 0.002, **plan.base}
 
     ran = [0]
 
