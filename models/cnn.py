@@ -83,7 +83,8 @@ def cnn(width: int = 32, **options) -> keras.Model:
 @register_model
 def cnn_deep(width: int = 32, **options) -> keras.Model:
     """Default model: blocks of two conv-BN-ReLU pairs (valid padding; 28x28: 28-26-24-pool-10-8-pool), dense
-    128 with BN, dropout 0.3. 99.63% MNIST test accuracy in 15 epochs with crop + rotate (563 s on 2 cores)."""
+    128 with BN, dropout 0.3. 99.58% MNIST test accuracy (mean of 3 seeds) in 8 one-cycle epochs with crop + rotate
+    (167 s on 2 cores, mixed bf16)."""
     check_positive("width", width)
     defaults = {"dropout": 0.3, "normalization": "batch"}
     blocks = blocks_for(options.get("input_shape", (28, 28, 1)), 2, "valid")
