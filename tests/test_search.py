@@ -60,3 +60,25 @@ def test_search_takes_no_fixed_points(tmp_path):
     (tmp_path / "s.yml").write_text("grid: {model.width: [4]}\nsearch: {space: {model.width: [4, 8]}}\n")
     with pytest.raises(ConfigError, match="search: chooses its own points"):
         load_spec(tmp_path / "s.yml")
+
+
+def test_a_repeated_proposal_is_answered_without_training_and_a_used_up_space_ends_the_search(tmp_path):
+    optuna = pytest.importorskip("optuna", reason="the search extra: pip install -e '.[search]'")
+    doc = SEARCH.replace("trials: 6", "trials: 5").replace(
+        "train.learning_rate: {log_uniform: [0.000001, 0.1]}", "train.learning_rate: [0.01, 0.1]")
+    (tmp_path / "search.yml").write_text(doc.replace("train.epochs: 3", "train.epochs: 1"))
+    spec = load_spec(tmp_path / "search.yml")
+    overrides = {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "tracking.experiment": "search"}
+    lines = []
+    result = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
+    assert len(result.comparison.rows) == 2                                     # two values: two trainings
+    assert any("the space is used up after 2 trial(s)" in line for line in lines), lines
+    study = optuna.load_study(study_name="lr-search", storage=f"sqlite:///{tmp_path}/mlflow.optuna.db")
+    trained = [t for t in study.trials if "trainlab_repeat_of" not in t.user_attrs]
+    repeats = [t for t in study.trials if "trainlab_repeat_of" in t.user_attrs]
+    assert sorted(t.params["train.learning_rate"] for t in trained) == [0.01, 0.1]
+    for t in repeats:                                 # each answered with its twin's result
+        twin = study.trials[t.user_attrs["trainlab_repeat_of"]]
+        assert (t.params, t.state, t.value) == (twin.params, twin.state, twin.value)
+    again = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
+    assert again.ran == 0 and again.skipped == 2

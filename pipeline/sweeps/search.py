@@ -17,8 +17,10 @@ A grid file with ``search:`` instead of ``grid:``/``random:``/``points:``::
 Optuna (well kept, and its RDB storage lets several worker processes or machines share one study)
 proposes each trial with its sampler; every epoch's validation accuracy is reported to it, and the
 pruner stops a trial that is doing worse than the others had at the same epoch. A pruned trial is a
-finished child run tagged ``trainlab.sweep.pruned``. Re-running the same search goes on with the trials
-the study still lacks.
+finished child run tagged ``trainlab.sweep.pruned``. A proposal equal to a point already trained is
+answered with that point's result instead of training it again (on a space of choices the samplers
+repeat themselves) and does not count as one of the ``trials``. Re-running the same search goes on with
+the trials the study still lacks.
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ from .spec import Point, ResolvedPoint, SweepSpec, random_points, resolve
 
 SEARCH_KEYS = ("trials", "sampler", "pruner", "seed", "storage", "space")
 PRUNED_TAG = "trainlab.sweep.pruned"
+REPEAT_ATTR = "trainlab_repeat_of"   # on a trial answered from an earlier one with the same values
+MAX_REPEATS_IN_A_ROW = 25            # then the sampler has nothing new to propose: the space is used up
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,9 @@ def _study(search: Search, name: str, url: str):
     except ImportError:
         raise ConfigError("search: needs Optuna: pip install -e '.[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = (optuna.samplers.TPESampler(seed=search.seed) if search.sampler == "tpe"
-               else optuna.samplers.RandomSampler(seed=search.seed))
+    # TPE starts from random trials (Optuna's default: 10, all of a small budget); a third of the budget here
+    sampler = (optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=min(10, max(3, search.trials // 3)))
+               if search.sampler == "tpe" else optuna.samplers.RandomSampler(seed=search.seed))
     return optuna.create_study(study_name=name, storage=url, load_if_exists=True, direction="maximize",
                                sampler=sampler, pruner=_pruner(search.pruner))
 
@@ -122,20 +127,43 @@ def run_search(spec: SweepSpec, search: Search, overrides: dict | None, workers:
         parent = tracking.groups.start_parent(experiment_id, spec.name, {"trainlab.sweep.search": url})
     else:
         tracking.groups.reopen_parent(parent)
-    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            and REPEAT_ATTR not in t.user_attrs]
     todo = max(0, search.trials - len(done))
     echo(f"search {spec.name}: {search.trials} trial(s) ({search.sampler} sampler, {search.pruner} pruner), "
          f"{len(done)} done already, {todo} to run; study in {url} (parent run {parent})")
     points = {t.number: _point(spec, overrides, t.number, t.params) for t in done}
-    lock, counter = threading.Lock(), iter(range(todo))
+    lock, started, repeats = threading.Lock(), [0], [0]
+
+    def next_trial():
+        """The next trial to train, or None when the budget is spent or the space used up. A proposal
+        equal to a finished trial's values gets that trial's result at once (not trained, not counted)."""
+        with lock:
+            while started[0] < todo and repeats[0] < MAX_REPEATS_IN_A_ROW:
+                trial = study.ask()
+                values = {key: suggest(trial, key, dist) for key, dist in search.space.items()}
+                earlier = _same_values(study, values)
+                if earlier is None:
+                    started[0], repeats[0] = started[0] + 1, 0
+                    return trial, values
+                repeats[0] += 1
+                trial.set_user_attr(REPEAT_ATTR, earlier.number)
+                if earlier.state == TrialState.COMPLETE:
+                    study.tell(trial, earlier.value)
+                else:
+                    study.tell(trial, state=TrialState.PRUNED)
+            if repeats[0] == MAX_REPEATS_IN_A_ROW:
+                repeats[0] += 1  # said once
+                echo(f"search {spec.name}: the sampler proposed only points already trained "
+                     f"{MAX_REPEATS_IN_A_ROW} times in a row: the space is used up after {len(points)} trial(s)")
+            return None
 
     def worker(advance) -> None:
         while True:
-            with lock:
-                if next(counter, None) is None:
-                    return
-                trial = study.ask()
-            values = {key: suggest(trial, key, dist) for key, dist in search.space.items()}
+            proposal = next_trial()
+            if proposal is None:
+                return
+            trial, values = proposal
             point = _point(spec, overrides, trial.number, values)
             with lock:
                 points[trial.number] = point
@@ -168,7 +196,14 @@ def run_search(spec: SweepSpec, search: Search, overrides: dict | None, workers:
     best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
     tracking.groups.end_run(parent, "FINISHED", {"trainlab.sweep.best_trial": best.number if best else "none"})
     failed = sum(r.status not in ("FINISHED",) for r in comparison.rows)
-    return SweepResult(parent, comparison, todo, len(done), failed, out)
+    return SweepResult(parent, comparison, started[0], len(done), failed, out)
+
+
+def _same_values(study, values: dict):
+    """A finished (complete or pruned) trial of ``study`` that had exactly ``values``, or None."""
+    from optuna.trial import TrialState
+    return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                 if t.params == values), None)
 
 
 def _point(spec: SweepSpec, overrides: dict | None, number: int, values: dict) -> ResolvedPoint:
