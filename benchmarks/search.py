@@ -31,6 +31,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--images", type=int, default=12000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pruner", default="median", choices=["median", "successive_halving", "none"])
     args = parser.parse_args()
 
     from mlflow.tracking import MlflowClient
@@ -48,7 +49,7 @@ def main():
     results = {}
     for name, spec in (
             ("grid", SweepSpec("grid", expand({k: list(v) for k, v in space.items()}, None, None), base)),
-            ("search", SweepSpec("search", [], base, search=Search(space, trials=args.trials, seed=args.seed)))):
+            ("search", SweepSpec("search", [], base, search=Search(space, trials=args.trials, seed=args.seed, pruner=args.pruner)))):
         start = time.perf_counter()
         result = run_sweep(spec, overrides, out_dir=workdir / name, echo=quiet)
         wall = time.perf_counter() - start
@@ -62,7 +63,7 @@ def main():
     grid, search = results["grid"], results["search"]
     print(f"space: lr {RATES} x width {WIDTHS} (mlp_small, SGD momentum 0.9), {args.epochs} epochs on "
           f"{args.images - 2000} MNIST training images, 2000 validation; {os.cpu_count()} CPU cores; "
-          f"{time.strftime('%Y-%m-%d')}")
+          f"{time.strftime('%Y-%m-%d')}; search: {args.trials} trials, TPE, {args.pruner} pruner, seed {args.seed}")
     print(f"{'sweep':<8} {'points':>6} {'pruned':>6} {'best val acc':>13} {'training s':>11} {'wall s':>8}")
     for name, r in results.items():
         print(f"{name:<8} {r['points']:>6} {r['pruned']:>6} {r['best']:>13.4f} {r['trained']:>11.0f} {r['wall']:>8.0f}")
