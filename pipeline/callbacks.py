@@ -14,7 +14,12 @@ from .faults import Interrupted
 
 class StopOnSignal(keras.callbacks.Callback):
     """Raises :class:`Interrupted` at the first batch boundary after a signal arrived under
-    ``faults.graceful()``: no epoch-end callback sees the unfinished epoch (nothing logs or checkpoints it)."""
+    ``faults.graceful()``: no epoch-end callback sees the unfinished epoch (nothing logs or checkpoints it).
+
+    Async-safe: Keras then runs batch-end hooks on a helper thread instead of waiting for each step's logs
+    on the training thread; the exception reaches the training thread at the next batch or epoch end."""
+
+    async_safe = True
 
     def __init__(self, pending: list):
         super().__init__()
@@ -40,8 +45,10 @@ class EpochCounter(keras.callbacks.Callback):
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stops training at the first NaN/inf batch loss and remembers why."""
+    """Stops training at the first NaN/inf batch loss and remembers why (async-safe: checked on Keras's
+    helper thread, so the training thread does not wait for every step's loss; it stops a step later)."""
 
+    async_safe = True
     reason: str | None = None
 
     def on_epoch_begin(self, epoch, logs=None):

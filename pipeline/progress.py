@@ -80,7 +80,10 @@ def bar(description: str, total: int | None, unit: str = "") -> Iterator[Callabl
 
 
 class EpochBar(keras.callbacks.Callback):
-    """The bar of the current epoch: ``steps`` batches of ``batch_size`` images."""
+    """The bar of the current epoch: ``steps`` batches of ``batch_size`` images (async-safe: rich's
+    display is thread-safe, and Keras then updates it off the training thread)."""
+
+    async_safe = True
 
     def __init__(self, steps: int, batch_size: int):
         super().__init__()

@@ -1,7 +1,10 @@
 """The official Keras "simple MNIST convnet" procedure, exactly as the example trains it:
 inputs scaled to [0, 1], Adam, batch 128, validation_split 0.1, `fit` on numpy arrays.
 
-    python benchmarks/peers/keras_example.py [--epochs 15]
+    python benchmarks/peers/keras_example.py [--epochs 15] [--mixed-bf16]
+
+``--mixed-bf16``: the same procedure under Keras's ``mixed_bfloat16`` policy (the softmax layer kept in
+float32, as the Keras mixed-precision guide does), to compare with trainlab's mixed-bf16 default.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ def build() -> keras.Model:
         keras.layers.MaxPooling2D(pool_size=(2, 2)),
         keras.layers.Flatten(),
         keras.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation="softmax"),
+        keras.layers.Dense(10, activation="softmax", dtype="float32"),
     ])
 
 
@@ -49,7 +52,10 @@ class TimedTest(keras.callbacks.Callback):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--mixed-bf16", action="store_true")
     args = parser.parse_args()
+    if args.mixed_bf16:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     x_train, y_train, x_test, y_test = mnist()
     x_train = np.expand_dims(x_train.astype("float32") / 255, -1)
     x_test = np.expand_dims(x_test.astype("float32") / 255, -1)
@@ -60,7 +66,7 @@ def main():
     timer = TimedTest(x_test, y_test)
     model.fit(x_train, y_train, batch_size=128, epochs=args.epochs, validation_split=0.1, verbose=0,
               callbacks=[timer])
-    report("keras example", int(len(x_train) * 0.9), timer.seconds, timer.accuracy)
+    report("keras example" + (" mixed_bfloat16" if args.mixed_bf16 else " float32"), int(len(x_train) * 0.9), timer.seconds, timer.accuracy)
 
 
 if __name__ == "__main__":
