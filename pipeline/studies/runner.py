@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import plots, tracking
+from ..config import TrainConfig
 from ..errors import ConfigError
 from ..sweeps import Point, SweepSpec, run_sweep
 from .base import MODES, SEEDS, STUDIES, Finding, Plan, Results
@@ -71,8 +72,9 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     # which bf16's 8-bit mantissa would blur (and small models gain no speed from it).
     # The optimizer's built-in defaults, not a dataset's recipe (MNIST's one-cycle main job), unless the study
     # says otherwise: a study's comparisons stay what its plan describes when a recipe changes.
+    built_in = TrainConfig()
     base = {"tracking.experiment": STUDY_EXPERIMENT, "augment": [], "train.precision": "float32",
-            "train.lr_schedule": "cosine", "train.learning_rate": 0.002, **plan.base}
+            "train.lr_schedule": built_in.lr_schedule, "train.learning_rate": built_in.learning_rate, **plan.base}
 
     ran = [0]
 
