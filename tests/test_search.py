@@ -5,7 +5,7 @@ from mlflow.tracking import MlflowClient
 
 from trainlab.pipeline.errors import ConfigError
 from trainlab.pipeline.sweeps import load_spec, run_sweep
-from trainlab.pipeline.sweeps.search import PRUNED_TAG, Search
+from trainlab.pipeline.sweeps.search import PRUNED_TAG, Search, ordered, suggest, values_of
 
 SEARCH = """\
 name: lr-search
@@ -76,9 +76,32 @@ def test_a_repeated_proposal_is_answered_without_training_and_a_used_up_space_en
     study = optuna.load_study(study_name="lr-search", storage=f"sqlite:///{tmp_path}/mlflow.optuna.db")
     trained = [t for t in study.trials if "trainlab_repeat_of" not in t.user_attrs]
     repeats = [t for t in study.trials if "trainlab_repeat_of" in t.user_attrs]
-    assert sorted(t.params["train.learning_rate"] for t in trained) == [0.01, 0.1]
+    assert sorted(t.params["train.learning_rate"] for t in trained) == [0, 1]    # positions in the list
     for t in repeats:                                 # each answered with its twin's result
         twin = study.trials[t.user_attrs["trainlab_repeat_of"]]
         assert (t.params, t.state, t.value) == (twin.params, twin.state, twin.value)
     again = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
     assert again.ran == 0 and again.skipped == 2
+
+
+@pytest.mark.parametrize("dist, is_ordered", [
+    ([0.003, 0.01, 0.03, 0.1], True), ([512, 128, 32], True), ([0.0, 0.5], True),
+    ([0.1, 0.01, 0.1], False), (["relu", "gelu"], False), ([True, False], False), ([8], False),
+    ([1, "a"], False), ({"uniform": [0.0, 1.0]}, False),
+])
+def test_ordered_number_lists_are_told_apart_from_labels(dist, is_ordered):
+    assert ordered(dist) is is_ordered
+
+
+def test_ordered_numbers_are_asked_as_positions_and_labels_as_choices():
+    optuna = pytest.importorskip("optuna", reason="the search extra: pip install -e '.[search]'")
+    space = {"train.learning_rate": [0.003, 0.01, 0.03, 0.1], "model.activation": ["relu", "gelu"]}
+    trial = optuna.trial.FixedTrial({"train.learning_rate": 2, "model.activation": "gelu"})
+    assert {key: suggest(trial, key, dist) for key, dist in space.items()} == {
+        "train.learning_rate": 0.03, "model.activation": "gelu"}
+    assert trial.params == {"train.learning_rate": 2, "model.activation": "gelu"}
+    assert values_of(trial.params, space) == {"train.learning_rate": 0.03, "model.activation": "gelu"}
+    study = optuna.create_study()
+    asked = study.ask()
+    suggest(asked, "train.learning_rate", space["train.learning_rate"])
+    assert isinstance(asked.distributions["train.learning_rate"], optuna.distributions.IntDistribution)

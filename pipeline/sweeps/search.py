@@ -19,7 +19,9 @@ proposes each trial with its sampler; every epoch's validation accuracy is repor
 pruner stops a trial that is doing worse than the others had at the same epoch. A pruned trial is a
 finished child run tagged ``trainlab.sweep.pruned``. A proposal equal to a point already trained is
 answered with that point's result instead of training it again (on a space of choices the samplers
-repeat themselves) and does not count as one of the ``trials``. Re-running the same search goes on with
+repeat themselves) and does not count as one of the ``trials``. A list of ordered numbers is asked as a
+position in the list (Optuna then stores the position as the parameter), so the sampler learns which way
+along it is better. Re-running the same search goes on with
 the trials the study still lacks.
 """
 from __future__ import annotations
@@ -101,8 +103,24 @@ def _pruner(name: str):
             "none": optuna.pruners.NopPruner}[name]()
 
 
+def ordered(dist) -> bool:
+    """A list of two or more numbers in increasing or decreasing order (rates, widths, dropouts)."""
+    if not isinstance(dist, list) or len(dist) < 2 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in dist):
+        return False
+    steps = list(zip(dist, dist[1:]))
+    return all(a < b for a, b in steps) or all(a > b for a, b in steps)
+
+
 def suggest(trial, key: str, dist):
-    """One value of ``key`` from its ``random.space`` distribution, asked of the Optuna trial."""
+    """One value of ``key`` from its ``random.space`` distribution, asked of the Optuna trial.
+
+    Ordered numbers are asked as a position in the list (an integer parameter), so TPE learns which
+    way along the list is better; as a categorical parameter each value would be an unrelated label
+    and a good value's neighbours would get no credit from it. Other lists are categorical.
+    """
+    if ordered(dist):
+        return dist[trial.suggest_int(key, 0, len(dist) - 1)]
     if isinstance(dist, list):
         return trial.suggest_categorical(key, dist)
     (kind, (low, high)), = dist.items()
@@ -132,28 +150,29 @@ def run_search(spec: SweepSpec, search: Search, overrides: dict | None, workers:
     todo = max(0, search.trials - len(done))
     echo(f"search {spec.name}: {search.trials} trial(s) ({search.sampler} sampler, {search.pruner} pruner), "
          f"{len(done)} done already, {todo} to run; study in {url} (parent run {parent})")
-    points = {t.number: _point(spec, overrides, t.number, t.params) for t in done}
-    lock, started, repeats = threading.Lock(), [0], [0]
+    points = {t.number: _point(spec, overrides, t.number, values_of(t.params, search.space)) for t in done}
+    lock, started, repeats = threading.Lock(), 0, 0
 
     def next_trial():
         """The next trial to train, or None when the budget is spent or the space used up. A proposal
         equal to a finished trial's values gets that trial's result at once (not trained, not counted)."""
+        nonlocal started, repeats
         with lock:
-            while started[0] < todo and repeats[0] < MAX_REPEATS_IN_A_ROW:
+            while started < todo and repeats < MAX_REPEATS_IN_A_ROW:
                 trial = study.ask()
                 values = {key: suggest(trial, key, dist) for key, dist in search.space.items()}
-                earlier = _same_values(study, values)
+                earlier = _same_values(study, trial.params)
                 if earlier is None:
-                    started[0], repeats[0] = started[0] + 1, 0
+                    started, repeats = started + 1, 0
                     return trial, values
-                repeats[0] += 1
+                repeats += 1
                 trial.set_user_attr(REPEAT_ATTR, earlier.number)
                 if earlier.state == TrialState.COMPLETE:
                     study.tell(trial, earlier.value)
                 else:
                     study.tell(trial, state=TrialState.PRUNED)
-            if repeats[0] == MAX_REPEATS_IN_A_ROW:
-                repeats[0] += 1  # said once
+            if repeats == MAX_REPEATS_IN_A_ROW:
+                repeats += 1  # said once
                 echo(f"search {spec.name}: the sampler proposed only points already trained "
                      f"{MAX_REPEATS_IN_A_ROW} times in a row: the space is used up after {len(points)} trial(s)")
             return None
@@ -196,14 +215,19 @@ def run_search(spec: SweepSpec, search: Search, overrides: dict | None, workers:
     best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
     tracking.groups.end_run(parent, "FINISHED", {"trainlab.sweep.best_trial": best.number if best else "none"})
     failed = sum(r.status not in ("FINISHED",) for r in comparison.rows)
-    return SweepResult(parent, comparison, started[0], len(done), failed, out)
+    return SweepResult(parent, comparison, started, len(done), failed, out)
 
 
-def _same_values(study, values: dict):
-    """A finished (complete or pruned) trial of ``study`` that had exactly ``values``, or None."""
+def values_of(params: dict, space: dict) -> dict:
+    """A trial's config values from its Optuna parameters (positions for ordered lists)."""
+    return {key: space[key][v] if ordered(space.get(key)) else v for key, v in params.items()}
+
+
+def _same_values(study, params: dict):
+    """A finished (complete or pruned) trial of ``study`` that had exactly ``params``, or None."""
     from optuna.trial import TrialState
     return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                 if t.params == values), None)
+                 if t.params == params), None)
 
 
 def _point(spec: SweepSpec, overrides: dict | None, number: int, values: dict) -> ResolvedPoint:

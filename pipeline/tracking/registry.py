@@ -3,7 +3,6 @@ on the same validation images, one registration at a time."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import math
 import tempfile
@@ -17,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from ..errors import TrackingError
 from .runs import CARD, run_model_uri, run_text
-from .store import _one_line, _quiet
+from .store import _one_line, _quiet, file_lock
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best_val_accuracy"  # higher is better; chosen on validation, never on test
@@ -134,12 +133,8 @@ def registry_lock() -> Iterator[None]:
         path = Path(uri[len("sqlite:///"):] + ".registry.lock")
     else:
         path = Path(tempfile.gettempdir()) / f"trainlab-registry-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock"
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(path):
+        yield
 
 
 def _registered_version(name: str, run_id: str) -> str | None:

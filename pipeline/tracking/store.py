@@ -5,6 +5,7 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
+from typing import Iterator
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -48,8 +49,15 @@ def _setup_lock(uri: str):
     if not uri.startswith("sqlite:///"):
         yield
         return
+    with file_lock(uri[len("sqlite:///"):] + ".lock"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if missing) for every process on this machine."""
     import fcntl
-    with open(uri[len("sqlite:///"):] + ".lock", "a") as f:
+    with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
