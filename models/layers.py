@@ -139,3 +139,29 @@ class TemperatureScaling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="trainlab")
+class EnsembleAverage(keras.layers.Layer):
+    """The mean of N members' class probabilities, whose gradient trains each member as if alone.
+
+    The value is ``mean_i p_i``. Under the loss ``-sum(y * log(output))`` each member receives the
+    gradient of its own cross-entropy divided by N, ``-y / (N p_i)``, instead of a share of the
+    ensemble's error: the output is written as ``sg(mean) + sum_i sg(mean / (N p_i)) * (p_i - sg(p_i))``
+    (``sg``: stop-gradient), equal to the mean in value, so d loss / d p_i = (-y / mean) * mean / (N p_i).
+    Members trained on the average itself would learn together and lose the diversity an ensemble lives
+    on. Exact for any targets that sum to 1 (smoothed or mixed); probabilities below 1e-7 count as 1e-7.
+    Keras's ``CategoricalCrossentropy`` renormalizes its input first, which breaks this: train with
+    ``trainlab.pipeline.optim.ProbabilityCrossentropy``.
+    """
+
+    def call(self, members, training=None):
+        mean = keras.ops.mean(keras.ops.stack(members), axis=0)
+        if not training:
+            return mean
+        frozen = keras.ops.stop_gradient(mean)
+        out = frozen
+        for p in members:
+            scale = keras.ops.stop_gradient(frozen / (len(members) * keras.ops.maximum(p, 1e-7)))
+            out = out + scale * (p - keras.ops.stop_gradient(p))
+        return out

@@ -39,6 +39,7 @@ def create_model(name: str, **options) -> keras.Model:
     """Build the registered model ``name``.
 
     Options set to ``None`` are dropped, so an unset CLI flag never overrides a model's default.
+    ``members=N`` (N > 1) builds an ensemble of N such networks as one model (``models.ensemble``).
 
     Raises:
         KeyError: ``name`` is not registered (the message lists the known names).
@@ -47,6 +48,12 @@ def create_model(name: str, **options) -> keras.Model:
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     options = {k: v for k, v in options.items() if v is not None}
+    members = options.pop("members", 1)
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise OptionError(f"members must be a positive integer, got {members!r}")
+    if members > 1:
+        from .ensemble import ensemble
+        return ensemble(lambda: create_model(name, **options), members, name)
     try:
         return _MODELS[name](**options)
     except TypeError as e:

@@ -65,6 +65,7 @@ class ModelConfig:
     maxout_pieces: Optional[int] = None  # linear pieces per maxout unit (default 2)
     pooling: Optional[str] = None       # CNN: max | fractional
     pool_ratio: Optional[float] = None  # CNN fractional pooling ratio in (1, 2] (default 1.41)
+    members: Optional[int] = None       # N > 1: an ensemble of N such networks averaged, trained and exported as one model
 
 
 @dataclass

@@ -77,7 +77,7 @@ def find_lr(plan: Plan | Config, steps: int = 200, start: float = 1e-6, end: flo
         tracking.set_tags({"trainlab.kind": "lr_find", "trainlab.model": cfg.model.name})
         tracking.log_params({**cfg.flat(), "lr_find.start": start, "lr_find.end": end, "lr_find.steps": steps})
         tracking.log_dict(plan.as_dict(), "plan.yaml")
-        result = sweep(model, data, optimizer, make_loss(t), start, end, steps)
+        result = sweep(model, data, optimizer, make_loss(t, ensemble=(cfg.model.members or 1) > 1), start, end, steps)
         for i, (lr, loss) in enumerate(zip(result.learning_rates, result.losses)):
             if np.isfinite(loss):
                 tracking.log_metrics({"lr_find_lr": lr, "lr_find_loss": loss}, step=i)

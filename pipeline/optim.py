@@ -148,8 +148,26 @@ def class_weights(setting, labels, num_classes: int) -> dict[int, float] | None:
     return {c: float(setting.get(c, 1.0)) for c in range(num_classes)}
 
 
-def make_loss(t: TrainConfig) -> keras.losses.Loss:
-    """Cross-entropy, or the lecture's L2 loss (mean squared error on the one-hot targets)."""
+def make_loss(t: TrainConfig, ensemble: bool = False) -> keras.losses.Loss:
+    """Cross-entropy, or the lecture's L2 loss (mean squared error on the one-hot targets). An ensemble
+    (``model.members`` > 1) trains on :class:`ProbabilityCrossentropy`, which its average layer needs."""
     if t.loss == "mse":
         return keras.losses.MeanSquaredError()
-    return keras.losses.CategoricalCrossentropy()
+    return ProbabilityCrossentropy() if ensemble else keras.losses.CategoricalCrossentropy()
+
+
+@keras.saving.register_keras_serializable(package="trainlab")
+class ProbabilityCrossentropy(keras.losses.Loss):
+    """``-sum(y * log p)`` on probabilities that already sum to 1, clipped as Keras clips them.
+
+    Keras's ``CategoricalCrossentropy`` first renormalizes ``p / sum(p)``: the same value for a softmax
+    output, but its gradient term would hand every ensemble member the ensemble's error instead of its
+    own (``models.layers.EnsembleAverage``)."""
+
+    def __init__(self, name: str = "probability_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        eps = keras.config.epsilon()
+        y_pred = ops.clip(y_pred, eps, 1.0 - eps)
+        return -ops.sum(ops.cast(y_true, y_pred.dtype) * ops.log(y_pred), axis=-1)

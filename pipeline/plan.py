@@ -91,6 +91,9 @@ def resolve_plan(cfg: Config) -> Plan:
     if isinstance(t.class_weight, dict) and max(t.class_weight, default=0) >= info.num_classes:
         raise ConfigError(f"train.class_weight names class {max(t.class_weight)} but {info.name} has "
                           f"{info.num_classes} classes (0 to {info.num_classes - 1})")
+    if (cfg.model.members or 1) > 1 and t.loss != "categorical_crossentropy":
+        raise ConfigError(f"model.members ({cfg.model.members}) needs train.loss: categorical_crossentropy "
+                          f"(the ensemble trains each member on its own cross-entropy); got {t.loss}")
     if t.class_weight is not None and dist.custom_loop:
         raise ConfigError(f"train.class_weight is not supported under train.strategy: {t.strategy}")
     options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}

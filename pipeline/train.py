@@ -98,7 +98,7 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
         sync = dist.replicas > 1 and dist.kind != "data_parallel"  # JAX computes batch stats on the global batch
         model = build_model(plan, sync_batch_norm=sync)
         model.compile(optimizer=make_optimizer(dataclasses.replace(t, learning_rate=learning_rate), len(train_ds)),
-                      loss=make_loss(t), metrics=["accuracy"], steps_per_execution=t.steps_per_execution)
+                      loss=make_loss(t, ensemble=(plan.config.model.members or 1) > 1), metrics=["accuracy"], steps_per_execution=t.steps_per_execution)
         if checkpoint:
             checkpoint.restore(model)
 
@@ -264,11 +264,18 @@ def build_model(plan: Plan, sync_batch_norm: bool = False) -> keras.Model:
                          num_classes=plan.data.num_classes, **plan.model_options)
     if sync_batch_norm:
         config = model.get_config()
-        for layer in config["layers"]:
-            if layer["class_name"] == "BatchNormalization":
-                layer["config"]["synchronized"] = True
+        _synchronize_batch_norm(config)
         model = model.__class__.from_config(config)
     return model
+
+
+def _synchronize_batch_norm(config: dict) -> None:
+    """Every batch norm layer of a functional model's config, nested models (ensemble members) included."""
+    for layer in config["layers"]:
+        if layer["class_name"] == "BatchNormalization":
+            layer["config"]["synchronized"] = True
+        elif "layers" in layer.get("config", {}):
+            _synchronize_batch_norm(layer["config"])
 
 
 def calibrate(serving: keras.Model, x_val, y_val) -> tuple[keras.Model, dict]:
