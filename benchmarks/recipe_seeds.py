@@ -35,7 +35,9 @@ def main():
             r = run_peer("recipe_run.py", "--preset", args.preset, *(a for s in overrides for a in ("--set", s)))
             runs[name].append(r)
             print(f"  {name} seed {seed}: val {r['val_accuracy']:.4f} (epoch {r['best_epoch']}/{r['epochs']})  "
-                  f"test {r['test_accuracy']:.4f}  {r['train_seconds']:.0f}s  {r['peak_rss_mb']:,.0f} MB", flush=True)
+                  f"test {r['test_accuracy']:.4f}  {r['train_seconds']:.0f}s  {r['peak_rss_mb']:,.0f} MB"
+                  + (f"  test-time augmentation: val {r['val_tta_accuracy']:.4f} test {r['test_tta_accuracy']:.4f}"
+                     if "val_tta_accuracy" in r else ""), flush=True)
     print(f"preset {args.preset} {' '.join(args.set)}; seeds {args.seeds}; {os.cpu_count()} CPU cores "
           f"({platform.processor() or platform.machine()}), {datetime.date.today()}")
     print(f"{'variant':<12} {'val acc, mean (range)':>26} {'test acc, mean (range)':>26} "
@@ -44,6 +46,9 @@ def main():
         print(f"{name:<12} {summary([r['val_accuracy'] * 100 for r in rs], 2):>26} "
               f"{summary([r['test_accuracy'] * 100 for r in rs], 2):>26} "
               f"{summary([r['train_seconds'] for r in rs], 0):>22} {max(r['peak_rss_mb'] for r in rs):>12,.0f}")
+        if all("val_tta_accuracy" in r for r in rs):
+            print(f"{'  + tta':<12} {summary([r['val_tta_accuracy'] * 100 for r in rs], 2):>26} "
+                  f"{summary([r['test_tta_accuracy'] * 100 for r in rs], 2):>26}")
         if variants[name]:
             print(f"{'':<12} ({' '.join(variants[name])})")
 

@@ -98,7 +98,8 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
         sync = dist.replicas > 1 and dist.kind != "data_parallel"  # JAX computes batch stats on the global batch
         model = build_model(plan, sync_batch_norm=sync)
         model.compile(optimizer=make_optimizer(dataclasses.replace(t, learning_rate=learning_rate), len(train_ds)),
-                      loss=make_loss(t, ensemble=(plan.config.model.members or 1) > 1), metrics=["accuracy"], steps_per_execution=t.steps_per_execution)
+                      loss=make_loss(t, ensemble=(plan.config.model.members or 1) > 1), metrics=["accuracy"],
+                      steps_per_execution=t.steps_per_execution)
         if checkpoint:
             checkpoint.restore(model)
 
@@ -178,12 +179,15 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
             echo(f"calibrated: temperature {calibrated['calibration_temperature']:.3f} (fitted on validation)")
         report = evaluate_model(serving, splits.x_test, splits.y_test, ds.class_names)
         tta = {}
-        if cfg.evaluate.tta:  # reported beside the plain figure, never used for selection
-            tta_report = evaluate_model(with_tta(serving, cfg.evaluate.tta), splits.x_test, splits.y_test,
-                                        ds.class_names)
-            tta = tta_report.metrics("test_tta_")
-            echo(f"test-time augmentation ({1 + len(views(cfg.evaluate.tta))} views): test accuracy "
-                 f"{tta_report.accuracy:.4f} (plain {report.accuracy:.4f})")
+        if cfg.evaluate.tta:  # reported beside the plain figure; whether it helps is judged on validation
+            averaged = with_tta(serving, cfg.evaluate.tta)
+            val_plain, val_tta = (evaluate_model(m, splits.x_val, splits.y_val, ds.class_names)
+                                  for m in (serving, averaged))
+            tta_report = evaluate_model(averaged, splits.x_test, splits.y_test, ds.class_names)
+            tta = {**tta_report.metrics("test_tta_"), "val_tta_accuracy": val_tta.accuracy}
+            echo(f"test-time augmentation ({1 + len(views(cfg.evaluate.tta))} views): validation accuracy "
+                 f"{val_tta.accuracy:.4f} (plain {val_plain.accuracy:.4f}), test {tta_report.accuracy:.4f} "
+                 f"(plain {report.accuracy:.4f})")
 
         # --- log
         fit_verdict = diagnose(history, best.epoch)

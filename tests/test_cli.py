@@ -109,7 +109,8 @@ def test_train_with_lecture_options(workdir):
                     "--tta", "[{name: shift, pixels: 1}]")
     assert result.exit_code == 0, result.output
     assert "fit: " in result.output and "calibrated: temperature " in result.output
-    assert re.search(r"test-time augmentation \(5 views\): test accuracy 0\.\d{4} \(plain 0\.\d{4}\)", result.output)
+    assert re.search(r"test-time augmentation \(5 views\): validation accuracy 0\.\d{4} \(plain 0\.\d{4}\), "
+                     r"test 0\.\d{4} \(plain 0\.\d{4}\)", result.output)
 
 
 def test_export_keeps_the_existing_version_and_adds_formats(workdir):

@@ -176,8 +176,8 @@ def test_early_stopping_and_mse_loss(tmp_path):
 
 
 def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
-    """The `best` recipe (zoom + crop + rotate, label smoothing, warmup, cnn_deep, its precision) on
-    1,500 images for 3 epochs: every part of it trains together and logs what it used."""
+    """The `best` recipe (an ensemble of 3 cnn_deep, zoom + crop + rotate, label smoothing, its precision)
+    on 1,500 images for 3 epochs: every part of it trains together and logs what it used."""
     from trainlab.pipeline.config import load_config
     from trainlab.pipeline.precision import resolve
     cfg = load_config(None, {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "train.epochs": 3,
@@ -187,6 +187,7 @@ def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
     result = train(cfg, echo=lambda _: None)
     params = MlflowClient().get_run(result.run_id).data.params
     assert params["train.label_smoothing"] == "0.1" and params["model.name"] == "cnn_deep"
+    assert params["model.members"] == "3"
     assert params["train.dtype_policy"] == resolve("auto")
     # 12 steps an epoch are too few for batch norm's moving averages to settle, so the evidence of
     # learning is the training side: loss down, accuracy far above chance.
