@@ -106,7 +106,7 @@ def test_command_line_options_derive_from_the_config_keys():
 
 VALID = {"activation": "gelu", "initializer": "he_uniform", "init_std": 0.02, "normalization": "layer", "width": 8,
          "depth": 1, "dropout": 0.1, "l2": 1e-4, "leaky_alpha": 0.2, "maxout_pieces": 3, "pooling": "max",
-         "pool_ratio": 1.5}
+         "pool_ratio": 1.5, "members": 2}
 
 
 @pytest.mark.parametrize("option", MODEL_OPTIONS)
