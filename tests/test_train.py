@@ -176,7 +176,7 @@ def test_early_stopping_and_mse_loss(tmp_path):
 
 
 def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
-    """The `best` recipe (an ensemble of 3 cnn_deep, zoom + crop + rotate, label smoothing, its precision)
+    """The `best` recipe (an ensemble of 5 cnn_deep, zoom + crop + rotate, label smoothing, its precision)
     on 1,500 images for 3 epochs: every part of it trains together and logs what it used."""
     from trainlab.pipeline.config import load_config
     from trainlab.pipeline.precision import resolve
@@ -187,7 +187,7 @@ def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
     result = train(cfg, echo=lambda _: None)
     params = MlflowClient().get_run(result.run_id).data.params
     assert params["train.label_smoothing"] == "0.1" and params["model.name"] == "cnn_deep"
-    assert params["model.members"] == "3"
+    assert params["model.members"] == "5"
     assert params["train.dtype_policy"] == resolve("auto")
     # 12 steps an epoch are too few for batch norm's moving averages to settle, so the evidence of
     # learning is the training side: loss down, accuracy far above chance.
