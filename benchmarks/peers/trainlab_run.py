@@ -1,5 +1,5 @@
 """trainlab's own training stage (tf.data input, MLflow tracking into a temporary store), reporting
-like the peers: per-epoch training time with test accuracy measured outside it.
+like the peers: per-epoch training time (and its phases) with test accuracy measured outside it.
 
     python benchmarks/peers/trainlab_run.py --preset fast
     python benchmarks/peers/trainlab_run.py --same-as-keras-example --epochs 3   # cnn_keras, same procedure
@@ -10,31 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-
 from common import key_value, report  # noqa: E402
+from timing import EpochTimer  # noqa: E402
 
 # The Keras example's procedure through trainlab: same network, scaling, optimizer, batch and split.
 SAME_AS_KERAS_EXAMPLE = {"model.name": "cnn_keras", "augment": "none", "data.normalization": "scale",
                          "data.validation_size": 6000, "train.optimizer": "adam", "train.learning_rate": 0.001,
                          "train.lr_schedule": "constant", "train.batch_size": 128}
-
-
-class TimedTest(keras.callbacks.Callback):
-    def __init__(self, test_ds):
-        super().__init__()
-        self.test_ds, self.seconds, self.accuracy = test_ds, [], []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
-        self.accuracy.append(float(self.model.evaluate(self.test_ds, verbose=0)[1]))
 
 
 def main():
@@ -59,11 +44,11 @@ def main():
     splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     test_ds = make_dataset(splits.x_test, splits.y_test, num_classes=10, batch_size=1000, normalizer=normalizer)
-    timer = TimedTest(test_ds)
+    timer = EpochTimer(lambda: timer.model.evaluate(test_ds, verbose=0)[1])
     train(cfg, echo=lambda _: None, callbacks=[timer])
     name = "trainlab cnn_keras" if args.same_as_keras_example else f"trainlab {args.preset} ({cfg.model.name})"
     name += f" {resolve(cfg.train.precision)}"
-    report(name, len(splits.y_train), timer.seconds, timer.accuracy)
+    report(name, len(splits.y_train), timer.seconds, timer.accuracy, phases=timer.phases)
 
 
 if __name__ == "__main__":
