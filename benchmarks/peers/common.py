@@ -26,7 +26,8 @@ def report(name: str, images_per_epoch: int, epoch_seconds: list[float], test_ac
     cumulative = np.cumsum(epoch_seconds)
     reached = next((i for i, a in enumerate(test_accuracy) if a >= target), None)
     result = {
-        "name": name, "epochs": len(epoch_seconds), "images_per_epoch": images_per_epoch, "epoch_seconds": [round(s, 2) for s in epoch_seconds],
+        "name": name, "epochs": len(epoch_seconds), "images_per_epoch": images_per_epoch,
+        "epoch_seconds": [round(s, 2) for s in epoch_seconds],
         "test_accuracy": [round(a, 4) for a in test_accuracy],
         "images_per_second": round(images_per_epoch * len(epoch_seconds) / float(cumulative[-1]), 1),
         "seconds_per_epoch": round(float(np.mean(epoch_seconds)), 2),
