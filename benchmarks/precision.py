@@ -33,12 +33,19 @@ from trainlab.pipeline import precision  # noqa: E402
 STEPS, BATCH = 20, 128
 
 
+def keras_example_network() -> keras.Model:
+    """The network as the Keras example's peer builds it."""
+    peers = str(Path(__file__).resolve().parent / "peers")
+    if peers not in sys.path:
+        sys.path.insert(0, peers)
+    from keras_example import build
+    return build()
+
+
 def compiled(name: str, width: int | None, policy: str) -> keras.Model:
     with precision.policy(policy):
         if name == "keras_example":
-            sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
-            from keras_example import build
-            model = build()
+            model = keras_example_network()
         else:
             model = create_model(name, input_shape=(28, 28, 1), num_classes=10, **({"width": width} if width else {}))
     model.compile(loss="categorical_crossentropy", optimizer="adam")

@@ -10,9 +10,10 @@ procedures take turns `--repeats` times (a shared VM drifts by 10-30% over minut
 shows each one's median run, and the speed of its fastest epoch after the first over all runs (this VM
 runs an epoch at one of two speeds, ~1.5x apart, whichever procedure it is: the fastest epoch is what
 each procedure can do when the machine is not slowed), and the median of all its later epochs pooled over
-its runs (a central figure that one slow run moves less than the median run). Prints images/s, s/epoch, peak RSS and final test accuracy, then where each
-median run's time went: the first epoch (tracing included) and, per later epoch, the training steps,
-fit's validation pass and the epoch-end work of the callbacks (trainlab: tracking, checkpoint).
+its runs (a central figure that one slow run moves less than the median run). Prints images/s, s/epoch,
+peak RSS and final test accuracy, then where each median run's time went: the first epoch (tracing
+included) and, per later epoch, the training steps, fit's validation pass and the epoch-end work of the
+callbacks (trainlab: tracking, checkpoint).
 ``--input`` adds the Keras example's network and `fit` fed by trainlab's tf.data input, which
 separates the input pipeline's cost from the rest of trainlab's training stage.
 """
@@ -56,8 +57,7 @@ def main():
     for r, key in zip(rows, runs):
         every = ", ".join(f"{x['images_per_second']:,.0f}" for x in runs[key])
         print(f"{r['name']:<40} {r['images_per_second']:>9,.0f} {pooled[key]:>13,.0f} {fastest[key]:>14,.0f} "
-              f"{r['seconds_per_epoch']:>8.1f} "
-              f"{r['peak_rss_mb']:>12,.0f} {r['final_accuracy']:>9.4f}  {every}")
+              f"{r['seconds_per_epoch']:>8.1f} {r['peak_rss_mb']:>12,.0f} {r['final_accuracy']:>9.4f}  {every}")
     print(f"\nwhere the time went (median runs; s){'':<5} {'epoch 1':>8} {'later epochs: train':>20} "
           f"{'validate':>9} {'epoch end':>10}")
     for r in rows:
