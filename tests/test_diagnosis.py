@@ -25,3 +25,17 @@ def test_verdicts(h, best, verdict):
     result = diagnose(h, best)
     assert result.verdict == verdict, result.reason
     assert result.reason
+
+
+@pytest.mark.parametrize("h, reason", [
+    (history([0.98, 0.99, 0.991], [0.985, 0.989, 0.99], [0.05, 0.035, 0.034], [0.05, 0.04, 0.039]),
+     "train accuracy above validation by 0.0010, within 0.02, losses settled"),
+    (history([0.96, 0.97, 0.971], [0.98, 0.99, 0.99], [0.1, 0.08, 0.079], [0.05, 0.03, 0.03]),
+     "train accuracy 0.9710 at or below validation 0.9900 (measured under augmentation and dropout), losses settled"),
+    (history([0.9342], [0.9874], [0.2124], [0.0412]),
+     "train accuracy 0.9342 at or below validation 0.9874 (measured under augmentation and dropout); "
+     "one epoch, so no loss trend to judge"),
+])
+def test_good_fit_reason_says_which_side_train_accuracy_is(h, reason):
+    result = diagnose(h)
+    assert (result.verdict, result.reason) == ("good fit", reason)
