@@ -16,6 +16,8 @@ included) and, per later epoch, the training steps, fit's validation pass and th
 callbacks (trainlab: tracking, checkpoint).
 ``--input`` adds the Keras example's network and `fit` fed by trainlab's tf.data input, which
 separates the input pipeline's cost from the rest of trainlab's training stage.
+`benchmarks/same_process.py` runs trainlab's stage and the Keras example's `fit` in turns in one process,
+which takes the per-process luck of this VM out of the comparison.
 """
 from __future__ import annotations
 
