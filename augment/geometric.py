@@ -5,7 +5,7 @@ import math
 
 import tensorflow as tf
 
-from .base import Augmentation, check_choice, check_number, uniform, split_seed
+from .base import Augmentation, check_choice, check_number, split_seed, uniform
 from .registry import register_op
 
 

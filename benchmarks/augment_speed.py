@@ -18,8 +18,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from trainlab.augment import AugmentChain, list_augmentations  # noqa: E402
-from trainlab.pipeline.recipes import DEFAULT_AUGMENT  # noqa: E402
-from trainlab.pipeline.datasets import load_dataset  # noqa: E402
+from trainlab.pipeline.config.recipes import DEFAULT_AUGMENT  # noqa: E402
+from trainlab.pipeline.data.sources import load_dataset  # noqa: E402
 
 
 def throughput(fn, images, labels, batch, batches) -> float:
@@ -44,7 +44,7 @@ def epoch_seconds(x, y, images: int, repeats: int = 3) -> tuple[float, float]:
     """Best-of-``repeats`` epoch time of one cnn on ``images`` images, without and with the default chain,
     the two alternating on the same model so warm-up and machine noise hit both alike."""
     from trainlab.models import create_model
-    from trainlab.pipeline.inputs import Normalizer, make_dataset
+    from trainlab.pipeline.data.inputs import Normalizer, make_dataset
     datasets = [make_dataset(x[:images], y[:images], num_classes=10, batch_size=128, normalizer=Normalizer("scale"),
                              training=True, augment=chain) for chain in (None, AugmentChain(DEFAULT_AUGMENT))]
     model = create_model("cnn")

@@ -23,8 +23,8 @@ import json, sys, time
 from trainlab.pipeline import runtime
 runtime.setup(False)
 import keras
-from trainlab.pipeline.config import load_config
-from trainlab.pipeline.train import train
+from trainlab.pipeline.config.schema import load_config
+from trainlab.pipeline.training.stage import train
 overrides, out = json.loads(sys.argv[1]), sys.argv[2]
 times = []
 class Clock(keras.callbacks.Callback):

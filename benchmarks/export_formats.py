@@ -32,8 +32,8 @@ def runners(path: Path):
     import onnxruntime
     import tensorflow as tf
 
-    from trainlab.pipeline.export import METADATA
-    from trainlab.pipeline.export_formats import _quiet, target_of
+    from trainlab.pipeline.export.formats import _quiet, target_of
+    from trainlab.pipeline.export.stage import METADATA
     saved = tf.saved_model.load(str(path)).signatures["serving_uint8"]
     shape = json.loads((path / METADATA).read_text())["image_shape"]
     found = {"SavedModel": (lambda x: saved(image=tf.constant(x))["probabilities"].numpy(), path)}
@@ -63,15 +63,15 @@ def main():
     parser.add_argument("--tracking-uri", help="A store whose registered model already has a champion.")
     args = parser.parse_args()
 
-    from trainlab.pipeline.config import load_config
-    from trainlab.pipeline.datasets import load_dataset
-    from trainlab.pipeline.export import export_model
+    from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.data.sources import load_dataset
+    from trainlab.pipeline.export.stage import export_model
     workdir = Path(tempfile.mkdtemp(prefix="trainlab-bench-"))
     uri = args.tracking_uri or f"sqlite:///{workdir}/mlflow.db"
     cfg = load_config(None, {"tracking.tracking_uri": uri, "export.dir": str(workdir / "exports"),
                              "train.precision": "float32"}, args.preset)
     if not args.tracking_uri:
-        from trainlab.pipeline.train import train
+        from trainlab.pipeline.training.stage import train
         train(cfg, register=True, echo=lambda _: None)
     lines = []
     path, _ = export_model(cfg, formats=("tflite", "tflite-int8", "onnx"), echo=lines.append)

@@ -47,7 +47,7 @@ def output(proc: subprocess.Popen, timeout: float = 600) -> str:
 
 
 def epochs_in_checkpoint(folder: Path) -> int:
-    from trainlab.pipeline.checkpoints import Checkpoint
+    from trainlab.pipeline.training.checkpoints import Checkpoint
     for path in folder.glob("**/checkpoints/*/checkpoint.npz"):
         try:
             return Checkpoint.peek(path)["epoch"] + 1
@@ -202,7 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=sorted(FAULTS), help="run only these faults")
     args = parser.parse_args()
-    from trainlab.pipeline import runtime
+    from trainlab.pipeline.runtime import process as runtime
     runtime.setup(False)  # TensorFlow's start-up lines held back (this process reads checkpoints)
     print("| fault | what happened | epochs lost | run status afterwards |\n|---|---|---|---|", flush=True)
     for name, fault in FAULTS.items():

@@ -23,7 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from trainlab.pipeline.datasets import SourceOptions, load_dataset  # noqa: E402
+from trainlab.pipeline.data.dataset import SourceOptions
+from trainlab.pipeline.data.sources import load_dataset  # noqa: E402
 
 
 def write_folder(root: Path, count: int, classes: int = 10, seed: int = 0) -> None:

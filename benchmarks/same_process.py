@@ -26,9 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
 import keras_example  # noqa: E402
+import numpy as np  # noqa: E402
 from common import mnist  # noqa: E402
 from timing import EpochTimer  # noqa: E402
 from trainlab_run import SAME_AS_KERAS_EXAMPLE  # noqa: E402
@@ -38,8 +37,8 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 def trainlab_fit(precision: str, epochs: int, store: str) -> list[float]:
     """trainlab's training stage; the seconds of each epoch's training steps."""
-    from trainlab.pipeline.config import load_config
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.training.stage import train
     cfg = load_config(None, {**SAME_AS_KERAS_EXAMPLE, "tracking.tracking_uri": f"sqlite:///{store}/mlflow.db",
                              "train.epochs": epochs, "train.precision": precision})
     timer = EpochTimer(lambda: 0.0)
@@ -66,7 +65,7 @@ def main():
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3, help="per run; the first epoch of each is not counted")
     args = parser.parse_args()
-    from trainlab.pipeline.runtime import setup
+    from trainlab.pipeline.runtime.process import setup
     setup()  # as the trainlab command starts: MLflow's store messages held back
     x_train, y_train, _, _ = mnist()
     x = np.expand_dims(x_train.astype("float32") / 255, -1)

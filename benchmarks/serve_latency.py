@@ -54,14 +54,14 @@ def main():
     parser.add_argument("--tracking-uri", help="A store whose registered model already has a champion.")
     args = parser.parse_args()
 
-    from trainlab.pipeline.config import load_config
-    from trainlab.pipeline.datasets import load_dataset
-    from trainlab.pipeline.export import export_model
+    from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.data.sources import load_dataset
+    from trainlab.pipeline.export.stage import export_model
     workdir = Path(tempfile.mkdtemp(prefix="trainlab-bench-"))
     uri = args.tracking_uri or f"sqlite:///{workdir}/mlflow.db"
     cfg = load_config(None, {"tracking.tracking_uri": uri, "export.dir": str(workdir / "exports")}, args.preset)
     if not args.tracking_uri:
-        from trainlab.pipeline.train import train
+        from trainlab.pipeline.training.stage import train
         train(cfg, register=True, echo=lambda _: None)
     path, _ = export_model(cfg)
     images = load_dataset("mnist").x_test

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import keras
 
+from .errors import OptionError
 from .layers import ChannelMaxout, Maxout
-from .registry import OptionError
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "maxout")
 NORMALIZATIONS = ("none", "batch", "layer")

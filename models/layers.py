@@ -4,6 +4,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from trainlab import compat
+
 
 @keras.saving.register_keras_serializable(package="trainlab")
 class Maxout(keras.layers.Layer):
@@ -115,8 +117,7 @@ class FractionalMaxPooling2D(keras.layers.Layer):
 
 def _op_determinism() -> bool:
     """Whether TF op determinism is on (``train.deterministic``); TF exports no public query for it."""
-    from tensorflow.python.framework import config
-    return config.is_op_determinism_enabled()
+    return compat.op_determinism_enabled()
 
 
 @keras.saving.register_keras_serializable(package="trainlab")
@@ -152,7 +153,7 @@ class EnsembleAverage(keras.layers.Layer):
     Members trained on the average itself would learn together and lose the diversity an ensemble lives
     on. Exact for any targets that sum to 1 (smoothed or mixed); probabilities below 1e-7 count as 1e-7.
     Keras's ``CategoricalCrossentropy`` renormalizes its input first, which breaks this: train with
-    ``trainlab.pipeline.optim.ProbabilityCrossentropy``.
+    ``trainlab.pipeline.training.optim.ProbabilityCrossentropy``.
     """
 
     def call(self, members, training=None):

@@ -6,12 +6,10 @@ from typing import Callable
 
 import keras
 
+from .ensemble import ensemble
+from .errors import OptionError
+
 _MODELS: dict[str, Callable[..., keras.Model]] = {}
-
-
-class OptionError(ValueError):
-    """A model option with a bad value, or one the model does not take. The message starts with the
-    option's name (``activation must be one of ...``), so a caller can prefix its own key path."""
 
 
 def register_model(fn: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
@@ -52,7 +50,6 @@ def create_model(name: str, **options) -> keras.Model:
     if isinstance(members, bool) or not isinstance(members, int) or members < 1:
         raise OptionError(f"members must be a positive integer, got {members!r}")
     if members > 1:
-        from .ensemble import ensemble
         return ensemble(lambda: create_model(name, **options), members, name)
     try:
         return _MODELS[name](**options)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import tracking
-from .config import Config
-from .export import export_model
+from .config.schema import Config
+from .export.stage import export_model
 from .plan import Plan, as_plan
-from .train import TrainResult, train
+from .training.stage import TrainResult, train
 
 
 @dataclass

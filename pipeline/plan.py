@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from trainlab import __version__
 
-from .config import MODEL_OPTIONS, Config
-from .recipes import augment_recipe
-from .datasets import DatasetInfo, SourceOptions, describe_dataset
+from .config.recipes import augment_recipe
+from .config.schema import MODEL_OPTIONS, Config
+from .data.dataset import DatasetInfo, SourceOptions
+from .data.sources import describe_dataset
 from .errors import ConfigError
 
 
@@ -78,7 +79,8 @@ def resolve_plan(cfg: Config) -> Plan:
         ConfigError: a value that cannot run, naming its key.
         DataError: the dataset is unknown or unreadable.
     """
-    from . import distribute, precision
+    from .runtime import distribute
+    from .runtime import dtype_policy
     d, t = cfg.data, cfg.train
     dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work (decoding image folders too)
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
@@ -101,7 +103,7 @@ def resolve_plan(cfg: Config) -> Plan:
     return Plan(cfg, info, train_size, val_size, test_size, options, parameters,
                 steps_per_epoch=math.ceil(train_size / t.batch_size),
                 effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
-                dtype_policy=precision.resolve(t.precision), distribution=dist)
+                dtype_policy=dtype_policy.resolve(t.precision), distribution=dist)
 
 
 def split_sizes(cfg: Config, info: DatasetInfo) -> tuple[int, int, int]:

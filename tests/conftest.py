@@ -17,13 +17,13 @@ def _isolated_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mnist():
-    from trainlab.pipeline.datasets import load_dataset
+    from trainlab.pipeline.data.sources import load_dataset
     return load_dataset("mnist")
 
 
 def smoke_config(tmp_dir, **overrides):
     """The smoke preset against a store and export folder inside ``tmp_dir``."""
-    from trainlab.pipeline.config import load_config
+    from trainlab.pipeline.config.loading import load_config
     base = {"tracking.tracking_uri": f"sqlite:///{tmp_dir}/mlflow.db", "export.dir": str(tmp_dir / "exports")}
     return load_config(None, {**base, **overrides}, preset="smoke")
 
@@ -45,7 +45,7 @@ def trained(_trained):
 @pytest.fixture(scope="session")
 def _trained(tmp_path_factory):
     """One small model trained for two epochs, registered as champion: shared by the tests that read it."""
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.training.stage import train
     tmp = tmp_path_factory.mktemp("trained")
     cfg = smoke_config(tmp, **{"train.epochs": 2})
     lines = []
@@ -56,7 +56,7 @@ def _trained(tmp_path_factory):
 @pytest.fixture(scope="session")
 def _exported(_trained):
     """The shared trained run's champion, exported once (SavedModel and TFLite)."""
-    from trainlab.pipeline.export import export_model
+    from trainlab.pipeline.export.stage import export_model
     cfg, result, _ = _trained
     path, written = export_model(cfg, formats=("tflite",))
     return cfg, result, path, written

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 from trainlab.models import TemperatureScaling
-from trainlab.pipeline import plots
-from trainlab.pipeline.calibration import expected_calibration_error, fit_temperature, reliability, scale
-from trainlab.pipeline.evaluate import report_from_probabilities
+from trainlab.pipeline.evaluation import plots
+from trainlab.pipeline.evaluation.calibration import expected_calibration_error, fit_temperature, reliability, scale
+from trainlab.pipeline.evaluation.evaluate import report_from_probabilities
 
 
 def test_ece_is_exact_on_a_tiny_case():
@@ -54,8 +54,8 @@ def test_the_layer_computes_the_same_and_round_trips():
 
 
 def test_the_exported_model_serves_the_calibrated_probabilities(trained, mnist, tmp_path):
-    from trainlab.pipeline.export import export_saved_model
-    from trainlab.pipeline.train import calibrate
+    from trainlab.pipeline.export.stage import export_saved_model
+    from trainlab.pipeline.training.stage import calibrate
     cfg, result, _ = trained
     serving = result.model
     calibrated, measured = calibrate(serving, mnist.x_train[:1000], mnist.y_train[:1000])

@@ -65,7 +65,7 @@ def images(color_run):
 
 def test_serve_predict_and_keras_agree_on_color_images(color_run, images):
     from trainlab.pipeline import tracking
-    from trainlab.pipeline.config import TrackingConfig
+    from trainlab.pipeline.config.schema import TrackingConfig
     tmp, _ = color_run
     pictures, files, truth = images
     tracking.configure(TrackingConfig(tracking_uri=f"sqlite:///{tmp}/m.db"))

@@ -1,6 +1,8 @@
 import pytest
 
-from trainlab.pipeline.config import PRESETS, Config, load_config
+from trainlab.pipeline.config.loading import load_config
+from trainlab.pipeline.config.recipes import PRESETS
+from trainlab.pipeline.config.schema import Config
 from trainlab.pipeline.errors import ConfigError
 
 
@@ -117,6 +119,6 @@ def test_a_dataset_recipe_goes_under_everything_the_user_sets(tmp_path):
                                            ("data/my photos/", "trainlab-my-photos"),
                                            ("/x/cifar-10-python.tar.gz", "trainlab-cifar-10-python")])
 def test_each_dataset_registers_under_its_own_name(tmp_path, dataset, name):
-    from trainlab.pipeline.config import registered_model_name
+    from trainlab.pipeline.config.schema import registered_model_name
     assert registered_model_name(dataset) == name
     assert load_config(None, {"tracking.registered_model": "mine"}).tracking.registered_model == "mine"

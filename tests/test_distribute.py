@@ -11,9 +11,9 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from trainlab.pipeline.config import load_config
-from trainlab.pipeline.errors import ConfigError
 from tests.conftest import free_port
+from trainlab.pipeline.config.loading import load_config
+from trainlab.pipeline.errors import ConfigError
 
 SMOKE = ["train", "--preset", "smoke", "--epochs", "2"]
 
@@ -85,14 +85,14 @@ def test_multi_worker_without_tf_config_is_refused_before_anything_is_stored(tmp
     ('{"cluster": {"worker": ["127.0.0.1:1"]}}', "not a valid cluster spec"),
 ])
 def test_invalid_tf_config_is_refused(monkeypatch, tf_config, message):
-    from trainlab.pipeline.distribute import _tf_config
+    from trainlab.pipeline.runtime.distribute import _tf_config
     monkeypatch.setenv("TF_CONFIG", tf_config)
     with pytest.raises(ConfigError, match=message):
         _tf_config()
 
 
 def test_tf_config_names_the_chief(monkeypatch):
-    from trainlab.pipeline.distribute import _tf_config
+    from trainlab.pipeline.runtime.distribute import _tf_config
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}')
     assert _tf_config() == ({"chief": ["a:1"], "worker": ["b:1"]}, "worker", 0)
 
@@ -108,7 +108,7 @@ def test_strategy_keys_are_validated():
 
 def test_sync_batch_norm_rebuild_keeps_the_architecture():
     from trainlab.pipeline.plan import resolve_plan
-    from trainlab.pipeline.train import build_model
+    from trainlab.pipeline.training.stage import build_model
     plan = resolve_plan(load_config(None, {"model.name": "cnn", "model.width": 4}))
     plain = build_model(plan)
     synced = build_model(plan, sync_batch_norm=True)
@@ -148,7 +148,7 @@ def test_tensorflow_only_layers_are_refused_under_jax(tmp_path):
 def test_strategies_and_backends_must_match(monkeypatch):
     import keras
 
-    from trainlab.pipeline.distribute import setup
+    from trainlab.pipeline.runtime.distribute import setup
     with pytest.raises(ConfigError, match="runs on the JAX backend"):
         setup("data_parallel")
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")

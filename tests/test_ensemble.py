@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from trainlab.models import EnsembleAverage, OptionError, create_model
-from trainlab.pipeline.optim import ProbabilityCrossentropy
+from trainlab.pipeline.training.optim import ProbabilityCrossentropy
 
 A = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]], np.float32)
 B = np.array([[0.1, 0.7, 0.2], [0.0, 0.0, 1.0]], np.float32)
@@ -79,7 +79,7 @@ def test_an_ensemble_needs_the_cross_entropy_loss(tmp_path):
 def test_an_ensemble_trains_and_is_logged_and_exported_as_one_model(tmp_path):
     from tests.conftest import smoke_config
     from trainlab.pipeline import tracking
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.training.stage import train
     cfg = smoke_config(tmp_path, **{"model.members": 2, "train.epochs": 1, "augment": []})
     result = train(cfg, echo=lambda line: None)
     assert result.test.accuracy > 0.3  # it learned: chance is 0.1 (one smoke epoch gives about 0.45)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from trainlab.pipeline.evaluate import report_from_probabilities
+from trainlab.pipeline.evaluation.evaluate import report_from_probabilities
 
 
 def report():

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from trainlab.pipeline import tracking
 from trainlab.pipeline.errors import TrackingError
-from trainlab.pipeline.export import export_model
+from trainlab.pipeline.export.stage import export_model
 
 
 def test_tf_serving_layout(exported):
@@ -101,7 +101,7 @@ def test_png_of_another_size_is_resized_in_graph(exported, mnist):
 
 
 def test_onnx_and_int8_tflite_match_the_saved_model(exported, mnist):
-    from trainlab.pipeline.export_formats import onnx_predict, target_of, tflite_predict
+    from trainlab.pipeline.export.formats import onnx_predict, target_of, tflite_predict
     cfg, _, path, _ = exported
     lines = []
     again, written = export_model(cfg, formats=("savedmodel", "onnx", "tflite-int8"), echo=lines.append)

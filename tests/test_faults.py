@@ -16,8 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import smoke_config
 from trainlab.pipeline import tracking
-from trainlab.pipeline.checkpoints import Checkpoint
-from trainlab.pipeline.faults import ResourceError
+from trainlab.pipeline.training.checkpoints import Checkpoint
+from trainlab.pipeline.training.faults import ResourceError
 
 TRAINLAB = Path(sys.executable).with_name("trainlab")
 
@@ -124,6 +124,7 @@ def test_a_store_removed_mid_run_is_one_line_and_the_checkpoint_stays(tmp_path):
 ])
 def test_resume_errors_are_one_line(tmp_path, args, message):
     from click.testing import CliRunner
+
     from trainlab.pipeline.cli import cli
     result = CliRunner().invoke(cli, ["train", *args, "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
@@ -131,7 +132,7 @@ def test_resume_errors_are_one_line(tmp_path, args, message):
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGHUP, 129), (signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signals_are_recorded_while_graceful_and_raise_otherwise(signum, code):
-    from trainlab.pipeline.faults import Interrupted, graceful, signals_as_interrupts
+    from trainlab.pipeline.training.faults import Interrupted, graceful, signals_as_interrupts
     before = signal.getsignal(signum)
     with graceful() as pending:
         os.kill(os.getpid(), signum)
@@ -149,7 +150,7 @@ def test_signals_are_recorded_while_graceful_and_raise_otherwise(signum, code):
 
 
 def test_deterministic_runs_give_the_same_weights(tmp_path):
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.training.stage import train
     digests = set()
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -158,8 +159,8 @@ def test_deterministic_runs_give_the_same_weights(tmp_path):
         result = train(cfg, echo=lambda _: None)
         digests.add(MlflowClient().get_run(result.run_id).data.tags["trainlab.weights_digest"])
     assert len(digests) == 1
-    from tensorflow.python.framework import config
-    assert not config.is_op_determinism_enabled()  # switched off again: the process trains other things after
+    from trainlab import compat
+    assert not compat.op_determinism_enabled()  # switched off again: the process trains other things after
 
 
 def _tiny_model():
@@ -208,7 +209,7 @@ def test_a_torn_checkpoint_file_is_a_clear_error(tmp_path):
 
 
 def test_champion_is_rescored_on_the_candidates_validation_split(tmp_path):
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.training.stage import train
     first = train(smoke_config(tmp_path), register=True, echo=lambda _: None)
     assert first.registration.promoted
     other = train(smoke_config(tmp_path, **{"train.seed": 7}), register=True, echo=lambda _: None)
@@ -266,7 +267,8 @@ def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoin
 
 def test_the_owner_of_a_running_run_is_told_alive_or_dead():
     import socket
-    from trainlab.pipeline.resume import owner_alive
+
+    from trainlab.pipeline.training.resume import owner_alive
     here, me = socket.gethostname(), os.getpid()
     assert owner_alive(here, f"{me}:{tracking.process_start(me)}")
     assert not owner_alive(here, f"{me}:1")              # the pid was reused (after a reboot): not the owner

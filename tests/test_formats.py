@@ -5,8 +5,8 @@ import pickle
 import numpy as np
 import pytest
 
+from trainlab.pipeline.data.readers import read_idx, read_keras_npz, read_numpy_pickle, sha256_file
 from trainlab.pipeline.errors import DataError
-from trainlab.pipeline.formats import read_idx, read_keras_npz, read_numpy_pickle, sha256_file
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

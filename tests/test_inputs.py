@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from trainlab.pipeline.data.inputs import Normalizer, make_dataset
+from trainlab.pipeline.data.splits import make_splits, stratified_split
 from trainlab.pipeline.errors import DataError
-from trainlab.pipeline.inputs import Normalizer, make_dataset, make_splits, stratified_split
 
 
 def test_stratified_split_exact_size_and_proportions():

@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from trainlab.models import create_model
 from trainlab.pipeline.cli import cli
-from trainlab.pipeline.lr_find import sweep
+from trainlab.pipeline.training.lr_find import sweep
 
 
 def test_sweep_is_exponential_and_stops_on_blowup():

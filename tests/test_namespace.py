@@ -49,7 +49,7 @@ def test_installed_wheel_imports_as_trainlab_and_offers_no_generic_names(wheel, 
                            str(wheel)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     probe = textwrap.dedent("""
-        import importlib.util, trainlab, trainlab.pipeline.config, trainlab.augment.registry
+        import importlib.util, trainlab, trainlab.pipeline.config.schema, trainlab.augment.registry
         assert trainlab.__file__.startswith(SITE), trainlab.__file__
         print([n for n in ("models", "pipeline", "augment") if importlib.util.find_spec(n) is not None])
     """).replace("SITE", repr(str(site)))
@@ -67,7 +67,7 @@ def test_importing_trainlab_changes_nothing_global():
         import keras, matplotlib, mlflow, tensorflow  # their own import-time settings are not trainlab's
         before = (dict(os.environ), logging.getLogger("mlflow").level, logging.getLogger("alembic").level,
                   matplotlib.rcParams._get("backend"))
-        import trainlab.pipeline.plots, trainlab.pipeline.tracking, trainlab.pipeline.train, trainlab.pipeline.cli
+        import trainlab.pipeline.evaluation.plots, trainlab.pipeline.tracking, trainlab.pipeline.training.stage, trainlab.pipeline.cli
         after = (dict(os.environ), logging.getLogger("mlflow").level, logging.getLogger("alembic").level,
                  matplotlib.rcParams._get("backend"))
         changed = {k for k in set(before[0]) | set(after[0]) if before[0].get(k) != after[0].get(k)}
@@ -79,7 +79,7 @@ def test_importing_trainlab_changes_nothing_global():
 
 
 def test_figures_render_without_pyplot(tmp_path):
-    from trainlab.pipeline import plots
+    from trainlab.pipeline.evaluation import plots
     fig = plots.learning_curves({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]}, 1)
     plots.save(fig, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

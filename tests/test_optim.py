@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from trainlab.pipeline.config import TrainConfig
-from trainlab.pipeline.optim import OneCycle, StepDecay, WarmupCosine, make_loss, make_optimizer, make_schedule
+from trainlab.pipeline.config.schema import TrainConfig
+from trainlab.pipeline.training.optim import OneCycle, StepDecay, WarmupCosine, make_loss, make_optimizer, make_schedule
 
 
 def at(schedule, step):
@@ -83,7 +83,7 @@ def test_clip_norm_scales_the_step_to_the_global_norm():
 
 def test_class_weights():
     from trainlab.pipeline.errors import ConfigError
-    from trainlab.pipeline.optim import class_weights
+    from trainlab.pipeline.training.optim import class_weights
     labels = np.array([0, 0, 0, 1])
     assert class_weights(None, labels, 2) is None
     assert class_weights("balanced", labels, 3) == pytest.approx({0: 4 / 9, 1: 4 / 3, 2: 0.0})
@@ -117,7 +117,7 @@ def test_ema_decay_warms_up_as_min_of_decay_and_1_plus_t_over_10_plus_t():
 
 
 def test_averaged_weights_swap_in_the_averages_and_keep_the_rest():
-    from trainlab.pipeline.optim import averaged_weights
+    from trainlab.pipeline.training.optim import averaged_weights
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.Dense(2)(inputs)))
     model.compile(optimizer=make_optimizer(TrainConfig(optimizer="sgd", ema=0.9), 10), loss="mse")

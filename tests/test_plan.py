@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from tests.conftest import smoke_config
-from trainlab.pipeline.config import MODEL_OPTIONS, config_keys, key_help, load_config
+from trainlab.pipeline.config.loading import load_config
+from trainlab.pipeline.config.schema import MODEL_OPTIONS, config_keys, key_help
 from trainlab.pipeline.errors import ConfigError, DataError
 from trainlab.pipeline.plan import resolve_plan
 
@@ -50,7 +51,7 @@ def test_a_network_too_deep_for_the_images_fails_at_resolution(tmp_path):
 
 
 def test_user_files_are_described_from_their_headers(tmp_path):
-    from trainlab.pipeline.datasets import describe_dataset
+    from trainlab.pipeline.data.sources import describe_dataset
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "mine.npz", x_train=rng.integers(0, 255, (120, 20, 24), dtype=np.uint8),
              y_train=np.arange(120) % 10, x_test=np.zeros((30, 20, 24), np.uint8), y_test=np.arange(30) % 10)
@@ -63,7 +64,8 @@ def test_user_files_are_described_from_their_headers(tmp_path):
 
 def test_idx_folder_is_described_from_its_headers(tmp_path):
     import gzip
-    from trainlab.pipeline.datasets import describe_dataset
+
+    from trainlab.pipeline.data.sources import describe_dataset
 
     def idx(path, array):
         header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
@@ -126,7 +128,8 @@ def test_every_model_option_of_the_config_is_taken_by_some_model(option):
 
 def test_sweep_fails_before_training_naming_the_point_and_key(tmp_path, monkeypatch):
     import mlflow
-    from trainlab.pipeline.sweeps import load_spec, run_sweep
+
+    from trainlab.pipeline.experiments.sweeps import load_spec, run_sweep
     monkeypatch.chdir(tmp_path)
     grid = tmp_path / "grid.yml"
     grid.write_text("name: bad-third\npreset: smoke\n"

@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 from click.testing import CliRunner
 
-from trainlab.pipeline.cli import cli
 from tests.conftest import free_port, start_server, stop_server
+from trainlab.pipeline.cli import cli
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:

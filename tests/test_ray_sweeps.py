@@ -88,6 +88,6 @@ def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster, r
 
 def test_an_unreachable_cluster_is_a_clear_error():
     from trainlab.pipeline.errors import ConfigError
-    from trainlab.pipeline.sweeps.ray_executor import _check_reachable
+    from trainlab.pipeline.experiments.sweeps.ray_executor import _check_reachable
     with pytest.raises(ConfigError, match="no Ray cluster answers at 127.0.0.1:"):
         _check_reachable(f"127.0.0.1:{free_port()}")

@@ -4,8 +4,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from trainlab.pipeline.errors import ConfigError
-from trainlab.pipeline.sweeps import load_spec, run_sweep
-from trainlab.pipeline.sweeps.search import PRUNED_TAG, Search, ordered, suggest, values_of
+from trainlab.pipeline.experiments.sweeps import load_spec, run_sweep
+from trainlab.pipeline.experiments.sweeps.search import ordered, suggest, values_of
+from trainlab.pipeline.experiments.sweeps.space import Search
+from trainlab.pipeline.experiments.sweeps.trials import PRUNED_TAG
 
 SEARCH = """\
 name: lr-search

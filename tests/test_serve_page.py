@@ -27,8 +27,8 @@ NAME = "trainlab-mnist"
 def page(tmp_path_factory):
     """A model good enough to read a hand-drawn digit (the shared smoke model is not), exported and served."""
     from tests.conftest import smoke_config
-    from trainlab.pipeline.export import export_model
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.export.stage import export_model
+    from trainlab.pipeline.training.stage import train
     tmp = tmp_path_factory.mktemp("page")
     cfg = smoke_config(tmp, **{"data.limit_train": 12000, "data.validation_size": 1000, "model.width": 16,
                                "train.epochs": 2, "augment": []})

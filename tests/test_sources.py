@@ -13,7 +13,8 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from trainlab.pipeline.cli import cli
-from trainlab.pipeline.datasets import FASHION_MNIST_DIR, SourceOptions, describe_dataset, load_dataset
+from trainlab.pipeline.data.dataset import SourceOptions
+from trainlab.pipeline.data.sources import FASHION_MNIST_DIR, describe_dataset, load_dataset
 from trainlab.pipeline.errors import DataError
 
 COLORS = [(220, 40, 40), (40, 200, 60), (50, 70, 230)]  # one color (and shape) per class
@@ -219,7 +220,7 @@ def test_bad_data_is_one_line_and_exit_2(tmp_path, make, extra, message):
                     reason="Debian's dataset-fashion-mnist is not installed (make test installs it as root)")
 def test_real_fashion_mnist_loads_and_a_short_training_learns(tmp_path):
     from tests.conftest import smoke_config
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.training.stage import train
     ds = load_dataset("fashion_mnist")
     assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
     assert np.bincount(ds.y_train).tolist() == [6000] * 10 and ds.class_names[0] == "T-shirt/top"

@@ -9,12 +9,31 @@ from mlflow.tracking import MlflowClient
 
 from trainlab.models import ACTIVATIONS
 from trainlab.pipeline.cli import cli
-from trainlab.pipeline.studies import (INCONCLUSIVE, MODES, NOT_SUPPORTED, STUDIES, SUPPORTED, Results, Stat,
-                                       catalogue, run_study, write_index)
-from trainlab.pipeline.studies.rules import (above, at_least, at_most, both, exceeds, no_worse, paired_ratio,
-                                             similar, within)
-from trainlab.pipeline.sweeps import Comparison, Row, SweepSpec
-from trainlab.pipeline.sweeps.spec import resolve
+from trainlab.pipeline.experiments.studies import (
+    INCONCLUSIVE,
+    MODES,
+    NOT_SUPPORTED,
+    STUDIES,
+    SUPPORTED,
+    Results,
+    Stat,
+    catalogue,
+    run_study,
+    write_index,
+)
+from trainlab.pipeline.experiments.studies.rules import (
+    above,
+    at_least,
+    at_most,
+    both,
+    exceeds,
+    no_worse,
+    paired_ratio,
+    similar,
+    within,
+)
+from trainlab.pipeline.experiments.sweeps import Comparison, Row, SweepSpec
+from trainlab.pipeline.experiments.sweeps.spec import resolve
 
 VERDICTS = {SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE}
 S = Stat
@@ -87,7 +106,7 @@ def test_paired_ratio_counts_a_run_that_never_got_there_as_a_lower_bound():
 
 
 def test_conditions_combine_seed_by_seed_even_with_a_seed_missing():
-    from trainlab.pipeline.studies.rules import per_seed
+    from trainlab.pipeline.experiments.studies.rules import per_seed
     a = Stat.of([0.9, None, 0.7], ["42", "7", "1"])          # seed 7 failed
     b = Stat.of([0.5, 0.6, 0.4], ["42", "7", "1"])
     assert per_seed(lambda x, y: x - y, a, b).values == pytest.approx((0.4, 0.3))   # 42 with 42, 1 with 1
@@ -198,7 +217,7 @@ def preprocessing_world(good: bool):
 
 
 def regularization_world(good: bool):
-    from trainlab.pipeline.studies.regularization import TECHNIQUES
+    from trainlab.pipeline.experiments.studies.regularization import TECHNIQUES
 
     def point(train, val):
         return {"probe.train_accuracy": train, **acc(val, val + 0.004, val - 0.004)}

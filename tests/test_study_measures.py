@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 from trainlab.models import ACTIVATIONS, Maxout, create_model
-from trainlab.pipeline.inputs import Normalizer
-from trainlab.pipeline.probes import unit_derivatives
-from trainlab.pipeline.studies.measure import activation_seconds, deep_net_statistics
+from trainlab.pipeline.data.inputs import Normalizer
+from trainlab.pipeline.evaluation.probes import unit_derivatives
+from trainlab.pipeline.experiments.studies.measure import activation_seconds, deep_net_statistics
 
 
 def two_units(activation: str, bias: float = -100.0) -> keras.Model:

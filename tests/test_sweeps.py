@@ -7,8 +7,8 @@ from mlflow.tracking import MlflowClient
 
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.errors import ConfigError
-from trainlab.pipeline.sweeps import Point, SweepSpec, load_spec, run_sweep
-from trainlab.pipeline.sweeps.spec import expand, grid_points, label_for, point_key, random_points, resolve
+from trainlab.pipeline.experiments.sweeps import Point, SweepSpec, load_spec, run_sweep
+from trainlab.pipeline.experiments.sweeps.spec import expand, grid_points, label_for, point_key, random_points, resolve
 
 TINY = {"model.width": 4, "data.limit_train": 1200, "data.validation_size": 200, "data.limit_test": 200,
         "train.epochs": 1}

@@ -16,7 +16,7 @@ WRITERS, STEPS = 4, 25
 WRITER = textwrap.dedent("""
     import sys
     from trainlab.pipeline import tracking
-    from trainlab.pipeline.config import TrackingConfig
+    from trainlab.pipeline.config.schema import TrackingConfig
     uri, index, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     experiment_id = tracking.configure(TrackingConfig(tracking_uri=uri, experiment="team"))
     with tracking.run(experiment_id, f"writer-{index}", {"writer": index}):
@@ -77,7 +77,7 @@ def test_mlflow_environment_variables_beat_the_config_file(server, tmp_path):
 
 def test_no_server_is_a_clear_error():
     from trainlab.pipeline import tracking
-    from trainlab.pipeline.config import TrackingConfig
+    from trainlab.pipeline.config.schema import TrackingConfig
     from trainlab.pipeline.errors import TrackingError
     with pytest.raises(TrackingError, match="no MLflow tracking server answers at http://127.0.0.1:"):
         tracking.configure(TrackingConfig(tracking_uri=f"http://127.0.0.1:{free_port()}"))

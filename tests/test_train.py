@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import smoke_config
 from trainlab.pipeline import tracking
 from trainlab.pipeline.errors import DivergedError, TrackingError
-from trainlab.pipeline.callbacks import KeepBest
-from trainlab.pipeline.train import train
-from tests.conftest import smoke_config
+from trainlab.pipeline.training.callbacks import KeepBest
+from trainlab.pipeline.training.stage import train
 
 
 def test_run_logs_config_metrics_plots_and_model(trained):
@@ -120,7 +120,7 @@ def test_missing_store_folder_fails_before_training(tmp_path):
 
 def test_mixing_switch_turns_mixing_off_for_the_last_epochs():
     from trainlab.augment import AugmentChain
-    from trainlab.pipeline.callbacks import MixingSwitch
+    from trainlab.pipeline.training.callbacks import MixingSwitch
     chain = AugmentChain([{"name": "mixup"}])
     switch = MixingSwitch(chain, off_from_epoch=3)
     seen = []
@@ -178,8 +178,8 @@ def test_early_stopping_and_mse_loss(tmp_path):
 def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
     """The `best` recipe (an ensemble of 5 cnn_deep, zoom + crop + rotate, label smoothing, its precision)
     on 1,500 images for 3 epochs: every part of it trains together and logs what it used."""
-    from trainlab.pipeline.config import load_config
-    from trainlab.pipeline.precision import resolve
+    from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.runtime.dtype_policy import resolve
     cfg = load_config(None, {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "train.epochs": 3,
                              "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 500,
                              "model.width": 8}, preset="best")
@@ -215,9 +215,9 @@ def test_ema_validates_keeps_and_tests_the_averaged_weights(tmp_path):
     """With train.ema the best validation accuracy is that of the weights the run ends with, which are
     the optimizer's averages (not the raw weights), and the checkpoint carries the averages."""
     from tests.conftest import smoke_config
-    from trainlab.pipeline import checkpoints
-    from trainlab.pipeline.evaluate import evaluate_model
-    from trainlab.pipeline.inputs import load_splits
+    from trainlab.pipeline.data.inputs import load_splits
+    from trainlab.pipeline.evaluation.evaluate import evaluate_model
+    from trainlab.pipeline.training import checkpoints
     cfg = smoke_config(tmp_path, **{"train.epochs": 1, "train.ema": 0.9, "train.keep_checkpoints": True,
                                     "augment": []})
     result = train(cfg, echo=lambda line: None)

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from trainlab.augment.tta import VIEWS, TTAViews, views, with_tta
-from trainlab.pipeline.config import load_config
+from trainlab.pipeline.config.loading import load_config
 from trainlab.pipeline.errors import ConfigError
 
 IMAGE = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)   # rows 0 1 2 / 3 4 5 / 6 7 8
@@ -57,7 +57,7 @@ def test_bad_view_lists_are_config_errors(value, message):
 
 
 def test_an_export_can_serve_the_averaged_views(trained, mnist, tmp_path):
-    from trainlab.pipeline.export import export_model
+    from trainlab.pipeline.export.stage import export_model
     cfg, result, _ = trained
     spec = [{"name": "shift", "pixels": 1}]
     served_cfg = load_config(None, {"tracking.tracking_uri": cfg.tracking.tracking_uri, "export.dir": str(tmp_path),

@@ -18,7 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from common import mnist, report  # noqa: E402
 from timing import EpochTimer  # noqa: E402
 
@@ -69,8 +68,9 @@ def main():
 def trainlab_input():
     """trainlab's training and validation datasets for this procedure (batch 128, inputs scaled to
     [0, 1], no augmentation), its test input and its number of training images."""
-    from trainlab.pipeline.datasets import load_dataset
-    from trainlab.pipeline.inputs import Normalizer, make_dataset, make_splits
+    from trainlab.pipeline.data.inputs import Normalizer, make_dataset
+    from trainlab.pipeline.data.sources import load_dataset
+    from trainlab.pipeline.data.splits import make_splits
     splits = make_splits(load_dataset("mnist"), 6000, seed=42)
     normalizer = Normalizer.fit("scale", splits.x_train)
     common = dict(num_classes=10, normalizer=normalizer)

@@ -24,8 +24,9 @@ def main():
     parser.add_argument("--set", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     args = parser.parse_args()
     import mlflow
-    from trainlab.pipeline.config import load_config
-    from trainlab.pipeline.train import train
+
+    from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.training.stage import train
     store = tempfile.mkdtemp(prefix="trainlab-bench-")
     overrides = {"tracking.tracking_uri": f"sqlite:///{store}/mlflow.db", **dict(args.set)}
     cfg = load_config(None, overrides, preset=args.preset)

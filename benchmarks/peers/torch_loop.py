@@ -14,9 +14,8 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-
 from common import mnist, report
+from torch import nn
 
 
 def build() -> nn.Module:

@@ -30,11 +30,12 @@ def main():
     parser.add_argument("--set", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                         help="any config key, as trainlab's --set")
     args = parser.parse_args()
-    from trainlab.pipeline.config import load_config
-    from trainlab.pipeline.datasets import load_dataset
-    from trainlab.pipeline.inputs import Normalizer, make_dataset, make_splits
-    from trainlab.pipeline.precision import resolve
-    from trainlab.pipeline.train import train
+    from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.data.inputs import Normalizer, make_dataset
+    from trainlab.pipeline.data.sources import load_dataset
+    from trainlab.pipeline.data.splits import make_splits
+    from trainlab.pipeline.runtime.dtype_policy import resolve
+    from trainlab.pipeline.training.stage import train
     store = tempfile.mkdtemp(prefix="trainlab-bench-")
     overrides = {"tracking.tracking_uri": f"sqlite:///{store}/mlflow.db", "train.epochs": args.epochs,
                  **(SAME_AS_KERAS_EXAMPLE if args.same_as_keras_example else {}),

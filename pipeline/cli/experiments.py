@@ -24,14 +24,14 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, **kwargs):
 
     Re-running the same sweep skips the points that finished; failed points run again.
     """
-    from ..sweeps import load_spec, run_sweep
+    from ..experiments.sweeps import load_spec, run_sweep
     path, preset, overrides = resolve_overrides(kwargs)
     spec = load_spec(grid, default_config=path)
     if preset != "default":
         spec.preset = preset
     executor = None
     if ray_address is not None:
-        from ..sweeps.ray_executor import ray_executor
+        from ..experiments.sweeps.ray_executor import ray_executor
         executor = ray_executor(None if ray_address == "local" else ray_address, cpus_per_point)
     result = run_sweep(spec, overrides, workers=workers, out_dir=out, echo=click.echo, executor=executor)
     click.echo(result.comparison.markdown())
@@ -60,7 +60,7 @@ def study(name, mode, workers, out, **kwargs):
     import shlex
     import sys
 
-    from ..studies import catalogue, list_studies, run_study, write_index
+    from ..experiments.studies import catalogue, list_studies, run_study, write_index
     if name == "list":
         for study_name, claim_id, claim in catalogue():
             click.echo(f"{study_name:15} {claim_id:28} {claim.statement}\n{'':44}settled by: {claim.quantity}")

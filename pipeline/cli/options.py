@@ -11,9 +11,12 @@ import click
 
 from trainlab import __version__
 
-from .. import faults, runtime
-from ..config import PRESETS, Config, config_keys, key_help, key_type, load_config
+from ..config.loading import load_config
+from ..config.recipes import PRESETS
+from ..config.schema import Config, config_keys, key_help, key_type
 from ..errors import TrainlabError
+from ..runtime import process as runtime
+from ..training import faults
 
 DEFAULT_CONFIG = "mlflow.yml"
 

@@ -9,7 +9,7 @@ from .options import cli, config_options, resolve_config
 
 
 def _served_model(cfg, model_dir):
-    from ..export import champion_export
+    from ..export.stage import champion_export
     from ..serving.model import ServedModel
     return ServedModel(model_dir or champion_export(cfg), name=cfg.tracking.registered_model if not model_dir
                        else None)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from ..config import EXPORT_FORMATS as FORMATS, load_config
+from ..config.loading import load_config
+from ..config.schema import EXPORT_FORMATS as FORMATS
 from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve_overrides, resolve_plan
 
 
@@ -15,8 +16,8 @@ from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve
               help="Where to write a PNG grid of sample images.")
 def data(grid, **kwargs):
     """Load and verify the dataset, print its facts and write a sample grid."""
-    from .. import plots
-    from ..inputs import Normalizer, load_splits
+    from ..data.inputs import Normalizer, load_splits
+    from ..evaluation import plots
     ds, s = load_splits(resolve_config(kwargs))
     stats = Normalizer.fit("standardize", s.x_train)
     click.echo(f"dataset      {ds.name}  ({ds.source})\n"
@@ -43,13 +44,13 @@ def data(grid, **kwargs):
                    "checkpoint, as the same MLflow run; without RUN_ID the newest one (see trainlab runs).")
 def train(register, resume, **kwargs):
     """Train a model as one MLflow run (every epoch checkpointed: a stopped run can be resumed)."""
-    from ..train import train as train_stage
+    from ..training.stage import train as train_stage
     if resume is None:
         _done(train_stage(resolve_plan(kwargs), register=register, echo=click.echo))
         return
     from .. import tracking
     from ..plan import resolve_plan as resolve
-    from ..resume import resumable, resume_config
+    from ..training.resume import resumable, resume_config
     path, preset, overrides = resolve_overrides(kwargs)
     other = sorted(k for k in overrides if not k.startswith("tracking."))
     if other:
@@ -73,7 +74,7 @@ def _done(result) -> None:
 def runs(**kwargs):
     """List the experiment's unfinished training runs: status, epochs done, and whether they can resume."""
     from .. import tracking
-    from ..resume import unfinished_runs
+    from ..training.resume import unfinished_runs
     found = unfinished_runs(tracking.configure(resolve_config(kwargs).tracking))
     if not found:
         click.echo("no unfinished runs")
@@ -92,7 +93,7 @@ def runs(**kwargs):
 @click.option("--mistakes-file", type=click.Path(dir_okay=False), default="outputs/mistakes.png", show_default=True)
 def evaluate(model_uri, run_id, mistakes, mistakes_file, **kwargs):
     """Evaluate a model on the test set: accuracy, per-class precision, recall and F1, confusion matrix."""
-    from ..evaluate import evaluate_uri
+    from ..evaluation.evaluate import evaluate_uri
     from ..tracking import run_model_uri
     if model_uri and run_id:
         raise click.UsageError("give --model-uri or --run-id, not both")
@@ -112,7 +113,7 @@ def register(run_id, **kwargs):
     from .. import tracking
     cfg = resolve_config(kwargs)
     experiment_id = tracking.configure(cfg.tracking)
-    from ..evaluate import run_rescorer
+    from ..evaluation.evaluate import run_rescorer
     run_id = run_id or tracking.latest_finished_run(experiment_id)
     click.echo(tracking.register(run_id, cfg.tracking.registered_model, lambda uri: run_rescorer(run_id)(uri)).message)
 
@@ -124,7 +125,7 @@ def register(run_id, **kwargs):
 @click.option("--end", type=click.FloatRange(1e-9, 100), default=1.0, show_default=True)
 def lr_find(steps, start, end, **kwargs):
     """Sweep the learning rate exponentially, log a loss-vs-lr plot and suggest a rate."""
-    from ..lr_find import find_lr
+    from ..training.lr_find import find_lr
     if start >= end:
         raise click.BadParameter(f"--start ({start}) must be below --end ({end})", param_hint="--start")
     find_lr(resolve_plan(kwargs), steps=steps, start=start, end=end, echo=click.echo)
@@ -140,7 +141,7 @@ def lr_find(steps, start, end, **kwargs):
 @click.option("--opset", type=click.IntRange(7, 30), help="ONNX opset (default: the exporter's).")
 def export(model_uri, formats, opset, **kwargs):
     """Export a model as a TF Serving SavedModel: <export-dir>/<name>/<version>/ (and other formats)."""
-    from ..export import export_model
+    from ..export.stage import export_model
     path, written = export_model(resolve_config(kwargs), model_uri, formats, opset=opset, echo=click.echo)
     if not written:
         click.echo(f"{path} holds this version (and the formats asked for) already; left as it is")

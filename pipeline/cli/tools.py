@@ -43,11 +43,12 @@ def augmentations():
 def augment_preview(out, draws, **kwargs):
     """Write a PNG grid: sample images beside augmented draws, labels with their mixed weights."""
     from trainlab.augment import AugmentChain
-    from .. import plots
-    from ..datasets import SourceOptions, load_dataset
-    from ..preview import augment_preview as preview
-    from ..recipes import augment_recipe
-    from ..datasets import describe_dataset
+
+    from ..config.recipes import augment_recipe
+    from ..data.dataset import SourceOptions
+    from ..data.sources import describe_dataset, load_dataset
+    from ..evaluation import plots
+    from ..evaluation.preview import augment_preview as preview
     cfg = resolve_config(kwargs)
     if cfg.augment == "auto":
         info = describe_dataset(cfg.data.dataset, SourceOptions.of(cfg.data), cfg.data.cache_dir)

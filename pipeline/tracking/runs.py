@@ -16,6 +16,8 @@ from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
+from trainlab import compat
+
 from ..errors import TrackingError
 from .store import _one_line, _quiet
 
@@ -84,10 +86,7 @@ def _end(status: str, reason: str) -> None:
         mlflow.set_tag("trainlab.status_reason", reason)
         mlflow.end_run(status=status)
     except Exception:
-        from mlflow.tracking import fluent
-        stack = fluent._active_run_stack.get()  # MLflow keeps the run active when end_run fails
-        if stack:
-            stack.pop()
+        compat.forget_active_run()  # MLflow keeps the run active when end_run fails
 
 
 def active_run_id() -> str:
@@ -109,6 +108,7 @@ def log_metrics(metrics: dict, step: int | None = None) -> None:
 def log_series(key: str, points: list[tuple[int, float]]) -> None:
     """Log many steps of one metric in few calls (per-layer or per-batch measurements)."""
     import time
+
     from mlflow.entities import Metric
     run_id, now = mlflow.active_run().info.run_id, int(time.time() * 1000)
     metrics = [Metric(key, float(v), now, int(step)) for step, v in points if math.isfinite(float(v))]

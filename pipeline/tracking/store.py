@@ -10,7 +10,7 @@ from typing import Iterator
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from ..config import TrackingConfig
+from ..config.schema import TrackingConfig
 from ..errors import TrackingError
 
 

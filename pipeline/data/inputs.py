@@ -1,0 +1,125 @@
+"""From arrays to tf.data: the validation split, normalization statistics and the input pipelines."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from trainlab.augment import AugmentChain
+
+from .dataset import Dataset, SourceOptions
+from .sources import load_dataset
+from .splits import Splits, make_splits
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """``(x / 255 - mean) / std`` per channel in one affine step: ``x * scale + offset`` on raw 0-255 pixels."""
+
+    mode: str
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+    @classmethod
+    def fit(cls, mode: str, x_train: np.ndarray) -> "Normalizer":
+        """Statistics per channel, from the training split only (never validation or test).
+
+        ``x_train``: uint8 (N, H, W, C). Summed in chunks, so a large color set is never copied to floats.
+        """
+        channels = x_train.shape[-1]
+        if mode in ("none", "scale"):
+            return cls(mode, (0.0,) * channels, (1.0,) * channels)
+        total, squares, count = np.zeros(channels), np.zeros(channels), 0
+        for start in range(0, len(x_train), 4096):
+            chunk = x_train[start:start + 4096].reshape(-1, channels).astype(np.float64) / 255.0
+            total += chunk.sum(axis=0)
+            squares += np.square(chunk).sum(axis=0)
+            count += len(chunk)
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+        if mode == "center":  # zero mean at the scale of [0, 1] pixels: no division by the std
+            return cls("center", tuple(float(m) for m in mean), (1.0,) * channels)
+        return cls("standardize", tuple(float(m) for m in mean), tuple(float(s) or 1.0 for s in std))
+
+    @property
+    def scale(self) -> list[float]:
+        """Per-channel multiplier on 0-255 pixels."""
+        return [1.0 if self.mode == "none" else 1.0 / (255.0 * s) for s in self.std]
+
+    @property
+    def offset(self) -> list[float]:
+        return [0.0 if self.mode == "none" else -m / s for m, s in zip(self.mean, self.std)]
+
+    def __call__(self, images: tf.Tensor) -> tf.Tensor:
+        return tf.cast(images, tf.float32) * tf.constant(self.scale) + tf.constant(self.offset)
+
+    def as_params(self) -> dict[str, str]:
+        """For the run's params: per-channel values joined by commas (``0.1307`` for one channel)."""
+        return {"mode": self.mode, "mean": ",".join(f"{m:.6g}" for m in self.mean),
+                "std": ",".join(f"{s:.6g}" for s in self.std)}
+
+
+def load_splits(cfg) -> tuple[Dataset, Splits]:
+    """The configured dataset and its train / validation / test splits (``cfg`` is a Config)."""
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
+    d = cfg.data
+    return ds, make_splits(ds, d.validation_size, cfg.train.seed, d.limit_train, d.limit_test)
+
+
+def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, batch_size: int,
+                 normalizer: Normalizer, training: bool = False, seed: int = 0, shuffle_buffer: int = 60000,
+                 label_smoothing: float = 0.0, augment: AugmentChain | None = None,
+                 epoch: tf.Variable | None = None, parallel: bool = True) -> tf.data.Dataset:
+    """The tf.data input: uint8 arrays -> shuffled batches -> map(augment, normalize) -> prefetch.
+
+    Images stay uint8 until the batched map, which casts them to float pixels, one-hot encodes the
+    labels (float targets, smoothed if asked, as mixing needs), augments whole batches (training
+    only) and normalizes last.
+
+    A training pass is a function of ``(seed, epoch)`` alone: the shuffle order and every batch's
+    augmentation seed derive from the value of ``epoch`` (an int64 variable the trainer sets at each
+    epoch's start; 0 when not given) when the pass begins. A run resumed at epoch k therefore sees
+    exactly the batches the uninterrupted run saw from epoch k on.
+
+    ``parallel=False`` maps batches one at a time (TF op determinism rewrites a parallel map into a
+    sequential one anyway, and logs an error line for each rewrite).
+    """
+    calls = tf.data.AUTOTUNE if parallel else None
+    augment = augment if training and augment else None
+
+    def prepare(x, y, batch_seed=None):
+        targets = tf.one_hot(y, num_classes)
+        if label_smoothing:
+            targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
+        x = tf.cast(x, tf.float32)
+        if augment is not None:
+            x, targets = augment(x, targets, batch_seed)
+        return normalizer(x), targets
+
+    labels = labels.astype(np.int32)
+    if not training:
+        examples = tf.data.Dataset.from_tensor_slices((images, labels))
+        return examples.batch(batch_size).map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
+    n, steps = len(labels), -(-len(labels) // batch_size)
+    images_t, labels_t = tf.constant(images), tf.constant(labels)
+    base_seed = tf.constant(seed, tf.int64)
+
+    def one_pass(_):
+        """One epoch's batches: a stateless permutation (full, or local within about ``shuffle_buffer``
+        places, like a shuffle buffer), each batch gathered and paired with its own augmentation seed."""
+        e = tf.constant(0, tf.int64) if epoch is None else epoch.read_value()
+        keys = tf.random.stateless_uniform([n], seed=tf.stack([base_seed, e]))
+        if shuffle_buffer < n:
+            keys = tf.range(n, dtype=tf.float32) + keys * shuffle_buffer
+        order = tf.argsort(keys)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
+            lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)))
+        if augment is None:
+            return batches
+        batch_seeds = tf.data.Dataset.range(steps).map(lambda i: tf.stack([base_seed, e * steps + i]))
+        return tf.data.Dataset.zip(batches, batch_seeds).map(lambda batch, batch_seed: (*batch, batch_seed))
+
+    ds = tf.data.Dataset.range(1).flat_map(one_pass)  # re-run at every pass: reads the epoch then
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+    return ds.map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)

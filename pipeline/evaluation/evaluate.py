@@ -1,0 +1,171 @@
+"""Evaluation on held-out data: accuracy, loss, calibration (ECE), per-class precision, recall and F1
+(macro and weighted), and the confusion matrix."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from ..errors import DataError
+from .calibration import Reliability, reliability
+
+
+@dataclass
+class EvalReport:
+    accuracy: float
+    loss: float
+    per_class_accuracy: list[float]
+    confusion: np.ndarray          # true class by row, predicted class by column
+    class_names: tuple[str, ...]
+    probabilities: np.ndarray | None = field(default=None, repr=False)  # (N, C), for the mistakes
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    def mistakes(self, n: int) -> np.ndarray:
+        """Indices of the ``n`` most confidently wrong images, most confident first."""
+        predicted = self.probabilities.argmax(axis=1)
+        wrong = np.flatnonzero(predicted != self.labels)
+        confidence = self.probabilities[wrong, predicted[wrong]]
+        return wrong[np.argsort(-confidence, kind="stable")[:n]]
+
+    def per_class(self) -> dict[str, np.ndarray]:
+        """Precision, recall (= per-class accuracy), F1 and support of each class, from the confusion
+        matrix (a class never predicted has precision 0; one absent from the labels, recall 0)."""
+        c = self.confusion.astype(np.float64)
+        tp, predicted, support = np.diag(c), c.sum(axis=0), c.sum(axis=1)
+        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+        both = precision + recall
+        f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
+        return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+    def averages(self) -> dict[str, float]:
+        """Macro (each class counts the same) and weighted (by support) precision, recall and F1."""
+        table = self.per_class()
+        weights = table["support"] / max(table["support"].sum(), 1)
+        return {f"{avg}_{k}": float(table[k].mean() if avg == "macro" else (table[k] * weights).sum())
+                for avg in ("macro", "weighted") for k in ("precision", "recall", "f1")}
+
+    def reliability(self) -> Reliability:
+        """Confidence against accuracy in 15 bins (the reliability diagram's numbers)."""
+        return reliability(self.probabilities, self.labels)
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error over 15 bins: 0 when confidence matches accuracy everywhere."""
+        return self.reliability().ece
+
+    def metrics(self, prefix: str = "test_") -> dict[str, float]:
+        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss, f"{prefix}ece": self.ece,
+                **{f"{prefix}{k}": v for k, v in self.averages().items()}}
+
+    def as_dict(self) -> dict:
+        table = self.per_class()
+        return {"accuracy": self.accuracy, "loss": self.loss, "ece": self.ece, **self.averages(),
+                "reliability": self.reliability().as_dict(),
+                "per_class_accuracy": dict(zip(self.class_names, self.per_class_accuracy)),
+                "per_class": {name: {k: float(table[k][i]) for k in table} for i, name in enumerate(self.class_names)},
+                "confusion_matrix": self.confusion.tolist(), "class_names": list(self.class_names)}
+
+    def summary(self) -> str:
+        """A readable table for the terminal."""
+        avg, table = self.averages(), self.per_class()
+        lines = [f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   ECE {self.ece:.4f}   "
+                 f"({int(self.confusion.sum())} images)",
+                 f"macro F1 {avg['macro_f1']:.4f}   weighted F1 {avg['weighted_f1']:.4f}",
+                 f"  {'class':>12}  precision  recall      F1  support"]
+        lines += [f"  {name:>12}  {table['precision'][i]:9.4f}  {table['recall'][i]:6.4f}  {table['f1'][i]:6.4f}  "
+                  f"{int(table['support'][i]):7d}" for i, name in enumerate(self.class_names)]
+        width = max(5, len(str(int(self.confusion.max(initial=0)))) + 1)
+        lines.append("confusion matrix (rows: true, columns: predicted):")
+        lines.append(" " * 14 + "".join(f"{i:>{width}}" for i in range(len(self.class_names))))
+        for i, row in enumerate(self.confusion):
+            lines.append(f"  {self.class_names[i]:>12}" + "".join(f"{int(v):>{width}}" for v in row))
+        return "\n".join(lines)
+
+
+def report_from_probabilities(probabilities: np.ndarray, labels: np.ndarray, class_names) -> EvalReport:
+    """Build the report from predicted class probabilities (N, C) and integer labels (N,)."""
+    n_classes = len(class_names)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    support = confusion.sum(axis=1)
+    per_class = np.divide(np.diag(confusion), support, out=np.zeros(n_classes), where=support > 0)
+    picked = probabilities[np.arange(len(labels)), labels]
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+    return EvalReport(float(np.mean(predicted == labels)), loss, [float(a) for a in per_class],
+                      confusion, tuple(class_names), probabilities, labels)
+
+
+def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names,
+                   batch_size: int = 1000) -> EvalReport:
+    """Evaluate a raw-pixel model (normalization inside) on uint8 images (N, H, W, C)."""
+    probabilities = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    return report_from_probabilities(np.asarray(probabilities), np.asarray(labels), class_names)
+
+
+def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
+                 mistakes_file: str = "outputs/mistakes.png") -> tuple[str, EvalReport, EvalReport | None]:
+    """Evaluate the champion (or ``model_uri``) on the configured dataset's test set; with
+    ``mistakes`` > 0, write a PNG of that many most confidently wrong images to ``mistakes_file``.
+    Returns the URI, the report and, with ``evaluate.tta``, the test-time augmentation's report."""
+    from .. import tracking
+    from ..data.inputs import load_splits
+    tracking.configure(cfg.tracking)
+    uri = model_uri or tracking.champion_uri(cfg.tracking.registered_model)
+    model = tracking.load_model(uri)
+    ds, splits = load_splits(cfg)
+    if model.input_shape[1:] != splits.x_test.shape[1:]:
+        raise DataError(f"model {uri} takes images of shape {model.input_shape[1:]}, "
+                        f"{ds.name} has {splits.x_test.shape[1:]}")
+    report = evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)
+    if mistakes:
+        from pathlib import Path
+
+        from . import plots
+        Path(mistakes_file).parent.mkdir(parents=True, exist_ok=True)
+        plots.save(plots.mistakes(splits.x_test, report, mistakes), mistakes_file)
+    tta = None
+    if cfg.evaluate.tta:
+        from trainlab.augment.tta import with_tta
+        tta = evaluate_model(with_tta(model, cfg.evaluate.tta), splits.x_test, splits.y_test, ds.class_names)
+    return uri, report, tta
+
+
+def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:
+    """What a validation accuracy was measured on, as a digest of the images and labels themselves:
+    two runs' scores compare only when it agrees (same dataset, split seed, size and limits)."""
+    import hashlib
+    h = hashlib.sha256(f"{images.shape}|{labels.shape}".encode())
+    h.update(np.ascontiguousarray(images).data)
+    h.update(np.ascontiguousarray(labels.astype(np.int64)).data)
+    return h.hexdigest()[:16]
+
+
+def accuracy_rescorer(images: np.ndarray, labels: np.ndarray, num_classes: int):
+    """``rescore(model_uri)``: that model's accuracy on these images, or None when it takes another image
+    shape or class count (the registry's champion is re-scored this way on a candidate's validation split)."""
+    from .. import tracking
+
+    def rescore(uri: str) -> float | None:
+        model = tracking.load_model(uri)
+        if tuple(model.input_shape[1:]) != images.shape[1:] or model.output_shape[-1] != num_classes:
+            return None
+        probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=1000, verbose=0))
+        return float(np.mean(probabilities.argmax(axis=1) == labels))
+    return rescore
+
+
+def run_rescorer(run_id: str):
+    """The rescorer on the validation split a finished run was selected on, rebuilt from its params."""
+    from mlflow.tracking import MlflowClient
+
+    from ..config.loading import load_config
+    from ..config.schema import config_keys
+    from ..data.inputs import load_splits
+    params = MlflowClient().get_run(run_id).data.params
+    keys = [k for k in config_keys() if k.startswith("data.") or k == "train.seed"]
+    cfg = load_config(None, {k: params[k] for k in keys if k in params and params[k] != "None"})
+    ds, splits = load_splits(cfg)
+    return accuracy_rescorer(splits.x_val, splits.y_val, ds.num_classes)

@@ -1,0 +1,70 @@
+"""Probes of the training curve, batch by batch."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from ... import tracking
+from .base import ProbeData, register_probe
+
+
+@register_probe
+def steps_to_accuracy(data: ProbeData, threshold: float = 0.9, smoothing: int = 20, every: int = 10):
+    """The first training step at which the smoothed per-batch training accuracy reaches ``threshold``
+    (``probe.steps_to_accuracy``; absent if never), and the smoothed curve (``probe.train_accuracy_ema``)."""
+    return _StepsToAccuracy(threshold, smoothing, every)
+
+
+class _StepsToAccuracy(keras.callbacks.Callback):
+    def __init__(self, threshold, smoothing, every):
+        super().__init__()
+        self.threshold, self.alpha, self.every = threshold, 2.0 / (smoothing + 1), every
+        self.step, self.ema, self.previous, self.reached, self.curve = 0, None, 0.0, None, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.previous = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        running = (logs or {}).get("accuracy")
+        if running is None:
+            return
+        # Keras reports the epoch's running mean; recover this batch's own accuracy from it.
+        value = (batch + 1) * float(running) - batch * self.previous
+        self.previous = float(running)
+        self.ema = value if self.ema is None else self.ema + self.alpha * (value - self.ema)
+        self.step += 1
+        if self.reached is None and self.ema >= self.threshold:
+            self.reached = self.step
+        if self.step % self.every == 0:
+            self.curve.append((self.step, self.ema))
+
+    def on_train_end(self, logs=None):
+        tracking.log_series("probe.train_accuracy_ema", self.curve)
+        tracking.log_metrics({"probe.accuracy_threshold": self.threshold, "probe.steps_run": self.step,
+                              "probe.steps_to_accuracy": self.reached})
+
+
+@register_probe
+def batch_loss(data: ProbeData, every: int = 5):
+    """The training loss of every ``every``-th batch (``probe.batch_loss``)."""
+    return _BatchLoss(every)
+
+
+class _BatchLoss(keras.callbacks.Callback):
+    def __init__(self, every):
+        super().__init__()
+        self.every, self.step, self.previous, self.curve = every, 0, 0.0, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.previous = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        running = float((logs or {}).get("loss", np.nan))
+        value = (batch + 1) * running - batch * self.previous
+        self.previous = running
+        self.step += 1
+        if self.step % self.every == 0 or self.step == 1:
+            self.curve.append((self.step, value))
+
+    def on_train_end(self, logs=None):
+        tracking.log_series("probe.batch_loss", self.curve)

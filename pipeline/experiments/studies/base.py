@@ -1,0 +1,154 @@
+"""What a study is: a planned sweep over seeds, the lecture's claims checked on its results by stated rules.
+
+A study class gives ``claims`` (its part of the catalogue: claim id -> the lecture's statement and the
+quantity that settles it), ``plan(mode)`` (the sweep: base overrides, conditions, seeds, and optionally
+a value tuned per condition on validation), ``findings(results)`` (one :class:`Finding` per claim) and
+``figures(results)`` (the report's plots). :func:`~.runner.run_study` runs and reports it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ... import tracking
+from ...evaluation import plots
+from ..sweeps import Comparison, Point, Row
+from .rules import Stat
+
+MODES = ("smoke", "default", "full")
+SEEDS = {"smoke": (42, 7), "default": (42, 7, 1), "full": (42, 7, 1, 2, 3)}
+
+STUDIES: dict[str, type] = {}
+
+
+def register_study(cls):
+    """Register a study class under its ``name``; a duplicate name is a programming error."""
+    if cls.name in STUDIES:
+        raise ValueError(f"study {cls.name!r} is already registered")
+    STUDIES[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class Claim:
+    statement: str      # the lecture's statement
+    quantity: str       # what settles it
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A config key chosen per condition on validation: every value runs on the first seed, the best
+    mean best_val_accuracy wins, the remaining seeds run at that value only."""
+
+    key: str
+    values: tuple
+
+
+@dataclass
+class Plan:
+    """The sweep a study runs in one mode, and what the report says about its budget."""
+
+    base: dict
+    points: list[Point]           # one per condition; the runner repeats each over the seeds
+    budget: str
+    seeds: tuple = ()             # () -> SEEDS[mode]
+    tune: Tuning | None = None
+
+
+@dataclass
+class Finding:
+    claim: str          # the lecture's statement
+    measured: str       # the numbers behind the verdict
+    verdict: str        # supported | not supported | inconclusive
+    rule: str           # how the verdict follows from the numbers
+    claim_id: str = ""
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+@dataclass
+class Results:
+    """A study's sweep read back, by condition: each seed's row, per-step series and JSON artifacts.
+
+    ``members`` maps a condition to the labels of its rows (one per seed, at the tuned value when the
+    study tunes one); ``chosen`` holds the tuned value per condition; ``measured`` holds measurements
+    taken without training (``{label: {key: [values]}}``).
+    """
+
+    comparison: Comparison
+    mode: str
+    members: dict = field(default_factory=dict)
+    chosen: dict = field(default_factory=dict)
+    measured: dict = field(default_factory=dict)
+    _series: dict = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[Row]:
+        return self.comparison.rows
+
+    def seeds_of(self, label: str) -> list[Row]:
+        names = self.members.get(label, [label])
+        by_label = {r.label: r for r in self.rows}
+        return [by_label[n] for n in names if n in by_label]
+
+    def values(self, label: str, key: str) -> list[float]:
+        """``key`` of every seed that has it (a measurement's repeats for ``measured`` labels)."""
+        if key in self.measured.get(label, {}):
+            return [float(v) for v in self.measured[label].get(key, []) if v is not None]
+        return [v for v in (r.metric(key) for r in self.seeds_of(label)) if v is not None]
+
+    def stat(self, label: str, key: str) -> Stat:
+        """``key`` over the seeds of ``label``, each value named by its seed (the row label's ``#seed``)."""
+        if key in self.measured.get(label, {}):
+            return Stat.of(self.values(label, key))
+        rows = self.seeds_of(label)
+        return Stat.of([r.metric(key) for r in rows], [r.label.rsplit("#", 1)[-1] for r in rows])
+
+    def metric(self, label: str, key: str) -> float | None:
+        """Mean over seeds, None where no seed has it."""
+        return self.stat(label, key).mean
+
+    def bars(self, labels, key: str, ylabel: str, scale: float = 1.0, **kwargs):
+        """A bar per condition: the mean over seeds, the range as an error bar."""
+        stats = {label: self.stat(label, key).map(lambda v: v * scale) for label in labels}
+        return plots.bars({k: s.mean for k, s in stats.items()}, ylabel, ranges={k: (s.low, s.high) for k, s in
+                                                                                stats.items() if s.n > 1}, **kwargs)
+
+    def first(self, label: str) -> Row | None:
+        rows = self.seeds_of(label)
+        return rows[0] if rows else None
+
+    def series(self, label: str, key: str) -> list[tuple[int, float]]:
+        """The first seed's per-step series (plots show one seed; verdicts use every seed)."""
+        row = self.first(label)
+        return self.series_of(row, key) if row is not None else []
+
+    def series_of(self, row: Row, key: str) -> list[tuple[int, float]]:
+        if not row.run_id:
+            return []
+        if (row.run_id, key) not in self._series:
+            self._series[row.run_id, key] = tracking.groups.metric_history(row.run_id, key)
+        return self._series[row.run_id, key]
+
+    def artifact(self, label: str, path: str) -> dict | None:
+        row = self.first(label)
+        return tracking.groups.load_json(row.run_id, path) if row is not None and row.run_id else None
+
+    def diverged(self, label: str) -> int:
+        """How many seeds of ``label`` diverged."""
+        return sum(r.fit == "diverged" for r in self.seeds_of(label))
+
+
+class Study:
+    """Base of the registered studies: the catalogue entries and how a finding names its claim."""
+
+    name = ""
+    title = ""
+    claims: dict[str, Claim] = {}
+
+    def found(self, claim_id: str, measured: str, verdict: tuple[str, str]) -> Finding:
+        claim = self.claims[claim_id]
+        return Finding(claim.statement, measured, verdict[0], verdict[1], claim_id)
+
+    def measurements(self, mode: str, overrides: dict) -> dict:
+        """Measurements taken without training (timings, fresh networks): ``{label: {key: [values]}}``."""
+        return {}

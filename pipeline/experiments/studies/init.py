@@ -1,0 +1,123 @@
+"""Weight initialization: activation statistics at init, symmetry, and whether the net trains."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...evaluation import plots
+from ..sweeps import Point
+from .base import Claim, Plan, Results, Study, register_study
+from .rules import at_least, at_most, exceeds, no_worse, per_seed, within
+
+SIZES = {  # mode -> (training images incl. validation, validation, epochs, depth, width)
+    "smoke": (1500, 500, 1, 6, 32),
+    "default": (12000, 2000, 2, 8, 256),
+    "full": (None, 5000, 6, 10, 256),
+}
+POINTS = {  # label -> model overrides; deep nets unless the label says shallow
+    "constant/relu": {"model.initializer": "constant", "model.activation": "relu"},
+    "small_random/tanh": {"model.initializer": "small_random", "model.activation": "tanh"},
+    "glorot/tanh": {"model.initializer": "glorot_normal", "model.activation": "tanh"},
+    "glorot/relu": {"model.initializer": "glorot_normal", "model.activation": "relu"},
+    "he/relu": {"model.initializer": "he_normal", "model.activation": "relu"},
+    "small_random/relu, shallow": {"model.initializer": "small_random", "model.activation": "relu", "model.depth": 2},
+    "he/relu, shallow": {"model.initializer": "he_normal", "model.activation": "relu", "model.depth": 2},
+}
+DEEP = [p for p in POINTS if "shallow" not in p]
+
+
+@register_study
+class Init(Study):
+    """MLPs initialized with one constant (0.01 for every weight), small random numbers (std 0.01),
+    Glorot and He: the spread of every hidden layer's outputs on the same batch before training, whether
+    the units of a layer ever become different from each other, and how far SGD gets in the same budget,
+    in a deep MLP and (for small random numbers against He) in a 2-layer one. A constant init is the
+    lecture's symmetry problem; zeros with tanh would only show tanh(0) = 0 stopping every gradient."""
+
+    name = "init"
+    title = "Weight initialization"
+    claims = {
+        "symmetry": Claim("Constant init: every unit of a layer computes the same thing and gets the same update; "
+                          "training never breaks the symmetry",
+                          "smallest spread between the units' incoming weights after training (0: identical)"),
+        "small-collapses": Claim("Small random init (std 0.01): activations collapse toward zero in a deep net",
+                                 "last/first hidden layer output std at init"),
+        "small-ok-shallow": Claim("Small random init is okay for small networks",
+                                  "best validation accuracy of a 2-layer MLP, small random vs He, within 1 point"),
+        "glorot-tanh": Claim("Glorot (Xavier) init keeps tanh activations alive through the layers",
+                             "last/first hidden layer output std at init"),
+        "glorot-relu": Claim("Glorot init with ReLU halves the variance per layer: activations shrink with depth",
+                             "last/first hidden layer output std at init"),
+        "he-relu": Claim("He (Kaiming) init keeps ReLU activations at the same scale through the layers",
+                         "last/first hidden layer output std at init, in [0.5, 2]"),
+        "scaled-trains": Claim("Only a well-scaled init trains the deep net",
+                               "best validation accuracy, the worse of Glorot/tanh and He/relu minus the better of "
+                               "constant and small random, per seed"),
+    }
+
+    def plan(self, mode: str) -> Plan:
+        limit, val, epochs, depth, width = SIZES[mode]
+        base = {"model.name": "mlp_deep", "model.depth": depth, "model.width": width, "model.init_std": 0.01,
+                "train.optimizer": "sgd", "train.learning_rate": 0.01, "train.momentum": 0.9,
+                "train.lr_schedule": "constant", "train.epochs": epochs, "train.batch_size": 64,
+                "data.limit_train": limit, "data.validation_size": val}
+        probes = ({"name": "activations_at_init"}, {"name": "unit_spread"})
+        points = [Point(label, overrides, probes) for label, overrides in POINTS.items()]
+        return Plan(base, points, f"{(limit or 60000) - val} training images, {epochs} epoch(s) of SGD (lr 0.01, "
+                                  f"momentum 0.9), a {depth}-layer MLP of {width} units (2 layers for the shallow "
+                                  "points)")
+
+    def findings(self, r: Results) -> list:
+        ratio = {p: r.stat(p, "probe.act_std_last_over_first") for p in POINTS}
+        val = {p: r.stat(p, "best_val_accuracy") for p in POINTS}
+        spread = r.stat("constant/relu", "probe.min_unit_spread")
+        out = [self.found("symmetry", f"smallest spread between units after training {spread.show(3)}; validation "
+                                      f"accuracy {val['constant/relu'].show(3, 100, '%')}", at_most(spread, 1e-6, 1e-3))]
+        out.append(self.found("small-collapses", f"last/first std {ratio['small_random/tanh'].show(3)}",
+                              at_most(ratio["small_random/tanh"], 0.01, 0.5)))
+        small, he = val["small_random/relu, shallow"], val["he/relu, shallow"]
+        out.append(self.found("small-ok-shallow", f"2-layer MLP: small random {small.show(3, 100, '%')}, He "
+                                                  f"{he.show(3, 100, '%')}", no_worse(small, he, 0.01)))
+        out.append(self.found("glorot-tanh", f"last/first std {ratio['glorot/tanh'].show(3)}",
+                              at_least(ratio["glorot/tanh"], 0.2, 0.05)))
+        out.append(self.found("glorot-relu", f"last/first std {ratio['glorot/relu'].show(3)}",
+                              at_most(ratio["glorot/relu"], 0.5, 0.9)))
+        out.append(self.found("he-relu", f"last/first std {ratio['he/relu'].show(3)}", within(ratio["he/relu"], 0.5, 2.0)))
+        good = per_seed(min, val["glorot/tanh"], val["he/relu"])
+        bad = per_seed(max, val["constant/relu"], val["small_random/tanh"])
+        out.append(self.found("scaled-trains", "best validation accuracy: " + ", ".join(
+            f"{p} {val[p].show(3, 100, '%')}" for p in DEEP), exceeds(good, bad, 0.2)))
+        return out
+
+    def figures(self, r: Results) -> dict:
+        figures = {
+            "activation_std.png": ("Std of each hidden layer's outputs at initialization (first seed)", plots.overlaid(
+                {p: [(s + 1, v) for s, v in r.series(p, "probe.act_std")] for p in DEEP}, "hidden layer",
+                "output std", log_y=True)),
+            "val_accuracy.png": ("Best validation accuracy (mean and range over seeds)",
+                                 r.bars(list(POINTS), "best_val_accuracy", "validation accuracy")),
+        }
+        histograms = {p: (r.artifact(p, "probes/activations_at_init.json") or {}).get("layers", []) for p in DEEP}
+        if any(histograms.values()):
+            figures["activation_histograms.png"] = ("Histograms of hidden layer outputs at initialization",
+                                                    histogram_grid(histograms))
+        return figures
+
+
+def histogram_grid(layers_by_point: dict):
+    """One row per point, one column per hidden layer (as the lecture's figure)."""
+    rows = len(layers_by_point)
+    cols = max(len(v) for v in layers_by_point.values())
+    fig, axes = plots.figure(rows, cols, figsize=(1.6 * cols, 1.4 * rows), squeeze=False)
+    for i, (label, layers) in enumerate(layers_by_point.items()):
+        for j in range(cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(layers):
+                edges = np.asarray(layers[j]["edges"])
+                ax.stairs(layers[j]["counts"], edges, fill=True)
+                ax.set_title(f"L{j + 1} std {layers[j]['std']:.2g}", fontsize=6)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=7)
+    fig.tight_layout()
+    return fig

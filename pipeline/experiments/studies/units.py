@@ -1,0 +1,142 @@
+"""Inside the hidden units: saturation, vanishing gradients, dead units, noise and self-normalization."""
+from __future__ import annotations
+
+from ...evaluation import plots
+from ..sweeps import Point
+from .base import SEEDS, Claim, Plan, Results, Study, register_study
+from .measure import deep_net_statistics, probe_batch
+from .rules import INCONCLUSIVE, SUPPORTED, Stat, at_least, at_most, both, exceeds, per_seed, within
+
+SIZES = {  # mode -> (training images incl. validation, validation, epochs, width, deep depth, probe width)
+    "smoke": (1500, 500, 1, 32, 6, 32),
+    "default": (12000, 2000, 2, 128, 16, 256),
+    "full": (None, 5000, 6, 256, 20, 256),
+}
+HIGH_RATE, RATE, NOISE = 0.1, 0.01, 0.5
+LIVING = ("leaky_relu", "elu", "maxout")
+FRESH = {  # label -> options of a fresh deep MLP (no training)
+    "sigmoid": {"activation": "sigmoid"},
+    "tanh": {"activation": "tanh"},
+    "relu": {"activation": "relu"},
+    "tanh, large init": {"activation": "tanh", "initializer": "small_random", "init_std": 0.2},
+    "selu": {"activation": "selu"},
+}
+
+
+@register_study
+class Units(Study):
+    """What happens inside the hidden units. Fresh deep MLPs (no training, one per seed) show how
+    gradients reach the first layer, whether outputs are zero-centered, how many unit values sit where
+    the activation's derivative is below 0.01 (saturated), and whether SELU keeps the scale through the
+    layers. Trained MLPs show dead units (derivative exactly zero for every one of 1,000 training images,
+    so no gradient ever reaches their weights) after SGD at a rate high enough to kill ReLU units,
+    robustness of ELU and Leaky ReLU to input noise, and SELU against ReLU in a deep net without
+    normalization."""
+
+    name = "units"
+    title = "Inside the units: saturation, dead units, self-normalization"
+    claims = {
+        "sigmoid-vanishing": Claim("Saturated sigmoid units kill gradients: the first layers of a deep net barely learn",
+                                   "first/last-layer kernel gradient norm at init, sigmoid relative to ReLU"),
+        "tanh-saturated": Claim("tanh still kills gradients when saturated",
+                                "saturated fraction with too large an init (std 0.2), and its first/last gradient "
+                                "ratio relative to Glorot-initialized tanh"),
+        "sigmoid-not-centered": Claim("Sigmoid outputs are not zero-centered; tanh outputs are",
+                                      "mean first-layer output at init: sigmoid minus |tanh|"),
+        "relu-dies": Claim("ReLU units can die at a high learning rate: they never activate again",
+                           "fraction of units with zero derivative for every training image, after SGD at a high rate"),
+        "leaky_relu-lives": Claim("Leaky ReLU units do not die", "the same fraction for Leaky ReLU at that rate"),
+        "elu-lives": Claim("ELU units do not die", "the same fraction for ELU at that rate"),
+        "maxout-lives": Claim("Maxout units do not die", "the same fraction for maxout at that rate"),
+        "elu-noise": Claim("ELU's negative saturation adds some robustness to noise compared with Leaky ReLU",
+                           f"validation accuracy lost to Gaussian input noise (std {NOISE} of a pixel's std)"),
+        "selu-normalizes": Claim("SELU is self-normalizing: activations keep their scale through the layers",
+                                 "std of the last hidden layer's outputs over the first's at init"),
+        "selu-deep": Claim("SELU works better for deep networks: they train without batch normalization",
+                           "best validation accuracy of a deep MLP without normalization, SELU minus ReLU (He init)"),
+    }
+
+    def plan(self, mode: str) -> Plan:
+        limit, val, epochs, width, depth, _ = SIZES[mode]
+        base = {"model.name": "mlp_deep", "model.depth": 4, "model.width": width, "train.optimizer": "sgd",
+                "train.momentum": 0.9, "train.lr_schedule": "constant", "train.learning_rate": RATE,
+                "train.epochs": epochs, "train.batch_size": 64, "data.limit_train": limit,
+                "data.validation_size": val}
+        dead = ({"name": "dead_units"},)
+        points = [Point(f"{a}, high rate", {"model.activation": a, "train.learning_rate": HIGH_RATE}, dead)
+                  for a in ("relu",) + LIVING]
+        points += [Point(a, {"model.activation": a}, ({"name": "noisy_eval", "std": NOISE},))
+                   for a in ("elu", "leaky_relu")]
+        points += [Point(f"{a}, deep", {"model.activation": a, "model.depth": depth}) for a in ("selu", "relu")]
+        return Plan(base, points, f"{(limit or 60000) - val} training images, {epochs} epoch(s) of SGD (momentum "
+                                  f"0.9) at {RATE:g} ({HIGH_RATE:g} for the high-rate points), 4-layer MLPs of "
+                                  f"{width} units ({depth} layers for the deep ones)")
+
+    def measurements(self, mode: str, overrides: dict) -> dict:
+        limit, val, _, _, _, probe_width = SIZES[mode]
+        x, y, classes = probe_batch(overrides, 256, {"data.limit_train": limit, "data.validation_size": val})
+        return deep_net_statistics(x, y, classes, SEEDS[mode], depth=8, width=probe_width, nets=FRESH)
+
+    def findings(self, r: Results) -> list:
+        out = []
+        g = {k: r.stat(k, "grad_first_over_last") for k in FRESH}
+        ratio = per_seed(lambda s, relu: s / relu, g["sigmoid"], g["relu"])
+        out.append(self.found("sigmoid-vanishing", f"first/last gradient norm at init: sigmoid {g['sigmoid'].show(3)}, "
+                                                   f"tanh {g['tanh'].show(3)}, ReLU {g['relu'].show(3)}; sigmoid over "
+                                                   f"ReLU {ratio.show(3)}", at_most(ratio, 0.1, 1.0)))
+        saturated = r.stat("tanh, large init", "saturated_fraction")
+        weaker = per_seed(lambda a, b: a / b, g["tanh, large init"], g["tanh"])
+        out.append(self.found("tanh-saturated", f"saturated unit values {saturated.show(3, 100, '%')} (Glorot: "
+                                                f"{r.stat('tanh', 'saturated_fraction').show(3, 100, '%')}); "
+                                                f"first/last gradient relative to Glorot {weaker.show(3)}",
+                              both(at_least(saturated, 0.5, 0.1), at_most(weaker, 0.1, 1.0))))
+        m_sig, m_tanh = r.stat("sigmoid", "first_layer_mean"), r.stat("tanh", "first_layer_mean")
+        gap = per_seed(lambda s, t: s - abs(t), m_sig, m_tanh)
+        out.append(self.found("sigmoid-not-centered", f"mean first-layer output at init: sigmoid {m_sig.show(3)}, "
+                                                      f"tanh {m_tanh.show(3)}", at_least(gap, 0.3, 0.1)))
+        dead = {a: self._trained(r, f"{a}, high rate", "probe.dead_fraction") for a in ("relu",) + LIVING}
+        at_init = r.stat("relu, high rate", "probe.dead_fraction_init")
+        relu_dies = at_least(dead["relu"], 0.01, 1e-12)
+        out.append(self.found("relu-dies", f"dead ReLU units after training at {HIGH_RATE:g}: "
+                                           f"{dead['relu'].show(3, 100, '%')} (at init {at_init.show(3, 100, '%')})",
+                              relu_dies))
+        for a in LIVING:
+            verdict = at_most(dead[a], 0.0, 0.01)
+            if relu_dies[0] != SUPPORTED:
+                verdict = INCONCLUSIVE, verdict[1] + "; only judged where ReLU units died at the same rate"
+            diverged = r.diverged(f"{a}, high rate")
+            out.append(self.found(f"{a}-lives", f"dead {a} units after training at {HIGH_RATE:g}: "
+                                                f"{dead[a].show(3, 100, '%')} (ReLU {dead['relu'].show(3, 100, '%')})"
+                                                + (f"; {diverged} seed(s) diverged at this rate, not counted"
+                                                   if diverged else ""), verdict))
+        drop = {a: r.stat(a, "probe.noise_accuracy_drop") for a in ("elu", "leaky_relu")}
+        out.append(self.found("elu-noise", f"accuracy lost to noise: ELU {drop['elu'].show(3, 100, ' pt')}, Leaky ReLU "
+                                           f"{drop['leaky_relu'].show(3, 100, ' pt')}",
+                              exceeds(drop["leaky_relu"], drop["elu"])))
+        selu = r.stat("selu", "act_std_last_over_first")
+        out.append(self.found("selu-normalizes", f"last/first hidden output std at init: SELU {selu.show(3)}, ReLU (He) "
+                                                 f"{r.stat('relu', 'act_std_last_over_first').show(3)}",
+                              within(selu, 0.5, 2.0)))
+        val = {a: r.stat(f"{a}, deep", "best_val_accuracy") for a in ("selu", "relu")}
+        out.append(self.found("selu-deep", f"deep MLP best validation accuracy: SELU {val['selu'].show(3, 100, '%')}, "
+                                           f"ReLU {val['relu'].show(3, 100, '%')}", exceeds(val["selu"], val["relu"])))
+        return out
+
+    @staticmethod
+    def _trained(r: Results, label: str, key: str) -> Stat:
+        """``key`` over the seeds that trained to the end (a diverged network has no dead or live units)."""
+        rows = [row for row in r.seeds_of(label) if row.fit != "diverged"]
+        return Stat.of([row.metric(key) for row in rows], [row.label.rsplit("#", 1)[-1] for row in rows])
+
+    def figures(self, r: Results) -> dict:
+        high = [f"{a}, high rate" for a in ("relu",) + LIVING]
+        return {
+            "dead_units.png": (f"Dead units after SGD at {HIGH_RATE:g} (mean and range over seeds)",
+                               r.bars(high, "probe.dead_fraction", "dead fraction")),
+            "gradients.png": ("First/last-layer gradient norm at init, fresh deep MLPs",
+                              r.bars(list(FRESH), "grad_first_over_last", "first / last", log_y=True)),
+            "saturation.png": ("Fraction of unit values with derivative below 0.01 at init",
+                               r.bars(list(FRESH), "saturated_fraction", "saturated fraction")),
+            "noise.png": ("Validation accuracy lost to input noise", plots.bars(
+                {a: r.metric(a, "probe.noise_accuracy_drop") for a in ("elu", "leaky_relu")}, "accuracy drop")),
+        }

@@ -1,0 +1,150 @@
+"""Training across devices and hosts on tf.distribute: which strategy, how many replicas, who is chief.
+
+- ``none``: the default strategy, one device.
+- ``mirrored``: MirroredStrategy over every local GPU; on a CPU-only machine over ``train.devices``
+  logical CPU devices (how it is tested here). Keras ``fit`` drives it.
+- ``multi_worker``: MultiWorkerMirroredStrategy, one process per host, the cluster read from
+  ``TF_CONFIG``. Keras 3 ``fit`` fails under it (keras-team/keras#20585), so
+  :func:`pipeline.loop.fit_distributed` drives it. Only the chief logs to MLflow, registers and exports.
+
+- ``data_parallel`` (JAX backend): ``keras.distribution.DataParallel`` over every JAX device (host CPU
+  devices come from ``XLA_FLAGS=--xla_force_host_platform_device_count=N``); across hosts,
+  ``keras.distribution.initialize()`` reads the ``KERAS_DISTRIBUTION_*`` variables. Keras ``fit``
+  drives it; process 0 is the chief.
+
+``train.batch_size`` is the global batch (split across replicas); ``train.lr_scaling: linear``
+multiplies the learning rate by the number of replicas.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..config.schema import STRATEGIES
+from ..errors import ConfigError
+
+
+@dataclass
+class Distribution:
+    kind: str
+    strategy: tf.distribute.Strategy
+    replicas: int
+    workers: int = 1
+    worker_index: int = 0
+    is_chief: bool = True
+    device_names: list | None = None    # shown by describe(); None: the tf.distribute strategy's devices
+
+    def scope(self):
+        return self.strategy.scope()
+
+    @property
+    def custom_loop(self) -> bool:
+        """Keras fit cannot drive MultiWorkerMirroredStrategy in Keras 3: trainlab's own loop does."""
+        return self.kind == "multi_worker"
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "one device"
+        where = f", worker {self.worker_index} of {self.workers}{' (chief)' if self.is_chief else ''}" \
+            if self.workers > 1 or self.kind == "multi_worker" else ""
+        names = self.device_names or [d.rsplit("/", 1)[-1].replace("device:", "")
+                                      for d in self.strategy.extended.worker_devices]
+        devices = ", ".join(names)
+        return f"{self.kind}: {self.replicas} replica(s) [{devices}]{where}"
+
+    def params(self) -> dict:
+        return {"distribution.strategy": self.kind, "distribution.replicas": self.replicas,
+                "distribution.workers": self.workers}
+
+
+def setup(kind: str, devices: int | None = None) -> Distribution:
+    """The strategy for ``train.strategy``. Call it before any other TensorFlow work: logical devices
+    and multi-worker collectives can only be set up before the runtime starts.
+
+    Raises:
+        ConfigError: an unknown strategy, a missing/invalid TF_CONFIG, or devices asked too late.
+    """
+    backend = keras.backend.backend()
+    if kind == "data_parallel":
+        if backend != "jax":
+            raise ConfigError("train.strategy=data_parallel runs on the JAX backend: trainlab --backend jax ...")
+        return _data_parallel(devices)
+    if backend != "tensorflow" and kind != "none":
+        raise ConfigError(f"train.strategy={kind} is tf.distribute and needs the TensorFlow backend; "
+                          "under JAX use data_parallel")
+    if kind == "none":
+        return Distribution("none", tf.distribute.get_strategy(), 1)
+    if kind == "mirrored":
+        names = _mirrored_devices(devices)
+        strategy = tf.distribute.MirroredStrategy(names)
+        return Distribution("mirrored", strategy, strategy.num_replicas_in_sync)
+    if kind == "multi_worker":
+        cluster, task_type, index = _tf_config()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+        chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
+        return Distribution("multi_worker", strategy, strategy.num_replicas_in_sync, workers, index, chief)
+    raise ConfigError(f"train.strategy must be one of {', '.join(STRATEGIES)}; got {kind!r}")
+
+
+def _data_parallel(devices: int | None) -> Distribution:
+    import jax
+    if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several hosts: join them first
+        keras.distribution.initialize()
+    found = keras.distribution.list_devices()
+    chosen = found if devices is None else found[:devices]
+    if devices is not None and len(found) < devices:
+        raise ConfigError(f"train.devices={devices} but JAX sees {len(found)} device(s); on a CPU set "
+                          f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before starting")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
+    return Distribution("data_parallel", tf.distribute.get_strategy(), len(chosen), jax.process_count(),
+                        jax.process_index(), jax.process_index() == 0, device_names=[str(d) for d in chosen])
+
+
+def _mirrored_devices(devices: int | None) -> list[str]:
+    """Every local GPU (or the first ``devices`` of them); without GPUs, ``devices`` logical CPUs."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return [f"/gpu:{i}" for i in range(len(gpus) if devices is None else min(devices, len(gpus)))]
+    n = devices or 1
+    if n > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+        except RuntimeError:  # the runtime has started: fine if it was started with enough devices
+            if len(tf.config.list_logical_devices("CPU")) < n:
+                raise ConfigError(f"train.devices={n} logical CPU devices must be set before TensorFlow starts; "
+                                  "run the training command in a fresh process") from None
+    return [f"/cpu:{i}" for i in range(n)]
+
+
+def _tf_config() -> tuple[dict, str, int]:
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise ConfigError("train.strategy=multi_worker needs TF_CONFIG, e.g. "
+                          '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+                          '"index": 0}}; one process per host, each with its own task index')
+    try:
+        config = json.loads(raw)
+        cluster, task = config["cluster"], config["task"]
+        task_type, index = task["type"], int(task["index"])
+        members = cluster[task_type]
+        if not 0 <= index < len(members):
+            raise ValueError(f"task index {index} outside the {len(members)} {task_type}(s)")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"TF_CONFIG is not a valid cluster spec: {e}") from None
+    return cluster, task_type, index
+
+
+def weights_digest(weights: list[np.ndarray]) -> str:
+    """A short hash of the model's weights: equal on every worker when the replicas stayed in sync."""
+    h = hashlib.sha256()
+    for w in weights:
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()[:16]

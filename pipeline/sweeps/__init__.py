@@ -1,6 +1,0 @@
-"""Sweeps: many configs as one MLflow parent run with a child run per point, compared side by side."""
-from .compare import Comparison, Row
-from .runner import SweepResult, run_sweep
-from .spec import Point, SweepSpec, load_spec
-
-__all__ = ["Comparison", "Point", "Row", "SweepResult", "SweepSpec", "load_spec", "run_sweep"]

@@ -1,0 +1,116 @@
+"""Keras callbacks of the training stage: stop on a signal, divergence guard, best-epoch keeper with
+early stopping, the epoch counter of the input pipeline, the mixing switch and the terminal echo."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+
+from trainlab.augment import AugmentChain
+
+from .faults import Interrupted
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Raises :class:`Interrupted` at the first batch boundary after a signal arrived under
+    ``faults.graceful()``: no epoch-end callback sees the unfinished epoch (nothing logs or checkpoints it).
+
+    Async-safe: Keras then runs batch-end hooks on a helper thread instead of waiting for each step's logs
+    on the training thread; the exception reaches the training thread at the next batch or epoch end."""
+
+    async_safe = True
+
+    def __init__(self, pending: list):
+        super().__init__()
+        self.pending = pending
+
+    def _check(self, *_, **__):
+        if self.pending:
+            raise Interrupted(self.pending[0])
+
+    on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Sets the input pipeline's epoch variable as each epoch begins (shuffle and augmentation seeds
+    derive from it: see ``inputs.make_dataset``)."""
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first NaN/inf batch loss and remembers why (async-safe: checked on Keras's
+    helper thread, so the training thread does not wait for every step's loss; it stops a step later)."""
+
+    async_safe = True
+    reason: str | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            self.reason = f"loss became {loss} at epoch {self.epoch + 1}, batch {batch + 1}"
+            self.model.stop_training = True
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Tracks the best epoch on a validation metric (higher is better), restores its weights at the
+    end, and stops early after ``patience`` epochs without improvement (0: never)."""
+
+    def __init__(self, monitor: str, patience: int = 0, source: Callable[[], list] | None = None):
+        super().__init__()
+        self.monitor, self.patience, self.source = monitor, patience, source  # source: the weights to keep
+        self.epoch, self.value, self.weights, self.stopped_epoch = -1, -np.inf, None, None
+
+    def resume(self, state: dict, weights) -> None:
+        """Continue from a checkpoint's counters and best weights."""
+        self.epoch, self.weights, self.stopped_epoch = state["best_epoch"], weights, state.get("stopped_epoch")
+        self.value = -np.inf if state.get("best_value") is None else state["best_value"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value > self.value:
+            self.epoch, self.value = epoch, float(value)
+            self.weights = self.source() if self.source else self.model.get_weights()
+        elif self.patience and epoch - self.epoch >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+
+
+class MixingSwitch(keras.callbacks.Callback):
+    """Turns mixup/cutmix off from epoch ``off_from_epoch`` on (clean labels for the last epochs)."""
+
+    def __init__(self, chain: AugmentChain, off_from_epoch: int):
+        super().__init__()
+        self.chain, self.off_from_epoch = chain, off_from_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.chain.mixing.assign(epoch < self.off_from_epoch)
+
+
+class EpochEcho(keras.callbacks.Callback):
+    """One line per epoch on the terminal."""
+
+    def __init__(self, echo: Callable[[str], None]):
+        super().__init__()
+        self.echo, self.start = echo, time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+        self.echo(f"epoch {epoch + 1}/{self.params['epochs']}  {shown}  ({time.perf_counter() - self.start:.1f}s)")
