@@ -25,12 +25,13 @@ runtime.setup(False)
 import keras
 from trainlab.pipeline.config.schema import load_config
 from trainlab.pipeline.training.stage import train
+from trainlab.pipeline.plan import resolve_plan
 overrides, out = json.loads(sys.argv[1]), sys.argv[2]
 times = []
 class Clock(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None): self.t = time.perf_counter()
     def on_epoch_end(self, epoch, logs=None): times.append(time.perf_counter() - self.t)
-result = train(load_config(None, overrides), echo=lambda _: None, callbacks=[Clock()])
+result = train(resolve_plan(load_config(None, overrides)), echo=lambda _: None, callbacks=[Clock()])
 from mlflow.tracking import MlflowClient
 import glob, os
 tags = MlflowClient().get_run(result.run_id).data.tags

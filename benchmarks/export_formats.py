@@ -71,8 +71,9 @@ def main():
     cfg = load_config(None, {"tracking.tracking_uri": uri, "export.dir": str(workdir / "exports"),
                              "train.precision": "float32"}, args.preset)
     if not args.tracking_uri:
-        from trainlab.pipeline.training.stage import train
-        train(cfg, register=True, echo=lambda _: None)
+        from trainlab.pipeline.job import train_and_register
+        from trainlab.pipeline.plan import resolve_plan
+        train_and_register(resolve_plan(cfg), echo=lambda _: None)
     lines = []
     path, _ = export_model(cfg, formats=("tflite", "tflite-int8", "onnx"), echo=lines.append)
     ds = load_dataset(cfg.data.dataset)

@@ -38,11 +38,12 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 def trainlab_fit(precision: str, epochs: int, store: str) -> list[float]:
     """trainlab's training stage; the seconds of each epoch's training steps."""
     from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
     cfg = load_config(None, {**SAME_AS_KERAS_EXAMPLE, "tracking.tracking_uri": f"sqlite:///{store}/mlflow.db",
                              "train.epochs": epochs, "train.precision": precision})
     timer = EpochTimer(lambda: 0.0)
-    train(cfg, echo=lambda _: None, callbacks=[timer])
+    train(resolve_plan(cfg), echo=lambda _: None, callbacks=[timer])
     return timer.phases["train"]
 
 

@@ -61,8 +61,9 @@ def main():
     uri = args.tracking_uri or f"sqlite:///{workdir}/mlflow.db"
     cfg = load_config(None, {"tracking.tracking_uri": uri, "export.dir": str(workdir / "exports")}, args.preset)
     if not args.tracking_uri:
-        from trainlab.pipeline.training.stage import train
-        train(cfg, register=True, echo=lambda _: None)
+        from trainlab.pipeline.job import train_and_register
+        from trainlab.pipeline.plan import resolve_plan
+        train_and_register(resolve_plan(cfg), echo=lambda _: None)
     path, _ = export_model(cfg)
     images = load_dataset("mnist").x_test
     bin_dir = Path(sys.executable).parent

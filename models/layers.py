@@ -125,7 +125,7 @@ class TemperatureScaling(keras.layers.Layer):
     """Calibrated probabilities from probabilities: ``softmax(log(p) / temperature)`` (Guo et al. 2017).
 
     Goes after a softmax head, so a trained model is calibrated without touching its weights; the
-    argmax never changes. The temperature is fitted on validation data (``pipeline.calibration``).
+    argmax never changes. The temperature is fitted on validation data (``trainlab.pipeline.evaluation.calibration``).
     """
 
     def __init__(self, temperature: float = 1.0, **kwargs):

@@ -1,4 +1,5 @@
-"""The main job (``trainlab run``, ``make run``): train -> register -> evaluate -> export, from one plan.
+"""The main job (``trainlab run``, ``make run``): train -> register -> evaluate -> export, from one plan;
+and registration after a training (``trainlab train --register`` too).
 
 Nothing is done twice: the run's own test report stands for the champion when the run became it (an
 older champion's test accuracy is read from its run), and the export takes the model the run has
@@ -12,9 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import tracking
-from .config.schema import Config
 from .export.stage import export_model
-from .plan import Plan, as_plan
+from .plan import Plan
 from .training.stage import TrainResult, train
 
 
@@ -28,15 +28,30 @@ class JobResult:
     seconds: float
 
 
-def run_job(plan: Plan | Config, echo: Callable[[str], None] = print) -> JobResult:
+def register_result(plan: Plan, result: TrainResult, echo: Callable[[str], None] = print) -> TrainResult:
+    """Register the run's model under ``tracking.registered_model``: it becomes ``champion`` only if it
+    beats the current one on the validation split this run was selected on (``result.rescorer``)."""
+    if result.run_id:  # a worker that is not the chief has nothing to register
+        result.registration = tracking.register(result.run_id, plan.config.tracking.registered_model,
+                                                result.rescorer)
+        echo(result.registration.message)
+    return result
+
+
+def train_and_register(plan: Plan, echo: Callable[[str], None] = print, **options) -> TrainResult:
+    """``train`` then :func:`register_result`: what ``trainlab train --register`` does (``options`` go to
+    ``train``)."""
+    return register_result(plan, train(plan, register=True, echo=echo, **options), echo)
+
+
+def run_job(plan: Plan, echo: Callable[[str], None] = print) -> JobResult:
     """Train the planned model, register it (champion if it beats the current one), export the champion.
 
     Under ``multi_worker`` the other workers only train; the chief registers and exports.
     """
     start = time.perf_counter()
-    plan = as_plan(plan)
     cfg = plan.config
-    result = train(plan, register=True, echo=echo)
+    result = train_and_register(plan, echo)
     if not result.run_id:
         return JobResult(result, None, None, None, False, time.perf_counter() - start)
     name = cfg.tracking.registered_model

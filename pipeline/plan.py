@@ -7,7 +7,7 @@ input shape (so a bad ``model.*`` option, or a network too deep for the images, 
 names its key), and derives the values the stages would otherwise each compute: steps per epoch,
 effective learning rate, dtype policy, the distribution strategy and its replicas. The strategy is
 set up here, first of all TensorFlow work, as logical devices and multi-worker collectives require. Train, lr-find, sweeps (every point before the
-first trains), studies and ``run`` consume it; each run logs it whole as ``plan.yaml``.
+first trains), studies and ``run`` take it (never a bare config); each run logs it whole as ``plan.yaml``.
 """
 from __future__ import annotations
 
@@ -67,11 +67,6 @@ class Plan:
         }
 
 
-def as_plan(plan_or_config: Plan | Config) -> Plan:
-    """A plan as it is; a Config resolved into its plan (the stages take either)."""
-    return resolve_plan(plan_or_config) if isinstance(plan_or_config, Config) else plan_or_config
-
-
 def resolve_plan(cfg: Config) -> Plan:
     """Check ``cfg`` against the data, the registries and this machine; return the plan.
 
@@ -79,8 +74,7 @@ def resolve_plan(cfg: Config) -> Plan:
         ConfigError: a value that cannot run, naming its key.
         DataError: the dataset is unknown or unreadable.
     """
-    from .runtime import distribute
-    from .runtime import dtype_policy
+    from .runtime import distribute, dtype_policy
     d, t = cfg.data, cfg.train
     dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work (decoding image folders too)
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)

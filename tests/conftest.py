@@ -45,11 +45,12 @@ def trained(_trained):
 @pytest.fixture(scope="session")
 def _trained(tmp_path_factory):
     """One small model trained for two epochs, registered as champion: shared by the tests that read it."""
-    from trainlab.pipeline.training.stage import train
+    from trainlab.pipeline.job import train_and_register
+    from trainlab.pipeline.plan import resolve_plan
     tmp = tmp_path_factory.mktemp("trained")
     cfg = smoke_config(tmp, **{"train.epochs": 2})
     lines = []
-    result = train(cfg, register=True, echo=lines.append)
+    result = train_and_register(resolve_plan(cfg), echo=lines.append)
     return cfg, result, lines
 
 

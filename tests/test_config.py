@@ -122,3 +122,63 @@ def test_each_dataset_registers_under_its_own_name(tmp_path, dataset, name):
     from trainlab.pipeline.config.schema import registered_model_name
     assert registered_model_name(dataset) == name
     assert load_config(None, {"tracking.registered_model": "mine"}).tracking.registered_model == "mine"
+
+
+# --- "none" is a value of a string key; null unsets it ---------------------------------------------
+
+NORMALIZATION_LAYERS = ("BatchNormalization", "LayerNormalization")
+
+
+def _normalization_layers(model) -> list[str]:
+    found = []
+    for layer in model._flatten_layers(include_self=False):
+        if type(layer).__name__ in NORMALIZATION_LAYERS:
+            found.append(type(layer).__name__)
+    return found
+
+
+@pytest.mark.parametrize("family", ["cnn", "cnn_deep", "resnet", "mlp_deep"])
+@pytest.mark.parametrize("given", ["--set", "yaml"])
+def test_model_normalization_none_builds_a_network_without_normalization(tmp_path, family, given):
+    """``model.normalization: none`` was read as unset (the family's default: BatchNorm in the CNNs), so
+    runs with and without it trained the same network."""
+    from trainlab.models import create_model
+    from trainlab.pipeline.plan import resolve_plan
+    overrides = {"model.name": family, "tracking.tracking_uri": f"sqlite:///{tmp_path}/m.db"}
+    if given == "yaml":
+        (tmp_path / "c.yml").write_text("model:\n  normalization: none\n")
+        cfg = load_config(tmp_path / "c.yml", overrides, preset="smoke")
+    else:
+        cfg = load_config(None, {**overrides, "model.normalization": "none"}, preset="smoke")
+    assert cfg.model.normalization == "none"
+    plan = resolve_plan(cfg)
+    assert plan.model_options["normalization"] == "none"
+    model = create_model(family, input_shape=plan.image_shape, num_classes=10, **plan.model_options)
+    assert _normalization_layers(model) == []
+    batch = create_model(family, input_shape=plan.image_shape, num_classes=10,
+                         **{**plan.model_options, "normalization": "batch"})
+    assert _normalization_layers(batch)  # the check sees the layers when they are there
+
+
+@pytest.mark.parametrize("key", ["model.activation", "model.initializer", "model.normalization", "model.pooling",
+                                 "tracking.run_name", "data.cache_dir"])
+def test_null_unsets_an_optional_string_key_and_none_is_a_value(key):
+    assert load_config(None, {key: "null"}).flat()[key] is None
+    assert load_config(None, {key: "~"}).flat()[key] is None
+    if key in ("tracking.run_name", "data.cache_dir", "model.normalization"):  # "none" is a valid value there
+        assert load_config(None, {key: "none"}).flat()[key] == "none"
+
+
+@pytest.mark.parametrize("key, message", [("model.activation", "model.activation must be one of"),
+                                          ("model.initializer", "model.initializer must be one of"),
+                                          ("model.pooling", "model.pooling must be one of")])
+def test_none_where_it_is_not_a_choice_is_named_instead_of_ignored(tmp_path, key, message):
+    from trainlab.pipeline.plan import resolve_plan
+    cfg = load_config(None, {key: "none", "model.name": "cnn", "tracking.tracking_uri": f"sqlite:///{tmp_path}/m.db"},
+                      preset="smoke")
+    with pytest.raises(ConfigError, match=message):
+        resolve_plan(cfg)
+
+
+def test_limits_still_take_none_as_unset():
+    assert load_config(None, {"data.limit_train": "none"}).data.limit_train is None

@@ -39,3 +39,23 @@ def test_verdicts(h, best, verdict):
 def test_good_fit_reason_says_which_side_train_accuracy_is(h, reason):
     result = diagnose(h)
     assert (result.verdict, result.reason) == ("good fit", reason)
+
+
+# make run's own curves (one-cycle, 8 epochs; the last two): the training loss fell 18% over the last epoch
+# because the rate annealed to nothing, while validation accuracy moved by 0.0004
+MAKE_RUN_END = history([0.9912, 0.9934], [0.9940, 0.9944], [0.0345, 0.0283], [0.0214, 0.0207])
+
+
+@pytest.mark.parametrize("schedule, verdict", [("one_cycle", "good fit"), ("cosine", "good fit"),
+                                               ("constant", "underfitting"), ("step", "underfitting")])
+def test_an_annealed_last_epoch_is_judged_on_validation(schedule, verdict):
+    result = diagnose(MAKE_RUN_END, 1, schedule)
+    assert result.verdict == verdict, result.reason
+
+
+def test_validation_still_rising_after_annealing_is_underfitting():
+    h = history([0.95, 0.97], [0.95, 0.965], [0.2, 0.1], [0.2, 0.12])
+    result = diagnose(h, 1, "one_cycle")
+    assert (result.verdict, result.reason) == (
+        "underfitting", "validation accuracy still rose 0.0150 over the last epoch > 0.005 although the one_cycle "
+                        "schedule had annealed the rate")

@@ -108,7 +108,7 @@ def test_strategy_keys_are_validated():
 
 def test_sync_batch_norm_rebuild_keeps_the_architecture():
     from trainlab.pipeline.plan import resolve_plan
-    from trainlab.pipeline.training.stage import build_model
+    from trainlab.pipeline.training.prepare import build_model
     plan = resolve_plan(load_config(None, {"model.name": "cnn", "model.width": 4}))
     plain = build_model(plan)
     synced = build_model(plan, sync_batch_norm=True)

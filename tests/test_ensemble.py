@@ -79,9 +79,10 @@ def test_an_ensemble_needs_the_cross_entropy_loss(tmp_path):
 def test_an_ensemble_trains_and_is_logged_and_exported_as_one_model(tmp_path):
     from tests.conftest import smoke_config
     from trainlab.pipeline import tracking
+    from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
     cfg = smoke_config(tmp_path, **{"model.members": 2, "train.epochs": 1, "augment": []})
-    result = train(cfg, echo=lambda line: None)
+    result = train(resolve_plan(cfg), echo=lambda line: None)
     assert result.test.accuracy > 0.3  # it learned: chance is 0.1 (one smoke epoch gives about 0.45)
     x = np.random.default_rng(1).integers(0, 256, (4, 28, 28, 1)).astype(np.float32)
     logged = tracking.load_model(tracking.run_model_uri(result.run_id))

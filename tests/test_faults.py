@@ -16,6 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import smoke_config
 from trainlab.pipeline import tracking
+from trainlab.pipeline.job import train_and_register
+from trainlab.pipeline.plan import resolve_plan
 from trainlab.pipeline.training.checkpoints import Checkpoint
 from trainlab.pipeline.training.faults import ResourceError
 
@@ -150,13 +152,14 @@ def test_signals_are_recorded_while_graceful_and_raise_otherwise(signum, code):
 
 
 def test_deterministic_runs_give_the_same_weights(tmp_path):
+    from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
     digests = set()
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         cfg = smoke_config(tmp_path / name, **{"train.deterministic": True, "model.dropout": 0.3,
                                                "data.limit_train": 1000, "data.validation_size": 200})
-        result = train(cfg, echo=lambda _: None)
+        result = train(resolve_plan(cfg), echo=lambda _: None)
         digests.add(MlflowClient().get_run(result.run_id).data.tags["trainlab.weights_digest"])
     assert len(digests) == 1
     from trainlab import compat
@@ -209,15 +212,14 @@ def test_a_torn_checkpoint_file_is_a_clear_error(tmp_path):
 
 
 def test_champion_is_rescored_on_the_candidates_validation_split(tmp_path):
-    from trainlab.pipeline.training.stage import train
-    first = train(smoke_config(tmp_path), register=True, echo=lambda _: None)
+    first = train_and_register(resolve_plan(smoke_config(tmp_path)), echo=lambda _: None)
     assert first.registration.promoted
-    other = train(smoke_config(tmp_path, **{"train.seed": 7}), register=True, echo=lambda _: None)
+    other = train_and_register(resolve_plan(smoke_config(tmp_path, **{"train.seed": 7})), echo=lambda _: None)
     tags = [MlflowClient().get_run(r.run_id).data.tags[tracking.VALIDATION_TAG] for r in (first, other)]
     assert tags[0] != tags[1]
     assert "re-scored on this run's validation images" in other.registration.message
     holder = tracking.champion("trainlab-mnist")[1]
-    same = train(smoke_config(tmp_path, **{"train.epochs": 2}), register=True, echo=lambda _: None)
+    same = train_and_register(resolve_plan(smoke_config(tmp_path, **{"train.epochs": 2})), echo=lambda _: None)
     # against a champion with the same split (the first run) the scores compare directly
     assert ("re-scored" in same.registration.message) == (holder != first.run_id), same.registration.message
 

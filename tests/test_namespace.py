@@ -24,7 +24,7 @@ def wheel(tmp_path_factory):
     src = tmp / "src"
     for part in ("pipeline", "models", "augment", "trainlab"):
         shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
-    for part in ("setup.cfg", "pyproject.toml", "README.md"):
+    for part in ("setup.cfg", "setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / part, src / part)
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                            "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True, timeout=300)
@@ -33,12 +33,16 @@ def wheel(tmp_path_factory):
     return path
 
 
-def test_the_wheel_installs_only_the_trainlab_package(wheel):
-    names = zipfile.ZipFile(wheel).namelist()
+def test_the_wheel_installs_only_the_trainlab_package_with_every_module(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"trainlab", f"trainlab-{trainlab.__version__}.dist-info"}
-    assert {"trainlab/pipeline/cli/__init__.py", "trainlab/models/cnn.py", "trainlab/augment/mixing.py",
-            "trainlab/__init__.py"} <= set(names)
+    # every module of the checkout, found here by walking the folders (not from setup.py's list)
+    expected = {f"trainlab/{py.relative_to(ROOT / folder).as_posix()}" if folder == "trainlab"
+                else f"trainlab/{folder}/{py.relative_to(ROOT / folder).as_posix()}"
+                for folder in ("trainlab", "pipeline", "models", "augment") for py in (ROOT / folder).rglob("*.py")}
+    assert len(expected) > 100 and not expected - names, sorted(expected - names)
+    assert "trainlab/pipeline/serving/page/index.html" in names
     entry = zipfile.ZipFile(wheel).read(f"trainlab-{trainlab.__version__}.dist-info/entry_points.txt").decode()
     assert "trainlab = trainlab.pipeline.cli:main" in entry
 
@@ -102,30 +106,41 @@ def test_commands_start_without_tensorflow_start_up_lines(tmp_path):
     assert verbose.returncode == 0 and _tensorflow_lines(verbose.stderr)
 
 
-def test_everything_works_beside_a_users_decoy_models_augment_and_pipeline(tmp_path):
-    """A working directory with its own models.py, augment.py and pipeline/ shadows nothing: the CLI,
-    worker processes (python -m puts the working directory first) and predict all use trainlab's."""
+def test_a_wheel_install_runs_the_job_a_sweep_and_a_study_beside_a_users_decoys(wheel, tmp_path):
+    """The wheel installed (not editable) runs `trainlab run`, predict, a sweep in worker processes and a
+    smoke study; a working directory with its own models.py, augment.py and pipeline/ shadows nothing
+    (python -m puts the working directory first in the workers)."""
     import tensorflow as tf
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                           str(wheel)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    work = tmp_path / "work"
     decoy = "raise SystemExit('the decoy {} was imported instead of trainlab.{}')\n"
-    (tmp_path / "models.py").write_text(decoy.format("models.py", "models"))
-    (tmp_path / "augment.py").write_text(decoy.format("augment.py", "augment"))
-    (tmp_path / "pipeline").mkdir()
-    (tmp_path / "pipeline" / "__init__.py").write_text(decoy.format("pipeline/", "pipeline"))
-    (tmp_path / "pipeline" / "sweeps").mkdir()
-    (tmp_path / "pipeline" / "sweeps" / "__init__.py").write_text(decoy.format("pipeline/sweeps", "pipeline.sweeps"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/decoy.db"}
+    (work / "pipeline" / "experiments").mkdir(parents=True)
+    (work / "models.py").write_text(decoy.format("models.py", "models"))
+    (work / "augment.py").write_text(decoy.format("augment.py", "augment"))
+    (work / "pipeline" / "__init__.py").write_text(decoy.format("pipeline/", "pipeline"))
+    (work / "pipeline" / "experiments" / "__init__.py").write_text(decoy.format("pipeline/experiments", "pipeline"))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/decoy.db", "PYTHONPATH": str(site)}
 
     def trainlab_cli(*args):
-        done = subprocess.run([TRAINLAB, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+        done = subprocess.run([sys.executable, "-m", "trainlab", *args], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=400)
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         return done.stdout
 
+    where = subprocess.run([sys.executable, "-c", "import trainlab.pipeline.cli as c; print(c.__file__)"], cwd=work,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
     assert "exported to exports/trainlab-mnist/1" in trainlab_cli("run", "--preset", "smoke")
     digit = np.zeros((28, 28, 1), np.uint8)
     digit[6:22, 13:16] = 255  # a "1"
-    (tmp_path / "one.png").write_bytes(tf.io.encode_png(digit).numpy())
+    (work / "one.png").write_bytes(tf.io.encode_png(digit).numpy())
     assert "one.png" in trainlab_cli("predict", "one.png")
-    (tmp_path / "grid.yml").write_text("name: decoy\npreset: smoke\nbase: {data.limit_train: 800, "
-                                       "data.validation_size: 200}\ngrid:\n  model.width: [4, 6]\n")
+    (work / "grid.yml").write_text("name: decoy\npreset: smoke\nbase: {data.limit_train: 800, "
+                                   "data.validation_size: 200}\ngrid:\n  model.width: [4, 6]\n")
     out = trainlab_cli("sweep", "grid.yml", "--workers", "2")
     assert "2 point(s) run, 0 skipped as finished, 0 failed" in out
+    out = trainlab_cli("study", "preprocessing", "--smoke", "--out", str(tmp_path / "study"))
+    assert (tmp_path / "study" / "report.md").is_file(), out

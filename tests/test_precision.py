@@ -81,8 +81,9 @@ def test_float32_config_rebuilds_every_layer_in_float32_with_the_same_weights():
 
 def test_training_in_mixed_bf16_logs_the_policy_and_serves_float32(tmp_path, mnist):
     cfg = smoke_config(tmp_path, **{"train.precision": "mixed_bfloat16", "augment": [], "train.epochs": 2})
+    from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
-    result = train(cfg, echo=lambda _: None)
+    result = train(resolve_plan(cfg), echo=lambda _: None)
     assert MlflowClient().get_run(result.run_id).data.params["train.dtype_policy"] == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is back
     model = tracking.load_model(tracking.run_model_uri(result.run_id))

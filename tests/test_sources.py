@@ -220,13 +220,14 @@ def test_bad_data_is_one_line_and_exit_2(tmp_path, make, extra, message):
                     reason="Debian's dataset-fashion-mnist is not installed (make test installs it as root)")
 def test_real_fashion_mnist_loads_and_a_short_training_learns(tmp_path):
     from tests.conftest import smoke_config
+    from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
     ds = load_dataset("fashion_mnist")
     assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
     assert np.bincount(ds.y_train).tolist() == [6000] * 10 and ds.class_names[0] == "T-shirt/top"
     cfg = smoke_config(tmp_path, **{"data.dataset": "fashion_mnist", "data.limit_train": 6000,
                                     "data.validation_size": 1000, "train.epochs": 2, "augment": []})
-    result = train(cfg, echo=lambda _: None)
+    result = train(resolve_plan(cfg), echo=lambda _: None)
     assert result.test.accuracy > 0.6  # chance is 0.1
 
 

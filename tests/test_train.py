@@ -10,6 +10,8 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import smoke_config
 from trainlab.pipeline import tracking
 from trainlab.pipeline.errors import DivergedError, TrackingError
+from trainlab.pipeline.job import train_and_register
+from trainlab.pipeline.plan import resolve_plan
 from trainlab.pipeline.training.callbacks import KeepBest
 from trainlab.pipeline.training.stage import train
 
@@ -75,7 +77,7 @@ def test_diverging_run_is_failed_and_never_registered(tmp_path):
     cfg = smoke_config(tmp_path, **{"model.name": "mlp_small", "train.optimizer": "sgd",
                                     "train.learning_rate": 1e12, "train.lr_schedule": "constant"})
     with pytest.raises(DivergedError, match="diverged"):
-        train(cfg, register=True, echo=lambda _: None)
+        train_and_register(resolve_plan(cfg), echo=lambda _: None)
     client = MlflowClient()
     [run] = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
     assert run.info.status == "FAILED"
@@ -93,7 +95,7 @@ def test_ctrl_c_marks_the_run_killed_and_leaves_the_registry(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, register=True, echo=interrupt_after_first_epoch)
+        train_and_register(resolve_plan(cfg), echo=interrupt_after_first_epoch)
     client = MlflowClient()
     [run] = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
     assert run.info.status == "KILLED"
@@ -108,14 +110,14 @@ def test_store_that_cannot_be_opened_fails_before_training(tmp_path, make_store,
     make_store(tmp_path / "store.db")
     cfg = smoke_config(tmp_path, **{"tracking.tracking_uri": f"sqlite:///{tmp_path}/store.db"})
     with pytest.raises(TrackingError, match=message):
-        train(cfg, echo=lambda _: None)
+        train(resolve_plan(cfg), echo=lambda _: None)
     assert (tmp_path / "store.db").exists()  # nothing stored is touched
 
 
 def test_missing_store_folder_fails_before_training(tmp_path):
     cfg = smoke_config(tmp_path, **{"tracking.tracking_uri": f"sqlite:///{tmp_path}/absent/mlflow.db"})
     with pytest.raises(TrackingError, match="does not exist"):
-        train(cfg, echo=lambda _: None)
+        train(resolve_plan(cfg), echo=lambda _: None)
 
 
 def test_mixing_switch_turns_mixing_off_for_the_last_epochs():
@@ -169,7 +171,7 @@ def test_early_stopping_and_mse_loss(tmp_path):
                                     "model.name": "mlp_small", "model.width": 16,
                                     "train.learning_rate": 1e-12, "train.lr_schedule": "constant",
                                     "augment": "none", "data.limit_train": 800, "data.validation_size": 200})
-    result = train(cfg, echo=lambda _: None)
+    result = train(resolve_plan(cfg), echo=lambda _: None)
     run = MlflowClient().get_run(result.run_id)
     assert run.data.params["train.loss"] == "mse"
     assert run.data.metrics["epochs_run"] == 2 and run.data.metrics["best_epoch"] == 0
@@ -184,7 +186,7 @@ def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
                              "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 500,
                              "model.width": 8}, preset="best")
     assert [op["name"] for op in cfg.augment] == ["random_crop", "rotate", "zoom"]
-    result = train(cfg, echo=lambda _: None)
+    result = train(resolve_plan(cfg), echo=lambda _: None)
     params = MlflowClient().get_run(result.run_id).data.params
     assert params["train.label_smoothing"] == "0.1" and params["model.name"] == "cnn_deep"
     assert params["model.members"] == "5"
@@ -204,7 +206,7 @@ def test_balanced_class_weights_raise_the_recall_of_a_rare_class(tmp_path, mnist
         cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "rare3.npz"), "data.limit_train": None,
                                         "data.validation_size": 300, "data.limit_test": None, "train.epochs": 3,
                                         "train.class_weight": setting})
-        result = train(cfg, echo=lambda _: None)
+        result = train(resolve_plan(cfg), echo=lambda _: None)
         recall[setting] = result.test.per_class()["recall"][3]
         params = MlflowClient().get_run(result.run_id).data.params
         assert params["train.class_weight"] == str(setting)
@@ -220,7 +222,7 @@ def test_ema_validates_keeps_and_tests_the_averaged_weights(tmp_path):
     from trainlab.pipeline.training import checkpoints
     cfg = smoke_config(tmp_path, **{"train.epochs": 1, "train.ema": 0.9, "train.keep_checkpoints": True,
                                     "augment": []})
-    result = train(cfg, echo=lambda line: None)
+    result = train(resolve_plan(cfg), echo=lambda line: None)
     _, splits = load_splits(cfg)
     val = evaluate_model(result.model, splits.x_val, splits.y_val, [str(i) for i in range(10)])
     assert val.accuracy == pytest.approx(result.best_val_accuracy, abs=1e-6)

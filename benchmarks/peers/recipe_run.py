@@ -26,11 +26,12 @@ def main():
     import mlflow
 
     from trainlab.pipeline.config.loading import load_config
+    from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
     store = tempfile.mkdtemp(prefix="trainlab-bench-")
     overrides = {"tracking.tracking_uri": f"sqlite:///{store}/mlflow.db", **dict(args.set)}
     cfg = load_config(None, overrides, preset=args.preset)
-    result = train(cfg, echo=lambda _: None)
+    result = train(resolve_plan(cfg), echo=lambda _: None)
     metrics = mlflow.get_run(result.run_id).data.metrics
     tta = {k: round(metrics[k], 4) for k in ("val_tta_accuracy", "test_tta_accuracy") if k in metrics}
     print(json.dumps({**tta, "seed": cfg.train.seed, "epochs": cfg.train.epochs, "best_epoch": result.best_epoch + 1,

@@ -34,6 +34,7 @@ def main():
     from trainlab.pipeline.data.inputs import Normalizer, make_dataset
     from trainlab.pipeline.data.sources import load_dataset
     from trainlab.pipeline.data.splits import make_splits
+    from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.runtime.dtype_policy import resolve
     from trainlab.pipeline.training.stage import train
     store = tempfile.mkdtemp(prefix="trainlab-bench-")
@@ -46,7 +47,7 @@ def main():
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     test_ds = make_dataset(splits.x_test, splits.y_test, num_classes=10, batch_size=1000, normalizer=normalizer)
     timer = EpochTimer(lambda: timer.model.evaluate(test_ds, verbose=0)[1])
-    train(cfg, echo=lambda _: None, callbacks=[timer])
+    train(resolve_plan(cfg), echo=lambda _: None, callbacks=[timer])
     name = "trainlab cnn_keras" if args.same_as_keras_example else f"trainlab {args.preset} ({cfg.model.name})"
     name += f" {resolve(cfg.train.precision)}"
     report(name, len(splits.y_train), timer.seconds, timer.accuracy, phases=timer.phases)

@@ -22,8 +22,9 @@ DEFAULT_CONFIG = "mlflow.yml"
 
 
 class Group(click.Group):
-    """Turns TrainlabError into ``Error: <reason>`` and exit 2; Ctrl-C, SIGTERM and SIGHUP into a
-    clean stop with exit 128 + the signal's number (130, 143, 129)."""
+    """Turns TrainlabError and click's usage errors into one line, ``Error: <reason>``, and exit 2 (click
+    itself prints usage, a hint and the error on three); Ctrl-C, SIGTERM and SIGHUP into a clean stop
+    with exit 128 + the signal's number (130, 143, 129)."""
 
     def invoke(self, ctx):
         quiet = _quiet_requested(ctx)
@@ -33,6 +34,10 @@ class Group(click.Group):
         except TrainlabError as e:
             click.echo(f"Error: {e}", err=True)
             ctx.exit(2)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            click.echo(f"Error: {e.format_message()} (see {where} --help)", err=True)
+            ctx.exit(e.exit_code)
         except KeyboardInterrupt as e:
             click.echo(f"Interrupted{f' ({e})' if str(e) else ''}.", err=True)
             ctx.exit(getattr(e, "exit_code", 130))
@@ -130,10 +135,11 @@ def config_options(*keys: str):
     return decorate
 
 
-def resolve_config(kwargs: dict) -> Config:
-    """Pop the config options out of a command's kwargs and build the config."""
+def resolve_config(kwargs: dict, registries: bool = True) -> Config:
+    """Pop the config options out of a command's kwargs and build the config (``registries``: see
+    ``validation.validate``; False for the commands that never load TensorFlow)."""
     path, preset, overrides = resolve_overrides(kwargs)
-    return load_config(path, overrides, preset)
+    return load_config(path, overrides, preset, registries=registries)
 
 
 def resolve_plan(kwargs: dict):

@@ -44,9 +44,12 @@ def data(grid, **kwargs):
                    "checkpoint, as the same MLflow run; without RUN_ID the newest one (see trainlab runs).")
 def train(register, resume, **kwargs):
     """Train a model as one MLflow run (every epoch checkpointed: a stopped run can be resumed)."""
+    from ..job import register_result
     from ..training.stage import train as train_stage
     if resume is None:
-        _done(train_stage(resolve_plan(kwargs), register=register, echo=click.echo))
+        plan = resolve_plan(kwargs)
+        result = train_stage(plan, register=register, echo=click.echo)
+        _done(register_result(plan, result, click.echo) if result.register else result)
         return
     from .. import tracking
     from ..plan import resolve_plan as resolve
@@ -57,8 +60,9 @@ def train(register, resume, **kwargs):
         raise click.UsageError(f"--resume continues a run with its own config: drop {', '.join(other)}")
     store = load_config(path, overrides, preset).tracking
     stopped = resumable(tracking.configure(store), None if resume == "latest" else resume)
-    _done(train_stage(resolve(resume_config(stopped.checkpoint, store)), register=register, echo=click.echo,
-                      resume=stopped.checkpoint))
+    plan = resolve(resume_config(stopped.checkpoint, store))
+    result = train_stage(plan, register=register, echo=click.echo, resume=stopped.checkpoint)
+    _done(register_result(plan, result, click.echo) if result.register else result)
 
 
 def _done(result) -> None:

@@ -16,7 +16,7 @@ from .options import cli, config_options, resolve_config
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to bind.")
 def ui(host, port, **kwargs):
     """Open the MLflow UI on the configured tracking store."""
-    cfg = resolve_config(kwargs)
+    cfg = resolve_config(kwargs, registries=False)  # the UI needs the store only: no TensorFlow
     bin_dir = os.path.dirname(sys.executable)  # mlflow execs its server from the venv's bin
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     click.echo(f"MLflow UI for {cfg.tracking.tracking_uri} at http://{host}:{port}", err=True)

@@ -23,12 +23,13 @@ ENVIRONMENT = {"MLFLOW_TRACKING_URI": "tracking.tracking_uri", "MLFLOW_EXPERIMEN
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                preset: str = "default", environ: dict[str, str] | None = None) -> Config:
+                preset: str = "default", environ: dict[str, str] | None = None, registries: bool = True) -> Config:
     """Defaults <- the dataset's recipe (:data:`DATASET_RECIPES`) <- YAML file <- preset <- environment
     (:data:`ENVIRONMENT`) <- overrides; then validate.
 
     Args:
         environ: the environment to read (default ``os.environ``).
+        registries: check model and augmentation names too (loads Keras; see ``validation.validate``).
 
     Raises:
         ConfigError: missing/unparsable file, unknown key, wrong type or bad value.
@@ -45,7 +46,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         cfg = _layered([list(recipe.items()), *layers])
     if cfg.tracking.registered_model == "auto":
         cfg.tracking.registered_model = registered_model_name(cfg.data.dataset)
-    validate(cfg)
+    validate(cfg, registries)
     return cfg
 
 

@@ -29,7 +29,7 @@ EXPORT_FORMATS = ("savedmodel", "tflite", "tflite-int8", "onnx")  # trainlab exp
 
 @dataclass
 class DataConfig:
-    dataset: str = "mnist"             # a registered name (mnist, fashion_mnist) or the path of a .npz file / IDX folder
+    dataset: str = "mnist"             # a registered name (mnist, fashion_mnist) or a path: an image folder, a CIFAR-10/100 archive or folder, a keras .npz file, an IDX folder
     validation_size: int = 5000        # validation images carved from the training set, stratified and seeded
     normalization: str = "standardize"  # none | scale (to [0, 1]) | center (scaled, minus the training mean) | standardize (mean/std)
     limit_train: Optional[int] = None  # keep only this many training images (smoke runs, studies)

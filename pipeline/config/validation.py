@@ -5,14 +5,30 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
-from .schema import LOSSES, LR_SCALINGS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, SCHEDULES, STRATEGIES, Config
+from .schema import (LOSSES, LR_SCALINGS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, SCHEDULES, STRATEGIES, Config,
+                     DataConfig, ModelConfig, TrainConfig)
 
 
-def validate(cfg: Config) -> None:
-    """Check values that types alone do not catch."""
-    from trainlab.augment import validate_specs
-    from trainlab.models import list_models  # models/ does not know about the config; the check lives here
-    d, m, t = cfg.data, cfg.model, cfg.train
+def validate(cfg: Config, registries: bool = True) -> None:
+    """Check values that types alone do not catch, section by section.
+
+    ``registries``: also check names against the model and augmentation registries, which loads Keras
+    (and TensorFlow); the commands that train nothing (``ui``, ``server``) skip that.
+    """
+    _check_data(cfg.data)
+    if cfg.export.tta and not cfg.evaluate.tta:
+        raise ConfigError("export.tta serves the evaluate.tta views: set evaluate.tta too")
+    _check_train(cfg.train)
+    _check_sizes(cfg.data, cfg.train)
+    _check_model(cfg.model)
+    _check_schedule(cfg.train)
+    if not cfg.tracking.registered_model.strip() or not cfg.tracking.experiment.strip():
+        raise ConfigError("tracking.registered_model and tracking.experiment must not be empty")
+    if registries:
+        _check_registries(cfg)
+
+
+def _check_data(d: DataConfig) -> None:
     _choice("data.normalization", d.normalization, NORMALIZATIONS)
     _choice("data.on_bad_file", d.on_bad_file, ("skip", "error"))
     _choice("data.cifar_labels", d.cifar_labels, ("fine", "coarse"))
@@ -23,15 +39,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.image_size must be [H, W] with sizes from 1 to 4096, got {d.image_size}")
     if not 0 < d.test_size < 1:
         raise ConfigError(f"data.test_size must be a fraction in (0, 1), got {d.test_size}")
-    if cfg.evaluate.tta is not None:
-        from trainlab.augment.tta import TTAError, views
-        try:
-            views(cfg.evaluate.tta)
-        except TTAError as e:
-            raise ConfigError(str(e)) from None
-    if cfg.export.tta and not cfg.evaluate.tta:
-        raise ConfigError("export.tta serves the evaluate.tta views: set evaluate.tta too")
-    _choice("model.name", m.name, list_models())
+
+
+def _check_train(t: TrainConfig) -> None:
     _choice("train.optimizer", t.optimizer, OPTIMIZERS)
     _choice("train.loss", t.loss, LOSSES)
     _choice("train.lr_schedule", t.lr_schedule, SCHEDULES)
@@ -40,9 +50,12 @@ def validate(cfg: Config) -> None:
     _choice("train.precision", t.precision, PRECISIONS)
     if t.devices is not None and t.devices < 1:
         raise ConfigError(f"train.devices must be at least 1, got {t.devices}")
-    for key, value in (("data.validation_size", d.validation_size), ("data.limit_train", d.limit_train), ("data.limit_test", d.limit_test),
-                       ("train.epochs", t.epochs), ("train.batch_size", t.batch_size),
-                       ("train.steps_per_execution", t.steps_per_execution),
+
+
+def _check_sizes(d: DataConfig, t: TrainConfig) -> None:
+    for key, value in (("data.validation_size", d.validation_size), ("data.limit_train", d.limit_train),
+                       ("data.limit_test", d.limit_test), ("train.epochs", t.epochs),
+                       ("train.batch_size", t.batch_size), ("train.steps_per_execution", t.steps_per_execution),
                        ("train.shuffle_buffer", t.shuffle_buffer)):
         if value is not None and value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
@@ -53,24 +66,24 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
     if not 0 <= t.label_smoothing < 1:
         raise ConfigError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+
+
+def _check_model(m: ModelConfig) -> None:
     if m.dropout is not None and not 0 <= m.dropout < 1:
         raise ConfigError(f"model.dropout must be in [0, 1), got {m.dropout}")
     for key, value in (("model.width", m.width), ("model.depth", m.depth)):
         if value is not None and value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
-    try:
-        if cfg.augment != "auto":
-            validate_specs(cfg.augment)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+
+
+def _check_schedule(t: TrainConfig) -> None:
     for key, value, low, high in (("train.warmup_epochs", t.warmup_epochs, 0, t.epochs),
-                                  ("train.step_gamma", t.step_gamma, 1e-6, 1), ("train.momentum", t.momentum, 0, 0.9999),
-                                  ("train.weight_decay", t.weight_decay, 0, 1)):
+                                  ("train.step_gamma", t.step_gamma, 1e-6, 1),
+                                  ("train.momentum", t.momentum, 0, 0.9999), ("train.weight_decay", t.weight_decay, 0, 1)):
         if not low <= value <= high:
             raise ConfigError(f"{key} must be in [{low}, {high}], got {value}")
-    for key, value in (("train.step_epochs", t.step_epochs),):
-        if value < 1:
-            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if t.step_epochs < 1:
+        raise ConfigError(f"train.step_epochs must be at least 1, got {t.step_epochs}")
     if t.early_stopping < 0:
         raise ConfigError(f"train.early_stopping must be at least 0, got {t.early_stopping}")
     if t.ema is not None and not 0 < t.ema < 1:
@@ -85,8 +98,21 @@ def validate(cfg: Config) -> None:
                           f"got {t.class_weight!r}")
     if t.mixing_off_epochs < 0:
         raise ConfigError(f"train.mixing_off_epochs must be at least 0, got {t.mixing_off_epochs}")
-    if not cfg.tracking.registered_model.strip() or not cfg.tracking.experiment.strip():
-        raise ConfigError("tracking.registered_model and tracking.experiment must not be empty")
+
+
+def _check_registries(cfg: Config) -> None:
+    """The model's name, the augmentation chain and the test-time views, against their registries."""
+    from trainlab.augment import validate_specs
+    from trainlab.augment.tta import TTAError, views
+    from trainlab.models import list_models  # models/ does not know about the config; the check lives here
+    _choice("model.name", cfg.model.name, list_models())
+    try:
+        if cfg.augment != "auto":
+            validate_specs(cfg.augment)
+        if cfg.evaluate.tta is not None:
+            views(cfg.evaluate.tta)
+    except (TTAError, ValueError) as e:
+        raise ConfigError(str(e)) from None
 
 
 def _choice(key: str, value: str, allowed) -> None:

@@ -3,7 +3,7 @@
 CIFAR-10 (``cifar-10-python.tar.gz`` / ``cifar-10-batches-py/``): ``data_batch_1`` .. ``data_batch_5``,
 ``test_batch`` and ``batches.meta``. CIFAR-100 (``cifar-100-python.tar.gz`` / ``cifar-100-python/``):
 ``train``, ``test`` and ``meta``, with fine (100) and coarse (20) labels. Each file is a pickled dict
-of arrays, bytes and lists, read through :func:`trainlab.pipeline.formats.unpickle_restricted`, which
+of arrays, bytes and lists, read through :func:`trainlab.pipeline.data.readers.unpickle_restricted`, which
 refuses anything else. Images are stored as rows of 3072 bytes (1024 red, 1024 green, 1024 blue).
 """
 from __future__ import annotations

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
 
+from trainlab.augment.tta import with_tta
+
+from .. import tracking
+from ..config.loading import load_config
+from ..config.schema import config_keys
+from ..data.inputs import load_splits
 from ..errors import DataError
+from . import plots
 from .calibration import Reliability, reliability
 
 
@@ -110,8 +118,6 @@ def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
     """Evaluate the champion (or ``model_uri``) on the configured dataset's test set; with
     ``mistakes`` > 0, write a PNG of that many most confidently wrong images to ``mistakes_file``.
     Returns the URI, the report and, with ``evaluate.tta``, the test-time augmentation's report."""
-    from .. import tracking
-    from ..data.inputs import load_splits
     tracking.configure(cfg.tracking)
     uri = model_uri or tracking.champion_uri(cfg.tracking.registered_model)
     model = tracking.load_model(uri)
@@ -121,14 +127,11 @@ def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
                         f"{ds.name} has {splits.x_test.shape[1:]}")
     report = evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)
     if mistakes:
-        from pathlib import Path
 
-        from . import plots
         Path(mistakes_file).parent.mkdir(parents=True, exist_ok=True)
         plots.save(plots.mistakes(splits.x_test, report, mistakes), mistakes_file)
     tta = None
     if cfg.evaluate.tta:
-        from trainlab.augment.tta import with_tta
         tta = evaluate_model(with_tta(model, cfg.evaluate.tta), splits.x_test, splits.y_test, ds.class_names)
     return uri, report, tta
 
@@ -146,7 +149,6 @@ def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:
 def accuracy_rescorer(images: np.ndarray, labels: np.ndarray, num_classes: int):
     """``rescore(model_uri)``: that model's accuracy on these images, or None when it takes another image
     shape or class count (the registry's champion is re-scored this way on a candidate's validation split)."""
-    from .. import tracking
 
     def rescore(uri: str) -> float | None:
         model = tracking.load_model(uri)
@@ -159,12 +161,7 @@ def accuracy_rescorer(images: np.ndarray, labels: np.ndarray, num_classes: int):
 
 def run_rescorer(run_id: str):
     """The rescorer on the validation split a finished run was selected on, rebuilt from its params."""
-    from mlflow.tracking import MlflowClient
-
-    from ..config.loading import load_config
-    from ..config.schema import config_keys
-    from ..data.inputs import load_splits
-    params = MlflowClient().get_run(run_id).data.params
+    params = tracking.run_params(run_id)
     keys = [k for k in config_keys() if k.startswith("data.") or k == "train.seed"]
     cfg = load_config(None, {k: params[k] for k in keys if k in params and params[k] != "None"})
     ds, splits = load_splits(cfg)

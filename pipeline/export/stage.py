@@ -214,7 +214,7 @@ def _export_in_tensorflow(cfg, model_uri: str | None, formats: tuple, opset: int
     import subprocess
     import sys
     task = json.dumps({"config": cfg.flat(), "model_uri": model_uri, "formats": formats, "opset": opset}, default=str)
-    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.export", task], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.export.stage", task], capture_output=True, text=True,
                           env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
@@ -224,7 +224,7 @@ def _export_in_tensorflow(cfg, model_uri: str | None, formats: tuple, opset: int
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m trainlab.pipeline.export TASK``: export_model in this process, the result as one JSON line."""
+    """``python -m trainlab.pipeline.export.stage TASK``: export_model in this process, the result as one JSON line."""
     import sys
 
     from ..config.loading import load_config

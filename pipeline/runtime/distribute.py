@@ -5,7 +5,7 @@
   logical CPU devices (how it is tested here). Keras ``fit`` drives it.
 - ``multi_worker``: MultiWorkerMirroredStrategy, one process per host, the cluster read from
   ``TF_CONFIG``. Keras 3 ``fit`` fails under it (keras-team/keras#20585), so
-  :func:`pipeline.loop.fit_distributed` drives it. Only the chief logs to MLflow, registers and exports.
+  :func:`pipeline.training.loop.fit_distributed` drives it. Only the chief logs to MLflow, registers and exports.
 
 - ``data_parallel`` (JAX backend): ``keras.distribution.DataParallel`` over every JAX device (host CPU
   devices come from ``XLA_FLAGS=--xla_force_host_platform_device_count=N``); across hosts,

@@ -36,7 +36,7 @@ from .runs import (
            log_text,
            process_start,
            run,
-           run_metrics,
+           run_metrics, run_params,
            run_model_uri,
            run_owner,
            run_status,
@@ -48,4 +48,4 @@ from .store import configure
 
 __all__ = ["CARD", "log_text", "run_text", "describe_run", "log_datasets", "process_start", "VALIDATION_TAG", "active_run_id", "HOST_TAG", "PID_TAG", "run_owner", "run_status", "search_runs", "CHAMPION", "MODEL_NAME", "MODEL_URI_TAG", "SELECTION_METRIC", "EpochLogger", "Registration", "champion",
            "champion_uri", "configure", "groups", "latest_finished_run", "load_model", "log_dict", "log_figure", "log_metrics",
-           "log_model", "log_params", "log_series", "model_metadata", "register", "run", "run_metrics", "run_model_uri", "set_tags", "version_of"]
+           "log_model", "log_params", "log_series", "model_metadata", "register", "run", "run_metrics", "run_params", "run_model_uri", "set_tags", "version_of"]

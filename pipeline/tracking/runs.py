@@ -197,6 +197,11 @@ def run_metrics(run_id: str) -> dict[str, float]:
     return dict(mlflow.get_run(run_id).data.metrics)
 
 
+def run_params(run_id: str) -> dict[str, str]:
+    """The params a run logged (as MLflow keeps them: strings)."""
+    return dict(mlflow.get_run(run_id).data.params)
+
+
 def run_model_uri(run_id: str) -> str:
     """The URI of the model a run logged (MLflow 3 keeps logged models apart from run artifacts)."""
     try:
@@ -234,7 +239,9 @@ def run_owner(run_id: str) -> str:
 
 
 def latest_finished_run(experiment_id: str) -> str:
-    runs = MlflowClient().search_runs([experiment_id], "attributes.status = 'FINISHED'",
+    """The newest finished training run: one that tested a model (``test_accuracy``), so never an
+    lr-find run or a sweep's parent."""
+    runs = MlflowClient().search_runs([experiment_id], "attributes.status = 'FINISHED' and metrics.test_accuracy >= 0",
                                       order_by=["attributes.start_time DESC"], max_results=1)
     if not runs:
         raise TrackingError("no finished training run yet: run trainlab train first")

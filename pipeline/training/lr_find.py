@@ -8,9 +8,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import progress
-from ..config.schema import Config
-from ..plan import Plan, as_plan
+from .. import progress, tracking
+from ..evaluation import plots
+from ..plan import Plan
+from .optim import make_loss, make_optimizer
+from .prepare import prepare
 
 
 @dataclass
@@ -56,24 +58,14 @@ def sweep(model: keras.Model, dataset: tf.data.Dataset, optimizer: keras.optimiz
     return LrFindResult(np.asarray(seen), losses, suggestion, len(seen) < steps)
 
 
-def find_lr(plan: Plan | Config, steps: int = 200, start: float = 1e-6, end: float = 1.0,
+def find_lr(plan: Plan, steps: int = 200, start: float = 1e-6, end: float = 1.0,
             echo=print) -> tuple[str, LrFindResult]:
     """Run the sweep on the planned model and data as an MLflow run; returns (run id, result)."""
-    from .. import tracking
-    from ..data.inputs import Normalizer, load_splits, make_dataset
-    from ..evaluation import plots
-    from .optim import make_loss, make_optimizer
-    from .stage import build_model
-    plan = as_plan(plan)
     cfg, t = plan.config, plan.config.train
     experiment_id = tracking.configure(cfg.tracking)
-    ds, splits = load_splits(cfg)
-    normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
-    data = make_dataset(splits.x_train, splits.y_train, num_classes=ds.num_classes, batch_size=t.batch_size,
-                        normalizer=normalizer, training=True, seed=t.seed, label_smoothing=t.label_smoothing)
-    keras.utils.set_random_seed(t.seed)
-    model = build_model(plan)
-    optimizer = make_optimizer(t, 1, learning_rate=start)
+    prep = prepare(plan)  # the training stage's own data, inputs (augmented as training sees them) and model
+    model, data = prep.model, prep.train_ds
+    optimizer = make_optimizer(t, plan.steps_per_epoch, learning_rate=start)
     with tracking.run(experiment_id, cfg.tracking.run_name or "lr-find") as run_id:
         tracking.set_tags({"trainlab.kind": "lr_find", "trainlab.model": cfg.model.name})
         tracking.log_params({**cfg.flat(), "lr_find.start": start, "lr_find.end": end, "lr_find.steps": steps})

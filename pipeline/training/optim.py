@@ -81,16 +81,18 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
                 "final_div": self.final_div}
 
 
-def make_schedule(t: TrainConfig, steps_per_epoch: int):
-    """The learning rate (a float or a schedule of the step) that ``t`` asks for."""
+def make_schedule(t: TrainConfig, steps_per_epoch: int, peak: float | None = None):
+    """The learning rate (a float or a schedule of the step) that ``t`` asks for, peaking at ``peak``
+    (the plan's effective rate; default ``t.learning_rate``)."""
+    peak = t.learning_rate if peak is None else peak
     total = t.epochs * steps_per_epoch
     if t.lr_schedule == "step":
-        return StepDecay(t.learning_rate, t.step_epochs * steps_per_epoch, t.step_gamma)
+        return StepDecay(peak, t.step_epochs * steps_per_epoch, t.step_gamma)
     if t.lr_schedule == "cosine":
-        return WarmupCosine(t.learning_rate, total, round(t.warmup_epochs * steps_per_epoch))
+        return WarmupCosine(peak, total, round(t.warmup_epochs * steps_per_epoch))
     if t.lr_schedule == "one_cycle":
-        return OneCycle(t.learning_rate, total)
-    return t.learning_rate
+        return OneCycle(peak, total)
+    return peak
 
 
 class WarmupEMA:
@@ -113,11 +115,15 @@ _OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "adam
 _WITH_EMA = {name: type(f"{cls.__name__}WithEMA", (WarmupEMA, cls), {}) for name, cls in _OPTIMIZERS.items()}
 
 
-def make_optimizer(t: TrainConfig, steps_per_epoch: int, learning_rate=None) -> keras.optimizers.Optimizer:
+def make_optimizer(t: TrainConfig, steps_per_epoch: int, peak: float | None = None,
+                   learning_rate=None) -> keras.optimizers.Optimizer:
     """SGD (momentum, Nesterov), Adam, AdamW (decoupled weight decay) or RMSprop; gradients clipped to
     the global norm ``train.clip_norm`` when it is set (Keras's own ``global_clipnorm``); with
-    ``train.ema``, an exponential moving average of the weights kept by the optimizer (:class:`WarmupEMA`)."""
-    lr = make_schedule(t, steps_per_epoch) if learning_rate is None else learning_rate
+    ``train.ema``, an exponential moving average of the weights kept by the optimizer (:class:`WarmupEMA`).
+
+    The rate follows ``t``'s schedule up to ``peak`` (:func:`make_schedule`); ``learning_rate`` replaces
+    the schedule with a fixed rate or a schedule of its own (the learning-rate finder's)."""
+    lr = make_schedule(t, steps_per_epoch, peak) if learning_rate is None else learning_rate
     options = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
     if t.ema:
         options.update(use_ema=True, ema_momentum=t.ema)

@@ -16,7 +16,7 @@ from .worker import run_point
 
 
 def ray_executor(address: str | None, cpus_per_point: float = 1.0) -> Callable[[list[dict], Callable], list[dict]]:
-    """An executor for :func:`pipeline.sweeps.run_sweep`; ``address`` None starts a local Ray instance."""
+    """An executor for :func:`pipeline.experiments.sweeps.run_sweep`; ``address`` None starts a local Ray instance."""
     def run(tasks: list[dict], echo: Callable[[str], None]) -> list[dict]:
         return run_on_ray(tasks, echo, address, cpus_per_point)
     return run

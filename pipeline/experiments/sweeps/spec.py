@@ -48,7 +48,7 @@ class Point:
 
     label: str
     overrides: dict
-    probes: tuple = ()   # measurement callbacks by name: ({"name": "dead_units"}, ...) (pipeline.probes)
+    probes: tuple = ()   # measurement callbacks by name: ({"name": "dead_units"}, ...) (pipeline.evaluation.probes)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """One sweep point: train its config as a child run, with its probes, and report how it ended.
 
-Runs in the sweep's own process (one worker) or as ``python -m trainlab.pipeline.sweeps.worker TASK RESULT``
+Runs in the sweep's own process (one worker) or as ``python -m trainlab.pipeline.experiments.sweeps.worker TASK RESULT``
 in a process of its own (several workers), so a point that crashes the interpreter takes nothing
 else down.
 """
@@ -27,21 +27,21 @@ def run_point(task: dict, echo: Callable[[str], None] = print, plan=None) -> dic
     """
     # heavy imports here, not at the top: a worker process sets TensorFlow's threads first (main)
     from ...config.loading import load_config
-    from ...data.inputs import Normalizer, load_splits
     from ...evaluation.probes import ProbeData, make_probes
     from ...plan import resolve_plan
+    from ...training.prepare import prepare
     from ...training.stage import train
 
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
     cfg = plan.config if plan is not None else load_config(None, task["config"])
     try:
         plan = plan or resolve_plan(cfg)
-        callbacks = []
-        if task.get("probes"):
-            ds, splits = load_splits(cfg)
-            normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
+        callbacks, prepared = [], None
+        if task.get("probes"):  # the probes read the splits training uses: prepared once, for both
+            prepared = prepare(plan)
+            splits, normalizer = prepared.splits, prepared.normalizer
             data = ProbeData(cfg, normalizer(splits.x_train[:10000]).numpy(), splits.y_train[:10000],
-                             ds.num_classes, normalizer(splits.x_val[:5000]).numpy(), splits.y_val[:5000])
+                             prepared.ds.num_classes, normalizer(splits.x_val[:5000]).numpy(), splits.y_val[:5000])
             callbacks = make_probes(task["probes"], data)
         pruning = None
         if task.get("optuna"):
@@ -50,7 +50,7 @@ def run_point(task: dict, echo: Callable[[str], None] = print, plan=None) -> dic
         resume = Path(task["resume"]) if task.get("resume") else None
         if resume is not None:
             echo(f"resuming from {resume}")
-        result = train(plan, echo=echo, callbacks=callbacks, tags=task["tags"], resume=resume)
+        result = train(plan, echo=echo, callbacks=callbacks, tags=task["tags"], resume=resume, prepared=prepared)
         pruned = bool(pruning is not None and pruning.pruned)
         if pruned:
             tracking.groups.end_run(result.run_id, "FINISHED", {PRUNED_TAG: "true"})
