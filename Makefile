@@ -5,9 +5,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TESTS  := $(VENV)/.installed-test
+LINT   := $(VENV)/.installed-lint
+RUFF   := ruff==0.17.5
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ui install clean debian-test-packages
+.PHONY: run test lint ui install clean debian-test-packages
 
 # Debian packages the tests use (real Fashion-MNIST; a headless browser for the serve page), installed
 # where apt-get exists and this runs as root; elsewhere the tests that need them say why they skip.
@@ -28,6 +30,15 @@ $(TESTS): $(STAMP)
 
 install: $(STAMP)
 
+# ruff, pinned: pyflakes, import order and lines of at most 120 characters (pyproject.toml).
+$(LINT):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q '$(RUFF)'
+	touch $(LINT)
+
+lint: $(LINT)
+	$(BIN)/ruff check .
+
 run: $(STAMP)
 	$(BIN)/trainlab run
 
@@ -37,7 +48,7 @@ debian-test-packages:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES); }; \
 	else echo "not root with apt-get: tests needing $(DEBIAN_TEST_PACKAGES) will skip"; fi
 
-test: $(TESTS) debian-test-packages
+test: lint $(TESTS) debian-test-packages
 	$(BIN)/python -m pytest -q
 
 ui: $(STAMP)

@@ -73,7 +73,8 @@ def main() -> None:
     print(f"default        {plain:.2f} s/epoch   runs: {', '.join(f'{s:.2f}' for s in seconds[False])}")
     print(f"deterministic  {det:.2f} s/epoch   runs: {', '.join(f'{s:.2f}' for s in seconds[True])}")
     print(f"cost           {det / plain:.2f}x")
-    print(f"deterministic weights digests: {', '.join(sorted(digests))} ({'all equal' if len(digests) == 1 else 'DIFFER'})")
+    same = "all equal" if len(digests) == 1 else "DIFFER"
+    print(f"deterministic weights digests: {', '.join(sorted(digests))} ({same})")
     print(f"checkpoint     {size / 1e6:.1f} MB per run (model, optimizer state, best weights)")
 
 

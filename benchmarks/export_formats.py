@@ -51,7 +51,8 @@ def runners(path: Path):
         found[label] = (run, target_of(path, fmt))
     session = onnxruntime.InferenceSession(str(target_of(path, "onnx")), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    found["ONNX (onnxruntime)"] = (lambda x: session.run(None, {name: x.astype(np.float32)})[0], target_of(path, "onnx"))
+    found["ONNX (onnxruntime)"] = (lambda x: session.run(None, {name: x.astype(np.float32)})[0],
+                                   target_of(path, "onnx"))
     return found
 
 

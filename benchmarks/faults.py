@@ -87,7 +87,8 @@ def interrupted(folder: Path, signum: int) -> tuple[str, str, str]:
     os.killpg(proc.pid, signum)
     out = output(proc)
     kept = epochs_in_checkpoint(folder)
-    return f"exit {proc.returncode}: {last_line(out)}", f"{max(0, before - kept)} (+ the unfinished epoch)", status(folder)
+    return (f"exit {proc.returncode}: {last_line(out)}", f"{max(0, before - kept)} (+ the unfinished epoch)",
+            status(folder))
 
 
 def killed_and_resumed(folder: Path) -> tuple[str, str, str]:
@@ -100,7 +101,8 @@ def killed_and_resumed(folder: Path) -> tuple[str, str, str]:
     proc.wait()
     kept = epochs_in_checkpoint(folder)
     resumed = output(start(folder, ["train", "--resume"]))
-    digest = lambda text: next((line.split()[-1] for line in text.splitlines() if line.startswith("weights digest")), "?")  # noqa: E731
+    def digest(text: str) -> str:
+        return next((line.split()[-1] for line in text.splitlines() if line.startswith("weights digest")), "?")
     same = "same weights digest as uninterrupted" if digest(resumed) == digest(straight) != "?" else \
         f"DIGEST DIFFERS ({digest(resumed)} vs {digest(straight)})"
     return f"killed after {before} epochs; resumed from epoch {kept + 1}: {same}", str(max(0, before - kept)), \

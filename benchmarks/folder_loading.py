@@ -101,7 +101,8 @@ def main() -> None:
         print(f"first load  (decode in tf.data): {med(first):,.0f} images/s   runs {[f'{v:,.0f}' for v in first]}")
         print(f"cached load (one .npz read):     {med(cached):,.0f} images/s   runs {[f'{v:,.0f}' for v in cached]}")
         print(f"cached / first: {med(cached) / med(first):.1f}x")
-        print(f"epoch from the folder's arrays: {med(from_folder):.2f}s; from in-memory arrays: {med(from_arrays):.2f}s "
+        print(f"epoch from the folder's arrays: {med(from_folder):.2f}s; "
+              f"from in-memory arrays: {med(from_arrays):.2f}s "
               f"({len(ds.y_train)} training images, cnn width 16)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

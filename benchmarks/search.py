@@ -52,7 +52,8 @@ def main():
     results = {}
     for name, spec in (
             ("grid", SweepSpec("grid", expand({k: list(v) for k, v in space.items()}, None, None), base)),
-            ("search", SweepSpec("search", [], base, search=Search(space, trials=args.trials, seed=args.seed, pruner=args.pruner)))):
+            ("search", SweepSpec("search", [], base, search=Search(space, trials=args.trials, seed=args.seed,
+                                                                   pruner=args.pruner)))):
         start = time.perf_counter()
         result = run_sweep(spec, overrides, out_dir=workdir / name, echo=quiet)
         wall = time.perf_counter() - start

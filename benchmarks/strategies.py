@@ -53,7 +53,8 @@ def main() -> None:
         jax = {"KERAS_BACKEND": "jax"}
         cases = {
             "TF, one device": ([base], [{}]),
-            "TF mirrored, 2 logical CPUs": ([base + ["--set", "train.strategy=mirrored", "--set", "train.devices=2"]], [{}]),
+            "TF mirrored, 2 logical CPUs": ([base + ["--set", "train.strategy=mirrored",
+                                                     "--set", "train.devices=2"]], [{}]),
             "TF multi_worker, 2 local workers": None,
             "JAX, one device": ([base], [jax]),
             "JAX data_parallel, 2 host CPUs": ([base + ["--set", "train.strategy=data_parallel"]],

@@ -8,5 +8,6 @@ from .errors import OptionError
 from .layers import ChannelMaxout, EnsembleAverage, FractionalMaxPooling2D, Maxout, TemperatureScaling
 from .registry import create_model, describe_model, list_models, register_model
 
-__all__ = ["ACTIVATIONS", "INITIALIZERS", "NORMALIZATIONS", "ChannelMaxout", "EnsembleAverage", "FractionalMaxPooling2D",
-           "Maxout", "OptionError", "TemperatureScaling", "create_model", "describe_model", "list_models", "register_model"]
+__all__ = ["ACTIVATIONS", "INITIALIZERS", "NORMALIZATIONS", "ChannelMaxout", "EnsembleAverage",
+           "FractionalMaxPooling2D", "Maxout", "OptionError", "TemperatureScaling", "create_model", "describe_model",
+           "list_models", "register_model"]

@@ -6,8 +6,9 @@ pixels), checks the split sizes against them, builds the configured model once o
 input shape (so a bad ``model.*`` option, or a network too deep for the images, fails here and
 names its key), and derives the values the stages would otherwise each compute: steps per epoch,
 effective learning rate, dtype policy, the distribution strategy and its replicas. The strategy is
-set up here, first of all TensorFlow work, as logical devices and multi-worker collectives require. Train, lr-find, sweeps (every point before the
-first trains), studies and ``run`` take it (never a bare config); each run logs it whole as ``plan.yaml``.
+set up here, first of all TensorFlow work, as logical devices and multi-worker collectives require.
+Train, lr-find, sweeps (every point before the first trains), studies and ``run`` take it (never a
+bare config); each run logs it whole as ``plan.yaml``.
 """
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def test_temperature_scaling_undoes_overconfidence_without_moving_the_argmax():
     temperature = fit_temperature(p[:2000], labels[:2000])           # fitted on one half ("validation")
     assert temperature == pytest.approx(3.0, rel=0.15)
     calibrated = scale(p[2000:], temperature)                          # judged on the other ("test")
-    before, after = expected_calibration_error(p[2000:], labels[2000:]), expected_calibration_error(calibrated, labels[2000:])
+    before = expected_calibration_error(p[2000:], labels[2000:])
+    after = expected_calibration_error(calibrated, labels[2000:])
     assert before > 0.15 and after < 0.05
     np.testing.assert_array_equal(calibrated.argmax(1), p[2000:].argmax(1))
     report = report_from_probabilities(calibrated, labels[2000:], [str(i) for i in range(5)])

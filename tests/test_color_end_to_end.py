@@ -31,7 +31,8 @@ def color_run(tmp_path_factory):
             "run", "--preset", "smoke", "--dataset", str(folder), "--set", "data.image_size=[32, 32]",
             "--set", "data.limit_train=none", "--validation-size", "30", "--epochs", "3", "--augment",
             "[{name: flip_horizontal, p: 0.5}, {name: random_crop, padding: 2}]",
-            "--tracking-uri", f"sqlite:///{tmp}/m.db", "--registered-model", NAME, "--export-dir", str(tmp / "exports")])
+            "--tracking-uri", f"sqlite:///{tmp}/m.db", "--registered-model", NAME,
+            "--export-dir", str(tmp / "exports")])
     finally:
         os.chdir(old)
     assert result.exit_code == 0, result.output

@@ -10,7 +10,8 @@ def test_defaults_match_the_shipped_mlflow_yml():
     assert load_config("mlflow.yml") == load_config(None)
     resolved = Config()
     resolved.tracking.registered_model = "trainlab-mnist"  # auto, for the default dataset
-    resolved.train.epochs, resolved.train.lr_schedule, resolved.train.learning_rate = 8, "one_cycle", 0.004  # its recipe
+    # its recipe
+    resolved.train.epochs, resolved.train.lr_schedule, resolved.train.learning_rate = 8, "one_cycle", 0.004
     assert load_config(None) == resolved
 
 
@@ -34,7 +35,8 @@ def test_smoke_preset_is_tiny():
 def test_flat_holds_every_key():
     flat = Config().flat()
     assert flat["train.epochs"] == 15 and flat["tracking.tracking_uri"] == "sqlite:///mlflow.db"
-    assert len(flat) == 1 + sum(len(vars(getattr(Config(), s))) for s in ("data", "model", "train", "tracking", "evaluate", "export"))
+    sections = ("data", "model", "train", "tracking", "evaluate", "export")
+    assert len(flat) == 1 + sum(len(vars(getattr(Config(), s))) for s in sections)
     assert flat["augment"] == "auto"
 
 

@@ -93,7 +93,8 @@ def test_invalid_tf_config_is_refused(monkeypatch, tf_config, message):
 
 def test_tf_config_names_the_chief(monkeypatch):
     from trainlab.pipeline.runtime.distribute import _tf_config
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}')
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
     assert _tf_config() == ({"chief": ["a:1"], "worker": ["b:1"]}, "worker", 0)
 
 

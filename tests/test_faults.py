@@ -65,7 +65,8 @@ def weights_digest(output: str) -> str:
     return next(line.split()[-1] for line in output.splitlines() if line.startswith("weights digest"))
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143)])  # SIGINT and SIGHUP take the same path: in-process below
+# SIGINT and SIGHUP take the same path: in-process below
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143)])
 def test_a_signal_stops_training_at_a_batch_boundary_and_keeps_the_checkpoint(tmp_path, signum, code):
     proc = trainlab(tmp_path, "train", "--preset", "smoke", "--epochs", "60", "--register")
     checkpoint_of(tmp_path, 1)
@@ -255,7 +256,8 @@ def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoin
     client = MlflowClient()
     experiment = client.get_experiment_by_name("trainlab").experiment_id
     killed = {r.info.run_id for r in client.search_runs([experiment], "attributes.status = 'KILLED'")
-              if r.data.tags.get("trainlab.sweep.role") == "point" and Path(r.data.tags.get("trainlab.checkpoint", "-")).is_file()}
+              if r.data.tags.get("trainlab.sweep.role") == "point"
+              and Path(r.data.tags.get("trainlab.checkpoint", "-")).is_file()}
     assert 1 <= len(killed) <= 2
     again = finish(trainlab(tmp_path, *sweep), timeout=400)
     assert f"{len(killed)} of them resumed from their checkpoints" in again, again

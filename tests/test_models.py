@@ -8,7 +8,8 @@ import tensorflow as tf
 from trainlab.models import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS, create_model, list_models
 
 TINY = {"mlp_small": {"width": 8}, "mlp_deep": {"width": 8, "depth": 2}, "cnn": {"width": 4},
-        "cnn_keras": {"width": 4}, "cnn_deep": {"width": 4}, "rnn_simple": {"width": 8}, "rnn_lstm": {"width": 8}, "rnn_gru": {"width": 8},
+        "cnn_keras": {"width": 4}, "cnn_deep": {"width": 4}, "rnn_simple": {"width": 8}, "rnn_lstm": {"width": 8},
+        "rnn_gru": {"width": 8},
         "resnet": {"width": 4, "depth": 8, "input_shape": (28, 28, 1)}}
 FAMILIES = ["mlp_small", "cnn", "rnn_simple"]  # one of each family for the full option product
 

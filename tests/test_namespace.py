@@ -71,7 +71,8 @@ def test_importing_trainlab_changes_nothing_global():
         import keras, matplotlib, mlflow, tensorflow  # their own import-time settings are not trainlab's
         before = (dict(os.environ), logging.getLogger("mlflow").level, logging.getLogger("alembic").level,
                   matplotlib.rcParams._get("backend"))
-        import trainlab.pipeline.evaluation.plots, trainlab.pipeline.tracking, trainlab.pipeline.training.stage, trainlab.pipeline.cli
+        import trainlab.pipeline.evaluation.plots, trainlab.pipeline.tracking, trainlab.pipeline.training.stage
+        import trainlab.pipeline.cli
         after = (dict(os.environ), logging.getLogger("mlflow").level, logging.getLogger("alembic").level,
                  matplotlib.rcParams._get("backend"))
         changed = {k for k in set(before[0]) | set(after[0]) if before[0].get(k) != after[0].get(k)}

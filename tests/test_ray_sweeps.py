@@ -39,7 +39,8 @@ def ray_env(tmp_path):
 def ray_cluster(tmp_path, ray_env):
     """`ray start --head --block` on 127.0.0.1 in its own process group: stopping it stops only it."""
     port = free_port()
-    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # its own: no session files left in /tmp/ray (short: socket paths)
+    # its own: no session files left in /tmp/ray (short: socket paths)
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     log = open(tmp_path / "ray-head.log", "w")
     ray_bin = Path(sys.executable).with_name("ray")
     head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1",

@@ -38,7 +38,8 @@ def call(url, body=None, method=None, raw=None):
 
 def saved_model_predictions(path, images):
     loaded = tf.saved_model.load(str(path))
-    return {k: v.numpy() for k, v in loaded.signatures["serving_default"](image=tf.constant(images, tf.float32)).items()}
+    outputs = loaded.signatures["serving_default"](image=tf.constant(images, tf.float32))
+    return {k: v.numpy() for k, v in outputs.items()}
 
 
 def png_b64(image: np.ndarray) -> str:

@@ -159,7 +159,8 @@ def test_cifar100_fine_and_coarse_labels(tmp_path):
         batch[b"coarse_labels"] = [v // 5 for v in batch[b"fine_labels"]]
         (root / split).write_bytes(pickle.dumps(batch, protocol=2))
     (root / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                                              b"coarse_label_names": [f"c{i}".encode() for i in range(20)]}, protocol=2))
+                                              b"coarse_label_names": [f"c{i}".encode() for i in range(20)]},
+                                             protocol=2))
     fine = load_dataset(str(root), tmp_path / "cache")
     coarse = load_dataset(str(root), tmp_path / "cache", SourceOptions(cifar_labels="coarse"))
     assert (fine.num_classes, coarse.num_classes) == (100, 20)

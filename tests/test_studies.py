@@ -208,7 +208,8 @@ def preprocessing_world(good: bool):
         return {"probe.loss_sensitivity": sensitivity, "probe.steps_to_accuracy": steps, "probe.steps_run": 900,
                 **acc(val, val + 0.002, val - 0.002)}
     if good:
-        rows = {"scaled": point([0.5, 0.6, 0.55], [400, 420, 380], 0.90), "centered": point([0.1, 0.12, 0.11], 200, 0.95),
+        rows = {"scaled": point([0.5, 0.6, 0.55], [400, 420, 380], 0.90),
+                "centered": point([0.1, 0.12, 0.11], 200, 0.95),
                 "standardized": point(0.1, [100, 90, 110], 0.95)}
     else:
         rows = {"scaled": point(0.1, 100, 0.95), "centered": point([0.5, 0.6, 0.55], [400, 420, 380], 0.90),
@@ -340,7 +341,8 @@ def test_a_tuned_study_chooses_per_condition_on_validation_and_runs_the_other_se
     by_condition = {}
     for r in runs:
         by_condition.setdefault(r.data.params["data.normalization"], []).append(
-            (r.data.params["train.seed"], float(r.data.params["train.learning_rate"]), r.data.metrics["best_val_accuracy"]))
+            (r.data.params["train.seed"], float(r.data.params["train.learning_rate"]),
+             r.data.metrics["best_val_accuracy"]))
     for condition, found in by_condition.items():
         tuning = {lr: val for seed, lr, val in found if seed == "42"}
         assert set(tuning) == {0.01, 0.03}

@@ -37,12 +37,14 @@ def test_run_logs_config_metrics_plots_and_model(trained):
                          "plots/mistakes.png", "plots/reliability.png"}
     assert metrics["test_ece"] == pytest.approx(result.test.ece) and 0 <= metrics["test_ece"] < 1
     assert metrics["test_macro_f1"] == pytest.approx(result.test.averages()["macro_f1"])
-    inputs = {d.dataset.name: [t.value for t in d.tags if t.key == "mlflow.data.context"] for d in run.inputs.dataset_inputs}
+    inputs = {d.dataset.name: [t.value for t in d.tags if t.key == "mlflow.data.context"]
+              for d in run.inputs.dataset_inputs}
     assert inputs == {"mnist-training": ["training"], "mnist-validation": ["validation"], "mnist-test": ["test"]}
     digest = run.inputs.dataset_inputs[0].dataset.digest
     found = MlflowClient().search_runs([run.info.experiment_id], f"dataset.digest = '{digest}'")
     assert result.run_id in {r.info.run_id for r in found}
-    assert run.data.tags["mlflow.note.content"].startswith("cnn (") and "test accuracy" in run.data.tags["mlflow.note.content"]
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("cnn (") and "test accuracy" in note
     assert result.test.accuracy > 0.5  # 1,500 images, 2 epochs: far above chance
     assert any(line.startswith("epoch 2/2") for line in lines)
     store = Path(cfg.tracking.tracking_uri[len("sqlite:///"):]).parent
@@ -142,7 +144,8 @@ def test_the_run_has_a_model_card_and_its_registered_version_says_what_it_is(tra
     version = MlflowClient().get_model_version(cfg.tracking.registered_model, result.registration.version)
     assert version.description.startswith("cnn (") and "model_card.md" in version.description
     tags = version.tags
-    assert tags["dataset"] == "mnist" and tags["model"] == "cnn" and tags["test_accuracy"] == f"{result.test.accuracy:.4f}"
+    assert tags["dataset"] == "mnist" and tags["model"] == "cnn"
+    assert tags["test_accuracy"] == f"{result.test.accuracy:.4f}"
     assert tags["validation_accuracy"] == f"{result.best_val_accuracy:.4f}" and len(tags["dataset_digest"]) >= 8
     assert tags["trainlab_version"] and int(tags["parameters"]) > 0
 

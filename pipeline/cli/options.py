@@ -172,10 +172,9 @@ TRAIN_OPTIONS = ("augment", "data.dataset", "data.validation_size", "data.normal
                  "model.width", "model.depth", "model.dropout", "model.l2", "model.members", "train.epochs",
                  "train.batch_size",
                  "train.optimizer", "train.learning_rate", "train.lr_schedule", "train.loss",
-                 "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "train.ema", "evaluate.tta", "train.seed",
-                 "train.deterministic",
-                 "train.keep_checkpoints", "tracking.tracking_uri",
-                 "tracking.experiment", "tracking.registered_model")
+                 "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "train.ema",
+                 "evaluate.tta", "train.seed", "train.deterministic", "train.keep_checkpoints",
+                 "tracking.tracking_uri", "tracking.experiment", "tracking.registered_model")
 
 
 BACKENDS = ("tensorflow", "jax")

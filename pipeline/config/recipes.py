@@ -55,7 +55,8 @@ PRESETS: dict[str, dict[str, Any]] = {
              "model.name": "cnn_deep", "model.members": 5, "train.epochs": 12, "train.label_smoothing": 0.1},
     # Tiny and fast, for tests and a first look: a small subset, one epoch.
     # Its optimizer is pinned, so a dataset's recipe does not change what the smoke runs train.
-    "smoke": {"augment": [{"name": "random_crop", "padding": 2}], "model.name": "cnn", "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 1000,
-              "model.width": 8, "train.epochs": 1, "train.batch_size": 64, "train.precision": "float32",
+    "smoke": {"augment": [{"name": "random_crop", "padding": 2}], "model.name": "cnn", "data.limit_train": 2000,
+              "data.validation_size": 500, "data.limit_test": 1000, "model.width": 8, "train.epochs": 1,
+              "train.batch_size": 64, "train.precision": "float32",
               "train.lr_schedule": "cosine", "train.learning_rate": 0.002},
 }

@@ -5,8 +5,19 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
-from .schema import (LOSSES, LR_SCALINGS, NORMALIZATIONS, OPTIMIZERS, PRECISIONS, SCHEDULES, STRATEGIES, Config,
-                     DataConfig, ModelConfig, TrainConfig)
+from .schema import (
+    LOSSES,
+    LR_SCALINGS,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    STRATEGIES,
+    Config,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+)
 
 
 def validate(cfg: Config, registries: bool = True) -> None:
@@ -79,7 +90,8 @@ def _check_model(m: ModelConfig) -> None:
 def _check_schedule(t: TrainConfig) -> None:
     for key, value, low, high in (("train.warmup_epochs", t.warmup_epochs, 0, t.epochs),
                                   ("train.step_gamma", t.step_gamma, 1e-6, 1),
-                                  ("train.momentum", t.momentum, 0, 0.9999), ("train.weight_decay", t.weight_decay, 0, 1)):
+                                  ("train.momentum", t.momentum, 0, 0.9999),
+                                  ("train.weight_decay", t.weight_decay, 0, 1)):
         if not low <= value <= high:
             raise ConfigError(f"{key} must be in [{low}, {high}], got {value}")
     if t.step_epochs < 1:

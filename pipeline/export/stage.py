@@ -214,8 +214,8 @@ def _export_in_tensorflow(cfg, model_uri: str | None, formats: tuple, opset: int
     import subprocess
     import sys
     task = json.dumps({"config": cfg.flat(), "model_uri": model_uri, "formats": formats, "opset": opset}, default=str)
-    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.export.stage", task], capture_output=True, text=True,
-                          env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.export.stage", task], capture_output=True,
+                          text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         raise TrackingError(f"export (TensorFlow backend) failed: {lines[-1] if lines else done.returncode}")

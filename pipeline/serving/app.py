@@ -40,8 +40,49 @@ def _error(message: str, status: int) -> Response:
 
 def create_app(model: ServedModel) -> Starlette:
     """The ASGI app serving every version of ``model``."""
+    api = _Api(model)
+    page = (PAGE / "index.html").read_text().replace("{{MODEL}}", html.escape(model.name))
 
-    def resolve(match) -> str:
+    async def index(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    async def not_found(request: Request, exc) -> Response:
+        return _error(f"unknown path {request.url.path}", 404)
+
+    async def server_error(request: Request, exc) -> Response:
+        return _error(f"internal error: {type(exc).__name__}", 500)
+
+    return Starlette(routes=[Route("/", index), Mount("/page", StaticFiles(directory=PAGE), name="page"),
+                             Route("/v1/models/{path:path}", api.models, methods=["GET", "POST", "PUT", "DELETE"])],
+                     exception_handlers={404: not_found, 500: server_error})
+
+
+class _Api:
+    """The TF Serving REST endpoints under ``/v1/models/`` for one served model."""
+
+    def __init__(self, model: ServedModel):
+        self.model = model
+
+    async def models(self, request: Request) -> Response:
+        match = PATH.match(request.path_params["path"])
+        try:
+            if match is None:
+                raise RequestError(f"unknown path /v1/models/{request.path_params['path']}", 404)
+            version = self.resolve(match)
+            if match["verb"]:
+                if match["verb"] != "predict":
+                    raise RequestError(f"':{match['verb']}' is not supported; use ':predict'", 404)
+                if request.method != "POST":
+                    raise RequestError(":predict takes POST", 405)
+                return await self.predict(request, version)
+            if request.method != "GET":
+                raise RequestError(f"{request.method} is not allowed here; use GET", 405)
+            return _json(self.metadata(version) if match["metadata"] else self.status(match["version"]))
+        except RequestError as e:
+            return _error(str(e), e.status)
+
+    def resolve(self, match) -> str:
+        model = self.model
         if match["name"] != model.name:
             raise RequestError(f"model '{match['name']}' is not served; this server serves '{model.name}'", 404)
         version = match["version"]
@@ -50,24 +91,24 @@ def create_app(model: ServedModel) -> Starlette:
                                f"{', '.join(sorted(model.versions, key=int))}", 404)
         return version or model.latest
 
-    def status(version: str) -> dict:
-        versions = [version] if version else sorted(model.versions, key=int)
+    def status(self, version: str | None) -> dict:
+        versions = [version] if version else sorted(self.model.versions, key=int)
         return {"model_version_status": [{"version": v, "state": "AVAILABLE",
                                           "status": {"error_code": "OK", "error_message": ""}} for v in versions]}
 
-    def metadata(version: str) -> dict:
-        served = model.version(version)
-        return {"model_spec": {"name": model.name, "signature_name": "", "version": version},
+    def metadata(self, version: str) -> dict:
+        served = self.model.version(version)
+        return {"model_spec": {"name": self.model.name, "signature_name": "", "version": version},
                 "metadata": {"signature_def": {"signature_def": {
                     k: s.as_json() for k, s in served.signatures.items()}}},
                 "trainlab": served.metadata}
 
-    async def predict(request: Request, version: str) -> Response:
+    async def predict(self, request: Request, version: str) -> Response:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             raise RequestError(f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
         body = parse_body(await request.body())
-        served = model.version(version)
+        served = self.model.version(version)
         name = body.get("signature_name") or "serving_default"
         if name not in served.signatures:
             raise RequestError(f"no signature '{name}'; signatures: {', '.join(sorted(served.signatures))}")
@@ -78,39 +119,6 @@ def create_app(model: ServedModel) -> Starlette:
         except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
             raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
         return _json(format_response(outputs, row))
-
-    async def models(request: Request) -> Response:
-        match = PATH.match(request.path_params["path"])
-        try:
-            if match is None:
-                raise RequestError(f"unknown path /v1/models/{request.path_params['path']}", 404)
-            version = resolve(match)
-            if match["verb"]:
-                if match["verb"] != "predict":
-                    raise RequestError(f"':{match['verb']}' is not supported; use ':predict'", 404)
-                if request.method != "POST":
-                    raise RequestError(":predict takes POST", 405)
-                return await predict(request, version)
-            if request.method != "GET":
-                raise RequestError(f"{request.method} is not allowed here; use GET", 405)
-            return _json(metadata(version) if match["metadata"] else status(match["version"]))
-        except RequestError as e:
-            return _error(str(e), e.status)
-
-    async def not_found(request: Request, exc) -> Response:
-        return _error(f"unknown path {request.url.path}", 404)
-
-    async def server_error(request: Request, exc) -> Response:
-        return _error(f"internal error: {type(exc).__name__}", 500)
-
-    page = (PAGE / "index.html").read_text().replace("{{MODEL}}", html.escape(model.name))
-
-    async def index(request: Request) -> Response:
-        return HTMLResponse(page)
-
-    return Starlette(routes=[Route("/", index), Mount("/page", StaticFiles(directory=PAGE), name="page"),
-                             Route("/v1/models/{path:path}", models, methods=["GET", "POST", "PUT", "DELETE"])],
-                     exception_handlers={404: not_found, 500: server_error})
 
 
 def serve(model: ServedModel, host: str = "127.0.0.1", port: int = 8501) -> None:

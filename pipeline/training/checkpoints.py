@@ -70,7 +70,9 @@ class Checkpoint:
         try:
             with np.load(path, allow_pickle=False) as z:
                 state = json.loads(z["state"].tobytes())
-                group = lambda prefix: [z[f"{prefix}/{i}"] for i in range(sum(k.startswith(prefix + "/") for k in z.files))]  # noqa: E731
+
+                def group(prefix: str) -> list:
+                    return [z[f"{prefix}/{i}"] for i in range(sum(k.startswith(prefix + "/") for k in z.files))]
                 return cls(state["epoch"], group("model"), group("optimizer"),
                            group("best") if state.get("has_best") else None, state)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:

@@ -171,7 +171,8 @@ def _fit(prep: Prepared, first_epoch: int, watchers: list) -> dict:
                                        watchers, initial_epoch=first_epoch)
             weights = class_weights(t.class_weight, prep.splits.y_train, prep.ds.num_classes)
             return model.fit(prep.train_ds, validation_data=prep.val_ds, epochs=t.epochs, initial_epoch=first_epoch,
-                             verbose=0, shuffle=False, callbacks=watchers, class_weight=weights).history  # tf.data shuffles
+                             verbose=0, shuffle=False,  # tf.data shuffles
+                             callbacks=watchers, class_weight=weights).history
     except tf.errors.ResourceExhaustedError as e:
         raise faults.resource_error(e, f"training {prep.plan.config.model.name} with batches of {t.batch_size}",
                                     "lower train.batch_size") from None
@@ -255,7 +256,8 @@ def _log_start(prep: Prepared, echo) -> None:
     plan, ds, splits, model, chain = prep.plan, prep.ds, prep.splits, prep.model, prep.chain
     cfg, t, dist = plan.config, plan.config.train, plan.distribution
     tracking.log_params({**cfg.flat(), "model.parameters": model.count_params(), **dist.params(),
-                         "train.effective_learning_rate": plan.effective_learning_rate, "train.dtype_policy": plan.dtype_policy})
+                         "train.effective_learning_rate": plan.effective_learning_rate,
+                         "train.dtype_policy": plan.dtype_policy})
     tracking.log_params({f"normalization.{k}": v for k, v in prep.normalizer.as_params().items()})
     skipped = ds.facts.get("skipped_files", [])
     tracking.log_params({"data.train_size": len(splits.y_train), "data.val_size": len(splits.y_val),

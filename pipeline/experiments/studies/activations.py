@@ -31,8 +31,10 @@ class Activations(Study):
     title = "Activation functions"
     claims = {
         "relu-faster-than-tanh": Claim("ReLU converges much faster than tanh",
-                                       "steps to a training-accuracy target, tanh over ReLU, rates tuned per activation"),
-        "relu-6x": Claim("ReLU converges about 6x faster than tanh (Krizhevsky et al. 2012: epochs to 25% training error on CIFAR-10)",
+                                       "steps to a training-accuracy target, tanh over ReLU, rates tuned per "
+                                       "activation"),
+        "relu-6x": Claim("ReLU converges about 6x faster than tanh (Krizhevsky et al. 2012: epochs to 25% training "
+                         "error on CIFAR-10)",
                          "the same ratio, judged against a band of 3x-12x around 6x"),
         "relu-faster-than-sigmoid": Claim("ReLU converges much faster than sigmoid",
                                           "steps to the target, sigmoid over ReLU"),
@@ -88,7 +90,8 @@ class Activations(Study):
                               similar({a: val[a] for a in RELU_FAMILY}, 0.01)))
         worst = per_seed(lambda *v: min(v), *(val[a] for a in RELU_FAMILY))
         out.append(self.found("no-sigmoid", f"worst of the ReLU family per seed {worst.show(3, 100, '%')} vs sigmoid "
-                                            f"{val['sigmoid'].show(3, 100, '%')}", exceeds(worst, val["sigmoid"], 0.01)))
+                                            f"{val['sigmoid'].show(3, 100, '%')}",
+                              exceeds(worst, val["sigmoid"], 0.01)))
         return out
 
     def figures(self, r: Results) -> dict:

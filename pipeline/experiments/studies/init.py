@@ -71,7 +71,8 @@ class Init(Study):
         val = {p: r.stat(p, "best_val_accuracy") for p in POINTS}
         spread = r.stat("constant/relu", "probe.min_unit_spread")
         out = [self.found("symmetry", f"smallest spread between units after training {spread.show(3)}; validation "
-                                      f"accuracy {val['constant/relu'].show(3, 100, '%')}", at_most(spread, 1e-6, 1e-3))]
+                                      f"accuracy {val['constant/relu'].show(3, 100, '%')}",
+                          at_most(spread, 1e-6, 1e-3))]
         out.append(self.found("small-collapses", f"last/first std {ratio['small_random/tanh'].show(3)}",
                               at_most(ratio["small_random/tanh"], 0.01, 0.5)))
         small, he = val["small_random/relu, shallow"], val["he/relu, shallow"]
@@ -81,7 +82,8 @@ class Init(Study):
                               at_least(ratio["glorot/tanh"], 0.2, 0.05)))
         out.append(self.found("glorot-relu", f"last/first std {ratio['glorot/relu'].show(3)}",
                               at_most(ratio["glorot/relu"], 0.5, 0.9)))
-        out.append(self.found("he-relu", f"last/first std {ratio['he/relu'].show(3)}", within(ratio["he/relu"], 0.5, 2.0)))
+        out.append(self.found("he-relu", f"last/first std {ratio['he/relu'].show(3)}",
+                              within(ratio["he/relu"], 0.5, 2.0)))
         good = per_seed(min, val["glorot/tanh"], val["he/relu"])
         bad = per_seed(max, val["constant/relu"], val["small_random/tanh"])
         out.append(self.found("scaled-trains", "best validation accuracy: " + ", ".join(

@@ -34,7 +34,8 @@ class LearningRate(Study):
                          "best validation accuracy over rates: the best rate is interior and beats both ends "
                          "beyond the seed-to-seed spread"),
         "too-small": Claim("Too small a rate: the loss falls, but slowly; the budget ends short of a good model",
-                           "best validation accuracy, the lecture's default rate minus the smallest, at least 5 points"),
+                           "best validation accuracy, the lecture's default rate minus the smallest, at least 5 "
+                           "points"),
         "too-large": Claim("Too large a rate: the loss blows up",
                            "final over first batch loss at the largest rate (diverged counts as infinite)"),
         "adam-default": Claim("Adam with a learning rate of 1e-3 or 5e-4 is a great starting point",

@@ -48,8 +48,9 @@ class Loss(Study):
         val = {p: r.stat(p, "best_val_accuracy") for p in LOSSES}
         return [self.found("ce-faster", f"L2 needed {'at least ' if bound else ''}{slower.show(3, unit='x')} the steps "
                                         "of cross-entropy", above(slower, 1.0)),
-                self.found("ce-better", f"best validation accuracy: cross-entropy {val['cross-entropy'].show(3, 100, '%')}"
-                                        f", L2 {val['L2'].show(3, 100, '%')}", exceeds(val["cross-entropy"], val["L2"]))]
+                self.found("ce-better", "best validation accuracy: cross-entropy "
+                                        f"{val['cross-entropy'].show(3, 100, '%')}, L2 {val['L2'].show(3, 100, '%')}",
+                           exceeds(val["cross-entropy"], val["L2"]))]
 
     def figures(self, r: Results) -> dict:
         return {"convergence.png": ("Smoothed training accuracy per step (first seed)", plots.overlaid(

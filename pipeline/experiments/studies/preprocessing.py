@@ -60,9 +60,11 @@ class Preprocessing(Study):
         ran = {p: [row.metric("probe.steps_run") for row in r.seeds_of(p)] for p in POINTS}
         slower, bound = paired_ratio(steps["scaled"], steps["centered"], ran["scaled"])
         out.append(self.found("centering-faster", f"scaled needed {'at least ' if bound else ''}"
-                                                  f"{slower.show(3, unit='x')} the steps of centered", above(slower, 1.0)))
+                                                  f"{slower.show(3, unit='x')} the steps of centered",
+                              above(slower, 1.0)))
         val = {p: r.stat(p, "best_val_accuracy") for p in POINTS}
-        out.append(self.found("centering-better", f"best validation accuracy: centered {val['centered'].show(3, 100, '%')}"
+        out.append(self.found("centering-better", "best validation accuracy: centered "
+                                                  f"{val['centered'].show(3, 100, '%')}"
                                                   f", scaled {val['scaled'].show(3, 100, '%')}",
                               exceeds(val["centered"], val["scaled"])))
         slower, bound = paired_ratio(steps["centered"], steps["standardized"], ran["centered"])

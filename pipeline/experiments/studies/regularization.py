@@ -58,7 +58,8 @@ class Regularization(Study):
         techniques = {p: TECHNIQUES[p] for p in (SMOKE_TECHNIQUES if mode == "smoke" else TECHNIQUES)}
         points = [Point("none", {}, probe)] + [Point(p, o, probe) for p, o in techniques.items()]
         points += [Point("4x data", {"data.limit_train": 4 * train + val}, probe),
-                   Point("wide MLP", WIDE, probe), Point("wide MLP + dropout 0.5", {**WIDE, "model.dropout": 0.5}, probe)]
+                   Point("wide MLP", WIDE, probe),
+                   Point("wide MLP + dropout 0.5", {**WIDE, "model.dropout": 0.5}, probe)]
         return Plan(base, points, f"{train} training images ({4 * train} for 4x data), {val} validation images, "
                                   f"{epochs} epochs of Adam (cosine schedule), CNN width {width}")
 

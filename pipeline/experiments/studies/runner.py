@@ -85,23 +85,7 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
         ran[0] += result.ran
         return result
 
-    members, chosen = {}, {}
-    if plan.tune is None:
-        points = [_seeded(p, s) for p in plan.points for s in plan.seeds]
-        members = {p.label: [seed_label(p.label, s) for s in plan.seeds] for p in plan.points}
-    else:
-        key, first = plan.tune.key, plan.seeds[0]
-        trials = {(p.label, v): _seeded(p, first, key, v) for p in plan.points for v in plan.tune.values}
-        echo(f"study {name}: choosing {key} per condition on validation (seed {first}) from "
-             + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in plan.tune.values))
-        result = sweep(list(trials.values()))
-        score = {r.label: r.metric("best_val_accuracy") for r in result.comparison.rows}
-        for p in plan.points:
-            best = max(plan.tune.values, key=lambda v: _score(score.get(trials[p.label, v].label)))
-            chosen[p.label] = best
-            members[p.label] = [seed_label(p.label, s, _tuned(key, best)) for s in plan.seeds]
-        points = list(trials.values()) + [_seeded(p, s, key, chosen[p.label]) for p in plan.points
-                                          for s in plan.seeds[1:]]
+    points, members, chosen = _points(name, plan, sweep, echo)
     result = sweep(points)
     results = Results(result.comparison, mode, members, chosen, measured)
     findings = study.findings(results)
@@ -114,6 +98,28 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
                                    for i, f in enumerate(findings)}})
     trained = sum(r.metric("train_seconds") or 0.0 for r in results.rows)
     return StudyReport(name, study.title, mode, findings, report, result.parent_run_id, seconds, trained)
+
+
+def _points(name: str, plan: Plan, sweep: Callable, echo: Callable[[str], None]) -> tuple[list, dict, dict]:
+    """Every point to train, each condition's seeded members, and the value tuned per condition: with
+    ``plan.tune``, the first seed's trials choose the value on validation and the other seeds train there."""
+    if plan.tune is None:
+        points = [_seeded(p, s) for p in plan.points for s in plan.seeds]
+        return points, {p.label: [seed_label(p.label, s) for s in plan.seeds] for p in plan.points}, {}
+    members, chosen = {}, {}
+    key, first = plan.tune.key, plan.seeds[0]
+    trials = {(p.label, v): _seeded(p, first, key, v) for p in plan.points for v in plan.tune.values}
+    echo(f"study {name}: choosing {key} per condition on validation (seed {first}) from "
+         + ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in plan.tune.values))
+    result = sweep(list(trials.values()))
+    score = {r.label: r.metric("best_val_accuracy") for r in result.comparison.rows}
+    for p in plan.points:
+        best = max(plan.tune.values, key=lambda v: _score(score.get(trials[p.label, v].label)))
+        chosen[p.label] = best
+        members[p.label] = [seed_label(p.label, s, _tuned(key, best)) for s in plan.seeds]
+    points = list(trials.values()) + [_seeded(p, s, key, chosen[p.label]) for p in plan.points
+                                      for s in plan.seeds[1:]]
+    return points, members, chosen
 
 
 def _seeded(point: Point, seed: int, key: str | None = None, value=None) -> Point:

@@ -36,7 +36,8 @@ class Units(Study):
     name = "units"
     title = "Inside the units: saturation, dead units, self-normalization"
     claims = {
-        "sigmoid-vanishing": Claim("Saturated sigmoid units kill gradients: the first layers of a deep net barely learn",
+        "sigmoid-vanishing": Claim("Saturated sigmoid units kill gradients: the first layers of a deep net barely "
+                                   "learn",
                                    "first/last-layer kernel gradient norm at init, sigmoid relative to ReLU"),
         "tanh-saturated": Claim("tanh still kills gradients when saturated",
                                 "saturated fraction with too large an init (std 0.2), and its first/last gradient "
@@ -114,7 +115,8 @@ class Units(Study):
                                            f"{drop['leaky_relu'].show(3, 100, ' pt')}",
                               exceeds(drop["leaky_relu"], drop["elu"])))
         selu = r.stat("selu", "act_std_last_over_first")
-        out.append(self.found("selu-normalizes", f"last/first hidden output std at init: SELU {selu.show(3)}, ReLU (He) "
+        out.append(self.found("selu-normalizes", f"last/first hidden output std at init: SELU {selu.show(3)}, "
+                                                 "ReLU (He) "
                                                  f"{r.stat('relu', 'act_std_last_over_first').show(3)}",
                               within(selu, 0.5, 2.0)))
         val = {a: r.stat(f"{a}, deep", "best_val_accuracy") for a in ("selu", "relu")}

@@ -107,8 +107,9 @@ def run_in_processes(tasks: list[dict], workers: int, echo: Callable[[str], None
             task_path.write_text(json.dumps(task, default=str))
             start = time.perf_counter()
             with open(log_path, "w") as log:
-                proc = subprocess.Popen([sys.executable, "-m", "trainlab.pipeline.experiments.sweeps.worker", str(task_path),
-                                         str(result_path)], stdout=log, stderr=subprocess.STDOUT, env=env)
+                proc = subprocess.Popen([sys.executable, "-m", "trainlab.pipeline.experiments.sweeps.worker",
+                                         str(task_path), str(result_path)],
+                                        stdout=log, stderr=subprocess.STDOUT, env=env)
                 running.add(proc)
                 code = proc.wait()
                 running.discard(proc)

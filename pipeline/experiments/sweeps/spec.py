@@ -87,7 +87,8 @@ def load_spec(path: str | Path, default_config: str | None = None) -> SweepSpec:
         raise ConfigError(f"grid file {path} must hold a mapping with grid:, random: or points:")
     unknown = set(doc) - set(SPEC_KEYS)
     if unknown:
-        raise ConfigError(f"grid file {path}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(SPEC_KEYS)}")
+        raise ConfigError(f"grid file {path}: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(SPEC_KEYS)}")
     config = doc.get("config")
     config_path = str((path.parent / config)) if config else default_config
     search = None
