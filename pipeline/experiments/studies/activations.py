@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from trainlab.models import ACTIVATIONS
 
-from ...evaluation import plots
 from ..sweeps import Point
-from .base import Claim, Plan, Results, Study, Tuning, register_study
+from .base import Claim, Plan, Results, Study, Tuning, convergence_figure, register_study
 from .measure import activation_seconds
 from .rules import above, exceeds, paired_ratio, per_seed, similar, within
 
@@ -96,8 +95,7 @@ class Activations(Study):
 
     def figures(self, r: Results) -> dict:
         return {
-            "convergence.png": ("Smoothed training accuracy per step (first seed, tuned rates)", plots.overlaid(
-                {a: r.series(a, "probe.train_accuracy_ema") for a in ACTIVATIONS}, "step", "training accuracy (EMA)")),
+            "convergence.png": convergence_figure(r, ACTIVATIONS),
             "val_accuracy.png": ("Best validation accuracy (mean and range over seeds)",
                                  r.bars(ACTIVATIONS, "best_val_accuracy", "validation accuracy")),
             "seconds.png": ("Forward + backward time on one tensor (mean and range over repeats)",

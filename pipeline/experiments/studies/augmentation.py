@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..sweeps import Point
-from .base import Claim, Plan, Results, Study, register_study
+from .base import Claim, Plan, Results, Study, register_study, small_cnn_base
 from .rules import exceeds
 
 SIZES = {  # mode -> (training images, validation, epochs, CNN width)
@@ -35,8 +35,7 @@ class Augmentation(Study):
 
     def plan(self, mode: str) -> Plan:
         train, val, epochs, width = SIZES[mode]
-        base = {"model.name": "cnn", "model.width": width, "model.dropout": 0.0, "train.epochs": epochs,
-                "train.batch_size": 64, "data.limit_train": train + val, "data.validation_size": val}
+        base = small_cnn_base(train, val, epochs, width)
         points = []
         for kind, dataset in DATASETS.items():
             points += [Point(f"{kind}, none", dict(dataset)), Point(f"{kind}, flips", {**dataset, "augment": FLIP})]

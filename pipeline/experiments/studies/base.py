@@ -152,3 +152,16 @@ class Study:
     def measurements(self, mode: str, overrides: dict) -> dict:
         """Measurements taken without training (timings, fresh networks): ``{label: {key: [values]}}``."""
         return {}
+
+
+def small_cnn_base(train: int, val: int, epochs: int, width: int) -> dict:
+    """The config base of a study that trains a small CNN without dropout on ``train`` images, validated
+    on ``val`` carved from them."""
+    return {"model.name": "cnn", "model.width": width, "model.dropout": 0.0, "train.epochs": epochs,
+            "train.batch_size": 64, "data.limit_train": train + val, "data.validation_size": val}
+
+
+def convergence_figure(r: Results, labels) -> tuple:
+    """The smoothed training accuracy per step of each condition's first seed, overlaid."""
+    return ("Smoothed training accuracy per step (first seed, tuned rates)", plots.overlaid(
+        {label: r.series(label, "probe.train_accuracy_ema") for label in labels}, "step", "training accuracy (EMA)"))

@@ -1,9 +1,8 @@
 """Input preprocessing: zero-centering at the same scale, and standardizing."""
 from __future__ import annotations
 
-from ...evaluation import plots
 from ..sweeps import Point
-from .base import Claim, Plan, Results, Study, Tuning, register_study
+from .base import Claim, Plan, Results, Study, Tuning, convergence_figure, register_study
 from .rules import above, exceeds, paired_ratio, per_seed
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, accuracy threshold, rates)
@@ -75,8 +74,7 @@ class Preprocessing(Study):
 
     def figures(self, r: Results) -> dict:
         return {
-            "convergence.png": ("Smoothed training accuracy per step (first seed, tuned rates)", plots.overlaid(
-                {p: r.series(p, "probe.train_accuracy_ema") for p in POINTS}, "step", "training accuracy (EMA)")),
+            "convergence.png": convergence_figure(r, POINTS),
             "sensitivity.png": ("Mean |loss change| for 1% weight noise at initialization",
                                 r.bars(list(POINTS), "probe.loss_sensitivity", "|loss change|", log_y=True)),
         }

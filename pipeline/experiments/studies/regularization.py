@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...evaluation import plots
 from ..sweeps import Point
-from .base import Claim, Plan, Results, Study, register_study
+from .base import Claim, Plan, Results, Study, register_study, small_cnn_base
 from .rules import Stat, both, exceeds, per_seed
 
 SIZES = {  # mode -> (training images, validation, epochs, CNN width)
@@ -52,8 +52,7 @@ class Regularization(Study):
 
     def plan(self, mode: str) -> Plan:
         train, val, epochs, width = SIZES[mode]
-        base = {"model.name": "cnn", "model.width": width, "model.dropout": 0.0, "train.epochs": epochs,
-                "train.batch_size": 64, "data.limit_train": train + val, "data.validation_size": val}
+        base = small_cnn_base(train, val, epochs, width)
         probe = ({"name": "clean_train_eval"},)
         techniques = {p: TECHNIQUES[p] for p in (SMOKE_TECHNIQUES if mode == "smoke" else TECHNIQUES)}
         points = [Point("none", {}, probe)] + [Point(p, o, probe) for p, o in techniques.items()]

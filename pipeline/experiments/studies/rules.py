@@ -82,26 +82,25 @@ def _stat(value) -> Stat:
 
 def at_least(value: Stat | float | None, supported: float, refuted: float) -> Verdict:
     """Supported if every seed is ``>= supported``; not supported if every seed is ``< refuted``."""
-    s = _stat(value)
-    rule = (f"supported if >= {supported:g} on every seed, not supported if < {refuted:g} on every seed, "
-            "else inconclusive")
-    if not s.values:
-        return INCONCLUSIVE, rule + " (not measured)"
-    if s.low >= supported:
-        return SUPPORTED, rule
-    return (NOT_SUPPORTED if s.high < refuted else INCONCLUSIVE), rule
+    return _bound(value, supported, refuted, above=True)
 
 
 def at_most(value: Stat | float | None, supported: float, refuted: float) -> Verdict:
     """Supported if every seed is ``<= supported``; not supported if every seed is ``> refuted``."""
+    return _bound(value, supported, refuted, above=False)
+
+
+def _bound(value: Stat | float | None, supported: float, refuted: float, above: bool) -> Verdict:
     s = _stat(value)
-    rule = (f"supported if <= {supported:g} on every seed, not supported if > {refuted:g} on every seed, "
+    keep, fail = (">=", "<") if above else ("<=", ">")
+    rule = (f"supported if {keep} {supported:g} on every seed, not supported if {fail} {refuted:g} on every seed, "
             "else inconclusive")
     if not s.values:
         return INCONCLUSIVE, rule + " (not measured)"
-    if s.high <= supported:
+    if (s.low >= supported) if above else (s.high <= supported):
         return SUPPORTED, rule
-    return (NOT_SUPPORTED if s.low > refuted else INCONCLUSIVE), rule
+    refuted_on_every_seed = s.high < refuted if above else s.low > refuted
+    return (NOT_SUPPORTED if refuted_on_every_seed else INCONCLUSIVE), rule
 
 
 def within(value: Stat | float | None, low: float, high: float, factor: float = 4.0) -> Verdict:
