@@ -44,7 +44,7 @@ def _replace(target: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet():
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # converters' and tf.lite.Interpreter's notices
         yield
@@ -52,7 +52,7 @@ def _quiet():
 
 def tflite_predict(flatbuffer_or_path, images: np.ndarray) -> np.ndarray:
     """Probabilities of a TFLite model for (N, H, W, C) images, one at a time (the input is resized to 1)."""
-    with _quiet():
+    with quiet():
         source = {"model_path": str(flatbuffer_or_path)} if isinstance(flatbuffer_or_path, (str, Path)) else \
             {"model_content": flatbuffer_or_path}
         interpreter = tf.lite.Interpreter(**source)
@@ -69,7 +69,7 @@ def tflite_predict(flatbuffer_or_path, images: np.ndarray) -> np.ndarray:
 
 def export_tflite(saved_model_dir: Path, model: keras.Model, images: np.ndarray, atol: float = 1e-4) -> Written:
     """Float32 TFLite: probabilities within ``atol`` of the Keras model's on ``images``."""
-    with _quiet():
+    with quiet():
         flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     worst = float(np.abs(tflite_predict(flatbuffer, images) - _predict(model, images)).max())
     if worst > atol:
@@ -93,7 +93,7 @@ def export_tflite_int8(saved_model_dir: Path, model: keras.Model, representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8     # pixels are uint8 already: the input needs no scale
     converter.inference_output_type = tf.float32
-    with _quiet():
+    with quiet():
         flatbuffer = converter.convert()
     got, expected = tflite_predict(flatbuffer, images.astype(np.uint8)), _predict(model, images)
     agree = float(np.mean(got.argmax(1) == expected.argmax(1)))
@@ -126,7 +126,7 @@ def export_onnx(saved_model_dir: Path, model: keras.Model, images: np.ndarray, o
     target = target_of(saved_model_dir, "onnx")
     tmp = target.with_name(target.name + ".tmp")
     _predict(model, images[:1])   # Keras exports only a model that has been called
-    with _quiet():
+    with quiet():
         model.export(str(tmp), format="onnx", verbose=False, **({"opset_version": opset} if opset else {}))
     try:
         worst = float(np.abs(onnx_predict(tmp, images) - _predict(model, images)).max())

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from ..errors import TrackingError
-from .store import _one_line
+from .store import one_line
 
 SWEEP_TAG = "trainlab.sweep"          # the sweep's name, on the parent and on every child
 ROLE_TAG = "trainlab.sweep.role"      # parent | point
@@ -119,7 +119,7 @@ def log_folder(run_id: str, folder: Path, artifact_path: str) -> None:
     try:
         MlflowClient().log_artifacts(run_id, str(folder), artifact_path)
     except MlflowException as e:
-        raise TrackingError(f"cannot log {folder} to run {run_id}: {_one_line(e)}") from None
+        raise TrackingError(f"cannot log {folder} to run {run_id}: {one_line(e)}") from None
 
 
 def _quote(value: str) -> str:

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from ..errors import TrackingError
 from .runs import CARD, run_model_uri, run_text
-from .store import _one_line, _quiet, file_lock
+from .store import file_lock, one_line, quiet
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best_val_accuracy"  # higher is better; chosen on validation, never on test
@@ -75,7 +75,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
         current = champion(name)
         version = _registered_version(name, run_id)
         if version is None:
-            with _quiet():
+            with quiet():
                 version = str(mlflow.register_model(run_model_uri(run_id), name).version)
             _describe_version(name, version, run_info)
         against, how = (None, "") if current is None else _champion_score(current, run_info, name, rescore)
@@ -158,7 +158,7 @@ def version_of(uri: str, name: str) -> str | None:
         if rest.startswith("/"):
             return str(client.get_model_version(name, rest[1:]).version)
     except MlflowException as e:
-        raise TrackingError(f"cannot resolve {uri}: {_one_line(e)}") from None
+        raise TrackingError(f"cannot resolve {uri}: {one_line(e)}") from None
     return None
 
 

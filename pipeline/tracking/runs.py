@@ -19,7 +19,7 @@ from mlflow.types import Schema, TensorSpec
 from trainlab import compat
 
 from ..errors import TrackingError
-from .store import _one_line, _quiet
+from .store import one_line, quiet
 
 MODEL_NAME = "model"                    # the logged model's name inside each run
 MODEL_URI_TAG = "trainlab.model_uri"
@@ -50,7 +50,7 @@ def run(experiment_id: str, run_name: str | None = None, tags: dict | None = Non
         _end("KILLED", str(e) or "interrupted by the user")
         raise
     except BaseException as e:
-        _end("FAILED", _one_line(e) or type(e).__name__)
+        _end("FAILED", one_line(e) or type(e).__name__)
         if isinstance(e, MlflowException):
             raise TrackingError(f"tracking store {mlflow.get_tracking_uri()} failed during run "
                                 f"{active.info.run_id}: {_root_cause(e)}; the run's checkpoint is kept: once "
@@ -77,7 +77,7 @@ def _root_cause(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror  # "Connection refused", not errno 111
     text = str(e.args[0]) if e.args else str(e)
-    return _one_line(text.split("\n")[0]) or type(e).__name__
+    return one_line(text.split("\n")[0]) or type(e).__name__
 
 
 def _end(status: str, reason: str) -> None:
@@ -178,7 +178,7 @@ def log_model(model: keras.Model, num_classes: int) -> str:
     signature = ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), shape, "image")]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes), "probabilities")]))
-    with _quiet():
+    with quiet():
         info = mlflow.keras.log_model(model, name=MODEL_NAME, signature=signature,
                                       pip_requirements=_requirements())
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
@@ -216,7 +216,7 @@ def load_model(uri: str) -> keras.Model:
     try:
         return mlflow.keras.load_model(uri)
     except Exception as e:
-        raise TrackingError(f"cannot load model {uri}: {_one_line(e)}") from None
+        raise TrackingError(f"cannot load model {uri}: {one_line(e)}") from None
 
 
 def search_runs(experiment_id: str, statuses: tuple[str, ...]) -> list:

@@ -39,7 +39,7 @@ def configure(cfg: TrackingConfig) -> str:
         with _setup_lock(uri):
             return _experiment_id(cfg.experiment, uri)
     except Exception as e:  # MLflow wraps sqlite/alembic/HTTP errors in several types
-        raise TrackingError(f"cannot open tracking store {uri}: {_one_line(e)}") from None
+        raise TrackingError(f"cannot open tracking store {uri}: {one_line(e)}") from None
 
 
 @contextlib.contextmanager
@@ -122,13 +122,14 @@ def _check_sqlite(db: Path, uri: str) -> None:
         raise TrackingError(f"tracking store {uri} cannot be opened: {e}") from None
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """An error as one line of at most 300 characters (MLflow's own messages span several)."""
     return " ".join(str(e).split())[:300]
 
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet():
     """MLflow prints registration chatter; the CLI prints its own one-line summary."""
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull):
         yield
