@@ -15,6 +15,29 @@ def _isolated_cache(tmp_path_factory):
     yield
 
 
+_EMPTY_STORE = []  # an sqlite tracking store with MLflow's tables made, no experiment in it yet
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_store(tmp_path_factory):
+    """Make MLflow's tables once (its migrations take seconds per new store); ``fresh_store`` copies them.
+    Tests of store creation itself (the CLI's own runs, servers) still start from nothing."""
+    from mlflow.tracking import MlflowClient
+    path = tmp_path_factory.mktemp("store") / "empty.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    _EMPTY_STORE.append(path)
+    yield
+
+
+def fresh_store(tmp_dir, name: str = "mlflow.db") -> str:
+    """The URI of an sqlite store at ``tmp_dir/name``, its tables made (copied from the session's empty store)."""
+    import shutil
+    target = os.path.join(tmp_dir, name)
+    if _EMPTY_STORE and not os.path.exists(target):
+        shutil.copyfile(_EMPTY_STORE[0], target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from trainlab.pipeline.data.sources import load_dataset
@@ -24,7 +47,7 @@ def mnist():
 def smoke_config(tmp_dir, **overrides):
     """The smoke preset against a store and export folder inside ``tmp_dir``."""
     from trainlab.pipeline.config.loading import load_config
-    base = {"tracking.tracking_uri": f"sqlite:///{tmp_dir}/mlflow.db", "export.dir": str(tmp_dir / "exports")}
+    base = {"tracking.tracking_uri": fresh_store(tmp_dir), "export.dir": str(tmp_dir / "exports")}
     return load_config(None, {**base, **overrides}, preset="smoke")
 
 

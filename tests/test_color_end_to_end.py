@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from tests.conftest import free_port, start_server, stop_server
+from tests.conftest import free_port, fresh_store, start_server, stop_server
 from tests.test_serving import call
 from tests.test_sources import SHAPES, make_image_folder, shape_image
 from trainlab.pipeline.cli import cli
@@ -31,7 +31,7 @@ def color_run(tmp_path_factory):
             "run", "--preset", "smoke", "--dataset", str(folder), "--set", "data.image_size=[32, 32]",
             "--set", "data.limit_train=none", "--validation-size", "30", "--epochs", "3", "--augment",
             "[{name: flip_horizontal, p: 0.5}, {name: random_crop, padding: 2}]",
-            "--tracking-uri", f"sqlite:///{tmp}/m.db", "--registered-model", NAME,
+            "--tracking-uri", fresh_store(tmp, "m.db"), "--registered-model", NAME,
             "--export-dir", str(tmp / "exports")])
     finally:
         os.chdir(old)
@@ -69,7 +69,7 @@ def test_serve_predict_and_keras_agree_on_color_images(color_run, images):
     from trainlab.pipeline.config.schema import TrackingConfig
     tmp, _ = color_run
     pictures, files, truth = images
-    tracking.configure(TrackingConfig(tracking_uri=f"sqlite:///{tmp}/m.db"))
+    tracking.configure(TrackingConfig(tracking_uri=fresh_store(tmp, "m.db")))
     keras_probs = tracking.load_model(f"models:/{NAME}@champion").predict(pictures.astype("float32"), verbose=0)
 
     port = free_port()

@@ -1,5 +1,6 @@
 import pytest
 
+from tests.conftest import fresh_store
 from trainlab.pipeline.config.loading import load_config
 from trainlab.pipeline.config.recipes import PRESETS
 from trainlab.pipeline.config.schema import Config
@@ -146,7 +147,7 @@ def test_model_normalization_none_builds_a_network_without_normalization(tmp_pat
     runs with and without it trained the same network."""
     from trainlab.models import create_model
     from trainlab.pipeline.plan import resolve_plan
-    overrides = {"model.name": family, "tracking.tracking_uri": f"sqlite:///{tmp_path}/m.db"}
+    overrides = {"model.name": family, "tracking.tracking_uri": fresh_store(tmp_path, "m.db")}
     if given == "yaml":
         (tmp_path / "c.yml").write_text("model:\n  normalization: none\n")
         cfg = load_config(tmp_path / "c.yml", overrides, preset="smoke")
@@ -176,7 +177,7 @@ def test_null_unsets_an_optional_string_key_and_none_is_a_value(key):
                                           ("model.pooling", "model.pooling must be one of")])
 def test_none_where_it_is_not_a_choice_is_named_instead_of_ignored(tmp_path, key, message):
     from trainlab.pipeline.plan import resolve_plan
-    cfg = load_config(None, {key: "none", "model.name": "cnn", "tracking.tracking_uri": f"sqlite:///{tmp_path}/m.db"},
+    cfg = load_config(None, {key: "none", "model.name": "cnn", "tracking.tracking_uri": fresh_store(tmp_path, "m.db")},
                       preset="smoke")
     with pytest.raises(ConfigError, match=message):
         resolve_plan(cfg)

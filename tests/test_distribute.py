@@ -11,7 +11,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import free_port
+from tests.conftest import free_port, fresh_store
 from trainlab.pipeline.config.loading import load_config
 from trainlab.pipeline.errors import ConfigError
 
@@ -30,12 +30,12 @@ def digest(output: str) -> str:
 
 
 def test_mirrored_on_two_logical_cpus(tmp_path):
-    proc = trainlab([*SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/m.db", "--set", "train.strategy=mirrored",
+    proc = trainlab([*SMOKE, "--tracking-uri", fresh_store(tmp_path, "m.db"), "--set", "train.strategy=mirrored",
                      "--set", "train.devices=2", "--set", "train.lr_scaling=linear"], tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert "mirrored: 2 replica(s) [CPU:0, CPU:1]" in out
-    run = MlflowClient(f"sqlite:///{tmp_path}/m.db").search_runs(["1"])[0]
+    run = MlflowClient(fresh_store(tmp_path, "m.db")).search_runs(["1"])[0]
     assert run.data.params["distribution.replicas"] == "2"
     assert float(run.data.params["train.effective_learning_rate"]) == 2 * float(run.data.params["train.learning_rate"])
     assert run.data.tags["trainlab.weights_digest"] == digest(out)
@@ -45,7 +45,7 @@ def test_mirrored_on_two_logical_cpus(tmp_path):
 def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tmp_path):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    store = f"sqlite:///{tmp_path}/mw.db"
+    store = fresh_store(tmp_path, "mw.db")
     procs = [trainlab([*SMOKE, "--tracking-uri", store, "--set", "train.strategy=multi_worker"], tmp_path,
                       env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
              for i in range(2)]
@@ -72,9 +72,9 @@ def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tm
 def test_multi_worker_without_tf_config_is_refused_before_anything_is_stored(tmp_path):
     import os
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    proc = subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", *SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/x.db",
-                           "--set", "train.strategy=multi_worker"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", *SMOKE,  # no store made: it is refused first
+                           "--tracking-uri", f"sqlite:///{tmp_path}/x.db", "--set", "train.strategy=multi_worker"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "needs TF_CONFIG" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.db").exists()
 
@@ -124,7 +124,7 @@ JAX_ENV = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_devic
 
 def test_jax_data_parallel_on_two_host_cpus_trains_registers_and_exports_a_savedmodel(tmp_path):
     pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
-    proc = trainlab(["run", "--preset", "smoke", "--tracking-uri", f"sqlite:///{tmp_path}/j.db", "--export-dir",
+    proc = trainlab(["run", "--preset", "smoke", "--tracking-uri", fresh_store(tmp_path, "j.db"), "--export-dir",
                      str(tmp_path / "exports"), "--set", "train.strategy=data_parallel"], tmp_path, env=JAX_ENV)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
@@ -132,14 +132,14 @@ def test_jax_data_parallel_on_two_host_cpus_trains_registers_and_exports_a_saved
     assert "exported to" in out
     export = tmp_path / "exports" / "trainlab-mnist" / "1"
     assert (export / "saved_model.pb").is_file()
-    run = MlflowClient(f"sqlite:///{tmp_path}/j.db").search_runs(["1"])[0]
+    run = MlflowClient(fresh_store(tmp_path, "j.db")).search_runs(["1"])[0]
     assert run.data.params["distribution.strategy"] == "data_parallel"
     assert run.data.params["distribution.replicas"] == "2"
 
 
 def test_tensorflow_only_layers_are_refused_under_jax(tmp_path):
     pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
-    proc = trainlab([*SMOKE, "--tracking-uri", f"sqlite:///{tmp_path}/j.db", "--set", "model.pooling=fractional"],
+    proc = trainlab([*SMOKE, "--tracking-uri", fresh_store(tmp_path, "j.db"), "--set", "model.pooling=fractional"],
                     tmp_path, env=JAX_ENV)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 2 and "FractionalMaxPooling2D needs the TensorFlow backend" in err

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import smoke_config
+from tests.conftest import fresh_store, smoke_config
 from trainlab.pipeline import tracking
 from trainlab.pipeline.job import train_and_register
 from trainlab.pipeline.plan import resolve_plan
@@ -26,7 +26,7 @@ TRAINLAB = Path(sys.executable).with_name("trainlab")
 
 def trainlab(tmp_path, *args, **popen):
     """Start ``trainlab ARGS`` on the store in ``tmp_path``, in its own process group."""
-    argv = [str(TRAINLAB), *args, "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    argv = [str(TRAINLAB), *args, "--tracking-uri", fresh_store(tmp_path, "mlflow.db")]
     return subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **popen)
 
@@ -129,7 +129,7 @@ def test_resume_errors_are_one_line(tmp_path, args, message):
     from click.testing import CliRunner
 
     from trainlab.pipeline.cli import cli
-    result = CliRunner().invoke(cli, ["train", *args, "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"])
+    result = CliRunner().invoke(cli, ["train", *args, "--tracking-uri", fresh_store(tmp_path, "mlflow.db")])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
 
 

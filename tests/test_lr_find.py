@@ -4,6 +4,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import fresh_store
 from trainlab.models import create_model
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.training.lr_find import sweep
@@ -25,7 +26,7 @@ def test_sweep_is_exponential_and_stops_on_blowup():
 
 
 def test_lr_find_command_logs_a_run(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = fresh_store(tmp_path, "mlflow.db")
     result = CliRunner().invoke(cli, ["lr-find", "--preset", "smoke", "--steps", "30", "--tracking-uri", uri])
     assert result.exit_code == 0, result.output
     assert "suggested learning rate" in result.output

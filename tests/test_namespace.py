@@ -143,5 +143,5 @@ def test_a_wheel_install_runs_the_job_a_sweep_and_a_study_beside_a_users_decoys(
                                    "data.validation_size: 200}\ngrid:\n  model.width: [4, 6]\n")
     out = trainlab_cli("sweep", "grid.yml", "--workers", "2")
     assert "2 point(s) run, 0 skipped as finished, 0 failed" in out
-    out = trainlab_cli("study", "preprocessing", "--smoke", "--out", str(tmp_path / "study"))
+    out = trainlab_cli("study", "loss", "--smoke", "--out", str(tmp_path / "study"))
     assert (tmp_path / "study" / "report.md").is_file(), out

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import fresh_store
 from trainlab.pipeline import progress
 
 TRAINLAB = Path(sys.executable).with_name("trainlab")
@@ -38,7 +39,8 @@ def run_in_terminal(argv, cwd, timeout=180) -> str:
 
 
 def test_a_terminal_shows_a_live_bar_within_each_epoch_then_the_epoch_line(tmp_path):
-    argv = [str(TRAINLAB), "train", "--preset", "smoke", "--epochs", "2", "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
+    argv = [str(TRAINLAB), "train", "--preset", "smoke", "--epochs", "2",
+            "--tracking-uri", fresh_store(tmp_path, "m.db")]
     text = run_in_terminal(argv, tmp_path)
     assert "img/s" in text and "/24" in text and "loss " in text        # batches done, speed, running loss
     assert "\r\x1b[2Kepoch 1/2  accuracy" in text                        # the bar cleared, then the epoch's line

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import free_port
+from tests.conftest import free_port, fresh_store
 
 pytest.importorskip("ray", reason="the ray extra is installed by `make test`")
 
@@ -67,7 +67,7 @@ def ray_cluster(tmp_path, ray_env):
 
 def sweep(tmp_path, address, env):
     return subprocess.run([sys.executable, "-m", "trainlab.pipeline.cli", "sweep", "grid.yml", "--ray", address,
-                           "--tracking-uri", f"sqlite:///{tmp_path}/m.db"], cwd=tmp_path, capture_output=True,
+                           "--tracking-uri", fresh_store(tmp_path, "m.db")], cwd=tmp_path, capture_output=True,
                           text=True, timeout=400, env={**os.environ, **env})
 
 
@@ -78,7 +78,7 @@ def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster, r
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Ray: 2 CPU(s) in the cluster" in first.stdout
     assert "3 point(s) run, 0 skipped as finished, 1 failed" in first.stdout
-    client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
+    client = MlflowClient(fresh_store(tmp_path, "m.db"))
     runs = client.search_runs(["1"], "tags.`trainlab.sweep.role` = 'point'")
     assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED", "FINISHED"]
     assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1

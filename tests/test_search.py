@@ -3,6 +3,7 @@ worse ones pruned by the median pruner after an epoch and tagged so, and a re-ru
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import fresh_store
 from trainlab.pipeline.errors import ConfigError
 from trainlab.pipeline.experiments.sweeps import load_spec, run_sweep
 from trainlab.pipeline.experiments.sweeps.search import ordered, suggest, values_of
@@ -27,7 +28,7 @@ def test_a_search_prunes_the_worse_trials_and_resumes(tmp_path):
     optuna = pytest.importorskip("optuna", reason="the search extra: pip install -e '.[search]'")
     (tmp_path / "search.yml").write_text(SEARCH)
     spec = load_spec(tmp_path / "search.yml")
-    overrides = {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "tracking.experiment": "search"}
+    overrides = {"tracking.tracking_uri": fresh_store(tmp_path, "mlflow.db"), "tracking.experiment": "search"}
     lines = []
     result = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
     study = optuna.load_study(study_name="lr-search", storage=f"sqlite:///{tmp_path}/mlflow.optuna.db")
@@ -70,7 +71,7 @@ def test_a_repeated_proposal_is_answered_without_training_and_a_used_up_space_en
         "train.learning_rate: {log_uniform: [0.000001, 0.1]}", "train.learning_rate: [0.01, 0.1]")
     (tmp_path / "search.yml").write_text(doc.replace("train.epochs: 3", "train.epochs: 1"))
     spec = load_spec(tmp_path / "search.yml")
-    overrides = {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "tracking.experiment": "search"}
+    overrides = {"tracking.tracking_uri": fresh_store(tmp_path, "mlflow.db"), "tracking.experiment": "search"}
     lines = []
     result = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
     assert len(result.comparison.rows) == 2                                     # two values: two trainings

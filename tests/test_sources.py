@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
+from tests.conftest import fresh_store
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.data.dataset import SourceOptions
 from trainlab.pipeline.data.sources import FASHION_MNIST_DIR, describe_dataset, load_dataset
@@ -209,7 +210,7 @@ def test_bad_data_is_one_line_and_exit_2(tmp_path, make, extra, message):
     import re
     dataset = make(tmp_path)
     result = CliRunner().invoke(cli, ["train", "--preset", "smoke", "--dataset", str(dataset),
-                                      "--tracking-uri", f"sqlite:///{tmp_path}/m.db", *extra])
+                                      "--tracking-uri", fresh_store(tmp_path, "m.db"), *extra])
     assert result.exit_code == 2, result.output
     assert re.search(message, result.output), result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

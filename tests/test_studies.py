@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import fresh_store
 from trainlab.models import ACTIVATIONS
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.experiments.studies import (
@@ -295,7 +296,7 @@ def test_every_study_plan_resolves_in_every_mode(name, tmp_path):
         plan = study.plan(mode)
         assert len({p.label for p in plan.points}) == len(plan.points)
         spec = SweepSpec(f"{name}-{mode}", plan.points, {**plan.base, "augment": []})
-        resolved = resolve(spec, {"tracking.tracking_uri": f"sqlite:///{tmp_path}/m.db"})
+        resolved = resolve(spec, {"tracking.tracking_uri": fresh_store(tmp_path, "m.db")})
         assert len(resolved) == len(plan.points)
 
 
@@ -304,7 +305,7 @@ def test_every_study_plan_resolves_in_every_mode(name, tmp_path):
 @pytest.fixture(scope="module")
 def smoke_reports(tmp_path_factory):
     root = tmp_path_factory.mktemp("studies")
-    overrides = {"tracking.tracking_uri": f"sqlite:///{root}/mlflow.db"}
+    overrides = {"tracking.tracking_uri": fresh_store(root, "mlflow.db")}
     return root, [run_study(name, "smoke", overrides, out_dir=root / name, echo=lambda line: None)
                   for name in ("preprocessing", "units")]
 

@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from tests.conftest import fresh_store
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.errors import ConfigError
 from trainlab.pipeline.experiments.sweeps import Point, SweepSpec, load_spec, run_sweep
@@ -15,7 +16,7 @@ TINY = {"model.width": 4, "data.limit_train": 1200, "data.validation_size": 200,
 
 
 def store_overrides(tmp_path):
-    return {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "tracking.experiment": "sweeps"}
+    return {"tracking.tracking_uri": fresh_store(tmp_path, "mlflow.db"), "tracking.experiment": "sweeps"}
 
 
 # --- spec ------------------------------------------------------------------------------------------

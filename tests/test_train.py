@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import smoke_config
+from tests.conftest import fresh_store, smoke_config
 from trainlab.pipeline import tracking
 from trainlab.pipeline.errors import DivergedError, TrackingError
 from trainlab.pipeline.job import train_and_register
@@ -185,7 +185,7 @@ def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
     on 1,500 images for 3 epochs: every part of it trains together and logs what it used."""
     from trainlab.pipeline.config.loading import load_config
     from trainlab.pipeline.runtime.dtype_policy import resolve
-    cfg = load_config(None, {"tracking.tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "train.epochs": 3,
+    cfg = load_config(None, {"tracking.tracking_uri": fresh_store(tmp_path, "mlflow.db"), "train.epochs": 3,
                              "data.limit_train": 2000, "data.validation_size": 500, "data.limit_test": 500,
                              "model.width": 8}, preset="best")
     assert [op["name"] for op in cfg.augment] == ["random_crop", "rotate", "zoom"]
