@@ -40,6 +40,15 @@ class Plan:
     effective_learning_rate: float
     dtype_policy: str             # the Keras policy train.precision resolves to on this machine
     distribution: object = field(repr=False, compare=False, default=None)  # distribute.Distribution
+    _built: list = field(repr=False, compare=False, default_factory=list)  # the model built when resolved
+
+    def take_model(self):
+        """The model built when the plan was resolved (seeded by ``train.seed``, under the strategy's scope
+        and the dtype policy), handed out once; a later call builds a new one the same way, so a plan
+        trained twice starts from the same initial weights both times."""
+        if self._built:
+            return self._built.pop()
+        return _build(self.config, self.data, self.model_options, self.distribution, self.dtype_policy)
 
     @property
     def replicas(self) -> int:
@@ -79,8 +88,7 @@ def resolve_plan(cfg: Config) -> Plan:
     d, t = cfg.data, cfg.train
     dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work (decoding image folders too)
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
-    if cfg.augment == "auto":  # the recipe for these images, made concrete: the run logs the chain it used
-        cfg = dataclasses.replace(cfg, augment=augment_recipe(info.kind, info.image_shape))
+    cfg = with_concrete_augment(cfg, info)
     train_size, val_size, test_size = split_sizes(cfg, info)
     if t.batch_size > train_size:
         raise ConfigError(f"train.batch_size ({t.batch_size}) is larger than the training split "
@@ -94,11 +102,19 @@ def resolve_plan(cfg: Config) -> Plan:
     if t.class_weight is not None and dist.custom_loop:
         raise ConfigError(f"train.class_weight is not supported under train.strategy: {t.strategy}")
     options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
-    parameters = check_model(cfg.model.name, options, info)
-    return Plan(cfg, info, train_size, val_size, test_size, options, parameters,
+    policy = dtype_policy.resolve(t.precision)
+    model = _build(cfg, info, options, dist, policy)
+    return Plan(cfg, info, train_size, val_size, test_size, options, int(model.count_params()),
                 steps_per_epoch=math.ceil(train_size / t.batch_size),
                 effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
-                dtype_policy=dtype_policy.resolve(t.precision), distribution=dist)
+                dtype_policy=policy, distribution=dist, _built=[model])
+
+
+def with_concrete_augment(cfg: Config, info: DatasetInfo) -> Config:
+    """``augment: auto`` made the recipe for these images (the run logs the chain it used)."""
+    if cfg.augment != "auto":
+        return cfg
+    return dataclasses.replace(cfg, augment=augment_recipe(info.kind, info.image_shape))
 
 
 def split_sizes(cfg: Config, info: DatasetInfo) -> tuple[int, int, int]:
@@ -116,21 +132,50 @@ def split_sizes(cfg: Config, info: DatasetInfo) -> tuple[int, int, int]:
     return available - d.validation_size, d.validation_size, test
 
 
-def check_model(name: str, options: dict, info: DatasetInfo) -> int:
-    """Build the model once on the planned input shape; its parameter count, or a ConfigError naming
+def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str):
+    """The planned model: seeded, built where the strategy places its variables, in the dtype policy, its
+    batch norm synchronized across replicas (not under JAX, which computes it on the global batch)."""
+    import keras
+
+    from .runtime import dtype_policy
+    keras.utils.set_random_seed(cfg.train.seed)
+    with dist.scope(), dtype_policy.policy(policy):
+        model = build_model(cfg.model.name, options, info)
+        if dist.replicas > 1 and dist.kind != "data_parallel":
+            model = synchronized_batch_norm(model)
+    return model
+
+
+def build_model(name: str, options: dict, info: DatasetInfo):
+    """Model ``name`` with ``options`` on the dataset's image shape and classes, or a ConfigError naming
     the ``model.*`` key at fault."""
-    from trainlab.models import OptionError, create_model, list_models
+    from trainlab.models import OptionError, create_model, list_models  # Keras: loaded when a plan is made
     if name not in list_models():
         raise ConfigError(f"model.name must be one of {', '.join(list_models())}; got {name!r}")
     try:
-        model = create_model(name, input_shape=tuple(info.image_shape), num_classes=info.num_classes, **options)
+        return create_model(name, input_shape=tuple(info.image_shape), num_classes=info.num_classes, **options)
     except OptionError as e:
         message = f"model.{e}"
         raise ConfigError(message if repr(name) in message else f"{message} (model {name})") from None
     except ValueError as e:  # a shape the network cannot take, e.g. images too small for its pooling
         raise ConfigError(f"model {name} cannot be built for {info.name} images "
                           f"{tuple(info.image_shape)}: {' '.join(str(e).split())[:300]}") from None
-    return int(model.count_params())
+
+
+def synchronized_batch_norm(model):
+    """``model`` rebuilt with every batch norm layer computing its statistics over the global batch of
+    all replicas (nested models, ensemble members, included), so every replica keeps the same averages."""
+    config = model.get_config()
+    _synchronize(config)
+    return model.__class__.from_config(config)
+
+
+def _synchronize(config: dict) -> None:
+    for layer in config["layers"]:
+        if layer["class_name"] == "BatchNormalization":
+            layer["config"]["synchronized"] = True
+        elif "layers" in layer.get("config", {}):
+            _synchronize(layer["config"])
 
 
 def effective_learning_rate(cfg: Config, replicas: int) -> float:

@@ -170,3 +170,16 @@ def test_auto_augmentation_for_photos_pads_an_eighth_of_the_side(tmp_path):
                                                   "data.limit_train": "none", "data.validation_size": 40}))
     assert plan.image_shape == (32, 32, 3) and plan.data.kind == "natural"
     assert plan.config.augment == [{"name": "flip_horizontal", "p": 0.5}, {"name": "random_crop", "padding": 4}]
+
+
+def test_the_model_is_built_once_when_the_plan_is_resolved_and_handed_out_once(store):
+    from trainlab.pipeline.training.prepare import prepare
+    plan = resolve_plan(store)
+    built = plan._built[0]
+    assert plan.parameters == built.count_params()
+    prepared = prepare(plan)
+    assert prepared.model is built and not plan._built  # training takes the plan's own model
+    again = plan.take_model()  # a second training of the same plan: a new model with the same initial weights
+    assert again is not built
+    for a, b in zip(again.get_weights(), built.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -44,15 +44,14 @@ def augment_preview(out, draws, **kwargs):
     """Write a PNG grid: sample images beside augmented draws, labels with their mixed weights."""
     from trainlab.augment import AugmentChain
 
-    from ..config.recipes import augment_recipe
     from ..data.dataset import SourceOptions
     from ..data.sources import describe_dataset, load_dataset
     from ..evaluation import plots
     from ..evaluation.preview import augment_preview as preview
+    from ..plan import with_concrete_augment
     cfg = resolve_config(kwargs)
-    if cfg.augment == "auto":
-        info = describe_dataset(cfg.data.dataset, SourceOptions.of(cfg.data), cfg.data.cache_dir)
-        cfg.augment = augment_recipe(info.kind, info.image_shape)
+    cfg = with_concrete_augment(cfg, describe_dataset(cfg.data.dataset, SourceOptions.of(cfg.data),
+                                                      cfg.data.cache_dir))
     if not cfg.augment:
         raise click.UsageError("the augmentation chain is empty: nothing to preview")
     ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
