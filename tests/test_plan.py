@@ -183,3 +183,16 @@ def test_the_model_is_built_once_when_the_plan_is_resolved_and_handed_out_once(s
     assert again is not built
     for a, b in zip(again.get_weights(), built.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_data_that_changed_since_the_plan_is_refused_before_training(tmp_path):
+    from trainlab.pipeline.training.prepare import prepare
+    arrays = {"x_train": np.zeros((300, 8, 8), np.uint8), "y_train": np.arange(300) % 3,
+              "x_test": np.zeros((30, 8, 8), np.uint8), "y_test": np.arange(30) % 3}
+    np.savez(tmp_path / "d.npz", **arrays)
+    cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "d.npz"), "data.limit_train": None,
+                                    "data.validation_size": 60, "model.name": "mlp_small"})
+    plan = resolve_plan(cfg)
+    np.savez(tmp_path / "d.npz", **{**arrays, "x_train": arrays["x_train"][:200], "y_train": arrays["y_train"][:200]})
+    with pytest.raises(DataError, match=r"changed since the run was planned: .* 140/60/30, planned 240/60/30"):
+        prepare(plan)

@@ -15,6 +15,7 @@ from trainlab.augment import AugmentChain
 from ..data.dataset import Dataset
 from ..data.inputs import Normalizer, load_splits, make_dataset
 from ..data.splits import Splits
+from ..errors import DataError
 from ..plan import Plan
 
 
@@ -40,6 +41,10 @@ def prepare(plan: Plan) -> Prepared:
     model = plan.take_model()  # built once, when the plan was resolved
     keras.utils.set_random_seed(t.seed)
     ds, splits = load_splits(cfg)
+    sizes = (len(splits.y_train), len(splits.y_val), len(splits.y_test))
+    if sizes != (plan.train_size, plan.val_size, plan.test_size):
+        raise DataError(f"{ds.name} changed since the run was planned: train / validation / test images "
+                        f"{'/'.join(map(str, sizes))}, planned {plan.train_size}/{plan.val_size}/{plan.test_size}")
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     chain = AugmentChain(cfg.augment)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_epoch")
