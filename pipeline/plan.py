@@ -4,8 +4,9 @@ into everything a run will do, every option checked.
 ``resolve_plan(cfg)`` reads the dataset's facts (from the registry or the files' headers, not the
 pixels), checks the split sizes against them, builds the configured model on the planned input
 shape (so a bad ``model.*`` option, or a network too deep for the images, fails here and names its
-key; the model is kept for the stage that trains it: :meth:`Plan.take_model`), and derives the values the stages would otherwise each compute: steps per epoch,
-effective learning rate, dtype policy, the distribution strategy and its replicas. The strategy is
+key; the model is kept for the stage that trains it: :meth:`Plan.take_model`), and derives the
+values the stages would otherwise each compute: steps per epoch, effective learning rate, dtype
+policy, the distribution strategy and its replicas. The strategy is
 set up here, first of all TensorFlow work, as logical devices and multi-worker collectives require.
 Train, lr-find, sweeps (every point before the first trains), studies and ``run`` take it (never a
 bare config); each run logs it whole as ``plan.yaml``.
