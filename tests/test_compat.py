@@ -1,5 +1,6 @@
 """Each third-party private API trainlab relies on (trainlab/compat.py), exercised for real: a version
 bump that moves or renames one fails here, by name, before it breaks a training."""
+import os
 import pickle
 
 import keras
@@ -41,14 +42,23 @@ def test_numpy_names_the_reconstructor_a_pickled_array_asks_for():
     assert isinstance(rebuilt, np.ndarray)
 
 
-def test_mlflow_forgets_an_active_run_whose_end_failed(tmp_path):
+def test_mlflow_forgets_an_active_run_whose_end_failed(tmp_path, monkeypatch):
     import mlflow
+    # mlflow.set_tracking_uri also sets $MLFLOW_TRACKING_URI: both go back as they were after the test
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", os.environ.get("MLFLOW_TRACKING_URI", ""))
+    previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
-    run = mlflow.start_run()
-    assert mlflow.active_run().info.run_id == run.info.run_id
-    compat.forget_active_run()
-    assert mlflow.active_run() is None
-    mlflow.MlflowClient().set_terminated(run.info.run_id)
+    try:
+        experiment = mlflow.MlflowClient().create_experiment("compat")
+        before = mlflow.active_run()  # another test's run may still be active: this one nests under it
+        run = mlflow.start_run(experiment_id=experiment, nested=before is not None)
+        assert mlflow.active_run().info.run_id == run.info.run_id
+        compat.forget_active_run()
+        after = mlflow.active_run()
+        assert (after and after.info.run_id) == (before and before.info.run_id)
+        mlflow.MlflowClient().set_terminated(run.info.run_id)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
 
 
 def test_optuna_trials_are_reached_by_storage_id_from_another_process(tmp_path):
