@@ -32,13 +32,13 @@ def runners(path: Path):
     import onnxruntime
     import tensorflow as tf
 
-    from trainlab.pipeline.export.formats import _quiet, target_of
+    from trainlab.pipeline.export.formats import quiet, target_of
     from trainlab.pipeline.export.stage import METADATA
     saved = tf.saved_model.load(str(path)).signatures["serving_uint8"]
     shape = json.loads((path / METADATA).read_text())["image_shape"]
     found = {"SavedModel": (lambda x: saved(image=tf.constant(x))["probabilities"].numpy(), path)}
     for fmt, label in (("tflite", "TFLite float32"), ("tflite-int8", "TFLite int8")):
-        with _quiet():
+        with quiet():
             interpreter = tf.lite.Interpreter(model_path=str(target_of(path, fmt)), num_threads=os.cpu_count())
         (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
         interpreter.resize_tensor_input(inp["index"], [1, *shape])

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from trainlab.models import create_model  # noqa: E402
-from trainlab.pipeline.runtime.process import dtype_policy as precision  # noqa: E402
+from trainlab.pipeline.runtime import dtype_policy as precision  # noqa: E402
 
 STEPS, BATCH = 20, 128
 

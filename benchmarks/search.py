@@ -40,7 +40,8 @@ def main():
     from mlflow.tracking import MlflowClient
 
     from trainlab.pipeline.experiments.sweeps import SweepSpec, run_sweep
-    from trainlab.pipeline.experiments.sweeps.search import PRUNED_TAG, Search
+    from trainlab.pipeline.experiments.sweeps.space import Search
+    from trainlab.pipeline.experiments.sweeps.trials import PRUNED_TAG
     from trainlab.pipeline.experiments.sweeps.spec import expand
     workdir = Path(tempfile.mkdtemp(prefix="trainlab-bench-"))
     overrides = {"tracking.tracking_uri": f"sqlite:///{workdir}/mlflow.db", "tracking.experiment": "search-bench"}
@@ -85,7 +86,7 @@ def main():
 def time_to_reach(runs, value: float) -> float | None:
     """Training seconds spent (runs in the order they started) until a finished, unpruned run's best
     validation accuracy reached ``value`` (metrics are float32: 0.955 may read 0.95499998); None if none did."""
-    from trainlab.pipeline.experiments.sweeps.search import PRUNED_TAG
+    from trainlab.pipeline.experiments.sweeps.trials import PRUNED_TAG
     spent = 0.0
     for r in runs:
         spent += r.data.metrics.get("train_seconds", 0)
