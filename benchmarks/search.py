@@ -41,8 +41,8 @@ def main():
 
     from trainlab.pipeline.experiments.sweeps import SweepSpec, run_sweep
     from trainlab.pipeline.experiments.sweeps.space import Search
-    from trainlab.pipeline.experiments.sweeps.trials import PRUNED_TAG
     from trainlab.pipeline.experiments.sweeps.spec import expand
+    from trainlab.pipeline.experiments.sweeps.trials import PRUNED_TAG
     workdir = Path(tempfile.mkdtemp(prefix="trainlab-bench-"))
     overrides = {"tracking.tracking_uri": f"sqlite:///{workdir}/mlflow.db", "tracking.experiment": "search-bench"}
     base = {"model.name": "mlp_small", "train.optimizer": "sgd", "train.momentum": 0.9, "train.lr_schedule": "constant",
