@@ -48,8 +48,12 @@ debian-test-packages:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES); }; \
 	else echo "not root with apt-get: tests needing $(DEBIAN_TEST_PACKAGES) will skip"; fi
 
+# Two test processes (pytest-xdist), each taking the next test when it is free: most tests wait on a
+# process or a server they started, so one core would idle half the time.
+TEST_WORKERS ?= 2
+
 test: lint $(TESTS) debian-test-packages
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 ui: $(STAMP)
 	$(BIN)/trainlab ui

@@ -83,20 +83,32 @@ def test_a_signal_stops_training_at_a_batch_boundary_and_keeps_the_checkpoint(tm
     assert MlflowClient().search_registered_models() == []
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path):
+def in_process(tmp_path, monkeypatch, *args) -> str:
+    """``trainlab ARGS`` on the store in ``tmp_path``, run in this process (no start-up to pay)."""
+    from click.testing import CliRunner
+
+    from trainlab.pipeline.cli import cli
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [*args, "--tracking-uri", fresh_store(tmp_path, "mlflow.db")])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, monkeypatch):
+    """Only the killed run needs a process of its own; the straight run, the listing and the resume run here."""
     config = ["train", "--preset", "smoke", "--epochs", "3", "--limit-train", "4000", "--deterministic"]
-    (tmp_path / "straight").mkdir()
-    straight = finish(trainlab(tmp_path / "straight", *config))
     (tmp_path / "killed").mkdir()
     killed = tmp_path / "killed"
     proc = trainlab(killed, *config, "--register")
     checkpoint_of(killed, 1)
     os.killpg(proc.pid, signal.SIGKILL)  # in epoch 2, or just after it (either way the result must not change)
     proc.wait(30)
+    (tmp_path / "straight").mkdir()
+    straight = in_process(tmp_path / "straight", monkeypatch, *config)
     run_id = only_run(killed).info.run_id
-    listed = finish(trainlab(killed, "runs"))
+    listed = in_process(killed, monkeypatch, "runs")
     assert run_id in listed and "orphaned (its process is gone)" in listed and f"--resume {run_id}" in listed
-    resumed = finish(trainlab(killed, "train", "--resume"))
+    resumed = in_process(killed, monkeypatch, "train", "--resume")
     assert f"run {run_id}: resuming cnn" in resumed, resumed
     assert weights_digest(resumed) == weights_digest(straight)
     test_accuracy = lambda out: out.split("test_accuracy ")[1].split(";")[0]  # noqa: E731
@@ -106,7 +118,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path):
     assert [m.step for m in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [0, 1, 2]
     assert "registered trainlab-mnist version 1 as champion" in resumed  # --register of the killed command
     assert not (killed / "checkpoints" / run_id).exists()  # removed once the run finished
-    assert "no unfinished runs" in finish(trainlab(killed, "runs"))
+    assert "no unfinished runs" in in_process(killed, monkeypatch, "runs")
 
 
 def test_a_store_removed_mid_run_is_one_line_and_the_checkpoint_stays(tmp_path):
@@ -242,7 +254,7 @@ def test_four_concurrent_registrations_get_consecutive_versions_and_the_best_is_
     assert client.get_run(champion_run).data.metrics["best_val_accuracy"] == best
 
 
-def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoints(tmp_path):
+def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoints(tmp_path, monkeypatch):
     (tmp_path / "grid.yml").write_text("name: kill\npreset: smoke\nbase: {model.width: 4, data.limit_train: 1200, "
                                        "data.validation_size: 200, data.limit_test: 200, train.epochs: 6}\n"
                                        "grid: {train.learning_rate: [0.002, 0.004]}\n")
@@ -259,7 +271,7 @@ def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoin
               if r.data.tags.get("trainlab.sweep.role") == "point"
               and Path(r.data.tags.get("trainlab.checkpoint", "-")).is_file()}
     assert 1 <= len(killed) <= 2
-    again = finish(trainlab(tmp_path, *sweep), timeout=400)
+    again = in_process(tmp_path, monkeypatch, *sweep)  # its points still run in worker processes
     assert f"{len(killed)} of them resumed from their checkpoints" in again, again
     points = [r for r in client.search_runs([experiment]) if r.data.tags.get("trainlab.sweep.role") == "point"]
     assert {r.info.run_id for r in points if r.info.status == "FINISHED"} >= killed  # the same runs continued
