@@ -23,6 +23,7 @@ from .config.recipes import augment_recipe
 from .config.schema import MODEL_OPTIONS, Config
 from .data.dataset import DatasetInfo, SourceOptions
 from .data.sources import describe_dataset
+from .data.splits import validation_count
 from .errors import ConfigError
 
 
@@ -41,6 +42,7 @@ class Plan:
     effective_learning_rate: float
     dtype_policy: str             # the Keras policy train.precision resolves to on this machine
     distribution: object = field(repr=False, compare=False, default=None)  # distribute.Distribution
+    notes: tuple[str, ...] = ()   # values the plan changed to fit the data, one line each (the run echoes them)
     _built: list = field(repr=False, compare=False, default_factory=list)  # the model built when resolved
 
     def take_model(self):
@@ -74,7 +76,7 @@ class Plan:
             "derived": {"steps_per_epoch": self.steps_per_epoch, "replicas": self.replicas,
                         "effective_learning_rate": self.effective_learning_rate,
                         "dtype_policy": self.dtype_policy, "strategy": self.config.train.strategy,
-                        "workers": self.distribution.workers},
+                        "workers": self.distribution.workers, "notes": list(self.notes)},
         }
 
 
@@ -91,9 +93,12 @@ def resolve_plan(cfg: Config) -> Plan:
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
     cfg = with_concrete_augment(cfg, info)
     train_size, val_size, test_size = split_sizes(cfg, info)
-    if t.batch_size > train_size:
-        raise ConfigError(f"train.batch_size ({t.batch_size}) is larger than the training split "
-                          f"({train_size} images); use at most {train_size}")
+    notes = []
+    if t.batch_size > train_size:  # as Keras's fit does: one batch of every training image
+        notes.append(f"train.batch_size {t.batch_size} is more than the {train_size} training images: "
+                     f"batches of {train_size}")
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, batch_size=train_size))
+        t = cfg.train
     if isinstance(t.class_weight, dict) and max(t.class_weight, default=0) >= info.num_classes:
         raise ConfigError(f"train.class_weight names class {max(t.class_weight)} but {info.name} has "
                           f"{info.num_classes} classes (0 to {info.num_classes - 1})")
@@ -108,7 +113,7 @@ def resolve_plan(cfg: Config) -> Plan:
     return Plan(cfg, info, train_size, val_size, test_size, options, int(model.count_params()),
                 steps_per_epoch=math.ceil(train_size / t.batch_size),
                 effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
-                dtype_policy=policy, distribution=dist, _built=[model])
+                dtype_policy=policy, distribution=dist, notes=tuple(notes), _built=[model])
 
 
 def with_concrete_augment(cfg: Config, info: DatasetInfo) -> Config:
@@ -122,15 +127,17 @@ def split_sizes(cfg: Config, info: DatasetInfo) -> tuple[int, int, int]:
     """``(train, validation, test)`` image counts the config asks of this dataset, checked."""
     d = cfg.data
     available = info.train_size if d.limit_train is None else min(d.limit_train, info.train_size)
-    if d.validation_size >= available:
-        raise ConfigError(f"data.validation_size ({d.validation_size}) must be smaller than the "
+    val = validation_count(d.validation_size, available, info.num_classes)
+    shown = d.validation_size if d.validation_size is None or d.validation_size >= 1 else f"{d.validation_size}: {val}"
+    if val >= available:
+        raise ConfigError(f"data.validation_size ({shown}) must be smaller than the "
                           f"{available} training images of {info.name}"
                           + (" kept by data.limit_train" if d.limit_train is not None else ""))
-    if d.validation_size < info.num_classes:
-        raise ConfigError(f"data.validation_size ({d.validation_size}) must be at least the number of "
+    if val < info.num_classes:
+        raise ConfigError(f"data.validation_size ({shown}) must be at least the number of "
                           f"classes ({info.num_classes})")
     test = info.test_size if d.limit_test is None else min(d.limit_test, info.test_size)
-    return available - d.validation_size, d.validation_size, test
+    return available - val, val, test
 
 
 def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str):

@@ -31,7 +31,7 @@ def test_smoke_plan_states_the_data_facts_and_derived_values(tmp_path):
     ({"model.pooling": "avg"}, r"model\.pooling must be one of max, fractional"),
     ({"model.depth": 3}, r"model\.depth is not an option of model 'cnn'"),
     ({"model.dropout": 0.5, "model.maxout_pieces": 1}, r"model\.maxout_pieces must be an integer >= 2"),
-    ({"train.batch_size": 100_000_000}, r"train\.batch_size \(100000000\) is larger than the training split \(1500"),
+    ({"data.validation_size": 0.001}, r"data\.validation_size \(0\.001: 2\) must be at least the number of classes"),
     ({"data.limit_train": "none", "data.validation_size": 60000},
      r"data\.validation_size \(60000\) must be smaller than the 60000 training images of mnist"),
     ({"data.dataset": "no-such-data"}, r"unknown dataset 'no-such-data'"),
@@ -39,6 +39,32 @@ def test_smoke_plan_states_the_data_facts_and_derived_values(tmp_path):
 def test_bad_options_fail_at_resolution_naming_the_key(tmp_path, overrides, message):
     with pytest.raises((ConfigError, DataError), match=message):
         resolve_plan(smoke_config(tmp_path, **overrides))
+
+
+def test_the_validation_split_and_the_batch_fit_small_data(tmp_path):
+    """By default 10% of the training images validate (at most 5,000); a fraction or a count is taken as
+    given; a batch larger than the training split shrinks to it, with a line saying so."""
+    small = {"data.limit_train": 300, "data.validation_size": "none"}
+    plan = resolve_plan(smoke_config(tmp_path, **small, **{"train.batch_size": 1000}))
+    assert (plan.train_size, plan.val_size, plan.steps_per_epoch) == (270, 30, 1)
+    assert plan.config.train.batch_size == 270
+    assert plan.notes == ("train.batch_size 1000 is more than the 270 training images: batches of 270",)
+    assert plan.as_dict()["derived"]["notes"] == list(plan.notes)
+    assert resolve_plan(smoke_config(tmp_path, **{**small, "data.validation_size": 0.2})).val_size == 60
+    assert resolve_plan(smoke_config(tmp_path, **{**small, "data.validation_size": 45})).val_size == 45
+    full = resolve_plan(smoke_config(tmp_path, **{"data.limit_train": "none", "data.validation_size": "none"}))
+    assert (full.train_size, full.val_size, full.notes) == (55000, 5000, ())
+
+
+def test_a_class_too_small_to_split_is_named(tmp_path):
+    from trainlab.pipeline.data.inputs import load_splits
+    y = np.array([0] * 10 + [1])  # 6 of 11 validate: class 1's share rounds up to its one image
+    np.savez(tmp_path / "few.npz", x_train=np.zeros((11, 8, 8), np.uint8), y_train=y,
+             x_test=np.zeros((2, 8, 8), np.uint8), y_test=np.arange(2))
+    cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "few.npz"), "data.limit_train": "none",
+                                    "data.validation_size": 0.5})
+    with pytest.raises(DataError, match=r"^class '1' has only 1 image\(s\): too few to keep any for training"):
+        load_splits(cfg)
 
 
 def test_a_network_too_deep_for_the_images_fails_at_resolution(tmp_path):

@@ -130,8 +130,12 @@ def _coerce(key: str, value: Any, hint) -> Any:
             except yaml.YAMLError as e:
                 raise ConfigError(f"{key}: cannot parse {value!r}: {' '.join(str(e).split())}") from None
         return None if isinstance(value, str) and value.lower() in ("none", "null") else value
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
-    base = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    optional = union and type(None) in typing.get_args(hint)
+    bases = tuple(a for a in typing.get_args(hint) if a is not type(None)) if union else (hint,)
+    if len(bases) > 1:  # a count or a fraction (int | float): whichever the value is
+        return _coerce_number(key, value, optional)
+    base = bases[0]
     # "none" unsets a number (``--set data.limit_train=none``) but is a value of a string key
     # (``model.normalization: none``: no normalization layer, not the family's default); null unsets either.
     unset = ("null", "~") if base is str else ("none", "null", "~")
@@ -154,3 +158,19 @@ def _coerce(key: str, value: Any, hint) -> Any:
     if not isinstance(value, base) or (base is int and isinstance(value, bool)):
         raise ConfigError(f"{key} must be a {base.__name__}, got {value!r}")
     return value
+
+
+def _coerce_number(key: str, value: Any, optional: bool) -> int | float | None:
+    """A count or a fraction (``data.validation_size``): ``500`` stays an int, ``0.1`` a float; none unsets."""
+    if isinstance(value, str):
+        if optional and value.lower() in ("none", "null", "~"):
+            return None
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} must be a count or a fraction, got {value!r}")
+    return int(value) if isinstance(value, float) and value >= 1 and value.is_integer() else value

@@ -30,7 +30,7 @@ EXPORT_FORMATS = ("savedmodel", "tflite", "tflite-int8", "onnx")  # trainlab exp
 @dataclass
 class DataConfig:
     dataset: str = "mnist"             # a registered name (mnist, fashion_mnist) or a path: an image folder, a CIFAR-10/100 archive or folder, a keras .npz file, an IDX folder
-    validation_size: int = 5000        # validation images carved from the training set, stratified and seeded
+    validation_size: Optional[int | float] = None  # validation images carved from the training set, stratified and seeded: a count (500), a fraction (0.1), or none: 10% of the training images, at most 5,000
     normalization: str = "standardize"  # none | scale (to [0, 1]) | center (scaled, minus the training mean) | standardize (mean/std)
     limit_train: Optional[int] = None  # keep only this many training images (smoke runs, studies)
     limit_test: Optional[int] = None   # evaluate on only this many test images
@@ -151,7 +151,7 @@ def key_type(key: str):
     section, _, name = key.partition(".")
     hint = typing.get_type_hints(SECTIONS[section])[name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+    return hint if len(args) > 1 else args[0] if args else hint  # int | float: the config parses the text
 
 
 @functools.cache

@@ -64,13 +64,17 @@ def _check_train(t: TrainConfig) -> None:
 
 
 def _check_sizes(d: DataConfig, t: TrainConfig) -> None:
-    for key, value in (("data.validation_size", d.validation_size), ("data.limit_train", d.limit_train),
+    v = d.validation_size
+    if v is not None and not (0 < v < 1 or (v >= 1 and float(v).is_integer())):
+        raise ConfigError(f"data.validation_size must be a count of images (500), a fraction of the training "
+                          f"images in (0, 1) (0.1), or none (10% of them, at most 5,000), got {v}")
+    for key, value in (("data.limit_train", d.limit_train),
                        ("data.limit_test", d.limit_test), ("train.epochs", t.epochs),
                        ("train.batch_size", t.batch_size), ("train.steps_per_execution", t.steps_per_execution),
                        ("train.shuffle_buffer", t.shuffle_buffer)):
         if value is not None and value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
-    if d.limit_train is not None and d.validation_size >= d.limit_train:
+    if d.limit_train is not None and v is not None and v >= 1 and v >= d.limit_train:
         raise ConfigError(f"data.validation_size ({d.validation_size}) must be smaller than "
                           f"data.limit_train ({d.limit_train})")
     if not (t.learning_rate > 0 and math.isfinite(t.learning_rate)):

@@ -10,7 +10,7 @@ from trainlab.augment import AugmentChain
 
 from .dataset import Dataset, SourceOptions
 from .sources import load_dataset
-from .splits import Splits, make_splits
+from .splits import Splits, make_splits, validation_count
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def load_splits(cfg) -> tuple[Dataset, Splits]:
     """The configured dataset and its train / validation / test splits (``cfg`` is a Config)."""
     ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
     d = cfg.data
-    return ds, make_splits(ds, d.validation_size, cfg.train.seed, d.limit_train, d.limit_test)
+    available = len(ds.y_train) if d.limit_train is None else min(d.limit_train, len(ds.y_train))
+    val = validation_count(d.validation_size, available, ds.num_classes)
+    return ds, make_splits(ds, val, cfg.train.seed, d.limit_train, d.limit_test)
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, batch_size: int,

@@ -21,6 +21,17 @@ class Splits:
     y_test: np.ndarray
 
 
+DEFAULT_VALIDATION_FRACTION, DEFAULT_VALIDATION_MAX = 0.1, 5000
+
+
+def validation_count(size: int | float | None, available: int, num_classes: int) -> int:
+    """The validation images ``data.validation_size`` asks of ``available`` training images: a count as
+    given, a fraction of them rounded, or (None) 10% of them, at most 5,000 and at least one per class."""
+    if size is None:
+        return min(DEFAULT_VALIDATION_MAX, max(num_classes, round(DEFAULT_VALIDATION_FRACTION * available)))
+    return int(size) if size >= 1 else max(1, round(size * available))
+
+
 def stratified_split(labels: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, val)``: ``size`` validation items drawn per class in proportion, seeded.
 
@@ -48,5 +59,10 @@ def make_splits(ds: Dataset, validation_size: int, seed: int, limit_train: int |
         keep = np.arange(len(y))
     train, val = stratified_split(y[keep], validation_size, seed)
     train, val = keep[train], keep[val]
+    starved = sorted(set(np.unique(y[val]).tolist()) - set(np.unique(y[train]).tolist()))
+    if starved:
+        c = starved[0]
+        raise DataError(f"class {ds.class_names[c]!r} has only {int((y[keep] == c).sum())} image(s): too few to "
+                        f"keep any for training beside its validation share; add images of it or remove the class")
     test = np.arange(len(ds.y_test) if limit_test is None else min(limit_test, len(ds.y_test)))
     return Splits(ds.x_train[train], y[train], ds.x_train[val], y[val], ds.x_test[test], ds.y_test[test])

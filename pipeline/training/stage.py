@@ -270,6 +270,8 @@ def _log_start(prep: Prepared, echo) -> None:
     tracking.log_datasets(ds.name, ds.source, {"training": (splits.x_train, splits.y_train),
                                                 "validation": (splits.x_val, splits.y_val),
                                                 "test": (splits.x_test, splits.y_test)})
+    for note in plan.notes:
+        echo(f"note: {note}")
     run_id = tracking.active_run_id()
     echo(f"run {run_id}: {cfg.model.name} ({model.count_params():,} parameters) on {ds.name}, "
          f"{len(splits.y_train)} train / {len(splits.y_val)} validation images, {t.epochs} epoch(s)"
