@@ -27,11 +27,11 @@ def round_trip(model, tmp_path, export=False):
     x, y = batch()
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     assert np.isfinite(model.train_on_batch(x, y))
-    probabilities = model.predict(x, verbose=0)
+    probabilities = model(x, training=False).numpy()  # eager: no predict function to trace per model
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     model.save(tmp_path / "m.keras")
     restored = keras.models.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(restored.predict(x, verbose=0), probabilities, atol=1e-5)
+    np.testing.assert_allclose(restored(x, training=False).numpy(), probabilities, atol=1e-5)
     if export:
         model.export(str(tmp_path / "saved"), verbose=False)
         loaded = tf.saved_model.load(str(tmp_path / "saved"))  # keep a reference: it owns the variables
@@ -76,8 +76,11 @@ def test_resnet_20_is_he_et_al_cifar_network():
 @pytest.mark.parametrize("name, activation, normalization",
                          list(itertools.product(FAMILIES, ACTIVATIONS, NORMALIZATIONS)))
 def test_family_activation_normalization_product(name, activation, normalization, tmp_path):
+    """Each combination trains a step and survives a .keras save and load; the SavedModel export is the
+    same Keras code for built-in layers (every model is exported above), so only the custom maxout layer
+    is exported here in every combination."""
     model = create_model(name, activation=activation, normalization=normalization, dropout=0.1, **TINY[name])
-    round_trip(model, tmp_path, export=True)
+    round_trip(model, tmp_path, export=activation == "maxout")
 
 
 @pytest.mark.parametrize("name", ["cnn", "cnn_keras"])
