@@ -34,14 +34,15 @@ def shape_image(label: int, height: int, width: int, rng) -> np.ndarray:
     return image
 
 
-def make_image_folder(root: Path, per_class: int = 40, seed: int = 0) -> Path:
-    """3 classes of PNG/JPEG images, most 32x32, some 40x30 (not square), one corrupt file, one text file."""
+def make_image_folder(root: Path, per_class: int = 40, seed: int = 0, mixed: bool = True) -> Path:
+    """3 classes of PNG/JPEG images, most 32x32, some 40x30 (not square: ``mixed``), one corrupt file, one
+    text file."""
     rng = np.random.default_rng(seed)
     for name, shape in SHAPES.items():  # created in another order than the sorted class names
         folder = root / name
         folder.mkdir(parents=True)
         for i in range(per_class):
-            height, width = (40, 30) if i % 5 == 0 else (32, 32)
+            height, width = (40, 30) if i % 5 == 0 and mixed else (32, 32)
             image = shape_image(shape, height, width, rng)
             data = tf.io.encode_jpeg(image, quality=95) if i % 7 == 0 else tf.io.encode_png(image)
             (folder / f"{i:03d}.{'jpg' if i % 7 == 0 else 'png'}").write_bytes(data.numpy())
@@ -133,6 +134,22 @@ def make_cifar10(path: Path, per_batch: int = 40, seed: int = 0) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def test_a_small_folder_and_a_small_cifar_archive_work_with_every_default(tmp_path, monkeypatch):
+    """240 photos or 200 CIFAR images: no validation size, batch or split to set (one epoch, for time)."""
+    folder = make_image_folder(tmp_path / "shapes", per_class=80, mixed=False)
+    archive = make_cifar10(tmp_path / "cifar-10-python.tar.gz", per_batch=40)
+    monkeypatch.chdir(tmp_path)
+    store = ["--tracking-uri", fresh_store(tmp_path, "m.db")]
+    shown = CliRunner().invoke(cli, ["data", "--dataset", str(folder)])
+    assert shown.exit_code == 0 and "split        173 train / 19 validation / 48 test" in shown.output, shown.output
+    shown = CliRunner().invoke(cli, ["data", "--dataset", str(archive)])
+    assert shown.exit_code == 0 and "split        180 train / 20 validation / 40 test" in shown.output, shown.output
+    ran = CliRunner().invoke(cli, ["run", "--dataset", str(folder), "--epochs", "1", *store])
+    assert ran.exit_code == 0 and "exported to exports/trainlab-shapes/1" in ran.output, ran.output
+    trained = CliRunner().invoke(cli, ["train", "--dataset", str(archive), "--epochs", "1", *store])
+    assert trained.exit_code == 0 and "note: train.batch_size" not in trained.output, trained.output
 
 
 def test_cifar10_archive_loads_with_shapes_labels_and_names(tmp_path):
