@@ -1,4 +1,5 @@
-"""Geometric ops: flips, per-image random crops with padding, rotation, translation, zoom."""
+"""Geometric ops: flips, per-image random crops with padding, random-resized crops, rotation, translation,
+zoom."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,8 @@ import tensorflow as tf
 
 from .base import Augmentation, check_choice, check_number, split_seed, uniform
 from .registry import register_op
+
+INTERPOLATIONS = ("bilinear", "nearest")
 
 
 @register_op("flip_horizontal")
@@ -48,6 +51,55 @@ class RandomCrop(Augmentation):
         return tf.gather(picked_rows, cols, axis=2, batch_dims=1)            # (B, H, W, C)
 
 
+def _range(name: str, value, low: float, high: float) -> tuple[float, float]:
+    """A ``[min, max]`` pair inside ``[low, high]``."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{name} must be a [min, max] pair, got {value!r}")
+    a, b = (check_number(name, v, low, high) for v in value)
+    if a > b:
+        raise ValueError(f"{name} must be a [min, max] pair with min <= max, got {list(value)}")
+    return float(a), float(b)
+
+
+@register_op("random_resized_crop")
+class RandomResizedCrop(Augmentation):
+    """Crop a box covering a fraction ``scale`` of the image's area with aspect ratio (width / height) in
+    ``ratio``, placed at random, and resize it back to the image's size: the Inception training crop, drawn
+    as torchvision and timm draw it (up to 10 tries per image; if none fits, the largest box of an allowed
+    ratio, centred). Each image of the batch gets its own box."""
+
+    TRIES = 10
+
+    def __init__(self, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), p: float = 1.0, interpolation: str = "bilinear"):
+        super().__init__(p)
+        self.scale = _range("scale", scale, 1e-4, 1.0)
+        self.ratio = _range("ratio", ratio, 1e-2, 1e2)
+        self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
+
+    def sample_params(self, seed, batch, height, width, images):
+        area_seed, ratio_seed, y_seed, x_seed = split_seed(seed, 4)
+        aspect = tf.cast(width, tf.float32) / tf.cast(height, tf.float32)  # the image's own width / height
+        area = uniform(area_seed, [batch, self.TRIES], *self.scale)
+        ratio = tf.exp(uniform(ratio_seed, [batch, self.TRIES], math.log(self.ratio[0]), math.log(self.ratio[1])))
+        box_h, box_w = tf.sqrt(area * aspect / ratio), tf.sqrt(area * ratio / aspect)  # fractions of the sides
+        fits = (box_h <= 1.0) & (box_w <= 1.0)
+        first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
+        clamped = tf.clip_by_value(aspect, *self.ratio)  # the fallback: the whole image, cut to an allowed ratio
+        fallback_h, fallback_w = tf.minimum(1.0, aspect / clamped), tf.minimum(1.0, clamped / aspect)
+        found = tf.reduce_any(fits, axis=1)
+        box_h = tf.where(found, tf.gather(box_h, first, batch_dims=1), fallback_h)
+        box_w = tf.where(found, tf.gather(box_w, first, batch_dims=1), fallback_w)
+        y0 = tf.where(found, uniform(y_seed, [batch]) * (1.0 - box_h), (1.0 - box_h) / 2)
+        x0 = tf.where(found, uniform(x_seed, [batch]) * (1.0 - box_w), (1.0 - box_w) / 2)
+        return {"box": tf.stack([y0, x0, y0 + box_h, x0 + box_w], axis=1)}
+
+    def apply(self, images, params):
+        """``box``: (B, 4) ``[y0, x0, y1, x1]`` in fractions of the image (``[0, 0, 1, 1]``: the image)."""
+        size = tf.shape(images)[1:3]
+        indices = tf.range(tf.shape(images)[0])
+        return tf.image.crop_and_resize(images, params["box"], indices, size, method=self.interpolation)
+
+
 def _affine_transforms(angle, scale, dx, dy, height, width):
     """(B, 8) projective transforms mapping each output pixel to its input pixel.
 
@@ -66,11 +118,9 @@ def _affine_transforms(angle, scale, dx, dy, height, width):
 
 
 class _Affine(Augmentation):
-    INTERPOLATIONS = ("bilinear", "nearest")
-
     def __init__(self, p: float = 1.0, interpolation: str = "bilinear"):
         super().__init__(p)
-        self.interpolation = check_choice("interpolation", interpolation, self.INTERPOLATIONS)
+        self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
 
     def apply(self, images, params):
         height, width = tf.shape(images)[1], tf.shape(images)[2]

@@ -47,6 +47,30 @@ def test_random_crop_offsets_differ_across_one_batch():
     assert len(offsets) > 10 and all(0 <= v <= 4 for pair in offsets for v in pair)
 
 
+def test_random_resized_crop_boxes():
+    """The whole-image box is the identity; a quarter box is the top-left quarter stretched (bilinear is exact
+    on these pixels, which are linear in the position: 1 + 5y + x)."""
+    whole, _ = apply("random_resized_crop", {"box": tf.constant([[0.0, 0.0, 1.0, 1.0]])})
+    np.testing.assert_allclose(whole[0], image()[0, ..., 0], atol=1e-5)
+    quarter, _ = apply("random_resized_crop", {"box": tf.constant([[0.0, 0.0, 0.5, 0.5]])})
+    y, x = np.mgrid[:5, :5] * 0.5
+    np.testing.assert_allclose(quarter[0], 1 + 5 * y + x, atol=1e-4)
+
+
+def test_random_resized_crop_draws_inside_its_ranges_and_falls_back_to_a_centred_box():
+    op = create_op({"name": "random_resized_crop", "scale": [0.25, 0.5], "ratio": [0.5, 2.0]})
+    box = op.sample(tf.constant([1, 2], tf.int64), tf.zeros((64, 20, 40, 3)))["box"].numpy()
+    h, w = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+    assert box.min() >= 0 and box.max() <= 1 + 1e-6 and len({tuple(b) for b in box.round(4)}) == 64
+    assert np.all((h * w >= 0.25 - 1e-5) & (h * w <= 0.5 + 1e-5))
+    assert np.all((w * 40 / (h * 20) >= 0.5 - 1e-4) & (w * 40 / (h * 20) <= 2.0 + 1e-4))
+    never = create_op({"name": "random_resized_crop", "scale": [1.0, 1.0], "ratio": [2.0, 3.0]})  # nothing fits
+    box = never.sample(tf.constant([1, 2], tf.int64), tf.zeros((3, 10, 10, 1)))["box"].numpy()
+    np.testing.assert_allclose(box, [[0.25, 0.0, 0.75, 1.0]] * 3, atol=1e-6)  # ratio 2: half the height
+    with pytest.raises(ValueError, match=r"scale must be a \[min, max\] pair with min <= max"):
+        create_op({"name": "random_resized_crop", "scale": [0.9, 0.1]})
+
+
 def test_rotate_180_is_both_flips():
     out, _ = apply("rotate", {"angle": tf.constant([np.pi])}, interpolation="nearest")
     np.testing.assert_allclose(out[0], image()[0, ::-1, ::-1, 0].numpy(), atol=1e-4)
