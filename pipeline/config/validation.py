@@ -11,6 +11,7 @@ from .schema import (
     NORMALIZATIONS,
     OPTIMIZERS,
     PRECISIONS,
+    RESIZE_MODES,
     SCHEDULES,
     STRATEGIES,
     Config,
@@ -41,6 +42,7 @@ def validate(cfg: Config, registries: bool = True) -> None:
 
 def _check_data(d: DataConfig) -> None:
     _choice("data.normalization", d.normalization, NORMALIZATIONS)
+    _choice("data.resize", d.resize, RESIZE_MODES)
     _choice("data.on_bad_file", d.on_bad_file, ("skip", "error"))
     _choice("data.cifar_labels", d.cifar_labels, ("fine", "coarse"))
     if d.channels is not None and d.channels not in (1, 3):

@@ -65,12 +65,13 @@ class SourceOptions:
     test_size: float = 0.2                     # image folders without test/: the held-out fraction
     on_bad_file: str = "skip"                  # image folders: skip | error
     cifar_labels: str = "fine"                 # CIFAR-100: fine | coarse
+    resize: str = "squash"                     # how image_size fits another aspect: squash | pad | center_crop
 
     @classmethod
     def of(cls, data) -> "SourceOptions":
         """From a DataConfig."""
         return cls(tuple(data.image_size) if data.image_size else None, data.channels, data.test_size,
-                   data.on_bad_file, data.cifar_labels)
+                   data.on_bad_file, data.cifar_labels, data.resize)
 
 
 def adapt(ds: Dataset, options: SourceOptions) -> Dataset:
@@ -80,20 +81,24 @@ def adapt(ds: Dataset, options: SourceOptions) -> Dataset:
     target = options.channels or channels
     if size == (height, width) and target == channels:
         return ds
-    ds.x_train, ds.x_test = (convert_images(x, size, target) for x in (ds.x_train, ds.x_test))
+    ds.x_train, ds.x_test = (convert_images(x, size, target, options.resize) for x in (ds.x_train, ds.x_test))
     return ds
 
 
-def convert_images(x: np.ndarray, size: tuple[int, int], channels: int, batch: int = 2048) -> np.ndarray:
-    """uint8 (N, H, W, C) resized (antialiased) to ``size`` and converted to ``channels`` (gray <-> RGB)."""
+def convert_images(x: np.ndarray, size: tuple[int, int], channels: int, resize: str = "squash",
+                   batch: int = 2048) -> np.ndarray:
+    """uint8 (N, H, W, C) fitted to ``size`` by ``resize`` (antialiased) and converted to ``channels``
+    (gray <-> RGB)."""
     import tensorflow as tf
+
+    from .resize import fit_image
     out = np.empty((len(x), *size, channels), np.uint8)
     for start in range(0, len(x), batch):
         images = tf.cast(x[start:start + batch], tf.float32)
         if images.shape[-1] != channels:
             images = tf.image.grayscale_to_rgb(images) if channels == 3 else tf.image.rgb_to_grayscale(images)
         if tuple(images.shape[1:3]) != tuple(size):
-            images = tf.image.resize(images, size, antialias=True)
+            images = fit_image(images, size, resize)
         out[start:start + batch] = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8).numpy()
     return out
 

@@ -91,28 +91,32 @@ def list_folder(root: Path) -> Listing:
     return Listing(tuple(classes), train, test, not_images, stamps)
 
 
-def digest(listing: Listing, image_size, channels, test_size: float) -> str:
+def digest(listing: Listing, image_size, channels, test_size: float, resize: str = "squash") -> str:
     """What the decoded arrays depend on: every file's path, size and mtime, and the requested form."""
-    h = hashlib.sha256(json.dumps([list(image_size or ()), channels, test_size, listing.class_names]).encode())
+    form = [list(image_size or ()), channels, test_size, listing.class_names] + ([resize] if resize != "squash" else [])
+    h = hashlib.sha256(json.dumps(form).encode())
     for path, label in listing.train + (listing.test or []):
         size, mtime = listing.stamps[path]
         h.update(f"{path}\0{size}\0{mtime}\0{label}\n".encode())
     return h.hexdigest()[:20]
 
 
-def decode_files(paths: list[str], image_size, channels: int | None) -> tuple[list, list[int]]:
+def decode_files(paths: list[str], image_size, channels: int | None,
+                 resize: str = "squash") -> tuple[list, list[int]]:
     """Decode ``paths`` in parallel in tf.data; returns ``(images, indices of the files that failed)``.
 
-    Images are uint8 (H, W, C) as the files have them (C 1, 3 or 4), or resized to ``image_size`` and
-    converted to ``channels`` in the graph when given.
+    Images are uint8 (H, W, C) as the files have them (C 1, 3 or 4), or fitted to ``image_size`` by
+    ``resize`` and converted to ``channels`` in the graph when given.
     """
     import tensorflow as tf
+
+    from .resize import fit_image
 
     def decode(index, path):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels or 0, expand_animations=False,
                                    dtype=tf.uint8)
         if image_size:
-            image = tf.image.resize(tf.cast(image, tf.float32), image_size, antialias=True)
+            image = fit_image(tf.cast(image, tf.float32), image_size, resize)
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         return index, image
 
@@ -154,7 +158,7 @@ def to_array(images: list[np.ndarray], channels: int | None, where: Path) -> np.
 
 
 def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: int | None = None,
-                      test_size: float = 0.2, on_bad_file: str = "skip") -> dict:
+                      test_size: float = 0.2, on_bad_file: str = "skip", resize: str = "squash") -> dict:
     """The folder as arrays: ``{x_train, y_train, x_test, y_test, class_names, skipped}`` (cached).
 
     Raises:
@@ -166,18 +170,19 @@ def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: in
     if listing.not_images and on_bad_file == "error":
         raise DataError(f"{len(listing.not_images)} file(s) in {root} are not images: "
                         f"{', '.join(listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
-    key = digest(listing, image_size, channels, test_size)
+    key = digest(listing, image_size, channels, test_size, resize)
     arrays = cached_arrays(cache_dir / f"folder-{root.name}-{key}.npz",
-                           lambda: _decode_folder(root, listing, image_size, channels, test_size, on_bad_file))
+                           lambda: _decode_folder(root, listing, image_size, channels, test_size, on_bad_file,
+                                                  resize))
     return {**arrays, "class_names": tuple(str(c) for c in arrays["class_names"]),
             "skipped": [str(p) for p in arrays["skipped"]]}
 
 
 def _decode_folder(root: Path, listing: Listing, image_size, channels: int | None, test_size: float,
-                   on_bad_file: str) -> dict:
+                   on_bad_file: str, resize: str) -> dict:
     """Decode the listed files and split them: the arrays load_image_folder caches."""
     files = listing.train + (listing.test or [])
-    images, failed = decode_files([p for p, _ in files], image_size, channels)
+    images, failed = decode_files([p for p, _ in files], image_size, channels, resize)
     bad = [str(files[i][0]) for i in failed]
     if bad and on_bad_file == "error":
         raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {', '.join(bad[:5])}")

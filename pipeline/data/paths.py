@@ -74,7 +74,7 @@ def load_path(path: Path, cache_dir: Path, options: SourceOptions = SourceOption
         return from_arrays(str(arrays.pop("name")), **arrays, source=path)
     if path.is_dir():  # class subfolders of images: list_folder says what is missing if they are not there
         arrays = folders.load_image_folder(path, cache_dir, options.image_size, options.channels,
-                                                options.test_size, options.on_bad_file)
+                                                options.test_size, options.on_bad_file, options.resize)
         ds = from_arrays(path.name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], path,
                          arrays["class_names"])
         ds.facts["skipped_files"] = list(arrays["skipped"])

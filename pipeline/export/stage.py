@@ -24,6 +24,7 @@ import tensorflow as tf
 from trainlab.augment.tta import with_tta
 
 from .. import progress
+from ..data.resize import fit_image
 from ..errors import ConfigError, DataError, TrackingError
 from .formats import FORMATS, export_onnx, export_tflite, export_tflite_int8, target_of
 
@@ -53,7 +54,8 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
         TrackingError: the version already exists, or the export disagrees with the Keras model.
     """
     _, height, width, channels = model.input_shape
-    metadata = {**(metadata or {}), "image_shape": [height, width, channels]}
+    metadata = {"resize": "squash", **(metadata or {}), "image_shape": [height, width, channels]}
+    resize = metadata["resize"]  # how an encoded image of another size or aspect is fitted, as in training
     target = Path(out_dir) / name / str(version)
     if target.exists():
         raise TrackingError(f"{target} already exists: export versions are never overwritten")
@@ -66,7 +68,7 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
     def serve_encoded(image_bytes):
         def decode(data):
             image = tf.io.decode_image(data, channels=channels, expand_animations=False, dtype=tf.uint8)
-            return tf.image.resize(tf.cast(image, tf.float32), [height, width], antialias=True)
+            return fit_image(tf.cast(image, tf.float32), [height, width], resize)
         images = tf.map_fn(decode, image_bytes,
                            fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32))
         return serve(tf.clip_by_value(images, 0.0, 255.0))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ..data.resize import fit_image
 from .model import ModelVersion
 
 
@@ -16,8 +17,9 @@ class ImageError(Exception):
     """A file that cannot be used as an image."""
 
 
-def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1) -> np.ndarray:
-    """uint8 (H, W, C) of ``path``, converted to ``channels`` and resized to ``size``."""
+def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1, resize: str = "squash") -> np.ndarray:
+    """uint8 (H, W, C) of ``path``, converted to ``channels`` and fitted to ``size`` by ``resize`` (as the
+    model's training data was: squash | pad | center_crop)."""
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -27,7 +29,7 @@ def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1) 
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
         raise ImageError("not a readable PNG, JPEG, GIF or BMP image") from None
     if tuple(image.shape[:2]) != size:
-        image = tf.image.resize(tf.cast(image, tf.float32), size, antialias=True)
+        image = fit_image(tf.cast(image, tf.float32), size, resize)
     return np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
 
 
@@ -67,7 +69,7 @@ def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = 
     height, width, channels = model.image_shape
     for path in expand(paths):
         try:
-            image = load_image(path, (height, width), channels)
+            image = load_image(path, (height, width), channels, model.metadata.get("resize", "squash"))
         except ImageError as e:
             results.append(Prediction(str(path), error=str(e)))
             continue

@@ -19,6 +19,10 @@ def source_commit() -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+RESIZED = {"squash": "squashed to that shape whatever their aspect", "pad": "aspect kept, padded with black",
+           "center_crop": "aspect kept, the longer side cropped about the centre"}
+
+
 def model_card(plan, ds, splits, report, best, fit, history: dict, summary: str) -> str:
     """The card as markdown. ``summary`` is the run's one-sentence description."""
     cfg, t = plan.config, plan.config.train
@@ -68,8 +72,8 @@ validation epoch ({best.epoch + 1}).
 ## Known limitations
 - It always answers with one of its {ds.num_classes} classes: an image unlike the training data (another
   kind of picture, other framing, colours or backgrounds) still gets a confident-looking class.
-- Inputs of another size are resized to {h}x{w}{' and converted to gray' if c == 1 else ''} by the serving
-  signatures, which changes what the network sees.
+- Inputs of another size are resized to {h}x{w} ({RESIZED[cfg.data.resize]}){' and converted to gray' if c == 1 else ''}
+  by the serving signatures, as the training images were, which changes what the network sees.
 - One training run with one seed: another seed moves test accuracy by a few tenths of a point.
 - The weakest class here: {ds.class_names[int(table['f1'].argmin())]} (F1 {table['f1'].min():.4f}).
 

@@ -173,5 +173,6 @@ def model_metadata(uri: str) -> dict:
     params, tags = run.data.params, run.data.tags
     meta.update(run_id=run_id, dataset=tags.get("trainlab.dataset"),
                 class_names=tags["trainlab.class_names"].split(",") if tags.get("trainlab.class_names") else None,
-                normalization={k.split(".", 1)[1]: params[k] for k in params if k.startswith("normalization.")})
+                normalization={k.split(".", 1)[1]: params[k] for k in params if k.startswith("normalization.")},
+                resize=params.get("data.resize", "squash"))
     return meta
