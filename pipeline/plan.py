@@ -51,7 +51,8 @@ class Plan:
         trained twice starts from the same initial weights both times."""
         if self._built:
             return self._built.pop()
-        return _build(self.config, self.data, self.model_options, self.distribution, self.dtype_policy)
+        return _build(self.config, self.data, self.model_options, self.distribution, self.dtype_policy,
+                      self.steps_per_epoch)
 
     @property
     def replicas(self) -> int:
@@ -109,9 +110,14 @@ def resolve_plan(cfg: Config) -> Plan:
         raise ConfigError(f"train.class_weight is not supported under train.strategy: {t.strategy}")
     options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
     policy = dtype_policy.resolve(t.precision)
-    model = _build(cfg, info, options, dist, policy)
+    steps = math.ceil(train_size / t.batch_size)
+    momentum = batch_norm_momentum(steps, t.bn_momentum)
+    if momentum != KERAS_BN_MOMENTUM and t.bn_momentum is None:
+        notes.append(f"batch norm momentum {momentum:.3g} (Keras: {KERAS_BN_MOMENTUM}): with {steps} steps per "
+                     f"epoch its moving statistics follow the last epoch instead of the first steps")
+    model = _build(cfg, info, options, dist, policy, steps)
     return Plan(cfg, info, train_size, val_size, test_size, options, int(model.count_params()),
-                steps_per_epoch=math.ceil(train_size / t.batch_size),
+                steps_per_epoch=steps,
                 effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
                 dtype_policy=policy, distribution=dist, notes=tuple(notes), _built=[model])
 
@@ -140,18 +146,43 @@ def split_sizes(cfg: Config, info: DatasetInfo) -> tuple[int, int, int]:
     return available - val, val, test
 
 
-def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str):
+KERAS_BN_MOMENTUM = 0.99
+
+
+def batch_norm_momentum(steps_per_epoch: int, configured: float | None = None) -> float:
+    """``train.bn_momentum``, or if unset the moving-average momentum of batch norm for this many steps per
+    epoch: Keras's 0.99 (a memory of about 100 steps) where an epoch has at least 100 steps, else
+    ``1 - 1/steps``, a memory of one epoch. With a few steps per epoch (a folder of a few hundred photos)
+    0.99 would leave the statistics that validation and serving use near their initial values."""
+    if configured is not None:
+        return configured
+    return min(KERAS_BN_MOMENTUM, 1.0 - 1.0 / max(steps_per_epoch, 2))
+
+
+def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str, steps_per_epoch: int):
     """The planned model: seeded, built where the strategy places its variables, in the dtype policy, its
-    batch norm synchronized across replicas (not under JAX, which computes it on the global batch)."""
+    batch norm's momentum fitted to the steps per epoch and synchronized across replicas (not under JAX,
+    which computes it on the global batch)."""
     import keras
 
     from .runtime import dtype_policy
     keras.utils.set_random_seed(cfg.train.seed)
     with dist.scope(), dtype_policy.policy(policy):
         model = build_model(cfg.model.name, options, info)
+        momentum = batch_norm_momentum(steps_per_epoch, cfg.train.bn_momentum)
+        for layer in _nested_layers(model):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = momentum
         if dist.replicas > 1 and dist.kind != "data_parallel":
             model = synchronized_batch_norm(model)
     return model
+
+
+def _nested_layers(model):
+    """Every layer of ``model``, inside nested models (ensemble members) too."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _nested_layers(layer)
 
 
 def build_model(name: str, options: dict, info: DatasetInfo):

@@ -48,12 +48,29 @@ def test_the_validation_split_and_the_batch_fit_small_data(tmp_path):
     plan = resolve_plan(smoke_config(tmp_path, **small, **{"train.batch_size": 1000}))
     assert (plan.train_size, plan.val_size, plan.steps_per_epoch) == (270, 30, 1)
     assert plan.config.train.batch_size == 270
-    assert plan.notes == ("train.batch_size 1000 is more than the 270 training images: batches of 270",)
+    assert plan.notes[0] == "train.batch_size 1000 is more than the 270 training images: batches of 270"
     assert plan.as_dict()["derived"]["notes"] == list(plan.notes)
     assert resolve_plan(smoke_config(tmp_path, **{**small, "data.validation_size": 0.2})).val_size == 60
     assert resolve_plan(smoke_config(tmp_path, **{**small, "data.validation_size": 45})).val_size == 45
     full = resolve_plan(smoke_config(tmp_path, **{"data.limit_train": "none", "data.validation_size": "none"}))
     assert (full.train_size, full.val_size, full.notes) == (55000, 5000, ())
+
+
+def test_batch_norm_momentum_follows_the_steps_per_epoch(tmp_path):
+    import keras
+
+    from trainlab.pipeline.plan import batch_norm_momentum
+    assert [batch_norm_momentum(s) for s in (1, 2, 4, 100, 430)] == [0.5, 0.5, 0.75, 0.99, 0.99]
+    assert batch_norm_momentum(4, configured=0.9) == 0.9
+    small = {"data.limit_train": 600, "data.validation_size": 88, "train.batch_size": 128, "model.name": "cnn"}
+    plan = resolve_plan(smoke_config(tmp_path, **small))
+    norms = [layer for layer in plan.take_model().layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and {layer.momentum for layer in norms} == {0.75} and plan.steps_per_epoch == 4
+    assert plan.notes == ("batch norm momentum 0.75 (Keras: 0.99): with 4 steps per epoch its moving "
+                          "statistics follow the last epoch instead of the first steps",)
+    kept = resolve_plan(smoke_config(tmp_path, **small, **{"train.bn_momentum": 0.99}))
+    assert kept.notes == () and {layer.momentum for layer in kept.take_model().layers
+                                 if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
 
 
 def test_a_class_too_small_to_split_is_named(tmp_path):

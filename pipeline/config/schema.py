@@ -90,6 +90,7 @@ class TrainConfig:
     lr_scaling: str = "none"            # none | linear: learning rate x replicas (batch_size is the global batch)
     precision: str = "auto"             # float32 | mixed_bfloat16 | auto (mixed bf16 where the hardware has native bf16)
     deterministic: bool = False         # same config, same weights: seeds plus TF op determinism (slower: see README)
+    bn_momentum: Optional[float] = None  # batch norm's moving-average momentum; None: fitted to the steps per epoch (Keras's 0.99 from 100 steps, else 1 - 1/steps: a memory of one epoch)
     ema: Optional[float] = None         # exponential moving average of the weights with this decay (e.g. 0.999; None: off)
     calibrate: bool = False             # fit a temperature on validation; the logged and exported model carries it
     keep_checkpoints: bool = False      # keep the per-epoch checkpoint once the run has finished

@@ -81,6 +81,8 @@ def _check_sizes(d: DataConfig, t: TrainConfig) -> None:
                           f"data.limit_train ({d.limit_train})")
     if not (t.learning_rate > 0 and math.isfinite(t.learning_rate)):
         raise ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
+    if t.bn_momentum is not None and not 0 <= t.bn_momentum < 1:
+        raise ConfigError(f"train.bn_momentum must be in [0, 1), got {t.bn_momentum}")
     if not 0 <= t.label_smoothing < 1:
         raise ConfigError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
 

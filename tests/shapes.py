@@ -1,0 +1,35 @@
+"""A generated folder of small colour photos: 4 shape classes at a random colour, size and position."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("disc", "square", "triangle", "ring")
+
+
+def shape_photo(label: int, size: int, rng) -> np.ndarray:
+    """uint8 (size, size, 3): shape ``label`` in a random colour on a random dark background."""
+    image = np.zeros((size, size, 3), np.uint8) + rng.integers(0, 60, 3).astype(np.uint8)
+    image = np.clip(image + rng.integers(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
+    radius = rng.uniform(0.18, 0.32) * size
+    cy, cx = rng.uniform(radius + 1, size - radius - 1, 2)
+    yy, xx = np.mgrid[:size, :size] + 0.5
+    dy, dx = yy - cy, xx - cx
+    inside = [dy ** 2 + dx ** 2 < radius ** 2,
+              np.maximum(abs(dy), abs(dx)) < radius * 0.85,
+              (dy < radius * 0.7) & (dy > -radius) & (abs(dx) < (dy + radius) * 0.6),
+              (dy ** 2 + dx ** 2 < radius ** 2) & (dy ** 2 + dx ** 2 > (radius * 0.55) ** 2)][label]
+    image[inside] = rng.integers(120, 256, 3).astype(np.uint8)
+    return image
+
+
+def make_shapes_folder(root: Path, per_class: int = 150, size: int = 36, seed: int = 0) -> Path:
+    """``root/<class>/<i>.png`` for the 4 classes."""
+    import tensorflow as tf
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            (root / name / f"{i:04d}.png").write_bytes(tf.io.encode_png(shape_photo(label, size, rng)).numpy())
+    return root
