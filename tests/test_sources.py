@@ -157,6 +157,41 @@ def test_a_small_folder_and_a_small_cifar_archive_work_with_every_default(tmp_pa
     assert trained.exit_code == 0 and "note: train.batch_size" not in trained.output, trained.output
 
 
+def test_photos_load_upright_and_every_common_format_decodes(tmp_path):
+    """JPEGs in each of the 8 EXIF orientations come out as Pillow's exif_transpose shows them; WebP, CMYK
+    JPEG, 16-bit and RGBA PNG decode; HEIC (which TensorFlow cannot read) is skipped by name."""
+    from PIL import Image, ImageOps
+
+    from trainlab.pipeline.data.folders import decode_files, list_folder
+    base = np.zeros((16, 16, 3), np.uint8)
+    base[:8, :8], base[:8, 8:], base[8:, :8] = (250, 0, 0), (0, 250, 0), (0, 0, 250)  # a corner each
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    paths, expected = [], []
+    for orientation in range(1, 9):
+        path = tmp_path / "a" / f"o{orientation}.JPG"
+        exif = Image.Image.getexif(Image.new("RGB", (1, 1)))
+        exif[0x0112] = orientation
+        Image.fromarray(base).save(path, quality=95, exif=exif)
+        paths.append(str(path))
+        expected.append(np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB")))
+    for name, image, options in (("w.webp", Image.fromarray(base), {"lossless": True}),
+                                 ("cmyk.jpg", Image.fromarray(base).convert("CMYK"), {"quality": 95}),
+                                 ("deep.png", Image.fromarray(base[..., 0].astype(np.uint16) * 257), {}),
+                                 ("alpha.png", Image.fromarray(np.dstack([base, base[..., :1]])), {})):
+        image.save(tmp_path / "b" / name, **options)
+        paths.append(str(tmp_path / "b" / name))
+    (tmp_path / "b" / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    images, failed = decode_files(paths, None, 3)
+    assert failed == []
+    for got, want in zip(images[:8], expected):
+        assert np.abs(got.astype(int) - want.astype(int)).mean() < 4  # JPEG decoders differ by a level or two
+    for got in images[8:]:
+        assert got.shape == (16, 16, 3) and abs(int(got[0, 0, 0]) - 250) <= 6, got[0, 0]
+    listing = list_folder(tmp_path)
+    assert len(listing.train) == 12 and listing.not_images == [str(tmp_path / "b" / "phone.heic")]
+
+
 def test_cifar10_archive_loads_with_shapes_labels_and_names(tmp_path):
     archive = make_cifar10(tmp_path / "cifar-10-python.tar.gz")
     ds = load_dataset(str(archive), tmp_path / "cache")

@@ -22,7 +22,11 @@ from ..errors import DataError
 from .dataset import cached_arrays, convert_images
 from .splits import stratified_split
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")  # what TensorFlow decodes
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+# What the decoded arrays look like: a cache written under another format is rebuilt, not misread.
+# 2: JPEGs turned upright by their EXIF orientation.
+CACHE_FORMAT = 2
 TEST_SPLIT_SEED = 0  # the held-out test set does not move with train.seed
 
 
@@ -93,7 +97,7 @@ def list_folder(root: Path) -> Listing:
 
 def digest(listing: Listing, image_size, channels, test_size: float, resize: str = "squash") -> str:
     """What the decoded arrays depend on: every file's path, size and mtime, and the requested form."""
-    form = [list(image_size or ()), channels, test_size, listing.class_names] + ([resize] if resize != "squash" else [])
+    form = [CACHE_FORMAT, list(image_size or ()), channels, test_size, listing.class_names, resize]
     h = hashlib.sha256(json.dumps(form).encode())
     for path, label in listing.train + (listing.test or []):
         size, mtime = listing.stamps[path]
@@ -112,15 +116,17 @@ def decode_files(paths: list[str], image_size, channels: int | None,
 
     from .resize import fit_image
 
-    def decode(index, path):
+    def decode(index, path, orientation):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels or 0, expand_animations=False,
                                    dtype=tf.uint8)
+        image = upright(image, orientation)
         if image_size:
             image = fit_image(tf.cast(image, tf.float32), image_size, resize)
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         return index, image
 
-    ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
+    orientations = [exif_orientation(p) if os.path.splitext(p)[1].lower() in JPEG_SUFFIXES else 1 for p in paths]
+    ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths], orientations))
           .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .ignore_errors())
     batched = bool(image_size and channels)  # one shape: images travel in batches, not one Python object each
@@ -139,6 +145,33 @@ def decode_files(paths: list[str], image_size, channels: int | None,
             advance(len(image) if batched else 1)
     failed = sorted(set(range(len(paths))) - set(decoded))
     return images, failed
+
+
+def exif_orientation(path: str) -> int:
+    """The EXIF orientation (1-8) a photo's camera recorded; 1 (upright) when there is none or it cannot be
+    read. Pillow reads the header only, not the pixels."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as image:
+            value = image.getexif().get(0x0112, 1)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(image, orientation):
+    """``image`` (H, W, C) as its EXIF ``orientation`` says it is to be seen (what Pillow's exif_transpose
+    and every photo viewer show): mirrored and/or turned by quarter turns."""
+    import tensorflow as tf
+    turns = [lambda: image,                                              # 1: upright
+             lambda: tf.image.flip_left_right(image),                    # 2: mirrored
+             lambda: tf.image.rot90(image, 2),                           # 3: upside down
+             lambda: tf.image.flip_up_down(image),                       # 4: mirrored upside down
+             lambda: tf.image.transpose(image),                          # 5: transposed
+             lambda: tf.image.rot90(image, 3),                           # 6: turned 90 degrees clockwise
+             lambda: tf.image.rot90(tf.image.transpose(image), 2),       # 7: transversed
+             lambda: tf.image.rot90(image, 1)]                           # 8: turned 90 degrees counter-clockwise
+    return tf.switch_case(tf.cast(orientation, tf.int32) - 1, turns)
 
 
 def to_array(images: list[np.ndarray], channels: int | None, where: Path) -> np.ndarray:
