@@ -192,6 +192,20 @@ def test_photos_load_upright_and_every_common_format_decodes(tmp_path):
     assert len(listing.train) == 12 and listing.not_images == [str(tmp_path / "b" / "phone.heic")]
 
 
+def test_bad_files_are_named_by_trainlab_data_and_decoder_lines_stay_off_the_terminal(tmp_path, capfd):
+    folder = make_image_folder(tmp_path / "shapes", per_class=6)
+    jpeg = (folder / "disc" / "000.jpg").read_bytes()
+    (folder / "disc" / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])  # libjpeg complains on fd 2 about it
+    result = CliRunner().invoke(cli, ["data", "--dataset", str(folder), "--set", "data.image_size=[32, 32]",
+                                      "--grid", str(tmp_path / "grid.png"), "--set", f"data.cache_dir={tmp_path}"])
+    assert result.exit_code == 0, result.output
+    warning = result.output.splitlines()[0]
+    assert warning.startswith("warning: skipped 3 file(s) that are not readable images: ")
+    assert all(name in warning for name in ("notes.txt", "broken.png", "cut.jpg")), warning
+    native = capfd.readouterr().err
+    assert "JPEG" not in native and "DT_UINT8" not in native, native  # (not TF start-up: the CLI hides that)
+
+
 def test_cifar10_archive_loads_with_shapes_labels_and_names(tmp_path):
     archive = make_cifar10(tmp_path / "cifar-10-python.tar.gz")
     ds = load_dataset(str(archive), tmp_path / "cache")

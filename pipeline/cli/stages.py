@@ -19,6 +19,8 @@ def data(grid, **kwargs):
     from ..data.inputs import Normalizer, load_splits
     from ..evaluation import plots
     ds, s = load_splits(resolve_config(kwargs))
+    if ds.skipped_warning():
+        click.echo(ds.skipped_warning())
     stats = Normalizer.fit("standardize", s.x_train)
     click.echo(f"dataset      {ds.name}  ({ds.source})\n"
                f"images       {ds.image_shape} uint8, {ds.num_classes} classes\n"

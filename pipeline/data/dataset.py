@@ -38,6 +38,14 @@ class Dataset:
     def image_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    def skipped_warning(self) -> str | None:
+        """One line naming the files of the source that were skipped (not images, or not decodable)."""
+        skipped = self.facts.get("skipped_files", [])
+        if not skipped:
+            return None
+        return (f"warning: skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:5])}"
+                + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import progress
 from ..errors import DataError
+from ..runtime.process import DECODER_NOISE, native_stderr_held
 from .dataset import cached_arrays, convert_images
 from .splits import stratified_split
 
@@ -134,7 +135,7 @@ def decode_files(paths: list[str], image_size, channels: int | None,
         ds = ds.batch(512)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     images, decoded = [], []
-    with progress.bar("decoding images", len(paths), unit="files") as advance:
+    with native_stderr_held(DECODER_NOISE), progress.bar("decoding images", len(paths), unit="files") as advance:
         for index, image in ds.as_numpy_iterator():
             if batched:
                 images.extend(image)

@@ -57,22 +57,39 @@ def load_tensorflow_quietly() -> None:
     """
     if "tensorflow" in sys.modules:
         return
+    with native_stderr_held(_STARTUP_NOISE):
+        import tensorflow as tf
+        tf.config.list_physical_devices()  # device discovery prints the cuInit line
+
+
+# What the C++ image decoders write while a folder is decoded: TensorFlow's log lines and libjpeg's and
+# libpng's complaints about damaged files (which are skipped and named by the caller).
+DECODER_NOISE = re.compile(_STARTUP_NOISE.pattern + r"|^(Improper call to JPEG library|Premature end of JPEG|"
+                           r"Corrupt JPEG data|Invalid SOS|Bogus |Not a JPEG file|Unsupported marker|libpng )")
+
+
+@contextlib.contextmanager
+def native_stderr_held(noise: re.Pattern):
+    """File descriptor 2 goes to a temporary file for the block (C++ writes there directly, past Python's
+    sys.stderr); afterwards the lines that ``noise`` does not match are passed on. Python's ``sys.stderr``
+    keeps writing to the terminal meanwhile (a progress bar started inside the block draws there)."""
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved, python_stderr = os.dup(2), sys.stderr
     with tempfile.TemporaryFile() as held:
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, errors="replace")
         os.dup2(held.fileno(), 2)
         try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()  # device discovery prints the cuInit line
+            yield
         finally:
-            sys.stderr.flush()
+            sys.stderr.close()
+            sys.stderr = python_stderr
             os.dup2(saved, 2)
             os.close(saved)
-        held.seek(0)
-        kept = [line for line in held.read().decode(errors="replace").splitlines()
-                if line.strip() and not _STARTUP_NOISE.match(line)]
-    if kept:
-        print("\n".join(kept), file=sys.stderr)
+            held.seek(0)
+            kept = [line for line in held.read().decode(errors="replace").splitlines()
+                    if line.strip() and not noise.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -264,8 +264,7 @@ def _log_start(prep: Prepared, echo) -> None:
                          "data.test_images": len(splits.y_test), "data.source": ds.source,
                          "data.image_shape": "x".join(map(str, ds.image_shape)), "data.skipped_files": len(skipped)})
     if skipped:
-        echo(f"warning: skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:5])}"
-             + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
+        echo(ds.skipped_warning())
     tracking.log_dict(plan.as_dict(), "plan.yaml")
     tracking.log_datasets(ds.name, ds.source, {"training": (splits.x_train, splits.y_train),
                                                 "validation": (splits.x_val, splits.y_val),
