@@ -91,3 +91,28 @@ def test_verify_rejects_malformed_data(change, message):
     change(ds)
     with pytest.raises(DataError, match=message):
         verify(ds)
+
+
+def test_processes_building_one_cache_together_build_it_once(tmp_path):
+    """Two builders at once (threads here: the lock is per open file, as between processes): one builds,
+    the other waits and reads what it wrote; no temporary file is left."""
+    import threading
+    import time
+
+    from trainlab.pipeline.data.dataset import cached_arrays
+    builds, results = [], []
+
+    def build():
+        builds.append(1)
+        time.sleep(0.5)
+        return {"x": np.arange(5), "names": ["a", "b"]}
+
+    threads = [threading.Thread(target=lambda: results.append(cached_arrays(tmp_path / "c.npz", build)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(results) == 2
+    assert all(list(r["x"]) == [0, 1, 2, 3, 4] and list(r["names"]) == ["a", "b"] for r in results)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "c.npz.lock"]

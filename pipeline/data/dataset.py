@@ -3,6 +3,7 @@ its pixels (:class:`DatasetInfo`), how a source is read (:class:`SourceOptions`)
 share (conversion, verification, the .npz cache)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zipfile
@@ -13,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
+from ..runtime.locks import file_lock
 
 DIGITS = tuple(str(i) for i in range(10))
 
@@ -158,18 +160,34 @@ def cached_arrays(cache: Path, build: Callable[[], dict]) -> dict[str, np.ndarra
     """``build()``'s arrays (strings and lists of strings too), kept in ``cache`` (.npz): read from there
     when it is present and sound, else built and written (an unwritable cache only costs time later).
     Every value comes back as a numpy array, from the cache or not."""
+    found = _read_cache(cache)
+    if found is not None:
+        return found
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        lock = file_lock(f"{cache}.lock")  # processes starting together: one builds, the others then read
+    except OSError:
+        lock = contextlib.nullcontext()
+    with lock:
+        found = _read_cache(cache)
+        if found is not None:
+            return found
+        arrays = {k: np.asarray(v, dtype=str) if isinstance(v, (str, list, tuple)) else v for k, v in build().items()}
+        try:
+            save_npz_atomically(cache, **arrays)
+        except OSError:
+            pass
+    return arrays
+
+
+def _read_cache(cache: Path) -> dict[str, np.ndarray] | None:
     if cache.is_file():
         try:
             with np.load(cache, allow_pickle=False) as f:
                 return {k: f[k] for k in f.files}
         except (OSError, ValueError, zipfile.BadZipFile):
             cache.unlink(missing_ok=True)  # a damaged cache is built again from the source
-    arrays = {k: np.asarray(v, dtype=str) if isinstance(v, (str, list, tuple)) else v for k, v in build().items()}
-    try:
-        save_npz_atomically(cache, **arrays)
-    except OSError:
-        pass
-    return arrays
+    return None
 
 
 def save_npz_atomically(path: Path, **arrays) -> None:

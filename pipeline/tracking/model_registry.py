@@ -15,8 +15,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..errors import TrackingError
+from ..runtime.locks import file_lock
 from .runs import CARD, run_model_uri, run_text
-from .store import file_lock, one_line, quiet
+from .store import one_line, quiet
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best_val_accuracy"  # higher is better; chosen on validation, never on test

@@ -5,13 +5,13 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import Iterator
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
 from ..config.schema import TrackingConfig
 from ..errors import TrackingError
+from ..runtime.locks import file_lock
 
 
 def configure(cfg: TrackingConfig) -> str:
@@ -51,18 +51,6 @@ def _setup_lock(uri: str):
         return
     with file_lock(uri[len("sqlite:///"):] + ".lock"):
         yield
-
-
-@contextlib.contextmanager
-def file_lock(path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if missing) for every process on this machine."""
-    import fcntl
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
