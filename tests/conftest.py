@@ -8,6 +8,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tests first (in their order): two test processes (make test) then share out the quick ones
+    at the end instead of one of them finishing a long test alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
     """Convert MNIST into a fresh cache once per session: tests exercise the real conversion."""

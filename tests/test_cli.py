@@ -192,6 +192,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert isinstance(result.exception, SystemExit)
 
 
+@pytest.mark.slow
 def test_ui_serves_the_store_on_localhost(workdir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

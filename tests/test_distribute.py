@@ -29,6 +29,7 @@ def digest(output: str) -> str:
     return re.search(r"weights digest ([0-9a-f]{16})", output).group(1)
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus(tmp_path):
     proc = trainlab([*SMOKE, "--tracking-uri", fresh_store(tmp_path, "m.db"), "--set", "train.strategy=mirrored",
                      "--set", "train.devices=2", "--set", "train.lr_scaling=linear"], tmp_path)
@@ -42,6 +43,7 @@ def test_mirrored_on_two_logical_cpus(tmp_path):
     assert 0.1 < run.data.metrics["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
 def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tmp_path):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -121,6 +123,7 @@ def test_sync_batch_norm_rebuild_keeps_the_architecture():
 JAX_ENV = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 
+@pytest.mark.slow
 def test_jax_data_parallel_on_two_host_cpus_trains_registers_and_exports_a_savedmodel(tmp_path):
     pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
     proc = trainlab(["run", "--preset", "smoke", "--tracking-uri", fresh_store(tmp_path, "j.db"), "--export-dir",

@@ -66,6 +66,7 @@ def weights_digest(output: str) -> str:
 
 
 # SIGINT and SIGHUP take the same path: in-process below
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143)])
 def test_a_signal_stops_training_at_a_batch_boundary_and_keeps_the_checkpoint(tmp_path, signum, code):
     proc = trainlab(tmp_path, "train", "--preset", "smoke", "--epochs", "60", "--register")
@@ -94,6 +95,7 @@ def in_process(tmp_path, monkeypatch, *args) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, monkeypatch):
     """Only the killed run needs a process of its own; the straight run, the listing and the resume run here."""
     config = ["train", "--preset", "smoke", "--epochs", "3", "--limit-train", "4000", "--deterministic"]
@@ -237,6 +239,7 @@ def test_champion_is_rescored_on_the_candidates_validation_split(tmp_path):
     assert ("re-scored" in same.registration.message) == (holder != first.run_id), same.registration.message
 
 
+@pytest.mark.slow
 def test_four_concurrent_registrations_get_consecutive_versions_and_the_best_is_champion(tmp_path):
     procs = [trainlab(tmp_path, "train", "--preset", "smoke", "--register", "--set", f"model.width={w}")
              for w in (4, 6, 8, 12)]  # the same split, four different networks, finishing together
@@ -254,6 +257,7 @@ def test_four_concurrent_registrations_get_consecutive_versions_and_the_best_is_
     assert client.get_run(champion_run).data.metrics["best_val_accuracy"] == best
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_rerun_resumes_its_unfinished_points_from_their_checkpoints(tmp_path, monkeypatch):
     (tmp_path / "grid.yml").write_text("name: kill\npreset: smoke\nbase: {model.width: 4, data.limit_train: 1200, "
                                        "data.validation_size: 200, data.limit_test: 200, train.epochs: 6}\n"

@@ -95,6 +95,7 @@ def _tensorflow_lines(text: str) -> list[str]:
             or "absl::InitializeLog" in line]
 
 
+@pytest.mark.slow
 def test_commands_start_without_tensorflow_start_up_lines(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TRAINLAB_VERBOSE")}
     quiet = subprocess.run([TRAINLAB, "models"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -107,6 +108,7 @@ def test_commands_start_without_tensorflow_start_up_lines(tmp_path):
     assert verbose.returncode == 0 and _tensorflow_lines(verbose.stderr)
 
 
+@pytest.mark.slow
 def test_a_wheel_install_runs_the_job_and_a_study_in_worker_processes_beside_a_users_decoys(wheel, tmp_path):
     """The wheel installed (not editable) runs `trainlab run`, predict and a smoke study whose points run in
     sweep worker processes; a working directory with its own models.py, augment.py and pipeline/ shadows

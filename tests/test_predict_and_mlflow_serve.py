@@ -6,6 +6,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
@@ -57,6 +58,7 @@ def test_predict_with_only_unreadable_files_exits_2(exported, tmp_path):
     assert result.exit_code == 2 and "none of the files could be read" in result.output
 
 
+@pytest.mark.slow
 def test_mlflow_models_serve_answers_for_the_champion(exported, mnist):
     cfg, _, _, _ = exported
     port = free_port()

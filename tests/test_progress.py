@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import fresh_store
 from trainlab.pipeline import progress
 
@@ -38,6 +40,7 @@ def run_in_terminal(argv, cwd, timeout=180) -> str:
     return out.decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_a_terminal_shows_a_live_bar_within_each_epoch_then_the_epoch_line(tmp_path):
     argv = [str(TRAINLAB), "train", "--preset", "smoke", "--epochs", "2",
             "--tracking-uri", fresh_store(tmp_path, "m.db")]

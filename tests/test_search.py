@@ -24,6 +24,7 @@ search:
 """
 
 
+@pytest.mark.slow
 def test_a_search_prunes_the_worse_trials_and_resumes(tmp_path):
     optuna = pytest.importorskip("optuna", reason="the search extra: pip install -e '.[search]'")
     (tmp_path / "search.yml").write_text(SEARCH)

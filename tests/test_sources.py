@@ -136,6 +136,7 @@ def make_cifar10(path: Path, per_batch: int = 40, seed: int = 0) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_small_folder_and_a_small_cifar_archive_work_with_every_default(tmp_path, monkeypatch):
     """600 generated photos (4 shapes, random colour, size and place) or 200 CIFAR images: nothing to set.
     With a few steps per epoch batch norm's moving statistics must follow training (Keras's momentum 0.99

@@ -310,6 +310,7 @@ def smoke_reports(tmp_path_factory):
                   for name in ("preprocessing", "loss")]  # tuned per condition; the smallest untuned one
 
 
+@pytest.mark.slow
 def test_smoke_studies_report_a_number_and_a_verdict_per_claim_over_seeds(smoke_reports):
     _, reports = smoke_reports
     for report in reports:
@@ -331,6 +332,7 @@ def test_smoke_studies_report_a_number_and_a_verdict_per_claim_over_seeds(smoke_
         assert {r.data.params["train.seed"] for r in children} == {"42", "7"}
 
 
+@pytest.mark.slow
 def test_a_tuned_study_chooses_per_condition_on_validation_and_runs_the_other_seeds_there(smoke_reports):
     _, reports = smoke_reports
     report = next(r for r in reports if r.name == "preprocessing")
@@ -351,6 +353,7 @@ def test_a_tuned_study_chooses_per_condition_on_validation_and_runs_the_other_se
         assert [lr for seed, lr, _ in found if seed == "7"] == [best], condition
 
 
+@pytest.mark.slow
 def test_study_all_writes_an_index_of_every_claim_linked_to_its_report(smoke_reports):
     root, reports = smoke_reports
     index = write_index(root, reports, "trainlab study all --smoke").read_text()

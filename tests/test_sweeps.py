@@ -129,6 +129,7 @@ def test_sweep_runs_children_under_a_parent_isolates_failures_and_resumes(tmp_pa
         {rows["lr 0.001"].run_id, rows["lr 0.01"].run_id}
 
 
+@pytest.mark.slow
 def test_worker_processes_run_points_in_parallel_and_record_failures(tmp_path):
     spec = tiny_spec(Point("a", {"train.seed": 1}), Point("b", {"train.seed": 2}),
                      Point("broken", {"data.dataset": bad_labels(tmp_path)}), name="parallel")

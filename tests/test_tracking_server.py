@@ -40,6 +40,7 @@ def server(tmp_path_factory):
     assert proc.poll() is not None
 
 
+@pytest.mark.slow
 def test_concurrent_writers_all_land_in_their_experiment(server):
     uri, _ = server
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, uri, str(i), str(STEPS)], stderr=subprocess.PIPE)
@@ -58,6 +59,7 @@ def test_concurrent_writers_all_land_in_their_experiment(server):
     assert client.search_runs(["0"]) == []  # nothing strayed into "Default"
 
 
+@pytest.mark.slow
 def test_mlflow_environment_variables_beat_the_config_file(server, tmp_path):
     """MLFLOW_TRACKING_URI / MLFLOW_EXPERIMENT_NAME, as `trainlab server` tells clients to export them,
     win over the config file's store: the run, its model and the registry land on the server."""

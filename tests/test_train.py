@@ -180,6 +180,7 @@ def test_early_stopping_and_mse_loss(tmp_path):
     assert run.data.metrics["epochs_run"] == 2 and run.data.metrics["best_epoch"] == 0
 
 
+@pytest.mark.slow
 def test_best_preset_recipe_runs_end_to_end_on_a_subset(tmp_path):
     """The `best` recipe (an ensemble of 5 cnn_deep, zoom + crop + rotate, label smoothing, its precision)
     on 1,500 images for 3 epochs: every part of it trains together and logs what it used."""
