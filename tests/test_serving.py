@@ -166,3 +166,82 @@ def test_hundreds_of_malformed_requests_leave_it_up_and_correct(server, mnist):
     status, answer = call(f"{base}:predict", {"instances": mnist.x_test[:2].tolist()})
     expected = saved_model_predictions(path, mnist.x_test[:2])["classes"].tolist()
     assert status == 200 and [p["classes"] for p in answer["predictions"]] == expected
+
+
+# --- the Open Inference Protocol (KServe v2) --------------------------------------------------------
+
+def test_v2_health_and_metadata(server):
+    root = server[0].split("/v1/")[0]
+    assert call(f"{root}/v2/health/live") == (200, {"live": True})
+    assert call(f"{root}/v2/health/ready") == (200, {"ready": True})
+    status, meta = call(f"{root}/v2")
+    assert status == 200 and meta["name"] == "trainlab" and meta["extensions"] == []
+    assert call(f"{root}/v2/models/{NAME}/versions/1/ready") == (200, {"name": NAME, "ready": True})
+    status, model = call(f"{root}/v2/models/{NAME}")
+    assert status == 200 and model["platform"] == "tensorflow_savedmodel" and model["versions"] == ["1"]
+    image = model["inputs"][0]
+    assert (image["name"], image["datatype"], image["shape"]) == ("image", "FP32", [-1, 28, 28, 1])
+    assert {o["name"]: (o["datatype"], o["shape"]) for o in model["outputs"]} == {
+        "probabilities": ("FP32", [-1, 10]), "classes": ("INT64", [-1])}
+
+
+def test_v2_infer_takes_typed_tensors_and_answers_like_the_saved_model(server, mnist):
+    base, path, _ = server
+    infer = base.replace("/v1/", "/v2/") + "/infer"
+    images = mnist.x_test[:3, ..., 0]
+    expected = saved_model_predictions(path, images)
+    flat = {"id": "r1", "inputs": [{"name": "image", "shape": [3, 28, 28, 1], "datatype": "FP32",
+                                    "data": images.ravel().tolist()}]}
+    status, answer = call(infer, flat)
+    assert status == 200 and answer["model_name"] == NAME and answer["model_version"] == "1" and answer["id"] == "r1"
+    out = {o["name"]: o for o in answer["outputs"]}
+    assert out["classes"] == {"name": "classes", "shape": [3], "datatype": "INT64",
+                              "data": expected["classes"].tolist()}
+    assert out["probabilities"]["shape"] == [3, 10] and out["probabilities"]["datatype"] == "FP32"
+    np.testing.assert_allclose(np.reshape(out["probabilities"]["data"], (3, 10)), expected["probabilities"], atol=1e-6)
+    nested = {"inputs": [{"name": "image", "shape": [3, 28, 28], "datatype": "UINT8", "data": images.tolist()}],
+              "outputs": [{"name": "classes"}]}
+    status, answer = call(infer.replace(f"{NAME}/infer", f"{NAME}/versions/1/infer"), nested)
+    assert status == 200 and answer["outputs"] == [out["classes"]]
+    encoded = {"inputs": [{"name": "image", "shape": [3], "datatype": "BYTES", "data": [png_b64(im) for im in images]}]}
+    status, answer = call(infer, encoded)
+    classes = next(o for o in answer["outputs"] if o["name"] == "classes")
+    assert status == 200 and classes["data"] == expected["classes"].tolist()
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"inputs": {}}, 400, "with an 'inputs' list"),
+    ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [0]}]}, 400, "unknown input 'x'"),
+    ({"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP16", "data": [0]}]}, 400,
+     "datatype must be one of FP32, UINT8, BYTES"),
+    ({"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32", "data": [0, 1]}]}, 400,
+     "holds 2 values; shape [1, 28, 28, 1] needs 784"),
+    ({"inputs": [{"name": "image", "shape": [1, 4, 4], "datatype": "FP32", "data": [0] * 16}]}, 400,
+     "has shape [1, 4, 4]; expected [N, 28, 28, 1] or [N, 28, 28]"),
+    ({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["@@"]}]}, 400, "not valid base64"),
+    ({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": ZEROS}],
+      "outputs": [{"name": "logits"}]}, 400, "unknown output(s) ['logits']"),
+])
+def test_v2_bad_requests_get_4xx_json(server, body, status, message):
+    got, answer = call(server[0].replace("/v1/", "/v2/") + "/infer", body)
+    assert got == status and message in answer["error"], answer
+    assert call(server[0].replace("/v1/", "/v2/").replace(NAME, "other") + "/ready")[0] == 404
+
+
+def test_a_stopping_server_is_not_ready_at_once(_exported):
+    """What SIGTERM does first (uvicorn then closes the socket and lets requests in flight finish)."""
+    import asyncio
+    import signal
+
+    import uvicorn
+    from starlette.requests import Request
+
+    from trainlab.pipeline.serving.app import create_app, draining_server
+    from trainlab.pipeline.serving.model import ServedModel
+    app = create_app(ServedModel(_exported[2].parent))
+    server = draining_server(uvicorn.Config(app), app)
+    scope = {"type": "http", "method": "GET", "path": "/v2/health/ready", "path_params": {"what": "ready"},
+             "headers": [], "query_string": b""}
+    assert asyncio.run(app.state.inference.health(Request(scope))).status_code == 200
+    server.handle_exit(signal.SIGTERM, None)
+    assert server.should_exit and asyncio.run(app.state.inference.health(Request(scope))).status_code == 400

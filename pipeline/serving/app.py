@@ -1,11 +1,14 @@
-"""A TensorFlow Serving-compatible REST API (Starlette on uvicorn) for the exported SavedModel.
+"""A TensorFlow Serving-compatible REST API (Starlette on uvicorn) for the exported SavedModel, with the
+Open Inference Protocol's endpoints beside it (oip.py).
 
     GET  /                                        the draw-and-predict page (page/: plain HTML, JS, CSS)
     GET  /v1/models/NAME[/versions/V]             version status
     GET  /v1/models/NAME[/versions/V]/metadata    signature definitions
     POST /v1/models/NAME[/versions/V]:predict     {"instances": [...]} or {"inputs": ...}
+    GET  /v2/health/live | ready, /v2/models/...  the Open Inference Protocol (KServe v2)
 
-Errors answer ``{"error": "..."}`` with a 4xx status; the server keeps serving whatever it is sent.
+Errors answer ``{"error": "..."}`` with a 4xx status; the server keeps serving whatever it is sent. On
+SIGTERM (or Ctrl-C) readiness turns false at once, the requests in flight finish, then the server exits.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .model import ServedModel
+from .oip import OpenInference
 from .requests import MAX_BODY_BYTES, RequestError, format_response, parse_body, parse_predict
 
 PAGE = Path(__file__).parent / "page"
@@ -40,7 +44,7 @@ def _error(message: str, status: int) -> Response:
 
 def create_app(model: ServedModel) -> Starlette:
     """The ASGI app serving every version of ``model``."""
-    api = _Api(model)
+    api, oip = _Api(model), OpenInference(model)
     page = (PAGE / "index.html").read_text().replace("{{MODEL}}", html.escape(model.name))
 
     async def index(request: Request) -> Response:
@@ -52,9 +56,14 @@ def create_app(model: ServedModel) -> Starlette:
     async def server_error(request: Request, exc) -> Response:
         return _error(f"internal error: {type(exc).__name__}", 500)
 
-    return Starlette(routes=[Route("/", index), Mount("/page", StaticFiles(directory=PAGE), name="page"),
-                             Route("/v1/models/{path:path}", api.models, methods=["GET", "POST", "PUT", "DELETE"])],
-                     exception_handlers={404: not_found, 500: server_error})
+    methods = ["GET", "POST", "PUT", "DELETE"]
+    app = Starlette(routes=[Route("/", index), Mount("/page", StaticFiles(directory=PAGE), name="page"),
+                            Route("/v1/models/{path:path}", api.models, methods=methods),
+                            Route("/v2", oip.server), Route("/v2/health/{what}", oip.health),
+                            Route("/v2/models/{path:path}", oip.models, methods=methods)],
+                    exception_handlers={404: not_found, 500: server_error})
+    app.state.inference = oip  # its ``ready`` flag: the server turns it off when told to stop
+    return app
 
 
 class _Api:
@@ -122,6 +131,21 @@ class _Api:
 
 
 def serve(model: ServedModel, host: str = "127.0.0.1", port: int = 8501) -> None:
-    """Run the server until interrupted."""
+    """Run the server until interrupted (SIGTERM or SIGINT: not ready at once, requests in flight finish)."""
     import uvicorn
-    uvicorn.run(create_app(model), host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(model)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    draining_server(config, app).run()
+
+
+def draining_server(config, app: Starlette):
+    """A uvicorn server that reports not ready the moment it is told to stop; uvicorn itself then closes
+    the listening socket, lets the requests in flight finish and exits."""
+    import uvicorn
+
+    class Draining(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.state.inference.ready = False
+            super().handle_exit(sig, frame)
+
+    return Draining(config)

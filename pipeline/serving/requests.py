@@ -80,11 +80,11 @@ def _validate(name: str, value, signature: Signature) -> np.ndarray:
         raise RequestError(f"input '{name}' is missing")
     info = signature.inputs[name]
     if info.dtype.name == "string":
-        return _bytes_batch(name, value)
-    return _pixel_batch(name, value, info.dtype.is_integer, signature.image_shape)
+        return bytes_batch(name, value)
+    return pixel_batch(name, value, info.dtype.is_integer, signature.image_shape)
 
 
-def _bytes_batch(name: str, value) -> np.ndarray:
+def bytes_batch(name: str, value) -> np.ndarray:
     items = value if isinstance(value, list) else [value]
     _check_batch(len(items))
     decoded = []
@@ -110,7 +110,7 @@ def _check_batch(n: int) -> None:
         raise RequestError(f"batch of {n} exceeds the limit of {MAX_BATCH}", 413)
 
 
-def _pixel_batch(name: str, value, integer: bool, image_shape=(28, 28, 1)) -> np.ndarray:
+def pixel_batch(name: str, value, integer: bool, image_shape=(28, 28, 1)) -> np.ndarray:
     height, width, channels = image_shape
     shapes = [[height, width, channels]] + ([[height, width]] if channels == 1 else [])
     expected = " or ".join(f"[N, {', '.join(map(str, s))}]" for s in shapes)

@@ -1,0 +1,166 @@
+"""The Open Inference Protocol (KServe v2, also spoken by Triton, MLServer and OpenVINO Model Server):
+its REST endpoints for the model the TF Serving API serves, beside that API.
+
+    GET  /v2                                      server metadata
+    GET  /v2/health/live, /v2/health/ready        200 when live / ready, 400 when not (ready turns false
+                                                  as soon as the server is told to stop)
+    GET  /v2/models/NAME[/versions/V]             model metadata: platform, inputs, outputs
+    GET  /v2/models/NAME[/versions/V]/ready       200 when that version is ready
+    POST /v2/models/NAME[/versions/V]/infer       typed tensors in, typed tensors out
+
+An inference request holds one input, ``image``: pixels as ``FP32`` or ``UINT8`` with shape
+``[N, H, W, C]`` (``data`` flat in row-major order, or nested), or encoded images (PNG, JPEG, GIF,
+BMP) as ``BYTES`` with shape ``[N]``, each element base64 text (JSON cannot carry raw bytes), as
+OpenVINO Model Server takes them. Outputs: ``probabilities`` (FP32 ``[N, classes]``) and ``classes``
+(INT64 ``[N]``), or those named in ``outputs``. Errors answer ``{"error": "..."}`` with a 4xx status.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import tensorflow as tf
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from trainlab import __version__
+
+from .model import ServedModel
+from .requests import MAX_BODY_BYTES, RequestError, bytes_batch, pixel_batch
+
+# the signature each input datatype is answered by
+SIGNATURES = {"FP32": "serving_default", "UINT8": "serving_uint8", "BYTES": "serving_b64"}
+DATATYPES = {"float32": "FP32", "uint8": "UINT8", "int64": "INT64", "string": "BYTES"}
+
+
+def _json(payload: dict, status: int = 200) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status, media_type="application/json")
+
+
+class OpenInference:
+    """The v2 endpoints for one served model; ``ready`` is what the readiness probes answer."""
+
+    def __init__(self, model: ServedModel):
+        self.model = model
+        self.ready = True
+
+    async def server(self, request: Request) -> Response:
+        return _json({"name": "trainlab", "version": __version__, "extensions": []})
+
+    async def health(self, request: Request) -> Response:
+        what = request.path_params["what"]
+        if what == "live":
+            return _json({"live": True})
+        if what == "ready":
+            return _json({"ready": self.ready}, 200 if self.ready else 400)
+        return _json({"error": f"unknown path {request.url.path}"}, 404)
+
+    async def models(self, request: Request) -> Response:
+        parts = request.path_params["path"].split("/")
+        action = parts.pop() if parts[-1] in ("ready", "infer") else None
+        try:
+            version = self._version(parts)
+            if action == "infer":
+                if request.method != "POST":
+                    raise RequestError("infer takes POST", 405)
+                return _json(await self._infer(request, version))
+            if request.method != "GET":
+                raise RequestError(f"{request.method} is not allowed here; use GET", 405)
+            if action == "ready":
+                return _json({"name": self.model.name, "ready": self.ready}, 200 if self.ready else 400)
+            return _json(self._metadata(version))
+        except RequestError as e:
+            return _json({"error": str(e)}, e.status)
+
+    def _version(self, parts: list[str]) -> str:
+        if len(parts) not in (1, 3) or (len(parts) == 3 and parts[1] != "versions"):
+            raise RequestError(f"unknown path /v2/models/{'/'.join(parts)}", 404)
+        if parts[0] != self.model.name:
+            raise RequestError(f"model '{parts[0]}' is not served; this server serves '{self.model.name}'", 404)
+        version = parts[2] if len(parts) == 3 else self.model.latest
+        if version not in self.model.versions:
+            raise RequestError(f"model '{self.model.name}' has no version {version}; versions: "
+                               f"{', '.join(sorted(self.model.versions, key=int))}", 404)
+        return version
+
+    def _metadata(self, version: str) -> dict:
+        served = self.model.version(version)
+        signature = served.signatures["serving_default"]
+        return {"name": self.model.name, "versions": sorted(self.model.versions, key=int),
+                "platform": "tensorflow_savedmodel",
+                "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, *served.image_shape],
+                            "parameters": {"also": "UINT8 [-1, H, W, C]; BYTES [-1] (base64 PNG/JPEG/GIF/BMP)"}}],
+                "outputs": [{"name": k, "datatype": DATATYPES.get(v.dtype.name, v.dtype.name.upper()),
+                             "shape": v.shape} for k, v in signature.outputs.items()],
+                "parameters": {"class_names": served.class_names}}
+
+    async def _infer(self, request: Request, version: str) -> dict:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise RequestError(f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
+        body = _parse(await request.body())
+        served = self.model.version(version)
+        datatype, values = _image_input(body["inputs"], served.image_shape)
+        signature = served.signatures[SIGNATURES[datatype]]
+        key = next(iter(signature.inputs))
+        try:
+            outputs = await run_in_threadpool(signature, {key: values})
+        except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
+            raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
+        wanted = [o.get("name") if isinstance(o, dict) else None for o in body.get("outputs") or []]
+        unknown = [w for w in wanted if w not in outputs]
+        if unknown:
+            raise RequestError(f"unknown output(s) {unknown}; outputs: {', '.join(outputs)}")
+        answer = {"model_name": self.model.name, "model_version": version,
+                  "outputs": [{"name": k, "shape": list(v.shape), "datatype": DATATYPES.get(v.dtype.name, "FP32"),
+                               "data": v.ravel().tolist()} for k, v in outputs.items() if not wanted or k in wanted]}
+        if "id" in body:
+            answer["id"] = body["id"]
+        return answer
+
+
+def _parse(raw: bytes) -> dict:
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError(f"request body of {len(raw)} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RequestError(f"request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise RequestError("request body must be a JSON object with an 'inputs' list")
+    if body.get("outputs") is not None and not isinstance(body["outputs"], list):
+        raise RequestError("'outputs' must be a list of {\"name\": ...}")
+    return body
+
+
+def _image_input(inputs: list, image_shape) -> tuple[str, np.ndarray]:
+    """The one input, ``image``, checked against its declared shape and datatype and validated as the TF
+    Serving API validates pixels and encoded images (before TensorFlow sees anything)."""
+    if len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise RequestError("'inputs' must hold one tensor, named 'image'")
+    tensor = inputs[0]
+    missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
+    if missing:
+        raise RequestError(f"input tensor lacks {', '.join(missing)}")
+    if tensor["name"] != "image":
+        raise RequestError(f"unknown input '{tensor['name']}'; the input is 'image'")
+    datatype, shape, data = tensor["datatype"], tensor["shape"], tensor["data"]
+    if datatype not in SIGNATURES:
+        raise RequestError(f"input 'image' datatype must be one of {', '.join(SIGNATURES)}, got {datatype!r}")
+    if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d >= 0 for d in shape)):
+        raise RequestError(f"input 'image' shape must be a list of sizes, got {shape!r}")
+    if datatype == "BYTES":
+        if len(shape) != 1 or not isinstance(data, list) or len(data) != shape[0] \
+                or not all(isinstance(d, str) for d in data):
+            raise RequestError("BYTES input 'image' must have shape [N] and N base64 strings as data")
+        return datatype, bytes_batch("image", [{"b64": d} for d in data])
+    try:
+        flat = np.asarray(data, dtype=np.float64).ravel()
+    except (ValueError, TypeError):
+        raise RequestError("input 'image' data must be numbers (flat, or nested rectangular lists)") from None
+    if flat.size != math.prod(shape):
+        raise RequestError(f"input 'image' holds {flat.size} values; shape {shape} needs {math.prod(shape)}")
+    images = flat.reshape(shape)
+    return datatype, pixel_batch("image", list(images), datatype == "UINT8", image_shape)
