@@ -48,13 +48,13 @@ debian-test-packages:
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_TEST_PACKAGES); }; \
 	else echo "not root with apt-get: tests needing $(DEBIAN_TEST_PACKAGES) will skip"; fi
 
-# Two test processes (pytest-xdist), each taking the next two tests when it is free (the slow ones are
-# collected first: tests/conftest.py): many tests wait on a process or a server they started, so one
-# process alone would leave a core idle much of the time.
+# Two test processes (pytest-xdist), each taking the next test module when it is free (its module
+# fixtures made once; the modules with slow tests are collected first: tests/conftest.py): many tests
+# wait on a process or a server they started, so one process alone would leave a core idle much of the time.
 TEST_WORKERS ?= 2
 
 test: lint $(TESTS) debian-test-packages
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist load --maxschedchunk 2 --durations=25
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
 
 ui: $(STAMP)
 	$(BIN)/trainlab ui

@@ -9,9 +9,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def pytest_collection_modifyitems(items):
-    """The slow tests first (in their order): two test processes (make test) then share out the quick ones
-    at the end instead of one of them finishing a long test alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Modules with slow tests first, most slow tests first, each module's tests together and in order:
+    make test's two processes take a module at a time (its module fixtures made once), the long ones
+    first, and share out the quick ones at the end instead of one finishing a long module alone."""
+    slow: dict = {}
+    for item in items:
+        slow[item.module] = slow.get(item.module, 0) + (item.get_closest_marker("slow") is not None)
+    order = {module: i for i, module in enumerate(dict.fromkeys(item.module for item in items))}
+    items.sort(key=lambda item: (-slow[item.module], order[item.module]))
 
 
 @pytest.fixture(scope="session", autouse=True)

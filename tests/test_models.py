@@ -7,6 +7,8 @@ import tensorflow as tf
 
 from trainlab.models import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS, create_model, list_models
 
+pytestmark = pytest.mark.slow  # ~150 build-train-save round trips: minutes together, so the module starts early
+
 TINY = {"mlp_small": {"width": 8}, "mlp_deep": {"width": 8, "depth": 2}, "cnn": {"width": 4},
         "cnn_keras": {"width": 4}, "cnn_deep": {"width": 4}, "rnn_simple": {"width": 8}, "rnn_lstm": {"width": 8},
         "rnn_gru": {"width": 8},
