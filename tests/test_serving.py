@@ -245,3 +245,21 @@ def test_a_stopping_server_is_not_ready_at_once(_exported):
     assert asyncio.run(app.state.inference.health(Request(scope))).status_code == 200
     server.handle_exit(signal.SIGTERM, None)
     assert server.should_exit and asyncio.run(app.state.inference.health(Request(scope))).status_code == 400
+
+
+def test_metrics_count_requests_by_api_and_status_in_prometheus_text(server):
+    base = server[0]
+    root = base.split("/v1/")[0]
+    call(base)
+    call(f"{base}/versions/99")
+    call(f"{root}/v2/health/ready")
+    with urllib.request.urlopen(f"{root}/metrics", timeout=10) as response:
+        kind, text = response.headers["Content-Type"], response.read().decode()
+    assert kind.startswith("text/plain; version=")
+    counted = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+               if line.startswith("trainlab_requests_total{")}
+    assert counted[f'trainlab_requests_total{{api="v1",model="{NAME}",status="200"}}'] >= 1
+    assert counted[f'trainlab_requests_total{{api="v1",model="{NAME}",status="404"}}'] >= 1
+    assert counted[f'trainlab_requests_total{{api="v2",model="{NAME}",status="200"}}'] >= 1
+    assert f'trainlab_request_seconds_bucket{{api="v1",le="0.005",model="{NAME}"}}' in text
+    assert f'trainlab_ready{{model="{NAME}"}} 1.0' in text

@@ -6,6 +6,7 @@ Open Inference Protocol's endpoints beside it (oip.py).
     GET  /v1/models/NAME[/versions/V]/metadata    signature definitions
     POST /v1/models/NAME[/versions/V]:predict     {"instances": [...]} or {"inputs": ...}
     GET  /v2/health/live | ready, /v2/models/...  the Open Inference Protocol (KServe v2)
+    GET  /metrics                                 Prometheus metrics (metrics.py)
 
 Errors answer ``{"error": "..."}`` with a 4xx status; the server keeps serving whatever it is sent. On
 SIGTERM (or Ctrl-C) readiness turns false at once, the requests in flight finish, then the server exits.
@@ -20,11 +21,13 @@ from pathlib import Path
 import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .metrics import ServingMetrics, TimedRequests
 from .model import ServedModel
 from .oip import OpenInference
 from .requests import MAX_BODY_BYTES, RequestError, format_response, parse_body, parse_predict
@@ -45,6 +48,7 @@ def _error(message: str, status: int) -> Response:
 def create_app(model: ServedModel) -> Starlette:
     """The ASGI app serving every version of ``model``."""
     api, oip = _Api(model), OpenInference(model)
+    metrics = ServingMetrics(model.name, lambda: oip.ready)
     page = (PAGE / "index.html").read_text().replace("{{MODEL}}", html.escape(model.name))
 
     async def index(request: Request) -> Response:
@@ -60,7 +64,9 @@ def create_app(model: ServedModel) -> Starlette:
     app = Starlette(routes=[Route("/", index), Mount("/page", StaticFiles(directory=PAGE), name="page"),
                             Route("/v1/models/{path:path}", api.models, methods=methods),
                             Route("/v2", oip.server), Route("/v2/health/{what}", oip.health),
-                            Route("/v2/models/{path:path}", oip.models, methods=methods)],
+                            Route("/v2/models/{path:path}", oip.models, methods=methods),
+                            Route("/metrics", metrics.endpoint)],
+                    middleware=[Middleware(TimedRequests, metrics=metrics)],
                     exception_handlers={404: not_found, 500: server_error})
     app.state.inference = oip  # its ``ready`` flag: the server turns it off when told to stop
     return app
