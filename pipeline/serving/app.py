@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from .metrics import ServingMetrics, TimedRequests
 from .model import ServedModel
 from .oip import OpenInference
-from .requests import MAX_BODY_BYTES, RequestError, format_response, parse_body, parse_predict
+from .requests import RequestError, format_response, parse_body, parse_predict, read_json
 
 PAGE = Path(__file__).parent / "page"
 PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
@@ -119,10 +119,7 @@ class _Api:
                 "trainlab": served.metadata}
 
     async def predict(self, request: Request, version: str) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise RequestError(f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
-        body = parse_body(await request.body())
+        body = parse_body(await read_json(request))
         served = self.model.version(version)
         name = body.get("signature_name") or "serving_default"
         if name not in served.signatures:

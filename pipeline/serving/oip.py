@@ -28,7 +28,7 @@ from starlette.responses import Response
 from trainlab import __version__
 
 from .model import ServedModel
-from .requests import MAX_BODY_BYTES, RequestError, bytes_batch, pixel_batch
+from .requests import RequestError, bytes_batch, pixel_batch, read_json
 
 # the signature each input datatype is answered by
 SIGNATURES = {"FP32": "serving_default", "UINT8": "serving_uint8", "BYTES": "serving_b64"}
@@ -97,10 +97,7 @@ class OpenInference:
                 "parameters": {"class_names": served.class_names}}
 
     async def _infer(self, request: Request, version: str) -> dict:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            raise RequestError(f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
-        body = _parse(await request.body())
+        body = _checked(await read_json(request))
         served = self.model.version(version)
         datatype, values = _image_input(body["inputs"], served.image_shape)
         signature = served.signatures[SIGNATURES[datatype]]
@@ -121,13 +118,7 @@ class OpenInference:
         return answer
 
 
-def _parse(raw: bytes) -> dict:
-    if len(raw) > MAX_BODY_BYTES:
-        raise RequestError(f"request body of {len(raw)} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RequestError(f"request body is not valid JSON: {e}") from None
+def _checked(body) -> dict:
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
         raise RequestError("request body must be a JSON object with an 'inputs' list")
     if body.get("outputs") is not None and not isinstance(body["outputs"], list):

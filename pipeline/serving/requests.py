@@ -27,13 +27,22 @@ class RequestError(Exception):
         self.status = status
 
 
-def parse_body(body: bytes) -> dict:
+async def read_json(request) -> object:
+    """The JSON body of a Starlette request, refused unread when its declared length is over the limit."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise RequestError(f"request body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
+    body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"request body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
     try:
-        request = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RequestError(f"request body is not valid JSON: {e}") from None
+
+
+def parse_body(request) -> dict:
+    """A TF Serving predict request (the parsed JSON body), its fields checked."""
     if not isinstance(request, dict):
         raise RequestError("request body must be a JSON object with 'instances' or 'inputs'")
     if ("instances" in request) == ("inputs" in request):
