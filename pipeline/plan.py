@@ -134,7 +134,8 @@ def split_sizes(cfg: Config, info: DatasetInfo) -> tuple[int, int, int]:
     d = cfg.data
     available = info.train_size if d.limit_train is None else min(d.limit_train, info.train_size)
     val = validation_count(d.validation_size, available, info.num_classes)
-    shown = d.validation_size if d.validation_size is None or d.validation_size >= 1 else f"{d.validation_size}: {val}"
+    shown = (f"unset: 10%, {val}" if d.validation_size is None else d.validation_size if d.validation_size >= 1
+             else f"{d.validation_size}: {val}")
     if val >= available:
         raise ConfigError(f"data.validation_size ({shown}) must be smaller than the "
                           f"{available} training images of {info.name}"
