@@ -54,9 +54,14 @@ class Augmentation:
 
     def sample(self, seed, images) -> dict:
         """Per-image random parameters; always includes ``apply`` (B,) bool drawn with probability p."""
+        shape = tf.shape(images)
+        return self.sample_shaped(seed, shape[0], shape[1], shape[2], images)
+
+    def sample_shaped(self, seed, batch, height, width, images=None) -> dict:
+        """:meth:`sample` for ``batch`` images of ``height`` x ``width`` (pixels not needed by every op: a
+        random-resized crop is drawn from the size alone, so it can be drawn before decoding)."""
         gate_seed, own_seed = split_seed(seed, 2)
-        batch = tf.shape(images)[0]
-        params = self.sample_params(own_seed, batch, tf.shape(images)[1], tf.shape(images)[2], images)
+        params = self.sample_params(own_seed, batch, height, width, images)
         params["apply"] = uniform(gate_seed, [batch]) < self.p
         return params
 

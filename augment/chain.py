@@ -21,11 +21,18 @@ class AugmentChain:
     def mixes_labels(self) -> bool:
         return any(op.mixes_labels for op in self.ops)
 
-    def __call__(self, images, targets, seed):
-        """Apply every op to a batch of float images (B, H, W, C) 0-255 and float targets (B, classes)."""
-        if not self.ops:
+    @property
+    def leading_crop(self):
+        """The first op when it is a random-resized crop: a streamed input draws it per image before
+        decoding and decodes only the crop's window (then calls the chain with ``start=1``)."""
+        return self.ops[0] if self.ops and self.ops[0].name == "random_resized_crop" else None
+
+    def __call__(self, images, targets, seed, start: int = 0):
+        """Apply every op (from the ``start``-th) to a batch of float images (B, H, W, C) 0-255 and float
+        targets (B, classes). Each op's seed is the same whatever ``start`` is."""
+        if len(self.ops) <= start:
             return images, targets
-        for op, op_seed in zip(self.ops, split_seed(seed, len(self.ops))):
+        for op, op_seed in list(zip(self.ops, split_seed(seed, len(self.ops))))[start:]:
             if op.mixes_labels:
                 images, targets = tf.cond(self.mixing, lambda o=op, s=op_seed: o(images, targets, s),
                                           lambda: (images, targets))

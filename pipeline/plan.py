@@ -71,7 +71,8 @@ class Plan:
             "data": {"name": self.data.name, "source": self.data.source, "kind": self.data.kind,
                      "image_shape": list(self.data.image_shape),
                      "num_classes": self.data.num_classes, "class_names": list(self.data.class_names),
-                     "train_size": self.train_size, "val_size": self.val_size, "test_size": self.test_size},
+                     "train_size": self.train_size, "val_size": self.val_size, "test_size": self.test_size,
+                     "storage": self.data.storage, "storage_reason": self.data.storage_reason},
             "model": {"name": self.config.model.name, "options": dict(self.model_options),
                       "parameters": self.parameters},
             "derived": {"steps_per_epoch": self.steps_per_epoch, "replicas": self.replicas,
@@ -94,7 +95,7 @@ def resolve_plan(cfg: Config) -> Plan:
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
     cfg = with_concrete_augment(cfg, info)
     train_size, val_size, test_size = split_sizes(cfg, info)
-    notes = []
+    notes = [f"data: {info.storage_reason}"] if info.storage == "stream" else []
     if t.batch_size > train_size:  # as Keras's fit does: one batch of every training image
         notes.append(f"train.batch_size {t.batch_size} is more than the {train_size} training images: "
                      f"batches of {train_size}")

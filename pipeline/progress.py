@@ -120,3 +120,9 @@ class EpochBar(keras.callbacks.Callback):
                 self.progress.remove_task(self.task)
             self._display.__exit__(None, None, None)
             self._display = self.progress = self.task = None
+
+
+def say(line: str) -> None:
+    """A one-off line for the person at the terminal (a cache being rebuilt, and why), on stderr: stdout
+    stays the command's own output. Shown with ``--quiet`` too: it explains a wait."""
+    print(line, file=sys.stderr, flush=True)

@@ -133,6 +133,10 @@ def _coerce(key: str, value: Any, hint) -> Any:
     union = typing.get_origin(hint) in (typing.Union, types.UnionType)
     optional = union and type(None) in typing.get_args(hint)
     bases = tuple(a for a in typing.get_args(hint) if a is not type(None)) if union else (hint,)
+    if set(bases) == {int, str}:  # a size (data.memory_budget): bytes or "6GB", checked by validation
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~")):
+            return None
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
     if len(bases) > 1:  # a count or a fraction (int | float): whichever the value is
         return _coerce_number(key, value, optional)
     base = bases[0]

@@ -42,6 +42,7 @@ class DataConfig:
     test_size: float = 0.2             # image folders without train/ and test/: fraction held out as the test set
     on_bad_file: str = "skip"          # image folders: skip (with a warning naming them) | error
     cifar_labels: str = "fine"         # CIFAR-100: fine (100 classes) | coarse (20 superclasses)
+    memory_budget: Optional[int | str] = None  # image folders: decoded at data.image_size within this many bytes (6GB, 500MB) they are held in memory, else streamed each epoch from an on-disk cache; None: a quarter of the memory limit (the cgroup's, else RAM); 0 streams every folder
 
 
 @dataclass

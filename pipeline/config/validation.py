@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
+from .sizes import parse_size
 from .schema import (
     LOSSES,
     LR_SCALINGS,
@@ -79,6 +80,11 @@ def _check_sizes(d: DataConfig, t: TrainConfig) -> None:
     if d.limit_train is not None and v is not None and v >= 1 and v >= d.limit_train:
         raise ConfigError(f"data.validation_size ({d.validation_size}) must be smaller than "
                           f"data.limit_train ({d.limit_train})")
+    if d.memory_budget is not None:
+        try:
+            parse_size(d.memory_budget)
+        except ValueError as e:
+            raise ConfigError(f"data.memory_budget: {e}") from None
     if not (t.learning_rate > 0 and math.isfinite(t.learning_rate)):
         raise ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
     if t.bn_momentum is not None and not 0 <= t.bn_momentum < 1:

@@ -60,6 +60,8 @@ class DatasetInfo:
     train_size: int
     test_size: int
     kind: str = "digits"           # digits | clothing | natural: which augmentation recipe suits the images
+    storage: str = "memory"        # memory (decoded arrays) | stream (read from an on-disk cache each epoch)
+    storage_reason: str = ""       # why: the decoded size against data.memory_budget (image folders)
 
     @property
     def num_classes(self) -> int:
@@ -76,12 +78,16 @@ class SourceOptions:
     on_bad_file: str = "skip"                  # image folders: skip | error
     cifar_labels: str = "fine"                 # CIFAR-100: fine | coarse
     resize: str = "squash"                     # how image_size fits another aspect: squash | pad | center_crop
+    memory_budget: int | None = None           # image folders: decoded bytes held in memory, else streamed;
+                                               # None: a quarter of the memory limit
 
     @classmethod
     def of(cls, data) -> "SourceOptions":
         """From a DataConfig."""
+        from ..config.sizes import parse_size
+        budget = None if data.memory_budget is None else parse_size(data.memory_budget)
         return cls(tuple(data.image_size) if data.image_size else None, data.channels, data.test_size,
-                   data.on_bad_file, data.cifar_labels, data.resize)
+                   data.on_bad_file, data.cifar_labels, data.resize, budget)
 
 
 def adapt(ds: Dataset, options: SourceOptions) -> Dataset:
@@ -120,6 +126,12 @@ def default_cache_dir() -> str:
 def cache_path(cache_dir: str | os.PathLike | None) -> Path:
     """The cache folder to use: ``cache_dir`` (``~`` expanded) or :func:`default_cache_dir`."""
     return Path(os.path.expanduser(cache_dir or default_cache_dir()))
+
+
+def take(images, positions):
+    """``images[positions]``, except that images streamed from disk stay there (a view of those images)."""
+    subset = getattr(images, "subset", None)
+    return subset(positions) if subset is not None else images[positions]
 
 
 def verify(ds: Dataset) -> None:

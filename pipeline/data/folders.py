@@ -98,8 +98,47 @@ def list_folder(root: Path) -> Listing:
 
 def digest(listing: Listing, image_size, channels, test_size: float, resize: str = "squash") -> str:
     """What the decoded arrays depend on: every file's path, size and mtime, and the requested form."""
-    form = [CACHE_FORMAT, list(image_size or ()), channels, test_size, listing.class_names, resize]
-    h = hashlib.sha256(json.dumps(form).encode())
+    return listing_digest(listing, [CACHE_FORMAT, list(image_size or ()), channels, test_size, resize])
+
+
+def placement(listing: Listing, image_size, channels: int | None, budget: int | None) -> tuple[bool, str]:
+    """``(stream, why)``: whether the folder's images, decoded at ``image_size`` (else the first image's
+    size) with ``channels`` (else 3), exceed ``budget`` bytes (None: a quarter of the memory limit)."""
+    from ..config.sizes import format_size
+    from ..runtime.memory import memory_limit
+    count = len(listing.train) + len(listing.test or [])
+    if image_size:
+        height, width = image_size
+    else:
+        height, width = _first_size(listing)
+    decoded = count * height * width * (channels or 3)
+    if budget is None:
+        limit, where = memory_limit()
+        budget, named = limit // 4, f"a quarter of {where}, {format_size(limit)}"
+    else:
+        named = "data.memory_budget"
+    verdict = "over" if decoded > budget else "within"
+    how = "streamed each epoch from a cache of the encoded images on disk" if decoded > budget else "held in memory"
+    return decoded > budget, (f"decoded at {height}x{width}x{channels or 3} the {count:,} images take "
+                              f"{format_size(decoded)}, {verdict} the memory budget of {format_size(budget)} "
+                              f"({named}): {how}")
+
+
+def _first_size(listing: Listing) -> tuple[int, int]:
+    """(H, W) of the first listed file that Pillow can read the header of ((1, 1) if none)."""
+    from PIL import Image, UnidentifiedImageError
+    for path, _ in (listing.train + (listing.test or []))[:20]:
+        try:
+            with Image.open(path) as image:
+                return image.height, image.width
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+            continue
+    return 1, 1
+
+
+def listing_digest(listing: Listing, form: list) -> str:
+    """A digest of every listed file's path, size, mtime and label, the class names and ``form``."""
+    h = hashlib.sha256(json.dumps([*form, listing.class_names]).encode())
     for path, label in listing.train + (listing.test or []):
         size, mtime = listing.stamps[path]
         h.update(f"{path}\0{size}\0{mtime}\0{label}\n".encode())
@@ -192,7 +231,8 @@ def to_array(images: list[np.ndarray], channels: int | None, where: Path) -> np.
 
 
 def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: int | None = None,
-                      test_size: float = 0.2, on_bad_file: str = "skip", resize: str = "squash") -> dict:
+                      test_size: float = 0.2, on_bad_file: str = "skip", resize: str = "squash",
+                      listing: Listing | None = None) -> dict:
     """The folder as arrays: ``{x_train, y_train, x_test, y_test, class_names, skipped}`` (cached).
 
     Raises:
@@ -200,7 +240,7 @@ def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: in
             ``on_bad_file="error"``, or images of different sizes without ``image_size``.
     """
     root = root.resolve()  # the digest names files by absolute path: resolved once, not per file
-    listing = list_folder(root)
+    listing = listing or list_folder(root)
     if listing.not_images and on_bad_file == "error":
         raise DataError(f"{len(listing.not_images)} file(s) in {root} are not images: "
                         f"{', '.join(listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
@@ -220,23 +260,31 @@ def _decode_folder(root: Path, listing: Listing, image_size, channels: int | Non
     bad = [str(files[i][0]) for i in failed]
     if bad and on_bad_file == "error":
         raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {', '.join(bad[:5])}")
+    y, train, test = split_decoded(root, listing, failed, bad, test_size)
+    x = to_array(images, channels, root)
+    x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
+    return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                class_names=list(listing.class_names), skipped=[str(p) for p in listing.not_images] + bad)
+
+
+def split_decoded(root: Path, listing: Listing, failed: list[int], bad: list[str],
+                  test_size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels, train, test)`` of the files that decoded (``failed``: the indices, in listing order, of those
+    that did not; ``bad``: their paths): the test/ folder's files, or a stratified ``test_size`` share
+    held out by a fixed seed. Positions index the decoded files in listing order."""
     failed_set = set(failed)
-    kept = [item for i, item in enumerate(files) if i not in failed_set]
+    files = listing.train + (listing.test or [])
     trained = {label for i, (_, label) in enumerate(listing.train) if i not in failed_set}
     empty = sorted(set(range(len(listing.class_names))) - trained)
     if empty:
         raise DataError(f"no image of class folder(s) {', '.join(listing.class_names[c] for c in empty)} in {root} "
                         f"decodes ({len(bad)} file(s) did not: {', '.join(bad[:3])})")
-    x = to_array(images, channels, root)
-    y = np.array([label for _, label in kept], np.int64)
+    y = np.array([label for i, (_, label) in enumerate(files) if i not in failed_set], np.int64)
     n_train = sum(1 for i in range(len(listing.train)) if i not in failed_set)
     if listing.test is not None:
-        x_train, y_train, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-    else:
-        size = max(len(listing.class_names), int(round(test_size * len(y))))
-        if size >= len(y):
-            raise DataError(f"{root} has {len(y)} images: too few to hold out {size} for testing")
-        train, test = stratified_split(y, size, TEST_SPLIT_SEED)
-        x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
-    return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                class_names=list(listing.class_names), skipped=[str(p) for p in listing.not_images] + bad)
+        return y, np.arange(n_train), np.arange(n_train, len(y))
+    size = max(len(listing.class_names), int(round(test_size * len(y))))
+    if size >= len(y):
+        raise DataError(f"{root} has {len(y)} images: too few to hold out {size} for testing")
+    train, test = stratified_split(y, size, TEST_SPLIT_SEED)
+    return y, train, test

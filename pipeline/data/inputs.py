@@ -11,6 +11,7 @@ from trainlab.augment import AugmentChain
 from .dataset import Dataset, SourceOptions
 from .sources import load_dataset
 from .splits import Splits, make_splits, validation_count
+from .streamed import CROP_SEED_SALT, StreamedImages
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,15 @@ class Normalizer:
     def fit(cls, mode: str, x_train: np.ndarray) -> "Normalizer":
         """Statistics per channel, from the training split only (never validation or test).
 
-        ``x_train``: uint8 (N, H, W, C). Summed in chunks, so a large color set is never copied to floats.
+        ``x_train``: uint8 (N, H, W, C). Summed in chunks, so a large color set is never copied to floats;
+        images streamed from disk contribute an evenly spread sample of at most ``STREAMED_SAMPLE``.
         """
         channels = x_train.shape[-1]
         if mode in ("none", "scale"):
             return cls(mode, (0.0,) * channels, (1.0,) * channels)
         total, squares, count = np.zeros(channels), np.zeros(channels), 0
-        for start in range(0, len(x_train), 4096):
-            chunk = x_train[start:start + 4096].reshape(-1, channels).astype(np.float64) / 255.0
+        for chunk in _chunks(x_train):
+            chunk = chunk.reshape(-1, channels).astype(np.float64) / 255.0
             total += chunk.sum(axis=0)
             squares += np.square(chunk).sum(axis=0)
             count += len(chunk)
@@ -60,6 +62,20 @@ class Normalizer:
                 "std": ",".join(f"{s:.6g}" for s in self.std)}
 
 
+STREAMED_SAMPLE = 10_000
+
+
+def _chunks(images, size: int = 1024):
+    """uint8 arrays of up to ``size`` images: all of an array; of streamed images an evenly spread sample."""
+    if isinstance(images, np.ndarray):
+        for start in range(0, len(images), size):
+            yield images[start:start + size]
+        return
+    positions = np.unique(np.linspace(0, len(images) - 1, min(len(images), STREAMED_SAMPLE)).astype(np.int64))
+    for start in range(0, len(positions), size):
+        yield images[positions[start:start + size]]
+
+
 def load_splits(cfg) -> tuple[Dataset, Splits]:
     """The configured dataset and its train / validation / test splits (``cfg`` is a Config)."""
     ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
@@ -75,6 +91,10 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
                  epoch: tf.Variable | None = None, parallel: bool = True) -> tf.data.Dataset:
     """The tf.data input: uint8 arrays -> shuffled batches -> map(augment, normalize) -> prefetch.
 
+    Images streamed from disk (:class:`StreamedImages`) are read in the same order and decoded in
+    parallel, one image at a time, then batched; a chain that starts with a random-resized crop has it
+    drawn per image and decoded as a window (``augment.leading_crop``), the rest applied to batches.
+
     Images stay uint8 until the batched map, which casts them to float pixels, one-hot encodes the
     labels (float targets, smoothed if asked, as mixing needs), augments whole batches (training
     only) and normalizes last.
@@ -89,6 +109,9 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
     """
     calls = tf.data.AUTOTUNE if parallel else None
     augment = augment if training and augment else None
+    streamed = isinstance(images, StreamedImages)
+    crop = augment.leading_crop if streamed and augment is not None else None
+    first_op = 1 if crop is not None else 0  # a streamed crop is drawn per image while decoding
 
     def prepare(x, y, batch_seed=None):
         targets = tf.one_hot(y, num_classes)
@@ -96,15 +119,21 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
             targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
         x = tf.cast(x, tf.float32)
         if augment is not None:
-            x, targets = augment(x, targets, batch_seed)
+            x, targets = augment(x, targets, batch_seed, start=first_op)
         return normalizer(x), targets
 
     labels = labels.astype(np.int32)
     if not training:
-        examples = tf.data.Dataset.from_tensor_slices((images, labels))
+        if streamed:
+            examples = tf.data.Dataset.zip(images.decoded(tf.data.Dataset.range(len(labels)), parallel=parallel),
+                                           tf.data.Dataset.from_tensor_slices(labels))
+            examples = examples.apply(tf.data.experimental.assert_cardinality(len(labels)))  # lost by unbatching
+        else:
+            examples = tf.data.Dataset.from_tensor_slices((images, labels))
         return examples.batch(batch_size).map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
     n, steps = len(labels), -(-len(labels) // batch_size)
-    images_t, labels_t = tf.constant(images), tf.constant(labels)
+    labels_t = tf.constant(labels)
+    images_t = None if streamed else tf.constant(images)
     base_seed = tf.constant(seed, tf.int64)
 
     def one_pass(_):
@@ -115,8 +144,15 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
         if shuffle_buffer < n:
             keys = tf.range(n, dtype=tf.float32) + keys * shuffle_buffer
         order = tf.argsort(keys)
-        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
-            lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)))
+        if streamed:
+            positions = tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64))
+            seeds = tf.data.Dataset.range(n).map(lambda i: tf.stack([base_seed + CROP_SEED_SALT, e * n + i]))
+            batches = tf.data.Dataset.zip(images.decoded(positions, seeds, crop, parallel),
+                                          tf.data.Dataset.from_tensor_slices(tf.gather(labels_t, order)))
+            batches = batches.batch(batch_size)
+        else:
+            batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
+                lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)))
         if augment is None:
             return batches
         batch_seeds = tf.data.Dataset.range(steps).map(lambda i: tf.stack([base_seed, e * steps + i]))

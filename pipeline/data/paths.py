@@ -19,7 +19,8 @@ def describe_path(path: Path, options: SourceOptions, cache_dir=None) -> Dataset
     if (path.is_dir() and not _is_idx_dir(path)) or (path.is_file() and path.suffix != ".npz"):
         ds = load_path(path, cache_path(cache_dir), options)  # image folders and CIFAR archives: photos
         return DatasetInfo(ds.name, ds.source, ds.image_shape, ds.class_names, len(ds.y_train), len(ds.y_test),
-                           kind="natural")
+                           kind="natural", storage=ds.facts.get("storage", "memory"),
+                           storage_reason=ds.facts.get("storage_reason", ""))
     if path.is_dir():
         shapes = {f"x_{split}": idx_shape(_find_idx(path, prefix, "images"))
                   for split, prefix in (("train", "train"), ("test", "t10k"))}
@@ -73,14 +74,47 @@ def load_path(path: Path, cache_dir: Path, options: SourceOptions = SourceOption
                          lambda: cifar.read_cifar(path, options.cifar_labels))
         return from_arrays(str(arrays.pop("name")), **arrays, source=path)
     if path.is_dir():  # class subfolders of images: list_folder says what is missing if they are not there
-        arrays = folders.load_image_folder(path, cache_dir, options.image_size, options.channels,
-                                                options.test_size, options.on_bad_file, options.resize)
+        return load_folder(path, cache_dir, options)
+    raise DataError(f"{path} is not a dataset trainlab reads: an image folder (class subfolders of PNG/JPEG/BMP/GIF), "
+                    "a CIFAR-10/100 python archive or folder, a keras .npz file or an IDX folder")
+
+
+def load_folder(path: Path, cache_dir: Path, options: SourceOptions) -> Dataset:
+    """An image folder: decoded into memory when it fits ``options.memory_budget`` at the size it is
+    trained at, else streamed from an on-disk store of its encoded images (:mod:`.store`)."""
+    root = path.resolve()  # the caches name files by absolute path: resolved once, not per file
+    listing = folders.list_folder(root)
+    if listing.not_images and options.on_bad_file == "error":
+        raise DataError(f"{len(listing.not_images)} file(s) in {root} are not images: "
+                        f"{', '.join(listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
+    stream, reason = folders.placement(listing, options.image_size, options.channels, options.memory_budget)
+    if stream:
+        ds = _streamed_folder(root, listing, cache_dir, options)
+    else:
+        arrays = folders.load_image_folder(root, cache_dir, options.image_size, options.channels,
+                                           options.test_size, options.on_bad_file, options.resize, listing)
         ds = from_arrays(path.name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], path,
                          arrays["class_names"])
         ds.facts["skipped_files"] = list(arrays["skipped"])
-        return ds
-    raise DataError(f"{path} is not a dataset trainlab reads: an image folder (class subfolders of PNG/JPEG/BMP/GIF), "
-                    "a CIFAR-10/100 python archive or folder, a keras .npz file or an IDX folder")
+    ds.facts.update(storage="stream" if stream else "memory", storage_reason=reason)
+    return ds
+
+
+def _streamed_folder(root: Path, listing, cache_dir: Path, options: SourceOptions) -> Dataset:
+    from .store import open_store
+    from .streamed import StreamedImages
+    store = open_store(root, listing, cache_dir, options.test_size, options.on_bad_file)
+    size = options.image_size or store.native_size()
+    if size is None:
+        raise DataError(f"the images in {root} differ in size; set data.image_size: [H, W] (they are streamed "
+                        "from disk, in batches of one size)")
+    index = store.index
+    view = lambda keys: StreamedImages(store, keys, size, options.channels or store.channels,  # noqa: E731
+                                       options.resize)
+    ds = Dataset(root.name, view(index["train"]), store.labels[index["train"]], view(index["test"]),
+                 store.labels[index["test"]], class_names=store.class_names, source=str(root))
+    ds.facts["skipped_files"] = [str(p) for p in index["skipped"]]
+    return ds
 
 
 def _cached(cache_dir: Path, stem: str, source: Path, build: Callable[[], dict]) -> dict:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from .dataset import Dataset
+from .dataset import Dataset, take
 
 
 @dataclass
@@ -65,4 +65,5 @@ def make_splits(ds: Dataset, validation_size: int, seed: int, limit_train: int |
         raise DataError(f"class {ds.class_names[c]!r} has only {int((y[keep] == c).sum())} image(s): too few to "
                         f"keep any for training beside its validation share; add images of it or remove the class")
     test = np.arange(len(ds.y_test) if limit_test is None else min(limit_test, len(ds.y_test)))
-    return Splits(ds.x_train[train], y[train], ds.x_train[val], y[val], ds.x_test[test], ds.y_test[test])
+    return Splits(take(ds.x_train, train), y[train], take(ds.x_train, val), y[val], take(ds.x_test, test),
+                  ds.y_test[test])

@@ -109,8 +109,15 @@ def report_from_probabilities(probabilities: np.ndarray, labels: np.ndarray, cla
 def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, class_names,
                    batch_size: int = 1000) -> EvalReport:
     """Evaluate a raw-pixel model (normalization inside) on uint8 images (N, H, W, C)."""
-    probabilities = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
-    return report_from_probabilities(np.asarray(probabilities), np.asarray(labels), class_names)
+    return report_from_probabilities(predict_images(model, images, batch_size), np.asarray(labels), class_names)
+
+
+def predict_images(model: keras.Model, images, batch_size: int = 1000) -> np.ndarray:
+    """A raw-pixel model's outputs for uint8 images (N, H, W, C): an array, or images streamed from disk,
+    a batch at a time (never the whole set as floats)."""
+    outputs = [np.asarray(model.predict_on_batch(images[start:start + batch_size].astype(np.float32)))
+               for start in range(0, len(images), batch_size)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
 def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
@@ -141,7 +148,8 @@ def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:
     two runs' scores compare only when it agrees (same dataset, split seed, size and limits)."""
     import hashlib
     h = hashlib.sha256(f"{images.shape}|{labels.shape}".encode())
-    h.update(np.ascontiguousarray(images).data)
+    fingerprint = getattr(images, "fingerprint", None)  # images streamed from disk: what they are, not decoded
+    h.update(fingerprint().encode() if fingerprint else np.ascontiguousarray(images).data)
     h.update(np.ascontiguousarray(labels.astype(np.int64)).data)
     return h.hexdigest()[:16]
 
@@ -154,7 +162,7 @@ def accuracy_rescorer(images: np.ndarray, labels: np.ndarray, num_classes: int):
         model = tracking.load_model(uri)
         if tuple(model.input_shape[1:]) != images.shape[1:] or model.output_shape[-1] != num_classes:
             return None
-        probabilities = np.asarray(model.predict(images.astype(np.float32), batch_size=1000, verbose=0))
+        probabilities = predict_images(model, images)
         return float(np.mean(probabilities.argmax(axis=1) == labels))
     return rescore
 

@@ -94,15 +94,17 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names, columns: in
     rows = []
     for c in range(len(class_names)):
         rows.extend(np.flatnonzero(labels == c)[:columns])
-    return image_grid([(images[i], class_names[labels[i]]) for i in rows], columns, tile=(0.9, 1.0))
+    picked = images[np.asarray(rows, np.int64)]  # one read (images streamed from disk are decoded once)
+    return image_grid([(image, class_names[labels[i]]) for image, i in zip(picked, rows)], columns, tile=(0.9, 1.0))
 
 
 def mistakes(images: np.ndarray, report, n: int = 24, columns: int = 8):
     """The ``n`` most confidently wrong test images: true class, predicted class and its probability."""
     picked = report.mistakes(n)
     names = report.class_names
-    panels = [(images[i], f"{names[report.labels[i]]} -> {names[report.probabilities[i].argmax()]}\n"
-                          f"{report.probabilities[i].max():.2f}") for i in picked]
+    pixels = images[np.asarray(picked, np.int64)] if len(picked) else []
+    panels = [(image, f"{names[report.labels[i]]} -> {names[report.probabilities[i].argmax()]}\n"
+                      f"{report.probabilities[i].max():.2f}") for image, i in zip(pixels, picked)]
     title = f"{len(picked)} most confident mistakes (true -> predicted, probability)"
     if not panels:  # a perfect test split: an empty gallery that says so
         fig, ax = figure(figsize=(columns * 1.3, 1.5))

@@ -128,11 +128,28 @@ def log_datasets(name: str, source: str, parts: dict) -> None:
     for context, (images, labels) in parts.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "the source can be interpreted in multiple ways": it is a local one
-            try:
-                dataset = mlflow.data.from_numpy(images, targets=labels, source=source, name=f"{name}-{context}")
-            except MlflowException:  # a source MLflow cannot place (a URL scheme it does not know)
-                dataset = mlflow.data.from_numpy(images, targets=labels, name=f"{name}-{context}")
+            if hasattr(images, "fingerprint"):  # streamed from disk: described, not read
+                dataset = _described_dataset(images, labels, source, f"{name}-{context}")
+            else:
+                try:
+                    dataset = mlflow.data.from_numpy(images, targets=labels, source=source, name=f"{name}-{context}")
+                except MlflowException:  # a source MLflow cannot place (a URL scheme it does not know)
+                    dataset = mlflow.data.from_numpy(images, targets=labels, name=f"{name}-{context}")
         mlflow.log_input(dataset, context=context)
+
+
+def _described_dataset(images, labels, source: str, name: str):
+    """An MLflow dataset of images streamed from disk: their source, schema and a digest of what they are
+    (the files and the split), without decoding them."""
+    import hashlib
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types.schema import Schema, TensorSpec
+    digest = hashlib.sha256((images.fingerprint() + str(labels.tolist())).encode()).hexdigest()[:8]
+    schema = Schema([TensorSpec(np.dtype(np.uint8), (-1, *images.shape[1:]), "images"),
+                     TensorSpec(np.dtype(np.int64), (-1,), "targets")])
+    return MetaDataset(resolve_dataset_source(source), name=name, digest=digest, schema=schema)
 
 
 def log_text(text: str, filename: str) -> None:

@@ -26,7 +26,7 @@ from ..errors import ConfigError, DivergedError
 from ..evaluation import plots
 from ..evaluation.calibration import expected_calibration_error, fit_temperature, scale
 from ..evaluation.diagnosis import Diagnosis, diagnose
-from ..evaluation.evaluate import EvalReport, accuracy_rescorer, evaluate_model, validation_digest
+from ..evaluation.evaluate import EvalReport, accuracy_rescorer, evaluate_model, predict_images, validation_digest
 from ..evaluation.preview import augment_preview
 from ..plan import Plan
 from ..progress import EpochBar
@@ -284,7 +284,7 @@ def _log_start(prep: Prepared, echo) -> None:
 def calibrate(serving: keras.Model, x_val, y_val) -> tuple[keras.Model, dict]:
     """``serving`` with a temperature fitted on the validation split after its softmax, and what was
     measured there (the temperature, validation ECE before and after)."""
-    probabilities = np.asarray(serving.predict(x_val.astype(np.float32), batch_size=1000, verbose=0))
+    probabilities = predict_images(serving, x_val)
     temperature = fit_temperature(probabilities, y_val)
     scaled = TemperatureScaling(temperature, name="calibration")(serving.output)
     measured = {"calibration_temperature": temperature,

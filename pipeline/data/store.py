@@ -1,0 +1,211 @@
+"""An image folder kept on disk as its encoded images in ArrayRecord shards: what a folder too large to hold
+decoded in memory is trained from (see :mod:`.streamed` for reading it).
+
+Built once per folder content (the digest of every file's path, size and mtime): every file is decoded in
+parallel in tf.data to find the ones that do not decode, and written as one record: a JPEG as its own
+bytes (so a random-resized crop decodes only its window), anything else (PNG, WebP, BMP, GIF, a JPEG its
+camera turned by EXIF, a truncated or CMYK JPEG) decoded upright, alpha dropped, and re-encoded as PNG.
+The index beside the shards holds per record the label, whether it is a JPEG and its size, plus the
+train / test keys, the class names and the skipped files.
+
+ArrayRecord rather than TFRecord: measured here on 3,000 JPEGs (300-640 px), decode + random-resized crop
+to 224 + flip reads at the same speed from both (1,600 and 1,620 img/s on 2 cores), but ArrayRecord reads
+any record by its key, so an epoch's order is the same (seed, epoch) permutation as in memory (resume
+replays it exactly, and a streamed run sees the batches an in-memory run sees), a worker reads its own
+share of keys, and a few images (previews, mistakes, a representative set) are read without a scan.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import progress
+from ..errors import DataError
+from ..runtime.locks import file_lock
+from ..runtime.process import DECODER_NOISE, native_stderr_held
+from .folders import JPEG_SUFFIXES, Listing, exif_orientation, listing_digest, split_decoded, upright
+
+STORE_FORMAT = 1          # what the records and the index hold: a store of another format is rebuilt
+SHARD_RECORDS = 2048      # records per shard
+INDEX = "index.npz"
+
+
+@dataclass
+class Store:
+    """A built store: its folder and its index (numpy arrays), with the shards opened on first read."""
+
+    path: Path
+    index: dict
+    _source: object = field(default=None, repr=False)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index["labels"]
+
+    @property
+    def channels(self) -> int:
+        return int(self.index["channels"])
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(str(c) for c in self.index["class_names"])
+
+    @property
+    def digest(self) -> str:
+        return str(self.index["digest"])
+
+    def native_size(self) -> tuple[int, int] | None:
+        """The images' (H, W) when they all have one size, else None."""
+        sizes = set(zip(self.index["heights"].tolist(), self.index["widths"].tolist()))
+        return next(iter(sizes)) if len(sizes) == 1 else None
+
+    def read(self, keys) -> list[bytes]:
+        """The records of ``keys`` (any order, repeats allowed)."""
+        if self._source is None:
+            from array_record.python.array_record_data_source import ArrayRecordDataSource
+            self._source = ArrayRecordDataSource(sorted(str(p) for p in self.path.glob("shard-*.array_record")))
+        return self._source.__getitems__([int(k) for k in keys])
+
+    def __getstate__(self):  # a process that receives a store opens its own readers
+        return {"path": self.path, "index": self.index, "_source": None}
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir())
+
+
+def open_store(root: Path, listing: Listing, cache_dir: Path, test_size: float, on_bad_file: str) -> Store:
+    """The store of the folder ``root`` (listed as ``listing``), built if it is missing or stale.
+
+    A store built from other files (added, removed or changed since) is rebuilt with a line saying what
+    changed; processes starting together build it once (a lock; the others wait and read it); a build
+    is written beside the store and renamed into place, so a reader never sees half a store.
+    """
+    key = listing_digest(listing, [STORE_FORMAT, test_size])
+    path = cache_dir / f"stream-{root.name}-{_path_key(root, test_size)}"
+    store = _load(path, key)
+    if store is None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with file_lock(f"{path}.lock"):
+            store = _load(path, key)
+            if store is None:
+                if path.exists():
+                    progress.say(f"rebuilding the cache of {root}: {_changes(path, listing)} since it was built")
+                tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+                try:
+                    _build(root, listing, test_size, on_bad_file, tmp, key)
+                    if path.exists():
+                        old = path.with_name(f"{path.name}.old-{os.getpid()}")
+                        os.replace(path, old)
+                        shutil.rmtree(old, ignore_errors=True)
+                    os.replace(tmp, path)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                store = _load(path, key)
+    skipped = [str(p) for p in store.index["skipped"]]
+    if skipped and on_bad_file == "error":
+        raise DataError(f"{len(skipped)} file(s) in {root} are not readable images: {', '.join(skipped[:5])} "
+                        "(data.on_bad_file: skip ignores them)")
+    return store
+
+
+def _path_key(root: Path, test_size: float) -> str:
+    import hashlib
+    return hashlib.sha256(f"{root}\0{test_size}".encode()).hexdigest()[:12]
+
+
+def _load(path: Path, key: str) -> Store | None:
+    """The store at ``path`` if it is complete, of this format and built from the listed files."""
+    try:
+        with np.load(path / INDEX, allow_pickle=False) as f:
+            index = {k: f[k] for k in f.files}
+    except (OSError, ValueError):
+        return None
+    if int(index.get("format", -1)) != STORE_FORMAT or str(index.get("digest")) != key:
+        return None
+    return Store(path, index)
+
+
+def _changes(path: Path, listing: Listing) -> str:
+    """What differs between the files a store was built from and ``listing``: counts of added, removed, changed."""
+    try:
+        with np.load(path / INDEX, allow_pickle=False) as f:
+            if int(f["format"]) != STORE_FORMAT:
+                return "it was written by another version of trainlab"
+            before = dict(zip(f["paths"].tolist(), zip(f["sizes"].tolist(), f["mtimes"].tolist())))
+    except (OSError, ValueError, KeyError):
+        return "it is incomplete"
+    now = {p: tuple(listing.stamps[p]) for p, _ in listing.train + (listing.test or [])}
+    added, removed = len(now.keys() - before.keys()), len(before.keys() - now.keys())
+    changed = sum(1 for p in now.keys() & before.keys() if tuple(before[p]) != now[p])
+    parts = [f"{n} file(s) {what}" for n, what in ((added, "added"), (removed, "removed"), (changed, "changed")) if n]
+    return ", ".join(parts) or "its classes or split changed"
+
+
+def _build(root: Path, listing: Listing, test_size: float, on_bad_file: str, out: Path, key: str) -> None:
+    """Decode-check every listed file in parallel, write the records in shards and the index into ``out``."""
+    from array_record.python.array_record_module import ArrayRecordWriter
+    files = listing.train + (listing.test or [])
+    paths = [p for p, _ in files]
+    out.mkdir(parents=True)
+    kept, jpeg, heights, widths, channels = [], [], [], [], []
+    writer = None
+    with native_stderr_held(DECODER_NOISE), progress.bar("caching images", len(paths), unit="files") as advance:
+        for index, record, is_jpeg, height, width, depth in _checked_records(paths):
+            if len(kept) % SHARD_RECORDS == 0:
+                if writer is not None:
+                    writer.close()
+                writer = ArrayRecordWriter(str(out / f"shard-{len(kept) // SHARD_RECORDS:05d}.array_record"),
+                                           "group_size:1,uncompressed")
+            writer.write(record)
+            kept.append(int(index))
+            jpeg.append(bool(is_jpeg))
+            heights.append(int(height))
+            widths.append(int(width))
+            channels.append(int(depth))
+            advance(1)
+    if writer is not None:
+        writer.close()
+    failed = sorted(set(range(len(paths))) - set(kept))
+    bad = [paths[i] for i in failed]
+    if bad and on_bad_file == "error":
+        raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {', '.join(bad[:5])}")
+    labels, train, test = split_decoded(root, listing, failed, bad, test_size)
+    stamps = [listing.stamps[p] for p in paths]
+    np.savez(out / INDEX, format=STORE_FORMAT, digest=key, labels=labels, train=train, test=test,
+             jpeg=np.array(jpeg, bool), heights=np.array(heights, np.int32), widths=np.array(widths, np.int32),
+             channels=3 if any(c >= 3 for c in channels) else 1, class_names=np.array(listing.class_names, str),
+             skipped=np.array([str(p) for p in listing.not_images] + bad, str),
+             paths=np.array(paths, str), sizes=np.array([s for s, _ in stamps], np.int64),
+             mtimes=np.array([m for _, m in stamps], np.int64), built=json.dumps({"root": str(root)}))
+
+
+def _checked_records(paths: list[str]):
+    """``(file index, record, is JPEG, height, width, channels)`` for every file that decodes, in order."""
+    import tensorflow as tf
+
+    def check(index, path, orientation):
+        raw = tf.io.read_file(path)
+        image = tf.io.decode_image(raw, channels=0, expand_animations=False, dtype=tf.uint8)
+        depth = tf.shape(image)[-1]
+        image = upright(image[..., :tf.where(depth >= 3, 3, 1)], orientation)  # alpha dropped
+        # A JPEG is kept as it is when it is upright, gray or RGB and complete (ends with its EOI marker):
+        # decoding it again is then silent and gives these pixels; anything else is stored as PNG.
+        as_is = (tf.io.is_jpeg(raw) & tf.equal(orientation, 1) & tf.reduce_any(tf.equal(depth, [1, 3]))
+                 & tf.equal(tf.strings.substr(raw, -2, 2), b"\xff\xd9"))
+        record = tf.cond(as_is, lambda: raw, lambda: tf.io.encode_png(image))
+        shape = tf.shape(image)
+        return index, record, as_is, shape[0], shape[1], shape[2]
+
+    orientations = [exif_orientation(p) if os.path.splitext(p)[1].lower() in JPEG_SUFFIXES else 1 for p in paths]
+    ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths, np.array(orientations, np.int32)))
+          .map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+          .ignore_errors()
+          .prefetch(tf.data.AUTOTUNE))
+    with contextlib.suppress(GeneratorExit):
+        yield from ds.as_numpy_iterator()

@@ -1,0 +1,139 @@
+"""Images read from a :class:`~.store.Store` and decoded when they are used: what a split of a folder too large
+for memory is. :class:`StreamedImages` stands where a uint8 array (N, H, W, C) stands elsewhere (``len``,
+``shape``, ``dtype``, indexing returns decoded arrays), so evaluation, plots, calibration and export read
+it as they read arrays, a chunk at a time; the input pipeline reads it as a tf.data stream.
+
+Every image is decoded as the in-memory path decodes it (the same decoders, then fitted to H x W by
+``data.resize``, rounded to uint8), so both paths give the same pixels. A training stream whose chain
+starts with ``random_resized_crop`` draws each image's crop from the image's own size before decoding,
+and a JPEG decodes only the crop's window (``tf.image.decode_and_crop_jpeg``, as TensorFlow's ResNet
+ImageNet input does), then the window is resized to H x W.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import tensorflow as tf
+
+from .resize import fit_image
+from .store import Store
+
+READ_RECORDS = 64    # records fetched per read call: few Python calls, small bursts of memory
+CROP_SEED_SALT = 0x5EED  # the crops' seeds differ from the batch augmentations' seeds
+
+
+class StreamedImages:
+    """uint8 images (N, H, W, C): the records ``keys`` of ``store`` decoded to ``size`` (H, W) with
+    ``channels``, fitted by ``resize`` (squash | pad | center_crop)."""
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, store: Store, keys: np.ndarray, size: tuple[int, int], channels: int, resize: str):
+        self.store, self.keys = store, np.asarray(keys, np.int64)
+        self.size, self.channels, self.resize = (int(size[0]), int(size[1])), int(channels), resize
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.keys), *self.size, self.channels)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __repr__(self) -> str:
+        return f"StreamedImages({self.shape}, {self.store.path})"
+
+    def subset(self, positions) -> "StreamedImages":
+        """The images at ``positions`` (an index array), still on disk."""
+        return StreamedImages(self.store, self.keys[np.asarray(positions, np.int64)], self.size, self.channels,
+                              self.resize)
+
+    def fingerprint(self) -> str:
+        """A digest of what these images are (the store's files, the keys, the size and fitting): equal for
+        the same images, without decoding them."""
+        h = hashlib.sha256(f"{self.store.digest}|{self.size}|{self.channels}|{self.resize}".encode())
+        h.update(self.keys.tobytes())
+        return h.hexdigest()
+
+    def __getitem__(self, item) -> np.ndarray:
+        """Decoded uint8 images: one (H, W, C) for an int, (n, H, W, C) for a slice, list or index array."""
+        if isinstance(item, (int, np.integer)):
+            return self[np.array([item])][0]
+        positions = np.arange(len(self))[item] if isinstance(item, slice) else np.asarray(item, np.int64)
+        if positions.dtype == bool:
+            positions = np.flatnonzero(positions)
+        out = np.empty((len(positions), *self.size, self.channels), np.uint8)
+        done = 0
+        for batch in self.decoded(tf.data.Dataset.from_tensor_slices(positions)).batch(256):
+            out[done:done + len(batch)] = batch.numpy()
+            done += len(batch)
+        return out
+
+    def chunks(self, size: int = 512):
+        """Decoded arrays of up to ``size`` images, in order: a pass over the images in bounded memory."""
+        positions = tf.data.Dataset.range(len(self))
+        for batch in self.decoded(positions).batch(size):
+            yield batch.numpy()
+
+    def decoded(self, positions: tf.data.Dataset, seeds: tf.data.Dataset | None = None, crop=None,
+                parallel: bool = True) -> tf.data.Dataset:
+        """One decoded uint8 image (H, W, C) per element of ``positions`` (int64 scalars), in their order.
+
+        ``crop``: a random-resized-crop op drawn per image from ``seeds`` (one (2,) seed per position);
+        an image it does not apply to (its ``p``) is fitted as without a crop.
+        """
+        calls = tf.data.AUTOTUNE if parallel else None
+        keys = tf.constant(self.keys)
+        index = self.store.index
+        jpeg, heights, widths = (tf.constant(index[k][self.keys]) for k in ("jpeg", "heights", "widths"))
+
+        def read(batch_positions, batch_seeds):
+            records = tf.numpy_function(lambda k: np.array(self.store.read(k), dtype=object),
+                                        [tf.gather(keys, batch_positions)], tf.string, stateful=False)
+            records.set_shape(batch_positions.shape)
+            return (records, tf.gather(jpeg, batch_positions), tf.gather(heights, batch_positions),
+                    tf.gather(widths, batch_positions), batch_seeds)
+
+        def decode(record, is_jpeg, height, width, seed):
+            if crop is None:
+                return self._fitted(self._decode(record, is_jpeg, None))
+            return self._cropped(record, is_jpeg, height, width, crop, seed)
+
+        if seeds is None:
+            seeds = positions.map(lambda p: tf.zeros([2], tf.int64))
+        pairs = tf.data.Dataset.zip(positions, seeds).batch(READ_RECORDS)
+        return pairs.map(read, num_parallel_calls=calls).unbatch().map(decode, num_parallel_calls=calls)
+
+    def _decode(self, record, is_jpeg, window):
+        """uint8 (h, w, C): the whole image, or only ``window`` ([y, x, h, w]) of it."""
+        def jpeg():
+            if window is None:
+                return tf.io.decode_jpeg(record, channels=self.channels)
+            return tf.io.decode_and_crop_jpeg(record, window, channels=self.channels)
+
+        def png():
+            image = tf.io.decode_png(record, channels=self.channels)
+            if window is None:
+                return image
+            return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
+        return tf.cond(is_jpeg, jpeg, png)
+
+    def _fitted(self, image):
+        fitted = fit_image(tf.cast(image, tf.float32), self.size, self.resize)
+        return tf.cast(tf.clip_by_value(tf.round(fitted), 0, 255), tf.uint8)
+
+    def _cropped(self, record, is_jpeg, height, width, crop, seed):
+        """The image's random-resized crop (drawn from its own size), decoded as a window and resized."""
+        params = crop.sample_shaped(seed, 1, height, width)
+        box, applied = params["box"][0], params["apply"][0]
+        sides = tf.cast(tf.stack([height, width]), tf.float32)
+        start = tf.cast(tf.round(box[:2] * sides), tf.int32)
+        extent = tf.maximum(1, tf.cast(tf.round((box[2:] - box[:2]) * sides), tf.int32))
+        start = tf.minimum(start, tf.stack([height, width]) - extent)
+        window = tf.where(applied, tf.concat([start, extent], 0), tf.stack([0, 0, height, width]))
+        image = tf.cast(self._decode(record, is_jpeg, window), tf.float32)
+        method = "nearest" if crop.interpolation == "nearest" else "bilinear"
+        resized = tf.cond(applied, lambda: tf.image.resize(image, self.size, method=method, antialias=True),
+                          lambda: fit_image(image, self.size, self.resize))
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
