@@ -113,7 +113,7 @@ def _streamed_folder(root: Path, listing, cache_dir: Path, options: SourceOption
                                        options.resize)
     ds = Dataset(root.name, view(index["train"]), store.labels[index["train"]], view(index["test"]),
                  store.labels[index["test"]], class_names=store.class_names, source=str(root))
-    ds.facts["skipped_files"] = [str(p) for p in index["skipped"]]
+    ds.facts["skipped_files"] = [str(p) for p in listing.not_images] + store.undecodable
     return ds
 
 

@@ -1,0 +1,160 @@
+"""Image folders over data.memory_budget, streamed from an ArrayRecord store of their encoded images: the
+same pixels, labels and skipped files as in memory, the same batches in the same (seed, epoch) order, a
+store that follows its files, and a whole run on the streaming path (forced here by a budget of 0)."""
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from click.testing import CliRunner
+
+from tests.conftest import fresh_store
+from tests.shapes import make_shapes_folder
+from tests.test_sources import make_image_folder
+from trainlab.augment import AugmentChain
+from trainlab.pipeline.cli import cli
+from trainlab.pipeline.data.dataset import SourceOptions
+from trainlab.pipeline.data.inputs import Normalizer, make_dataset
+from trainlab.pipeline.data.sources import describe_dataset, load_dataset
+from trainlab.pipeline.data.streamed import StreamedImages
+from trainlab.pipeline.errors import DataError
+
+STREAM, MEMORY = SourceOptions(image_size=(32, 32), memory_budget=0), SourceOptions(image_size=(32, 32))
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """make_image_folder's 3 classes (PNG and JPEG, two sizes, a broken PNG, a text file) plus a JPEG turned by
+    EXIF, a WebP, an RGBA PNG and a truncated JPEG: every kind of record the store writes."""
+    from PIL import Image
+    root = make_image_folder(tmp_path_factory.mktemp("photos") / "photos", per_class=20)
+    base = np.zeros((32, 40, 3), np.uint8)
+    base[:16, :20], base[16:, 20:] = (250, 40, 40), (40, 40, 250)
+    exif = Image.Image.getexif(Image.new("RGB", (1, 1)))
+    exif[0x0112] = 6
+    Image.fromarray(base).save(root / "square" / "turned.JPG", quality=95, exif=exif)
+    Image.fromarray(base).save(root / "square" / "w.webp", lossless=True)
+    Image.fromarray(np.dstack([base, base[..., :1]])).save(root / "bar" / "alpha.png")
+    jpeg = (root / "disc" / "000.jpg").read_bytes()
+    (root / "disc" / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    return root
+
+
+@pytest.mark.parametrize("resize", ["squash", "center_crop"])
+def test_a_streamed_folder_reads_the_pixels_labels_and_skips_of_the_in_memory_one(photos, tmp_path, resize, capfd):
+    memory = load_dataset(str(photos), tmp_path, SourceOptions(image_size=(32, 32), resize=resize))
+    streamed = load_dataset(str(photos), tmp_path, SourceOptions(image_size=(32, 32), resize=resize, memory_budget=0))
+    assert isinstance(streamed.x_train, StreamedImages) and isinstance(memory.x_train, np.ndarray)
+    assert (streamed.facts["storage"], memory.facts["storage"]) == ("stream", "memory")
+    assert "over the memory budget of 0 B (data.memory_budget): streamed" in streamed.facts["storage_reason"]
+    assert streamed.x_train.shape == memory.x_train.shape and streamed.class_names == memory.class_names
+    np.testing.assert_array_equal(streamed.x_train[:], memory.x_train)  # every record kind decodes the same
+    np.testing.assert_array_equal(streamed.x_test[:], memory.x_test)
+    np.testing.assert_array_equal(streamed.y_train, memory.y_train)
+    np.testing.assert_array_equal(streamed.x_train[[5, 2]], memory.x_train[[5, 2]])
+    np.testing.assert_array_equal(streamed.x_train[3], memory.x_train[3])
+    skipped = sorted(Path(p).name for p in streamed.facts["skipped_files"])
+    assert skipped == sorted(Path(p).name for p in memory.facts["skipped_files"]) == ["broken.png", "cut.jpg",
+                                                                                    "notes.txt"]
+    assert "JPEG" not in capfd.readouterr().err  # the bad JPEG is named, libjpeg's own lines are not shown
+
+
+def test_the_store_follows_its_files_says_why_it_is_rebuilt_and_is_built_once(photos, tmp_path, capsys):
+    copy = shutil.copytree(photos, tmp_path / "copy")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(load_dataset(str(copy), tmp_path / "c", STREAM)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and results[0].x_train.store.path == results[1].x_train.store.path
+    np.testing.assert_array_equal(results[0].x_train[:8], results[1].x_train[:8])
+    assert "rebuilding" not in capsys.readouterr().err
+    shutil.copy(copy / "bar" / "001.png", copy / "bar" / "new.png")
+    (copy / "disc" / "001.png").unlink()
+    again = load_dataset(str(copy), tmp_path / "c", STREAM)
+    assert "1 file(s) added, 1 file(s) removed since it was built" in capsys.readouterr().err
+    assert len(again.y_train) + len(again.y_test) == len(results[0].y_train) + len(results[0].y_test)
+    index = again.x_train.store.path / "index.npz"
+    arrays = dict(np.load(index))
+    np.savez(index, **{**arrays, "format": -1})  # as another version of trainlab would have written it
+    load_dataset(str(copy), tmp_path / "c", STREAM)
+    assert "it was written by another version of trainlab" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "c").iterdir() if p.is_dir()] == [again.x_train.store.path.name]
+    (copy / "bar" / "notes.txt").unlink()  # (not an image: refused before any store is opened)
+    with pytest.raises(DataError, match=r"do not decode: .*broken.png"):
+        load_dataset(str(copy), tmp_path / "c", SourceOptions(image_size=(32, 32), memory_budget=0,
+                                                              on_bad_file="error"))
+
+
+def _batches(ds, epochs, epoch=None):
+    out = []
+    for e in epochs:
+        if epoch is not None:
+            epoch.assign(e)
+        out.append([x.numpy() for x, _ in ds])
+    return out
+
+
+def test_streamed_training_batches_are_the_in_memory_batches_and_replay_by_epoch(photos, tmp_path):
+    memory = load_dataset(str(photos), tmp_path, MEMORY)
+    streamed = load_dataset(str(photos), tmp_path, STREAM)
+    normalizer = Normalizer("none")
+    flip = AugmentChain([{"name": "flip_horizontal", "p": 0.5}])
+
+    def inputs(images, chain, epoch):
+        return make_dataset(images, memory.y_train, num_classes=3, batch_size=16, normalizer=normalizer,
+                            training=True, seed=3, augment=chain, epoch=epoch)
+    epochs = [tf.Variable(0, dtype=tf.int64) for _ in range(2)]
+    same = [_batches(inputs(x, flip, e), [0, 1], e) for x, e in zip((memory.x_train, streamed.x_train), epochs)]
+    for a, b in zip(*same):
+        assert len(a) == len(b) == -(-len(memory.y_train) // 16)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(same[0][0][0], same[0][1][0])  # another epoch, another order
+
+    # A chain led by a random-resized crop: drawn per image while decoding (a JPEG decodes the window only)
+    crop = AugmentChain([{"name": "random_resized_crop", "scale": [0.3, 0.6]}, {"name": "flip_horizontal"}])
+    epoch = tf.Variable(0, dtype=tf.int64)
+    straight = _batches(inputs(streamed.x_train, crop, epoch), [0, 1], epoch)
+    resumed_epoch = tf.Variable(1, dtype=tf.int64)
+    resumed = _batches(inputs(streamed.x_train, crop, resumed_epoch), [1], resumed_epoch)  # a run resumed at 1
+    for x, y in zip(straight[1], resumed[0]):
+        np.testing.assert_array_equal(x, y)
+    assert straight[0][0].shape == (16, 32, 32, 3) and not np.array_equal(straight[0][0], same[1][0][0])
+    # a crop of the whole image (scale 1, a square image's own ratio) is the image itself
+    whole = AugmentChain([{"name": "random_resized_crop", "scale": [1.0, 1.0], "ratio": [1.0, 1.0]}])
+    cropped = np.concatenate([x.numpy() for x, _ in inputs(streamed.x_train, whole, None)])
+    fitted = np.concatenate([x.numpy() for x, _ in inputs(memory.x_train, None, None)])
+    index, keys = streamed.x_train.store.index, streamed.x_train.keys
+    order = np.argsort(tf.random.stateless_uniform([len(keys)], seed=[3, 0]).numpy())  # epoch 0's order
+    square = (index["heights"][keys] == index["widths"][keys])[order]
+    assert square.sum() > 20
+    np.testing.assert_allclose(cropped[square], fitted[square], atol=1)
+
+
+def test_a_streamed_run_trains_registers_evaluates_and_its_plan_says_why(tmp_path, monkeypatch):
+    root = make_shapes_folder(tmp_path / "shapes", per_class=30)
+    monkeypatch.chdir(tmp_path)
+    store = ["--tracking-uri", fresh_store(tmp_path)]
+    common = ["--dataset", str(root), "--epochs", "2", "--deterministic", "--set", f"data.cache_dir={tmp_path}",
+              "--set", "model.width=8"]
+    memory = CliRunner().invoke(cli, ["train", *common, *store])
+    assert memory.exit_code == 0, memory.output
+    streamed = CliRunner().invoke(cli, ["train", *common, "--set", "data.memory_budget=0", "--register", *store])
+    assert streamed.exit_code == 0, streamed.output
+    assert "note: data: decoded at 36x36x3 the 120 images take 467 kB, over the memory budget of 0 B" in streamed.output
+    digest = lambda out: next(line.split()[-1] for line in out.splitlines() if "weights digest" in line)  # noqa
+    assert digest(streamed.output) == digest(memory.output)  # the same batches, the same weights
+    plans = sorted(tmp_path.glob("mlruns/**/plan.yaml")) or sorted(tmp_path.glob("**/artifacts/plan.yaml"))
+    storages = {yaml.safe_load(p.read_text())["data"]["storage"] for p in plans}
+    assert storages == {"memory", "stream"}, plans
+    evaluated = CliRunner().invoke(cli, ["evaluate", "--dataset", str(root), "--set", "data.memory_budget=0",
+                                         "--set", f"data.cache_dir={tmp_path}", *store])
+    assert evaluated.exit_code == 0 and "accuracy" in evaluated.output, evaluated.output
+    info = describe_dataset(str(root), SourceOptions(memory_budget=0), tmp_path)
+    assert (info.storage, info.train_size + info.test_size) == ("stream", 120)
