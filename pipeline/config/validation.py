@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
-from .sizes import parse_size
 from .schema import (
     LOSSES,
     LR_SCALINGS,
@@ -20,6 +19,7 @@ from .schema import (
     ModelConfig,
     TrainConfig,
 )
+from .sizes import parse_size
 
 
 def validate(cfg: Config, registries: bool = True) -> None:

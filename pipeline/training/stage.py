@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from trainlab.augment.tta import views, with_tta
