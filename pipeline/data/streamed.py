@@ -134,6 +134,6 @@ class StreamedImages:
         window = tf.where(applied, tf.concat([start, extent], 0), tf.stack([0, 0, height, width]))
         image = tf.cast(self._decode(record, is_jpeg, window), tf.float32)
         method = "nearest" if crop.interpolation == "nearest" else "bilinear"
-        resized = tf.cond(applied, lambda: tf.image.resize(image, self.size, method=method, antialias=True),
+        resized = tf.cond(applied, lambda: tf.image.resize(image, self.size, method=method),
                           lambda: fit_image(image, self.size, self.resize))
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
