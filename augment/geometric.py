@@ -77,15 +77,18 @@ class RandomResizedCrop(Augmentation):
         self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
 
     def sample_params(self, seed, batch, height, width, images):
+        """``height`` and ``width``: the batch's, or one per image ((B,) each: images of many sizes, drawn
+        before they are decoded)."""
         area_seed, ratio_seed, y_seed, x_seed = split_seed(seed, 4)
         aspect = tf.cast(width, tf.float32) / tf.cast(height, tf.float32)  # the image's own width / height
+        aspect = tf.broadcast_to(tf.reshape(aspect, [-1]), [batch])[:, None]  # (B, 1)
         area = uniform(area_seed, [batch, self.TRIES], *self.scale)
         ratio = tf.exp(uniform(ratio_seed, [batch, self.TRIES], math.log(self.ratio[0]), math.log(self.ratio[1])))
         box_h, box_w = tf.sqrt(area * aspect / ratio), tf.sqrt(area * ratio / aspect)  # fractions of the sides
         fits = (box_h <= 1.0) & (box_w <= 1.0)
         first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
         clamped = tf.clip_by_value(aspect, *self.ratio)  # the fallback: the whole image, cut to an allowed ratio
-        fallback_h, fallback_w = tf.minimum(1.0, aspect / clamped), tf.minimum(1.0, clamped / aspect)
+        fallback_h, fallback_w = tf.minimum(1.0, aspect / clamped)[:, 0], tf.minimum(1.0, clamped / aspect)[:, 0]
         found = tf.reduce_any(fits, axis=1)
         box_h = tf.where(found, tf.gather(box_h, first, batch_dims=1), fallback_h)
         box_w = tf.where(found, tf.gather(box_w, first, batch_dims=1), fallback_w)
