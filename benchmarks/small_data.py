@@ -1,9 +1,10 @@
 """Small data with every default: a generated folder of 600 colour photos (4 shapes at a random colour,
 size and place, 36x36; tests/shapes.py), trained by `trainlab train --dataset DIR` for three seeds, with
-batch norm's momentum fitted to the steps per epoch (the default) and with Keras's 0.99, interleaved.
+batch norm's momentum fitted to the steps per epoch (the default) and with Keras's 0.99, interleaved
+(``--streamed``: read from memory and streamed from disk, data.memory_budget 0).
 Prints best validation and test accuracy per seed, and each setting's mean and range.
 
-    .venv/bin/python benchmarks/small_data.py [--seeds 42 7 1] [--per-class 150]
+    .venv/bin/python benchmarks/small_data.py [--seeds 42 7 1] [--per-class 150] [--streamed]
 """
 from __future__ import annotations
 
@@ -17,24 +18,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SETTINGS = {"fitted (default)": {}, "Keras 0.99": {"train.bn_momentum": 0.99}}
+STREAMED = {"in memory": {}, "streamed": {"data.memory_budget": 0}}
+CROP = [{"name": "random_resized_crop", "scale": [0.35, 1.0]}, {"name": "flip_horizontal", "p": 0.5}]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 1])
     parser.add_argument("--per-class", type=int, default=150)
+    parser.add_argument("--streamed", action="store_true",
+                        help="compare the default read from memory with the same run streamed from disk instead")
+    parser.add_argument("--crop", action="store_true",
+                        help="augment by random-resized crops (scale 0.35-1) and flips instead of the recipe")
     args = parser.parse_args()
+    settings = STREAMED if args.streamed else SETTINGS
+    chain = {"augment": CROP} if args.crop else {}
     from tests.shapes import make_shapes_folder
     from trainlab.pipeline.config.loading import load_config
     from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
     tmp = Path(tempfile.mkdtemp(prefix="small-data-"))
     folder = make_shapes_folder(tmp / "shapes", per_class=args.per_class)
-    results = {name: [] for name in SETTINGS}
+    results = {name: [] for name in settings}
     for seed in args.seeds:  # settings interleaved within each seed
-        for name, extra in SETTINGS.items():
+        for name, extra in settings.items():
             cfg = load_config(None, {"data.dataset": str(folder), "train.seed": seed, "data.cache_dir": str(tmp),
-                                     "tracking.tracking_uri": f"sqlite:///{tmp}/mlflow.db", **extra})
+                                     "tracking.tracking_uri": f"sqlite:///{tmp}/mlflow.db", **chain, **extra})
             start = time.perf_counter()
             result = train(resolve_plan(cfg), echo=lambda line: None)
             val, test = result.best_val_accuracy, result.test.accuracy

@@ -14,14 +14,17 @@ from .options import cli, config_options, resolve_config
 @config_options("tracking.tracking_uri")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to bind.")
-def ui(host, port, **kwargs):
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Server processes (MLflow's own default is 4: each imports MLflow, for a UI one person reads).")
+def ui(host, port, workers, **kwargs):
     """Open the MLflow UI on the configured tracking store."""
     cfg = resolve_config(kwargs, registries=False)  # the UI needs the store only: no TensorFlow
     bin_dir = os.path.dirname(sys.executable)  # mlflow execs its server from the venv's bin
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     click.echo(f"MLflow UI for {cfg.tracking.tracking_uri} at http://{host}:{port}", err=True)
     os.execve(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
-                               cfg.tracking.tracking_uri, "--host", host, "--port", str(port)], env)
+                               cfg.tracking.tracking_uri, "--host", host, "--port", str(port),
+                               "--workers", str(workers)], env)
 
 
 @cli.command()

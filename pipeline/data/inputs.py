@@ -65,15 +65,23 @@ class Normalizer:
 STREAMED_SAMPLE = 10_000
 
 
-def _chunks(images, size: int = 1024):
-    """uint8 arrays of up to ``size`` images: all of an array; of streamed images an evenly spread sample."""
+def _chunks(images, values: int = 2**22):
+    """uint8 arrays of about ``values`` pixel values each (a chunk becomes float64 arrays: 32 MB each at
+    the default, whatever the image size): all of an array; of streamed images an evenly spread sample."""
+    size = max(1, values // int(np.prod(images.shape[1:])))
     if isinstance(images, np.ndarray):
         for start in range(0, len(images), size):
             yield images[start:start + size]
         return
     positions = np.unique(np.linspace(0, len(images) - 1, min(len(images), STREAMED_SAMPLE)).astype(np.int64))
-    for start in range(0, len(positions), size):
-        yield images[positions[start:start + size]]
+    yield from images.chunks(size, positions)
+
+
+def evaluation_batch(shape, training_batch: int, most: int = 1000) -> int:
+    """Images per evaluation batch for images of ``shape`` (N, H, W, C): up to ``most`` (MNIST, CIFAR), but
+    about 64 MB of float pixels at most (a forward pass's activations grow with it: 1,000 photos at 224 px
+    are 600 MB of input alone), and never fewer than the training batch, which is known to fit."""
+    return max(1, min(most, max(training_batch, 2**24 // int(np.prod(shape[1:])))))
 
 
 def load_splits(cfg) -> tuple[Dataset, Splits]:

@@ -74,10 +74,11 @@ class StreamedImages:
             done += len(batch)
         return out
 
-    def chunks(self, size: int = 512):
-        """Decoded arrays of up to ``size`` images, in order: a pass over the images in bounded memory."""
-        positions = tf.data.Dataset.range(len(self))
-        for batch in self.decoded(positions).batch(size):
+    def chunks(self, size: int = 512, positions=None):
+        """Decoded arrays of up to ``size`` images (of ``positions``, else all, in order), from one pipeline:
+        a pass over many images in bounded memory."""
+        positions = np.arange(len(self)) if positions is None else np.asarray(positions, np.int64)
+        for batch in self.decoded(tf.data.Dataset.from_tensor_slices(positions)).batch(size):
             yield batch.numpy()
 
     def decoded(self, positions: tf.data.Dataset, seeds: tf.data.Dataset | None = None, crop=None,

@@ -115,8 +115,10 @@ def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, c
 def predict_images(model: keras.Model, images, batch_size: int = 1000) -> np.ndarray:
     """A raw-pixel model's outputs for uint8 images (N, H, W, C): an array, or images streamed from disk,
     a batch at a time (never the whole set as floats)."""
-    outputs = [np.asarray(model.predict_on_batch(images[start:start + batch_size].astype(np.float32)))
-               for start in range(0, len(images), batch_size)]
+    size = max(1, min(batch_size, 2**24 // int(np.prod(images.shape[1:]))))  # at most 64 MB of floats a call
+    chunks = (images.chunks(size) if hasattr(images, "chunks")  # streamed: decoded by one pipeline
+              else (images[start:start + size] for start in range(0, len(images), size)))
+    outputs = [np.asarray(model.predict_on_batch(chunk.astype(np.float32))) for chunk in chunks]
     return np.concatenate(outputs) if outputs else np.zeros((0, model.output_shape[-1]), np.float32)
 
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from trainlab.augment import AugmentChain
 
 from ..data.dataset import Dataset
-from ..data.inputs import Normalizer, load_splits, make_dataset
+from ..data.inputs import Normalizer, evaluation_batch, load_splits, make_dataset
 from ..data.splits import Splits
 from ..errors import DataError
 from ..plan import Plan
@@ -52,5 +52,6 @@ def prepare(plan: Plan) -> Prepared:
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=t.batch_size, training=True, seed=t.seed,
                             shuffle_buffer=t.shuffle_buffer, label_smoothing=t.label_smoothing, augment=chain,
                             epoch=epoch, **common)
-    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=1000, **common)
+    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=evaluation_batch(splits.x_val.shape, t.batch_size),
+                          **common)
     return Prepared(plan, ds, splits, normalizer, chain, epoch, train_ds, val_ds, model)
