@@ -12,6 +12,7 @@ from ..errors import DataError
 from . import cifar, folders
 from .dataset import Dataset, DatasetInfo, SourceOptions, cache_path, cached_arrays, from_arrays, numbered_classes
 from .readers import idx_shape, npz_shapes, read_idx, read_keras_npz, read_npz_arrays
+from .store import open_store
 
 
 def describe_path(path: Path, options: SourceOptions, cache_dir=None) -> DatasetInfo:
@@ -101,8 +102,7 @@ def load_folder(path: Path, cache_dir: Path, options: SourceOptions) -> Dataset:
 
 
 def _streamed_folder(root: Path, listing, cache_dir: Path, options: SourceOptions) -> Dataset:
-    from .store import open_store
-    from .streamed import StreamedImages
+    from .streamed import StreamedImages  # TensorFlow: imported only when a folder streams
     store = open_store(root, listing, cache_dir, options.test_size, options.on_bad_file)
     size = options.image_size or store.native_size()
     if size is None:
