@@ -69,9 +69,9 @@ class StreamedImages:
             positions = np.flatnonzero(positions)
         out = np.empty((len(positions), *self.size, self.channels), np.uint8)
         done = 0
-        for batch in self.decoded(tf.data.Dataset.from_tensor_slices(positions)).batch(256):
-            out[done:done + len(batch)] = batch.numpy()
-            done += len(batch)
+        for chunk in self.chunks(256, positions):
+            out[done:done + len(chunk)] = chunk
+            done += len(chunk)
         return out
 
     def chunks(self, size: int = 512, positions=None):
@@ -85,8 +85,9 @@ class StreamedImages:
                 parallel: bool = True) -> tf.data.Dataset:
         """One decoded uint8 image (H, W, C) per element of ``positions`` (int64 scalars), in their order.
 
-        ``crop``: a random-resized-crop op drawn per image from ``seeds`` (one (2,) seed per position);
-        an image it does not apply to (its ``p``) is fitted as without a crop.
+        ``crop``: a random-resized-crop op, drawn for each group of ``READ_RECORDS`` positions at once from
+        the group's first seed (``seeds``: one (2,) seed per position), from each image's own size; an image
+        it does not apply to (its ``p``) is fitted as without a crop.
         """
         calls = tf.data.AUTOTUNE if parallel else None
         keys = tf.constant(self.keys)
