@@ -107,7 +107,7 @@ def convert_images(x: np.ndarray, size: tuple[int, int], channels: int, resize: 
     (gray <-> RGB)."""
     import tensorflow as tf
 
-    from .resize import fit_image
+    from .resize import fit_image, to_pixels
     out = np.empty((len(x), *size, channels), np.uint8)
     for start in range(0, len(x), batch):
         images = tf.cast(x[start:start + batch], tf.float32)
@@ -115,7 +115,7 @@ def convert_images(x: np.ndarray, size: tuple[int, int], channels: int, resize: 
             images = tf.image.grayscale_to_rgb(images) if channels == 3 else tf.image.rgb_to_grayscale(images)
         if tuple(images.shape[1:3]) != tuple(size):
             images = fit_image(images, size, resize)
-        out[start:start + batch] = tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8).numpy()
+        out[start:start + batch] = to_pixels(images).numpy()
     return out
 
 

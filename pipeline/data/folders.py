@@ -154,7 +154,7 @@ def decode_files(paths: list[str], image_size, channels: int | None,
     """
     import tensorflow as tf
 
-    from .resize import fit_image
+    from .resize import fit_image, to_pixels
 
     def decode(index, path, orientation):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels or 0, expand_animations=False,
@@ -162,7 +162,7 @@ def decode_files(paths: list[str], image_size, channels: int | None,
         image = upright(image, orientation)
         if image_size:
             image = fit_image(tf.cast(image, tf.float32), image_size, resize)
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+            image = to_pixels(image)
         return index, image
 
     orientations = [exif_orientation(p) if os.path.splitext(p)[1].lower() in JPEG_SUFFIXES else 1 for p in paths]

@@ -77,11 +77,14 @@ def _chunks(images, values: int = 2**22):
     yield from images.chunks(size, positions)
 
 
+EVALUATION_PIXELS = 2**24  # pixel values per evaluation batch at most: 64 MB as float32
+
+
 def evaluation_batch(shape, training_batch: int, most: int = 1000) -> int:
     """Images per evaluation batch for images of ``shape`` (N, H, W, C): up to ``most`` (MNIST, CIFAR), but
     about 64 MB of float pixels at most (a forward pass's activations grow with it: 1,000 photos at 224 px
     are 600 MB of input alone), and never fewer than the training batch, which is known to fit."""
-    return max(1, min(most, max(training_batch, 2**24 // int(np.prod(shape[1:])))))
+    return max(1, min(most, max(training_batch, EVALUATION_PIXELS // int(np.prod(shape[1:])))))
 
 
 def load_splits(cfg) -> tuple[Dataset, Splits]:

@@ -13,6 +13,11 @@ import tensorflow as tf
 from ..config.schema import RESIZE_MODES
 
 
+def to_pixels(images: tf.Tensor) -> tf.Tensor:
+    """Float pixels (after a resize) back to uint8: rounded, clipped to 0-255."""
+    return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+
+
 def fit_image(images: tf.Tensor, size, mode: str = "squash") -> tf.Tensor:
     """float ``images`` (H, W, C) or (B, H, W, C) fitted to ``size`` (H, W) by ``mode``."""
     height, width = int(size[0]), int(size[1])

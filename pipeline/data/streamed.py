@@ -17,7 +17,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from .resize import fit_image
+from .resize import fit_image, to_pixels
 from .store import Store
 
 READ_RECORDS = 64    # records fetched per read call: few Python calls, small bursts of memory
@@ -153,7 +153,7 @@ class StreamedImages:
 
     def _fitted(self, image):
         fitted = fit_image(tf.cast(image, tf.float32), self.size, self.resize)
-        return tf.cast(tf.clip_by_value(tf.round(fitted), 0, 255), tf.uint8)
+        return to_pixels(fitted)
 
     def _cropped(self, record, is_jpeg, window, crop):
         """The image's crop window (``[y, x, h, w, applied]``), decoded alone and resized to H x W (without
@@ -164,4 +164,4 @@ class StreamedImages:
             resized = cropped()
         else:
             resized = tf.cond(window[4] > 0, cropped, lambda: fit_image(image, self.size, self.resize))
-        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+        return to_pixels(resized)

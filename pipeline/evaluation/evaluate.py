@@ -13,7 +13,7 @@ from trainlab.augment.tta import with_tta
 from .. import tracking
 from ..config.loading import load_config
 from ..config.schema import config_keys
-from ..data.inputs import load_splits
+from ..data.inputs import EVALUATION_PIXELS, load_splits
 from ..errors import DataError
 from . import plots
 from .calibration import Reliability, reliability
@@ -115,7 +115,7 @@ def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray, c
 def predict_images(model: keras.Model, images, batch_size: int = 1000) -> np.ndarray:
     """A raw-pixel model's outputs for uint8 images (N, H, W, C): an array, or images streamed from disk,
     a batch at a time (never the whole set as floats)."""
-    size = max(1, min(batch_size, 2**24 // int(np.prod(images.shape[1:]))))  # at most 64 MB of floats a call
+    size = max(1, min(batch_size, EVALUATION_PIXELS // int(np.prod(images.shape[1:]))))
     chunks = (images.chunks(size) if hasattr(images, "chunks")  # streamed: decoded by one pipeline
               else (images[start:start + size] for start in range(0, len(images), size)))
     outputs = [np.asarray(model.predict_on_batch(chunk.astype(np.float32))) for chunk in chunks]
