@@ -2,7 +2,7 @@
 
 ``create_model("cnn", activation="relu")`` builds a model; ``list_models()`` lists the names.
 """
-from . import cnn, mlp, recurrent, resnet  # noqa: F401  (register the families)
+from . import backbones, cnn, mlp, recurrent, resnet  # noqa: F401  (register the families)
 from .blocks import ACTIVATIONS, INITIALIZERS, NORMALIZATIONS
 from .errors import OptionError
 from .layers import ChannelMaxout, EnsembleAverage, FractionalMaxPooling2D, Maxout, TemperatureScaling

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 
 from trainlab import __version__
@@ -25,6 +26,7 @@ from .data.dataset import DatasetInfo, SourceOptions
 from .data.sources import describe_dataset
 from .data.splits import validation_count
 from .errors import ConfigError
+from .training import pretrained as pretraining
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Plan:
     effective_learning_rate: float
     dtype_policy: str             # the Keras policy train.precision resolves to on this machine
     distribution: object = field(repr=False, compare=False, default=None)  # distribute.Distribution
+    pretrained: object = field(repr=False, compare=False, default=None)  # training.pretrained.Pretrained, or None
     notes: tuple[str, ...] = ()   # values the plan changed to fit the data, one line each (the run echoes them)
     _built: list = field(repr=False, compare=False, default_factory=list)  # the model built when resolved
 
@@ -52,7 +55,7 @@ class Plan:
         if self._built:
             return self._built.pop()
         return _build(self.config, self.data, self.model_options, self.distribution, self.dtype_policy,
-                      self.steps_per_epoch)
+                      self.steps_per_epoch, self.pretrained)
 
     @property
     def replicas(self) -> int:
@@ -74,7 +77,8 @@ class Plan:
                      "train_size": self.train_size, "val_size": self.val_size, "test_size": self.test_size,
                      "storage": self.data.storage, "storage_reason": self.data.storage_reason},
             "model": {"name": self.config.model.name, "options": dict(self.model_options),
-                      "parameters": self.parameters},
+                      "parameters": self.parameters,
+                      "pretrained": self.pretrained.described if self.pretrained else None},
             "derived": {"steps_per_epoch": self.steps_per_epoch, "replicas": self.replicas,
                         "effective_learning_rate": self.effective_learning_rate,
                         "dtype_policy": self.dtype_policy, "strategy": self.config.train.strategy,
@@ -96,6 +100,9 @@ def resolve_plan(cfg: Config) -> Plan:
     cfg = with_concrete_augment(cfg, info)
     train_size, val_size, test_size = split_sizes(cfg, info)
     notes = [f"data: {info.storage_reason}"] if info.storage == "stream" else []
+    pretrained = pretraining.resolve(cfg)
+    cfg, backbone_notes = _fit_backbone(cfg, info, pretrained, dist)
+    notes += backbone_notes
     if t.batch_size > train_size:  # as Keras's fit does: one batch of every training image
         notes.append(f"train.batch_size {t.batch_size} is more than the {train_size} training images: "
                      f"batches of {train_size}")
@@ -110,17 +117,45 @@ def resolve_plan(cfg: Config) -> Plan:
     if t.class_weight is not None and dist.custom_loop:
         raise ConfigError(f"train.class_weight is not supported under train.strategy: {t.strategy}")
     options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
+    if pretrained and pretrained.weights:
+        options["weights"] = pretrained.weights
     policy = dtype_policy.resolve(t.precision)
     steps = math.ceil(train_size / t.batch_size)
     momentum = batch_norm_momentum(steps, t.bn_momentum)
     if momentum != KERAS_BN_MOMENTUM and t.bn_momentum is None:
         notes.append(f"batch norm momentum {momentum:.3g} (Keras: {KERAS_BN_MOMENTUM}): with {steps} steps per "
                      f"epoch its moving statistics follow the last epoch instead of the first steps")
-    model = _build(cfg, info, options, dist, policy, steps)
+    model = _build(cfg, info, options, dist, policy, steps, pretrained)
     return Plan(cfg, info, train_size, val_size, test_size, options, int(model.count_params()),
                 steps_per_epoch=steps,
                 effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
-                dtype_policy=policy, distribution=dist, notes=tuple(notes), _built=[model])
+                dtype_policy=policy, distribution=dist, pretrained=pretrained, notes=tuple(notes), _built=[model])
+
+
+def _fit_backbone(cfg: Config, info: DatasetInfo, pretrained, dist) -> tuple[Config, list[str]]:
+    """A keras.applications model normalizes inside itself and a backbone copied from a trainlab model
+    brings its normalization: ``data.normalization`` becomes ``none`` (the notes say so, and what an image
+    size other than the backbone's native one costs). Phases need Keras ``fit``."""
+    from trainlab.models.backbones import BACKBONES
+    notes, spec = [], BACKBONES.get(cfg.model.name)
+    t = cfg.train
+    phased = pretrained and (t.freeze_epochs or t.unfreeze != "all")
+    if phased and (dist.custom_loop or dist.kind == "data_parallel"):
+        raise ConfigError(f"train.freeze_epochs and train.unfreeze are not supported under train.strategy: "
+                          f"{t.strategy}")
+    inside = "normalizes its input inside itself" if spec else (
+        "uses the normalization of its pretrained backbone" if pretrained and pretrained.normalization else None)
+    if inside and cfg.data.normalization != "none":
+        notes.append(f"data.normalization: none ({cfg.model.name} {inside})")
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, normalization="none"))
+    side = info.image_shape[:2]
+    if spec and tuple(side) != (spec.native_size,) * 2:
+        cost = spec.native_size ** 2 / (side[0] * side[1])
+        notes.append(f"model.name: {cfg.model.name} was made for {spec.native_size}x{spec.native_size} images; at "
+                     f"{side[0]}x{side[1]} it computes {cost:.3g}x {'less' if cost > 1 else 'more'} per image, but "
+                     f"ImageNet features transfer less well away from their size (data.image_size: "
+                     f"[{spec.native_size}, {spec.native_size}] trains at the native size)")
+    return cfg, notes
 
 
 def with_concrete_augment(cfg: Config, info: DatasetInfo) -> Config:
@@ -161,10 +196,10 @@ def batch_norm_momentum(steps_per_epoch: int, configured: float | None = None) -
     return min(KERAS_BN_MOMENTUM, 1.0 - 1.0 / max(steps_per_epoch, 2))
 
 
-def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str, steps_per_epoch: int):
+def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str, steps_per_epoch: int, pretrained=None):
     """The planned model: seeded, built where the strategy places its variables, in the dtype policy, its
     batch norm's momentum fitted to the steps per epoch and synchronized across replicas (not under JAX,
-    which computes it on the global batch)."""
+    which computes it on the global batch); a pretrained backbone copied in and set for the first epoch."""
     import keras
 
     from .runtime import dtype_policy
@@ -177,7 +212,22 @@ def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str, ste
                 layer.momentum = momentum
         if dist.replicas > 1 and dist.kind != "data_parallel":
             model = synchronized_batch_norm(model)
+        if pretrained:
+            _start_from(model, cfg, pretrained)
     return model
+
+
+def _start_from(model, cfg: Config, pretrained) -> None:
+    """The pretrained backbone in ``model``, frozen for ``train.freeze_epochs`` (the first phase)."""
+    from trainlab.models import OptionError
+    from trainlab.models.parts import block_pattern, set_phase
+    if pretrained.source is not None:
+        try:
+            pretraining.copy_backbone(pretrained, model)
+        except OptionError as e:
+            raise ConfigError(f"model.pretrained: {e}") from None
+    set_phase(model, frozen=cfg.train.freeze_epochs > 0, unfreeze=cfg.train.unfreeze,
+              pattern=block_pattern(cfg.model.name))
 
 
 def _nested_layers(model):
@@ -194,11 +244,26 @@ def build_model(name: str, options: dict, info: DatasetInfo):
     if name not in list_models():
         raise ConfigError(f"model.name must be one of {', '.join(list_models())}; got {name!r}")
     try:
-        return create_model(name, input_shape=tuple(info.image_shape), num_classes=info.num_classes, **options)
+        with warnings.catch_warnings(record=True) as caught:  # Keras warns, and goes on, on weights it skips
+            warnings.simplefilter("always")
+            model = create_model(name, input_shape=tuple(info.image_shape), num_classes=info.num_classes, **options)
+        skipped = [w for w in caught if "Skipping" in str(w.message) or "freshly-initialized" in str(w.message)]
+        if options.get("weights") and skipped:
+            raise pretraining.weights_error(name, options["weights"], Exception(str(skipped[0].message)))
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return model
+    except ConfigError:
+        raise
     except OptionError as e:
         message = f"model.{e}"
         raise ConfigError(message if repr(name) in message else f"{message} (model {name})") from None
-    except ValueError as e:  # a shape the network cannot take, e.g. images too small for its pooling
+    except Exception as e:  # Keras Applications raise bare Exceptions for a failed download
+        if options.get("weights"):
+            raise pretraining.weights_error(name, options["weights"], e) from None
+        if not isinstance(e, ValueError):
+            raise
+        # a shape the network cannot take, e.g. images too small for its pooling
         raise ConfigError(f"model {name} cannot be built for {info.name} images "
                           f"{tuple(info.image_shape)}: {' '.join(str(e).split())[:300]}") from None
 

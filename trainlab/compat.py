@@ -17,6 +17,12 @@ def ema_averages(optimizer) -> dict[int, object]:
     return {id(v): a for v, a in zip(optimizer._trainable_variables, getattr(optimizer, KERAS_EMA_VARIABLES))}
 
 
+def variable_index(optimizer, variable) -> int:
+    """The position of ``variable`` (a Keras variable, or the backend's under it) among those a Keras
+    optimizer was built with: how its own ``update_step`` finds the variable's slots."""
+    return optimizer._get_variable_index(variable)
+
+
 def op_determinism_enabled() -> bool:
     """Whether TF op determinism is on; TF 2.21 exports no public query for it."""
     from tensorflow.python.framework import config

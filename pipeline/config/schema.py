@@ -62,6 +62,7 @@ class ModelConfig:
     pooling: Optional[str] = None       # CNN: max | fractional
     pool_ratio: Optional[float] = None  # CNN fractional pooling ratio in (1, 2] (default 1.41)
     members: Optional[int] = None       # N > 1: an ensemble of N such networks averaged, trained and exported as one model
+    pretrained: Optional[str] = None    # start the backbone (every layer before the head) from: imagenet (keras.applications models, Keras's download cache) | a weights file (.weights.h5, .h5) or trainlab model (.keras) | runs:/RUN_ID/model | models:/NAME@ALIAS | none
 
 
 @dataclass
@@ -95,6 +96,9 @@ class TrainConfig:
     ema: Optional[float] = None         # exponential moving average of the weights with this decay (e.g. 0.999; None: off)
     calibrate: bool = False             # fit a temperature on validation; the logged and exported model carries it
     keep_checkpoints: bool = False      # keep the per-epoch checkpoint once the run has finished
+    freeze_epochs: int = 0              # model.pretrained: train only the head for this many epochs (the backbone frozen, its batch norm in inference mode), then fine-tune; >= train.epochs: a linear probe
+    unfreeze: Any = "all"               # model.pretrained, after train.freeze_epochs: all | K: the last K blocks of the backbone train (batch norm stays frozen)
+    backbone_lr_scale: float = 0.1      # model.pretrained: the backbone's learning rate is the schedule's times this (per variable; the head's is the schedule's)
 
 
 @dataclass
@@ -140,7 +144,8 @@ class Config:
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "tracking": TrackingConfig,
             "evaluate": EvaluateConfig, "export": ExportConfig}
 # The model's options: every model.* key but the model's name, passed to the model factory.
-MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name != "name")
+# model.pretrained is the plan's: it becomes the factory's ``weights`` or a copy of another model's backbone.
+MODEL_OPTIONS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("name", "pretrained"))
 
 
 def config_keys() -> list[str]:

@@ -35,6 +35,7 @@ def validate(cfg: Config, registries: bool = True) -> None:
     _check_sizes(cfg.data, cfg.train)
     _check_model(cfg.model)
     _check_schedule(cfg.train)
+    _check_finetuning(cfg.model, cfg.train)
     if not cfg.tracking.registered_model.strip() or not cfg.tracking.experiment.strip():
         raise ConfigError("tracking.registered_model and tracking.experiment must not be empty")
     if registries:
@@ -99,6 +100,20 @@ def _check_model(m: ModelConfig) -> None:
     for key, value in (("model.width", m.width), ("model.depth", m.depth)):
         if value is not None and value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
+
+
+def _check_finetuning(m: ModelConfig, t: TrainConfig) -> None:
+    if m.pretrained is not None and not str(m.pretrained).strip():
+        raise ConfigError("model.pretrained must be imagenet, a file, runs:/RUN_ID/model, models:/NAME@ALIAS or none")
+    if t.freeze_epochs < 0:
+        raise ConfigError(f"train.freeze_epochs must be at least 0, got {t.freeze_epochs}")
+    if t.unfreeze != "all" and not (isinstance(t.unfreeze, int) and not isinstance(t.unfreeze, bool)
+                                    and t.unfreeze >= 1):
+        raise ConfigError(f"train.unfreeze must be all or a number of blocks >= 1, got {t.unfreeze!r}")
+    if not (0 < t.backbone_lr_scale <= 1):
+        raise ConfigError(f"train.backbone_lr_scale must be in (0, 1], got {t.backbone_lr_scale}")
+    if m.pretrained in (None, "none") and t.freeze_epochs:
+        raise ConfigError(f"train.freeze_epochs ({t.freeze_epochs}) keeps a pretrained backbone: set model.pretrained")
 
 
 def _check_schedule(t: TrainConfig) -> None:

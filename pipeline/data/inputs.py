@@ -44,6 +44,13 @@ class Normalizer:
             return cls("center", tuple(float(m) for m in mean), (1.0,) * channels)
         return cls("standardize", tuple(float(m) for m in mean), tuple(float(s) or 1.0 for s in std))
 
+    @classmethod
+    def affine(cls, scale, offset) -> "Normalizer":
+        """The normalizer whose ``x * scale + offset`` is the given one (a pretrained model's: mode
+        ``pretrained``), one value or one per channel."""
+        std = [1.0 / (255.0 * s) for s in scale]
+        return cls("pretrained", tuple(-o * d for o, d in zip(offset, std)), tuple(std))
+
     @property
     def scale(self) -> list[float]:
         """Per-channel multiplier on 0-255 pixels."""

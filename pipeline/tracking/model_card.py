@@ -54,7 +54,7 @@ test images (reported only).
 `{cfg.model.name}` ({plan.parameters:,} parameters; {options}); {len(history.get('loss', []))} of {t.epochs} epochs,
 batch {t.batch_size}, {t.optimizer} at {plan.effective_learning_rate:g} with a {t.lr_schedule} schedule,
 label smoothing {t.label_smoothing}; augmentation: {ops}; {plan.dtype_policy}. The weights are those of the best
-validation epoch ({best.epoch + 1}).
+validation epoch ({best.epoch + 1}).{_pretrained(plan)}
 
 ## Metrics
 | split | accuracy | macro F1 |
@@ -79,3 +79,17 @@ validation epoch ({best.epoch + 1}).
 
 Made by trainlab {trainlab.__version__}{f' at commit {commit[:12]}' if commit else ''}.
 """
+
+
+def _pretrained(plan) -> str:
+    """The recipe's sentence on a pretrained start: where from, and the fine-tuning phases."""
+    if not plan.pretrained:
+        return ""
+    t = plan.config.train
+    if t.freeze_epochs >= t.epochs:
+        trained = "the head alone (a linear probe)"
+    else:
+        blocks = "every block" if t.unfreeze == "all" else f"the last {t.unfreeze} block(s)"
+        trained = ((f"the head alone for {t.freeze_epochs} epoch(s), then " if t.freeze_epochs else "")
+                   + f"{blocks} of the backbone at {t.backbone_lr_scale:g}x the rate, its batch norm frozen")
+    return f"\nStarted from {plan.pretrained.described}; trained {trained}."

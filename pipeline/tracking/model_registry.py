@@ -101,7 +101,8 @@ def _describe_version(name: str, version: str, run) -> None:
                  "validation_accuracy": metrics.get(SELECTION_METRIC), "test_accuracy": metrics.get("test_accuracy"),
                  "test_macro_f1": metrics.get("test_macro_f1"), "model": tags.get("trainlab.model"),
                  "parameters": params.get("model.parameters"), "trainlab_version": trainlab.__version__,
-                 "git_commit": tags.get("trainlab.git_commit"), "validation_split": tags.get(VALIDATION_TAG)}
+                 "git_commit": tags.get("trainlab.git_commit"), "validation_split": tags.get(VALIDATION_TAG),
+                 "pretrained": tags.get("trainlab.pretrained")}
     for key, value in described.items():
         if value is not None:
             client.set_model_version_tag(name, version, key, f"{value:.4f}" if isinstance(value, float) else str(value))

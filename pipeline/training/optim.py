@@ -110,19 +110,39 @@ class WarmupEMA:
                 average.assign(d * average + (1.0 - d) * var)
 
 
+class ScaledRates:
+    """A per-variable multiplier on the learning rate (``variable_scales``: ``id(variable) -> factor``, set
+    before the optimizer is built): the backbone of a fine-tuned model learns at ``train.backbone_lr_scale``
+    times the schedule. Scaling the rate, not the gradient, keeps it right for Adam and RMSprop (which
+    divide the gradient's scale away), and every variable keeps its own optimizer state."""
+
+    variable_scales: dict = {}
+
+    def build(self, variables):
+        super().build(variables)
+        self._rate_scales = [float(self.variable_scales.get(id(v), 1.0)) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        scale = self._rate_scales[compat.variable_index(self, variable)]
+        return super().update_step(gradient, variable, learning_rate if scale == 1.0 else learning_rate * scale)
+
+
 _OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                "rmsprop": keras.optimizers.RMSprop}
 _WITH_EMA = {name: type(f"{cls.__name__}WithEMA", (WarmupEMA, cls), {}) for name, cls in _OPTIMIZERS.items()}
+_SCALED = {ema: {name: type(f"Scaled{cls.__name__}", (ScaledRates, cls), {}) for name, cls in table.items()}
+           for ema, table in ((False, _OPTIMIZERS), (True, _WITH_EMA))}
 
 
 def make_optimizer(t: TrainConfig, steps_per_epoch: int, peak: float | None = None,
-                   learning_rate=None) -> keras.optimizers.Optimizer:
+                   learning_rate=None, scales: dict | None = None) -> keras.optimizers.Optimizer:
     """SGD (momentum, Nesterov), Adam, AdamW (decoupled weight decay) or RMSprop; gradients clipped to
     the global norm ``train.clip_norm`` when it is set (Keras's own ``global_clipnorm``); with
     ``train.ema``, an exponential moving average of the weights kept by the optimizer (:class:`WarmupEMA`).
 
     The rate follows ``t``'s schedule up to ``peak`` (:func:`make_schedule`); ``learning_rate`` replaces
-    the schedule with a fixed rate or a schedule of its own (the learning-rate finder's)."""
+    the schedule with a fixed rate or a schedule of its own (the learning-rate finder's). ``scales``
+    (``id(variable) -> factor``) multiplies some variables' rates (:class:`ScaledRates`)."""
     lr = make_schedule(t, steps_per_epoch, peak) if learning_rate is None else learning_rate
     options = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
     if t.ema:
@@ -131,6 +151,10 @@ def make_optimizer(t: TrainConfig, steps_per_epoch: int, peak: float | None = No
         options.update(momentum=t.momentum, nesterov=t.nesterov)
     elif t.optimizer == "adamw":
         options.update(weight_decay=t.weight_decay)
+    if scales:
+        optimizer = _SCALED[bool(t.ema)][t.optimizer](lr, **options)
+        optimizer.variable_scales = dict(scales)
+        return optimizer
     return (_WITH_EMA if t.ema else _OPTIMIZERS)[t.optimizer](lr, **options)
 
 

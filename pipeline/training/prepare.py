@@ -32,6 +32,7 @@ class Prepared:
     train_ds: tf.data.Dataset = field(repr=False)
     val_ds: tf.data.Dataset = field(repr=False)
     model: keras.Model = field(repr=False)
+    phases: object = field(repr=False, default=None)  # finetune.Phases of a pretrained backbone, set when compiled
 
 
 def prepare(plan: Plan) -> Prepared:
@@ -46,6 +47,8 @@ def prepare(plan: Plan) -> Prepared:
         raise DataError(f"{ds.name} changed since the run was planned: train / validation / test images "
                         f"{'/'.join(map(str, sizes))}, planned {plan.train_size}/{plan.val_size}/{plan.test_size}")
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
+    if plan.pretrained and plan.pretrained.normalization:  # the copied backbone's own input scaling
+        normalizer = Normalizer.affine(*plan.pretrained.normalization)
     chain = AugmentChain(cfg.augment)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_epoch")
     common = dict(num_classes=ds.num_classes, normalizer=normalizer, parallel=not t.deterministic)

@@ -35,6 +35,7 @@ from ..tracking.model_card import model_card, source_commit
 from . import checkpoints, faults
 from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
 from .checkpoints import Checkpoint, Checkpointer
+from .finetune import phases_of
 from .loop import fit_distributed
 from .optim import averaged_weights, class_weights, make_loss, make_optimizer
 from .prepare import Prepared, prepare
@@ -145,12 +146,20 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
 
 
 def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
-    """The optimizer on the plan's schedule, peaking at its effective rate; a checkpoint's state restored."""
+    """The optimizer on the plan's schedule, peaking at its effective rate; a checkpoint's state restored.
+    A pretrained backbone's optimizer is built over the variables of both phases (``finetune``)."""
     plan, t = prep.plan, prep.plan.config.train
+    trainable, scales = None, None
+    if plan.pretrained:
+        prep.phases = phases_of(plan.config)
+        trainable, scales = prep.phases.variables(prep.model)
     with plan.distribution.scope(), dtype_policy.policy(plan.dtype_policy):
-        prep.model.compile(optimizer=make_optimizer(t, plan.steps_per_epoch, peak=plan.effective_learning_rate),
+        optimizer = make_optimizer(t, plan.steps_per_epoch, peak=plan.effective_learning_rate, scales=scales)
+        prep.model.compile(optimizer=optimizer,
                            loss=make_loss(t, ensemble=(plan.config.model.members or 1) > 1), metrics=["accuracy"],
                            steps_per_execution=t.steps_per_execution)
+        if trainable is not None:
+            optimizer.build(trainable)
         if checkpoint:
             checkpoint.restore(prep.model)
 
@@ -162,6 +171,8 @@ def _fit(prep: Prepared, first_epoch: int, watchers: list) -> dict:
     watchers = [EpochCounter(prep.epoch), *([bar] if bar else []), *watchers]  # the bar goes before the epoch's line
     if t.ema:
         watchers.insert(0, keras.callbacks.SwapEMAWeights())  # validation sees the averaged weights
+    if prep.phases:
+        watchers.insert(0, prep.phases)  # sets the epoch's trainable backbone layers; logs lr_backbone
     try:
         with faults.graceful() as pending:
             watchers.insert(0, StopOnSignal(pending))
@@ -265,6 +276,8 @@ def _log_start(prep: Prepared, echo) -> None:
     if skipped:
         echo(ds.skipped_warning())
     tracking.log_dict(plan.as_dict(), "plan.yaml")
+    if plan.pretrained:
+        tracking.set_tags({"trainlab.pretrained": plan.pretrained.described})
     tracking.log_datasets(ds.name, ds.source, {"training": (splits.x_train, splits.y_train),
                                                 "validation": (splits.x_val, splits.y_val),
                                                 "test": (splits.x_test, splits.y_test)})
