@@ -93,11 +93,13 @@ def blocks(layers: list[keras.layers.Layer], pattern: str) -> list[list[keras.la
     return groups
 
 
-def set_phase(network: keras.Model, frozen: bool, unfreeze: str | int = "all", pattern: str = TRAINLAB_BLOCKS) -> None:
+def set_phase(network: keras.Model, frozen: bool, unfreeze: str | int = "all", pattern: str = TRAINLAB_BLOCKS,
+              train_bn: bool = False) -> None:
     """The trainable state of one fine-tuning phase: ``frozen``, no layer of the backbone trains; else those
-    of the last ``unfreeze`` blocks (``"all"``: every block). Batch norm of the backbone never trains: it
-    stays in inference mode with the statistics it was pretrained with (a layer that is not trainable
-    runs in inference mode in Keras 3), as the Keras transfer-learning guide advises."""
+    of the last ``unfreeze`` blocks (``"all"``: every block). The backbone's batch norm trains only with
+    ``train_bn`` (fastai's way) and never while frozen; otherwise it stays in inference mode with the
+    statistics it was pretrained with (a layer that is not trainable runs in inference mode in Keras 3),
+    as the Keras transfer-learning guide advises."""
     layers = backbone_layers(network)
     if BACKBONE in [layer.name for layer in network.layers]:
         network.get_layer(BACKBONE).trainable = True  # the flags below decide, layer by layer
@@ -109,4 +111,4 @@ def set_phase(network: keras.Model, frozen: bool, unfreeze: str | int = "all", p
         thawed = {id(layer) for block in blocks(layers, pattern)[-int(unfreeze):] for layer in block}
     for layer in layers:
         batch_norm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = id(layer) in thawed and not batch_norm
+        layer.trainable = id(layer) in thawed and (train_bn or not batch_norm)

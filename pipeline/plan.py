@@ -227,7 +227,7 @@ def _start_from(model, cfg: Config, pretrained) -> None:
         except OptionError as e:
             raise ConfigError(f"model.pretrained: {e}") from None
     set_phase(model, frozen=cfg.train.freeze_epochs > 0, unfreeze=cfg.train.unfreeze,
-              pattern=block_pattern(cfg.model.name))
+              pattern=block_pattern(cfg.model.name), train_bn=cfg.train.backbone_bn == "train")
 
 
 def _nested_layers(model):

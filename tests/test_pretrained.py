@@ -103,8 +103,11 @@ def test_the_switch_thaws_the_last_blocks_and_batch_norm_stays_frozen():
     thawed = {v.path.split("/")[0] for v in model.trainable_variables}
     assert thawed == {"stage2_block2_conv0", "stage2_block2_conv1", "probabilities"}
     set_phase(network, frozen=False, unfreeze="all")
-    assert not any(layer.trainable for layer in backbone_layers(network)
-                   if isinstance(layer, keras.layers.BatchNormalization))
+    norms = [layer for layer in backbone_layers(network) if isinstance(layer, keras.layers.BatchNormalization)]
+    assert not any(layer.trainable for layer in norms)
+    set_phase(network, frozen=False, unfreeze=1, train_bn=True)  # train.backbone_bn: train
+    assert [layer.name for layer in norms if layer.trainable] == ["stage2_block2_conv0_bn", "stage2_block2_conv1_bn"]
+    set_phase(network, frozen=False, unfreeze="all")
     assert len(model.trainable_variables) == 2 + sum(len(layer.weights) for layer in backbone_layers(network)
                                                      if isinstance(layer, keras.layers.Conv2D))
 

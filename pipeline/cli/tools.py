@@ -66,10 +66,10 @@ def augment_preview(out, draws, **kwargs):
 
 @cli.command()
 def models():
-    """List the registered model factories."""
+    """List the registered model factories (the pretrained backbones with parameters and native size)."""
     from trainlab.models import describe_model, list_models
     for name in list_models():
-        click.echo(f"{name:<12} {describe_model(name)}")
+        click.echo(f"{name:<19} {describe_model(name)}")
 
 
 @cli.command()

@@ -99,6 +99,7 @@ class TrainConfig:
     freeze_epochs: int = 0              # model.pretrained: train only the head for this many epochs (the backbone frozen, its batch norm in inference mode), then fine-tune; >= train.epochs: a linear probe
     unfreeze: Any = "all"               # model.pretrained, after train.freeze_epochs: all | K: the last K blocks of the backbone train (batch norm stays frozen)
     backbone_lr_scale: float = 0.1      # model.pretrained: the backbone's learning rate is the schedule's times this (per variable; the head's is the schedule's)
+    backbone_bn: str = "frozen"         # model.pretrained, once unfrozen: frozen (the backbone's batch norm keeps its pretrained statistics, in inference mode: the Keras guide) | train (its statistics and scale follow the new data, as fastai does)
 
 
 @dataclass

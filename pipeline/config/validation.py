@@ -110,8 +110,11 @@ def _check_finetuning(m: ModelConfig, t: TrainConfig) -> None:
     if t.unfreeze != "all" and not (isinstance(t.unfreeze, int) and not isinstance(t.unfreeze, bool)
                                     and t.unfreeze >= 1):
         raise ConfigError(f"train.unfreeze must be all or a number of blocks >= 1, got {t.unfreeze!r}")
+    _choice("train.backbone_bn", t.backbone_bn, ("frozen", "train"))
     if not (0 < t.backbone_lr_scale <= 1):
         raise ConfigError(f"train.backbone_lr_scale must be in (0, 1], got {t.backbone_lr_scale}")
+    if m.pretrained in (None, "none") and t.backbone_bn != "frozen":
+        raise ConfigError("train.backbone_bn: train is about a pretrained backbone: set model.pretrained")
     if m.pretrained in (None, "none") and t.freeze_epochs:
         raise ConfigError(f"train.freeze_epochs ({t.freeze_epochs}) keeps a pretrained backbone: set model.pretrained")
 

@@ -91,5 +91,6 @@ def _pretrained(plan) -> str:
     else:
         blocks = "every block" if t.unfreeze == "all" else f"the last {t.unfreeze} block(s)"
         trained = ((f"the head alone for {t.freeze_epochs} epoch(s), then " if t.freeze_epochs else "")
-                   + f"{blocks} of the backbone at {t.backbone_lr_scale:g}x the rate, its batch norm frozen")
+                   + f"{blocks} of the backbone at {t.backbone_lr_scale:g}x the rate, its batch norm "
+                   + ("training" if t.backbone_bn == "train" else "frozen"))
     return f"\nStarted from {plan.pretrained.described}; trained {trained}."
