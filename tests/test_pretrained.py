@@ -115,7 +115,7 @@ def test_the_switch_thaws_the_last_blocks_and_batch_norm_stays_frozen():
 def test_a_linear_probe_keeps_the_earlier_runs_backbone_and_its_normalization_exactly(trained, tmp_path):
     cfg, source, _ = trained
     probe = beside(trained, tmp_path, **{"model.pretrained": f"runs:/{source.run_id}/model", "train.freeze_epochs": 1,
-                                      "data.limit_train": 600, "data.validation_size": 100})
+                                      "data.limit_train": 600, "data.validation_size": 100, "train.ema": 0.9})
     plan = resolve_plan(probe)
     assert plan.config.data.normalization == "none" and any("normalization of its pretrained" in n for n in plan.notes)
     result = train(plan, echo=lambda line: None)

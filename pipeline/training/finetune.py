@@ -19,22 +19,23 @@ from ..config.schema import Config
 def phases_of(cfg: Config) -> "Phases":
     t = cfg.train
     return Phases(t.freeze_epochs, t.unfreeze, block_pattern(cfg.model.name), t.backbone_lr_scale,
-                  t.backbone_bn == "train")
+                  t.backbone_bn == "train", probe=t.freeze_epochs >= t.epochs)
 
 
 class Phases(keras.callbacks.Callback):
     """Sets each epoch's trainable backbone layers; logs the backbone's rate as ``lr_backbone``."""
 
-    def __init__(self, freeze_epochs: int, unfreeze, pattern: str, scale: float, train_bn: bool = False):
+    def __init__(self, freeze_epochs: int, unfreeze, pattern: str, scale: float, train_bn: bool = False,
+                 probe: bool = False):
         super().__init__()
         self.freeze_epochs, self.unfreeze, self.pattern, self.scale = freeze_epochs, unfreeze, pattern, scale
-        self.train_bn = train_bn
+        self.train_bn, self.probe = train_bn, probe  # probe: frozen in every epoch (a linear probe)
         self.frozen: bool | None = None
 
     def variables(self, model: keras.Model) -> tuple[list, dict]:
         """Every variable that trains in some phase, and the backbone's among them with their rate scale."""
         network = classifier(model)
-        set_phase(network, frozen=False, unfreeze=self.unfreeze, pattern=self.pattern, train_bn=self.train_bn)
+        set_phase(network, frozen=self.probe, unfreeze=self.unfreeze, pattern=self.pattern, train_bn=self.train_bn)
         trainable = list(model.trainable_variables)
         backbone = {id(v) for layer in backbone_layers(network) for v in layer.trainable_weights}
         self.frozen = None  # the phase of the first epoch is set when it begins
