@@ -20,6 +20,7 @@ from .blocks import check_range, image_input
 from .registry import register_model
 
 BACKBONE = "backbone"  # the nested model's name (models.parts finds the backbone by it)
+MIN_SIDE = 32  # the smallest image keras.applications builds these networks for
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ def _create(name: str, *, input_shape=(224, 224, 3), num_classes: int = 10, drop
             weights: str | None = None) -> keras.Model:
     spec = BACKBONES[name]
     check_range("dropout", dropout, 0.0, 1.0)
+    if min(input_shape[:2]) < MIN_SIDE:  # Keras Applications' own check names the RGB shape it made
+        raise ValueError(f"{name} needs images of at least {MIN_SIDE}x{MIN_SIDE}, got "
+                         f"{input_shape[0]}x{input_shape[1]}: set data.image_size (its native size is "
+                         f"{spec.native_size}x{spec.native_size})")
     inputs = image_input(input_shape)
     x = inputs
     if input_shape[-1] == 1:  # gray: the backbone's first convolution expects RGB

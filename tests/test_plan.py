@@ -159,8 +159,9 @@ def test_every_model_option_of_the_config_is_taken_by_some_model(option):
     """ModelConfig (pipeline) and the model factories (models/, which do not know the config) name the
     same options: each config option builds at least one registered model."""
     from trainlab.models import OptionError, create_model, list_models
+    from trainlab.models.backbones import BACKBONES
     taken = []
-    for name in list_models():
+    for name in [n for n in list_models() if n not in BACKBONES]:  # 28x28 is below their 32x32
         try:
             create_model(name, input_shape=(28, 28, 1), num_classes=3, **{option: VALID[option]})
             taken.append(name)

@@ -86,6 +86,12 @@ def test_weights_from_a_file_are_exactly_what_was_saved_and_a_misfit_names_the_f
         resolve_plan(config(tmp_path, **SMALL, **{"model.pretrained": str(other)}))
 
 
+def test_images_below_the_backbones_smallest_size_are_a_plan_error_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"mobilenet_v3_small needs images of at least 32x32, got 28x28: set "
+                                          r"data.image_size"):
+        resolve_plan(config(tmp_path, **{"model.name": "mobilenet_v3_small"}))
+
+
 def test_a_backbone_from_a_model_of_another_shape_names_the_layer_and_both_shapes(tmp_path):
     wider = create_model("cnn", input_shape=(28, 28, 1), num_classes=10, width=16)
     wider.save(tmp_path / "wider.keras")
