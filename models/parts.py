@@ -52,9 +52,9 @@ def with_weights(layers: Iterable[keras.layers.Layer]) -> list[keras.layers.Laye
     return [layer for layer in layers if layer.weights]
 
 
-def copy_backbone(source: keras.Model, target: keras.Model, described: str) -> int:
+def copy_backbone(source: keras.Model, target: keras.Model, described: str) -> None:
     """Set the backbone of ``target`` to the weights of the backbone of ``source`` (both networks or served
-    models), layer by layer in order; returns the number of values copied.
+    models), layer by layer in order.
 
     Raises:
         OptionError: the backbones differ: their layer counts, or a layer's weights' shapes (named).
@@ -63,15 +63,12 @@ def copy_backbone(source: keras.Model, target: keras.Model, described: str) -> i
     if len(theirs) != len(ours):
         raise OptionError(f"the backbone of {described} has {len(theirs)} layers with weights, this model's "
                           f"{len(ours)}: not the same network (model.name)")
-    copied = 0
     for a, b in zip(theirs, ours):
         shapes_a, shapes_b = ([tuple(w.shape) for w in layer.weights] for layer in (a, b))
         if shapes_a != shapes_b:
             raise OptionError(f"layer {b.name}: weights of shape {_shapes(shapes_a)} in {described} do not fit "
                               f"its {_shapes(shapes_b)}")
         b.set_weights(a.get_weights())
-        copied += sum(int(keras.ops.size(w)) for w in b.weights)
-    return copied
 
 
 def _shapes(shapes: list[tuple]) -> str:

@@ -1,6 +1,11 @@
 """Errors a user can fix. The CLI prints them as one line and exits with status 2."""
 
 
+def one_line(e: BaseException) -> str:
+    """An error as one line of at most 300 characters (MLflow's and Keras's own messages span several)."""
+    return " ".join(str(e).split())[:300]
+
+
 class TrainlabError(Exception):
     """Base class: the message says what is wrong and what to do."""
 

@@ -25,7 +25,7 @@ from .config.schema import MODEL_OPTIONS, Config
 from .data.dataset import DatasetInfo, SourceOptions
 from .data.sources import describe_dataset
 from .data.splits import validation_count
-from .errors import ConfigError
+from .errors import ConfigError, one_line
 from .training import pretrained as pretraining
 
 
@@ -220,10 +220,10 @@ def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str, ste
 def _start_from(model, cfg: Config, pretrained) -> None:
     """The pretrained backbone in ``model``, frozen for ``train.freeze_epochs`` (the first phase)."""
     from trainlab.models import OptionError
-    from trainlab.models.parts import block_pattern, set_phase
+    from trainlab.models.parts import block_pattern, copy_backbone, set_phase
     if pretrained.source is not None:
         try:
-            pretraining.copy_backbone(pretrained, model)
+            copy_backbone(pretrained.source, model, pretrained.spec)
         except OptionError as e:
             raise ConfigError(f"model.pretrained: {e}") from None
     set_phase(model, frozen=cfg.train.freeze_epochs > 0, unfreeze=cfg.train.unfreeze,
@@ -243,14 +243,17 @@ def build_model(name: str, options: dict, info: DatasetInfo):
     from trainlab.models import OptionError, create_model, list_models  # Keras: loaded when a plan is made
     if name not in list_models():
         raise ConfigError(f"model.name must be one of {', '.join(list_models())}; got {name!r}")
+    shape = tuple(info.image_shape)
     try:
+        if not options.get("weights"):
+            return create_model(name, input_shape=shape, num_classes=info.num_classes, **options)
         with warnings.catch_warnings(record=True) as caught:  # Keras warns, and goes on, on weights it skips
             warnings.simplefilter("always")
-            model = create_model(name, input_shape=tuple(info.image_shape), num_classes=info.num_classes, **options)
-        skipped = [w for w in caught if "Skipping" in str(w.message) or "freshly-initialized" in str(w.message)]
-        if options.get("weights") and skipped:
-            raise pretraining.weights_error(name, options["weights"], Exception(str(skipped[0].message)))
-        for w in caught:
+            model = create_model(name, input_shape=shape, num_classes=info.num_classes, **options)
+        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
+        if skipped:
+            raise pretraining.weights_error(name, options["weights"], Exception(skipped[0]))
+        for w in caught:  # the others (e.g. a size its weights were not made for) are the user's to see
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return model
     except ConfigError:
@@ -264,8 +267,7 @@ def build_model(name: str, options: dict, info: DatasetInfo):
         if not isinstance(e, ValueError):
             raise
         # a shape the network cannot take, e.g. images too small for its pooling
-        raise ConfigError(f"model {name} cannot be built for {info.name} images "
-                          f"{tuple(info.image_shape)}: {' '.join(str(e).split())[:300]}") from None
+        raise ConfigError(f"model {name} cannot be built for {info.name} images {shape}: {one_line(e)}") from None
 
 
 def synchronized_batch_norm(model):

@@ -10,7 +10,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from ..config.schema import TrackingConfig
-from ..errors import TrackingError
+from ..errors import TrackingError, one_line
 from ..runtime.locks import file_lock
 
 
@@ -108,11 +108,6 @@ def _check_sqlite(db: Path, uri: str) -> None:
             con.execute("PRAGMA schema_version").fetchone()
     except sqlite3.Error as e:
         raise TrackingError(f"tracking store {uri} cannot be opened: {e}") from None
-
-
-def one_line(e: BaseException) -> str:
-    """An error as one line of at most 300 characters (MLflow's own messages span several)."""
-    return " ".join(str(e).split())[:300]
 
 
 

@@ -46,9 +46,10 @@ def prepare(plan: Plan) -> Prepared:
     if sizes != (plan.train_size, plan.val_size, plan.test_size):
         raise DataError(f"{ds.name} changed since the run was planned: train / validation / test images "
                         f"{'/'.join(map(str, sizes))}, planned {plan.train_size}/{plan.val_size}/{plan.test_size}")
-    normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     if plan.pretrained and plan.pretrained.normalization:  # the copied backbone's own input scaling
         normalizer = Normalizer.affine(*plan.pretrained.normalization)
+    else:
+        normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     chain = AugmentChain(cfg.augment)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_epoch")
     common = dict(num_classes=ds.num_classes, normalizer=normalizer, parallel=not t.deterministic)

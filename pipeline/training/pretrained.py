@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.schema import Config
-from ..errors import ConfigError, TrackingError
+from ..errors import ConfigError, TrackingError, one_line
 
 MODEL_URIS = ("runs:/", "models:/")
 
@@ -68,7 +68,7 @@ def resolve(cfg: Config) -> Pretrained | None:
         try:
             source = keras.saving.load_model(path, compile=False)
         except Exception as e:  # Keras raises several types for a file that is not a model
-            raise ConfigError(f"model.pretrained: cannot load {spec}: {_one_line(e)}") from None
+            raise ConfigError(f"model.pretrained: cannot load {spec}: {one_line(e)}") from None
         return _from_model(str(path), source)
     if path.suffix == ".h5":
         if application is None:
@@ -76,12 +76,6 @@ def resolve(cfg: Config) -> Pretrained | None:
                               "give a trainlab model (.keras, runs:/RUN_ID/model or models:/NAME@ALIAS)")
         return Pretrained(spec, f"weights file {path.resolve()}", weights=str(path.resolve()))
     raise ConfigError(f"model.pretrained: {spec} is neither a weights file (.h5) nor a model (.keras)")
-
-
-def copy_backbone(pretrained: Pretrained, model) -> None:
-    """The source's backbone weights into ``model``'s (an OptionError names a layer that does not fit)."""
-    from trainlab.models.parts import copy_backbone
-    copy_backbone(pretrained.source, model, pretrained.spec)
 
 
 def _from_model(spec: str, source) -> Pretrained:
@@ -100,17 +94,18 @@ def _floats(value) -> list[float]:
 
 
 def _network_name(model) -> str:
+    from trainlab.models import OptionError
     from trainlab.models.parts import classifier
     try:
         return classifier(model).name
-    except Exception:
+    except OptionError:  # not a classifier: copy_backbone will say so
         return model.name
 
 
 def weights_error(name: str, weights: str, error: Exception) -> ConfigError:
     """The one line for weights the factory could not load: for ImageNet weights that Keras could not
     download, which file to put where."""
-    message = _one_line(error)
+    message = one_line(error)
     match = re.search(r"URL fetch failure on (https?://\S+?):", message)
     if weights != "imagenet":
         return ConfigError(f"model.pretrained: the weights in {weights} do not fit {name}: {message}")
@@ -121,7 +116,3 @@ def weights_error(name: str, weights: str, error: Exception) -> ConfigError:
     return ConfigError(f"model.pretrained: imagenet: the weights of {name} are not in Keras's cache and could not be "
                        f"downloaded ({message.rsplit(' -- ', 1)[-1]}); put {url.rsplit('/', 1)[-1]} (from {url}) "
                        f"into {os.path.join(home, 'models')}/ and run again")
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())[:300]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from ...errors import ConfigError
+from ...errors import ConfigError, one_line
 from .parent import record_crash, result_line
 from .worker import run_point
 
@@ -38,7 +38,7 @@ def run_on_ray(tasks: list[dict], echo: Callable[[str], None], address: str | No
         # "local": always a new instance (None would attach to whatever /tmp/ray last recorded, even a dead one)
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ConfigError(f"cannot reach the Ray cluster at {address}: {' '.join(str(e).split())[:300]}") from None
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {one_line(e)}") from None
     try:
         echo(f"Ray: {ray.cluster_resources().get('CPU', 0):.0f} CPU(s) in the cluster, "
              f"{cpus_per_point:g} per point")
