@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 
 from trainlab import __version__
 
+from . import pretrained as pretraining
 from .config.recipes import augment_recipe
 from .config.schema import MODEL_OPTIONS, Config
 from .data.dataset import DatasetInfo, SourceOptions
 from .data.sources import describe_dataset
 from .data.splits import validation_count
 from .errors import ConfigError, one_line
-from .training import pretrained as pretraining
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Plan:
     effective_learning_rate: float
     dtype_policy: str             # the Keras policy train.precision resolves to on this machine
     distribution: object = field(repr=False, compare=False, default=None)  # distribute.Distribution
-    pretrained: object = field(repr=False, compare=False, default=None)  # training.pretrained.Pretrained, or None
+    pretrained: object = field(repr=False, compare=False, default=None)  # pretrained.Pretrained, or None
     notes: tuple[str, ...] = ()   # values the plan changed to fit the data, one line each (the run echoes them)
     _built: list = field(repr=False, compare=False, default_factory=list)  # the model built when resolved
 

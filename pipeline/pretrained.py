@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config.schema import Config
-from ..errors import ConfigError, TrackingError, one_line
+from .config.schema import Config
+from .errors import ConfigError, TrackingError, one_line
 
 MODEL_URIS = ("runs:/", "models:/")
 
@@ -50,7 +50,7 @@ def resolve(cfg: Config) -> Pretrained | None:
                               f"({', '.join(BACKBONES)}), not for {name}")
         return Pretrained(spec, f"ImageNet weights of keras.applications {application.application}", weights=spec)
     if spec.startswith(MODEL_URIS):
-        from .. import tracking
+        from . import tracking
         tracking.configure(cfg.tracking)
         try:
             source = tracking.load_model(spec)
