@@ -68,3 +68,44 @@ class _BatchLoss(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         tracking.log_series("probe.batch_loss", self.curve)
+
+
+@register_probe
+def epochs_to_accuracy(data: ProbeData, threshold: float = 0.85, window: float = 0.25, every: int = 10):
+    """The first point, in epochs, at which the training accuracy of the last ``window`` of an epoch's
+    batches (a plain mean, no smoothing lag beyond the window) reaches ``threshold``
+    (``probe.epochs_to_accuracy``, absent if never; ``probe.epochs_run``), as Krizhevsky et al. count
+    epochs to a training error; the windowed curve as ``probe.train_accuracy_window``."""
+    return _EpochsToAccuracy(threshold, window, every)
+
+
+class _EpochsToAccuracy(keras.callbacks.Callback):
+    def __init__(self, threshold, window, every):
+        super().__init__()
+        self.threshold, self.window, self.every = threshold, window, every
+        self.step, self.previous, self.reached, self.curve, self.recent = 0, 0.0, None, [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.previous = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        running = (logs or {}).get("accuracy")
+        if running is None:
+            return
+        value = (batch + 1) * float(running) - batch * self.previous   # this batch's own accuracy
+        self.previous = float(running)
+        per_epoch = self.params.get("steps") or 1
+        size = max(1, round(self.window * per_epoch))
+        self.recent = (self.recent + [value])[-size:]
+        self.step += 1
+        mean = sum(self.recent) / len(self.recent)
+        if self.reached is None and len(self.recent) == size and mean >= self.threshold:
+            self.reached = self.step / per_epoch
+        if self.step % self.every == 0:
+            self.curve.append((self.step, mean))
+
+    def on_train_end(self, logs=None):
+        per_epoch = self.params.get("steps") or 1
+        tracking.log_series("probe.train_accuracy_window", self.curve)
+        tracking.log_metrics({"probe.accuracy_threshold": self.threshold, "probe.epochs_run": self.step / per_epoch,
+                              "probe.epochs_to_accuracy": self.reached})

@@ -16,6 +16,7 @@ from .rules import Stat
 
 MODES = ("smoke", "default", "full")
 SEEDS = {"smoke": (42, 7), "default": (42, 7, 1), "full": (42, 7, 1, 2, 3)}
+TUNING_SEED = 1000   # tuning runs on a seed of its own: no measured seed is the one a value was chosen on
 
 STUDIES: dict[str, type] = {}
 
@@ -30,17 +31,25 @@ def register_study(cls):
 
 @dataclass(frozen=True)
 class Claim:
-    statement: str      # the lecture's statement
+    statement: str      # the lecture's statement, as the study tests it
     quantity: str       # what settles it
+    notes: str = ""     # the notes' own words: a key of notes.QUOTES
+    setting: str = ""   # the lecture's setting, where the study's differs (said beside the one used)
 
 
 @dataclass(frozen=True)
 class Tuning:
-    """A config key chosen per condition on validation: every value runs on the first seed, the best
-    mean best_val_accuracy wins, the remaining seeds run at that value only."""
+    """A config key chosen per condition on :data:`TUNING_SEED`'s validation split, then every measured
+    seed runs at the chosen value. ``metric`` ranks the trials (``lower``: fewer is better; a trial
+    without the metric ranks last); where the best value is at an end of the grid, the grid grows past
+    that end (geometrically, ``extend`` times at most), so that a chosen value has a tried neighbour
+    on each side unless ``extend`` runs out."""
 
     key: str
     values: tuple
+    metric: str = "best_val_accuracy"
+    lower: bool = False
+    extend: int = 2
 
 
 @dataclass
@@ -52,6 +61,7 @@ class Plan:
     budget: str
     seeds: tuple = ()             # () -> SEEDS[mode]
     tune: Tuning | None = None
+    grow: bool = True             # let a tuned grid grow past its ends (smoke mode: no)
 
 
 @dataclass
@@ -61,6 +71,10 @@ class Finding:
     verdict: str        # supported | not supported | inconclusive
     rule: str           # how the verdict follows from the numbers
     claim_id: str = ""
+    statistic: str = ""  # the per-seed values the verdict was decided on
+    notes: str = ""
+    setting: str = ""
+    quantity: str = ""
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -79,6 +93,7 @@ class Results:
     members: dict = field(default_factory=dict)
     chosen: dict = field(default_factory=dict)
     measured: dict = field(default_factory=dict)
+    tried: dict = field(default_factory=dict)
     _series: dict = field(default_factory=dict)
 
     @property
@@ -147,7 +162,8 @@ class Study:
 
     def found(self, claim_id: str, measured: str, verdict: tuple[str, str]) -> Finding:
         claim = self.claims[claim_id]
-        return Finding(claim.statement, measured, verdict[0], verdict[1], claim_id)
+        return Finding(claim.statement, measured, verdict[0], verdict[1], claim_id,
+                       verdict[2] if len(verdict) > 2 else "", claim.notes, claim.setting, claim.quantity)
 
     def measurements(self, mode: str, overrides: dict) -> dict:
         """Measurements taken without training (timings, fresh networks): ``{label: {key: [values]}}``."""
@@ -155,9 +171,10 @@ class Study:
 
 
 def small_cnn_base(train: int, val: int, epochs: int, width: int) -> dict:
-    """The config base of a study that trains a small CNN without dropout on ``train`` images, validated
-    on ``val`` carved from them."""
-    return {"model.name": "cnn", "model.width": width, "model.dropout": 0.0, "train.epochs": epochs,
+    """The config base of a study that trains a small CNN without dropout and without normalization
+    (BatchNorm is itself a regularizer) on ``train`` images, validated on ``val`` carved from them."""
+    return {"model.name": "cnn", "model.width": width, "model.dropout": 0.0, "model.normalization": "none",
+            "train.epochs": epochs,
             "train.batch_size": 64, "data.limit_train": train + val, "data.validation_size": val}
 
 

@@ -6,7 +6,7 @@ import math
 from ...evaluation import plots
 from ..sweeps import Point
 from .base import Claim, Plan, Results, Study, register_study
-from .rules import Stat, at_least, both, exceeds, no_worse
+from .rules import NOT_SUPPORTED, Stat, Verdict, at_least, both, exceeds, no_worse
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, rates)
     "smoke": (1500, 500, 1, (1e-5, 5e-4, 1.0)),
@@ -32,14 +32,15 @@ class LearningRate(Study):
     claims = {
         "u-curve": Claim("The final result is best at an intermediate rate: worse both below and above",
                          "best validation accuracy over rates: the best rate is interior and beats both ends "
-                         "beyond the seed-to-seed spread"),
+                         "beyond the seed-to-seed spread", "lr-large"),
         "too-small": Claim("Too small a rate: the loss falls, but slowly; the budget ends short of a good model",
                            "best validation accuracy, the lecture's default rate minus the smallest, at least 5 "
-                           "points"),
+                           "points", "lr-slow"),
         "too-large": Claim("Too large a rate: the loss blows up",
-                           "final over first batch loss at the largest rate (diverged counts as infinite)"),
+                           "final over first batch loss at the largest rate (diverged counts as infinite)", "lr-large"),
         "adam-default": Claim("Adam with a learning rate of 1e-3 or 5e-4 is a great starting point",
-                              f"best validation accuracy at {DEFAULT_RATE:g}, within 1 point of the best rate's"),
+                              f"best validation accuracy at {DEFAULT_RATE:g}, within 1 point of the best rate's",
+                              "lr-small", "the notes give 0.0005 as an example; the slides say Adam at 1e-3 or 5e-4"),
     }
 
     def plan(self, mode: str) -> Plan:
@@ -54,7 +55,7 @@ class LearningRate(Study):
                                   "MLP, rates " + ", ".join(f"{r:g}" for r in rates))
 
     def _rates(self, r: Results) -> list[float]:
-        return [float(row_label[3:]) for row_label in r.members]
+        return sorted(float(row_label[3:]) for row_label in r.members)
 
     def findings(self, r: Results) -> list:
         rates = self._rates(r)
@@ -64,7 +65,7 @@ class LearningRate(Study):
         interior = rates[0] < best < rates[-1]
         u_curve = both(exceeds(val[best], val[rates[0]]), exceeds(val[best], val[rates[-1]]))
         if not interior:
-            u_curve = ("not supported", f"the best rate is at an end of the grid; {u_curve[1]}")
+            u_curve = Verdict(NOT_SUPPORTED, f"the best rate is at an end of the grid; {u_curve[1]}", u_curve[2])
         out = [self.found("u-curve", f"best validation accuracy by rate: {shown}; best {best:g}", u_curve)]
         default = val.get(DEFAULT_RATE, Stat())
         out.append(self.found("too-small", f"{DEFAULT_RATE:g}: {default.show(3, 100, '%')}, {rates[0]:g}: "

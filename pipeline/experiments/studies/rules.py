@@ -1,19 +1,35 @@
-"""Verdict rules: pure functions of measured numbers, each able to say "not supported".
+"""Verdict rules: pure functions of per-seed numbers, each able to say "not supported".
 
-A measured quantity is a :class:`Stat`: its value on every seed (or every repeat of a timing). A rule
-on one quantity against a threshold is met only when every seed meets it and refuted only when every
-seed fails it; a comparison of two quantities is decided only when the difference of their means is
-larger than the seed-to-seed spread (the larger range of the two); anything else is "inconclusive".
+One rule, written once (docs/studies/index.md states it): every claim is settled by one quantity per
+seed, where a seed fixes the split, the order and the initialization of every condition alike, so two
+conditions compare seed by seed (a *paired* difference or ratio). The values are **consistently above**
+a bound when every seed's value is above it, or when the one-sided 95% t-bound of their mean is (so a
+claim does not get harder to decide merely because more seeds ran). A claim is
+
+- **supported** when its quantity is consistently on the claimed side of the null value and its mean
+  reaches the minimum effect the claim asks for;
+- **not supported** when its quantity is consistently short of the minimum effect;
+- **inconclusive** otherwise, and always with fewer than two seeds (measured, not diverged).
+
+A seed that never reached a target counts with the steps it ran (a bound, which stays on the side it
+bounds); an infinite value is above every bound and makes the t-bound undefined, so only the every-seed
+test applies.
 """
 from __future__ import annotations
 
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
-Verdict = tuple[str, str]   # (verdict, the rule in words)
+CONFIDENCE = 0.95
+
+
+class Verdict(NamedTuple):
+    verdict: str       # supported | not supported | inconclusive
+    rule: str          # the rule in words, with its bounds
+    statistic: str = ""  # the per-seed values it was decided on, their mean and t-bound
 
 
 @dataclass(frozen=True)
@@ -47,9 +63,24 @@ class Stat:
         return max(self.values) if self.values else None
 
     @property
+    def finite(self) -> bool:
+        return all(map(math.isfinite, self.values))
+
+    @property
     def spread(self) -> float:
-        """Range over seeds (0 for one value)."""
-        return (self.high - self.low) if self.values and all(map(math.isfinite, self.values)) else 0.0
+        """Range over seeds (0 for one value, inf when a value is infinite and the others are not)."""
+        if not self.values:
+            return 0.0
+        return (self.high - self.low) if self.finite else (0.0 if len(set(self.values)) == 1 else math.inf)
+
+    def bound(self, upper: bool = False) -> float | None:
+        """The one-sided 95% t-bound of the mean (lower unless ``upper``); None below two finite values."""
+        if self.n < 2 or not self.finite:
+            return None
+        from scipy import stats
+        sd = math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (self.n - 1))
+        half = stats.t.ppf(CONFIDENCE, self.n - 1) * sd / math.sqrt(self.n)
+        return self.mean + half if upper else self.mean - half
 
     def map(self, fn: Callable[[float], float]) -> "Stat":
         return Stat(tuple(fn(v) for v in self.values), self.seeds)
@@ -65,13 +96,20 @@ class Stat:
             return f"{mean} (all {self.n} seeds)"
         return f"{mean} ({fmt(self.low * scale, digits)}-{fmt(self.high * scale, digits)}{unit}, n={self.n})"
 
+    def per_seed(self, digits: int = 3) -> str:
+        """``42: 0.093, 7: 0.269, 1: 0.08`` (by position where the seeds are not named)."""
+        names = self.seeds or tuple(f"#{i + 1}" for i in range(self.n))
+        return ", ".join(f"{k}: {fmt(v, digits)}" for k, v in zip(names, self.values))
+
     __str__ = show
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return "inf" if value == math.inf else f"{value:.{digits}g}"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{digits}g}"
 
 
 def _stat(value) -> Stat:
@@ -80,90 +118,142 @@ def _stat(value) -> Stat:
     return Stat.of([value])
 
 
+def consistently_above(s: Stat, bound: float, strict: bool = True) -> bool:
+    """Every seed above ``bound`` (``>=`` unless strict), or the lower t-bound of the mean above it."""
+    every = all((v > bound) if strict else (v >= bound) for v in s.values)
+    low = s.bound()
+    return s.n >= 2 and (every or (low is not None and low > bound))
+
+
+def consistently_below(s: Stat, bound: float, strict: bool = True) -> bool:
+    return consistently_above(s.map(lambda v: -v), -bound, strict)
+
+
+def statistic(s: Stat, what: str = "per seed") -> str:
+    """The evidence a verdict was decided on: each seed's value, the mean and its two t-bounds."""
+    if not s.values:
+        return "not measured"
+    low, high = s.bound(), s.bound(upper=True)
+    bounds = f"; one-sided 95% t-bounds {fmt(low, 3)} / {fmt(high, 3)}" if low is not None else ""
+    return f"{what}: {s.per_seed()}; mean {fmt(s.mean, 3)}{bounds}"
+
+
+def _too_few(s: Stat) -> str | None:
+    if not s.values:
+        return "not measured"
+    return "fewer than two seeds: no verdict from one" if s.n < 2 else None
+
+
+def decide(d: Stat, null: float, effect: float | None = None, what: str = "per seed", higher: bool = True) -> Verdict:
+    """The one rule: supported when ``d`` is consistently beyond ``null`` (above it, or below it with
+    ``higher=False``) and its mean reaches ``effect`` (default: the null); not supported when ``d`` is
+    consistently short of ``effect``; else inconclusive."""
+    effect = null if effect is None else effect
+    side, other = ("above", "below") if higher else ("below", "above")
+    rule = (f"supported if consistently {side} {null:g}" + (f" with a mean {'at least' if higher else 'at most'} "
+                                                            f"{effect:g}" if effect != null else "")
+            + f"; not supported if consistently {other} {effect:g}; else inconclusive")
+    why = _too_few(d)
+    if why:
+        return Verdict(INCONCLUSIVE, f"{rule} ({why})", statistic(d, what))
+    beyond = consistently_above if higher else consistently_below
+    short = consistently_below if higher else consistently_above
+    reaches = (d.mean >= effect) if higher else (d.mean <= effect)
+    if beyond(d, null) and reaches:
+        verdict = SUPPORTED
+    elif short(d, effect):
+        verdict = NOT_SUPPORTED
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict(verdict, rule, statistic(d, what))
+
+
+def paired(a: Stat, b: Stat) -> Stat:
+    """``a - b`` seed by seed (seeds missing from either are left out)."""
+    return per_seed(lambda x, y: x - y, a, b)
+
+
 def at_least(value: Stat | float | None, supported: float, refuted: float) -> Verdict:
-    """Supported if every seed is ``>= supported``; not supported if every seed is ``< refuted``."""
-    return _bound(value, supported, refuted, above=True)
+    """Supported if consistently ``>= supported``; not supported if consistently ``< refuted``."""
+    return _bound(_stat(value), supported, refuted, above=True)
 
 
 def at_most(value: Stat | float | None, supported: float, refuted: float) -> Verdict:
-    """Supported if every seed is ``<= supported``; not supported if every seed is ``> refuted``."""
-    return _bound(value, supported, refuted, above=False)
+    """Supported if consistently ``<= supported``; not supported if consistently ``> refuted``."""
+    return _bound(_stat(value), supported, refuted, above=False)
 
 
-def _bound(value: Stat | float | None, supported: float, refuted: float, above: bool) -> Verdict:
-    s = _stat(value)
+def _bound(s: Stat, supported: float, refuted: float, above: bool) -> Verdict:
     keep, fail = (">=", "<") if above else ("<=", ">")
-    rule = (f"supported if {keep} {supported:g} on every seed, not supported if {fail} {refuted:g} on every seed, "
+    rule = (f"supported if consistently {keep} {supported:g}, not supported if consistently {fail} {refuted:g}, "
             "else inconclusive")
-    if not s.values:
-        return INCONCLUSIVE, rule + " (not measured)"
-    if (s.low >= supported) if above else (s.high <= supported):
-        return SUPPORTED, rule
-    refuted_on_every_seed = s.high < refuted if above else s.low > refuted
-    return (NOT_SUPPORTED if refuted_on_every_seed else INCONCLUSIVE), rule
+    why = _too_few(s)
+    if why:
+        return Verdict(INCONCLUSIVE, f"{rule} ({why})", statistic(s))
+    keeps, fails = (consistently_above, consistently_below) if above else (consistently_below, consistently_above)
+    if keeps(s, supported, strict=False):
+        return Verdict(SUPPORTED, rule, statistic(s))
+    return Verdict(NOT_SUPPORTED if fails(s, refuted) else INCONCLUSIVE, rule, statistic(s))
 
 
 def within(value: Stat | float | None, low: float, high: float, factor: float = 4.0) -> Verdict:
-    """Supported if every seed is in ``[low, high]``; not supported if every seed is more than
-    ``factor`` times outside that band."""
+    """Supported if consistently in ``[low, high]``; not supported if consistently below ``low / factor``
+    or consistently above ``high * factor``."""
     s = _stat(value)
-    rule = (f"supported if in [{low:g}, {high:g}] on every seed, not supported if below {low / factor:g} or "
-            f"above {high * factor:g} on every seed, else inconclusive")
-    if not s.values:
-        return INCONCLUSIVE, rule + " (not measured)"
-    if all(low <= v <= high for v in s.values):
-        return SUPPORTED, rule
-    far = all(v < low / factor or v > high * factor for v in s.values)
-    return (NOT_SUPPORTED if far else INCONCLUSIVE), rule
+    rule = (f"supported if consistently in [{low:g}, {high:g}], not supported if consistently below "
+            f"{low / factor:g} or consistently above {high * factor:g}, else inconclusive")
+    why = _too_few(s)
+    if why:
+        return Verdict(INCONCLUSIVE, f"{rule} ({why})", statistic(s))
+    if consistently_above(s, low, strict=False) and consistently_below(s, high, strict=False):
+        return Verdict(SUPPORTED, rule, statistic(s))
+    far = consistently_below(s, low / factor) or consistently_above(s, high * factor)
+    return Verdict(NOT_SUPPORTED if far else INCONCLUSIVE, rule, statistic(s))
 
 
 def exceeds(a: Stat, b: Stat, min_effect: float = 0.0) -> Verdict:
-    """``a`` is larger than ``b`` by at least ``min_effect``, beyond the seed-to-seed spread.
+    """``a`` is larger than ``b``, seed by seed, by at least ``min_effect`` on average."""
+    return decide(paired(a, b), 0.0, min_effect, "difference per seed")
 
-    Supported if ``mean(a) - mean(b)`` exceeds both the spread and ``min_effect``; not supported if it
-    falls short of ``min_effect`` by more than the spread; otherwise inconclusive (the difference is
-    within what another seed could change). Needs two seeds of each to call it.
-    """
-    spread = max(a.spread, b.spread)
-    rule = (f"supported if the difference of means exceeds the seed-to-seed spread ({fmt(spread, 3)})"
-            + (f" and {min_effect:g}" if min_effect else "")
-            + f"; not supported if it is below {min_effect:g} by more than the spread; else inconclusive")
-    if not a.values or not b.values:
-        return INCONCLUSIVE, rule + " (not measured)"
-    if a.n < 2 or b.n < 2:
-        return INCONCLUSIVE, rule + " (one seed: no spread to judge by)"
-    d = a.mean - b.mean
-    if math.isinf(d):
-        return (SUPPORTED if d > 0 else NOT_SUPPORTED), rule
-    if d > spread and d >= min_effect:
-        return SUPPORTED, rule
-    return (NOT_SUPPORTED if d < min_effect - spread else INCONCLUSIVE), rule
+
+def above(value: Stat, threshold: float, effect: float | None = None) -> Verdict:
+    """``value`` is consistently above ``threshold`` (with a mean of at least ``effect``)."""
+    return decide(value, threshold, effect)
+
+
+def no_worse(a: Stat, b: Stat, margin: float) -> Verdict:
+    """``a`` is less than ``margin`` below ``b``, seed by seed."""
+    return decide(paired(a, b), -margin, what="difference per seed")
 
 
 def similar(stats: dict[str, Stat], tolerance: float) -> Verdict:
-    """All means lie within ``tolerance`` of each other (supported), or their range exceeds the
-    tolerance by more than the largest seed-to-seed spread (not supported)."""
-    rule = (f"supported if every mean lies within {tolerance:g} of the others, not supported if the range of "
-            "means exceeds that by more than the seed-to-seed spread, else inconclusive")
-    measured = [s for s in stats.values() if s.values]
-    if len(measured) < 2:
-        return INCONCLUSIVE, rule + " (not measured)"
-    means = [s.mean for s in measured]
-    width, spread = max(means) - min(means), max(s.spread for s in measured)
-    if width <= tolerance:
-        return SUPPORTED, rule
-    return (NOT_SUPPORTED if width > tolerance + spread else INCONCLUSIVE), rule
+    """Every pair of conditions differs, seed by seed, by less than ``tolerance`` (supported), or some
+    pair consistently by more (not supported). The statistic shown is the pair furthest apart."""
+    rule = (f"supported if every pair's difference per seed is consistently within ±{tolerance:g}, not supported "
+            f"if some pair's is consistently beyond ±{tolerance:g}, else inconclusive")
+    diffs = {(x, y): paired(stats[x], stats[y]) for x, y in itertools.combinations(stats, 2)}
+    diffs = {k: d for k, d in diffs.items() if d.values}
+    if not diffs:
+        return Verdict(INCONCLUSIVE, rule + " (not measured)", "")
+    (x, y), widest = max(diffs.items(), key=lambda kv: abs(kv[1].mean))
+    shown = statistic(widest, f"{x} minus {y} per seed")
+    if any(d.n < 2 for d in diffs.values()):
+        return Verdict(INCONCLUSIVE, rule + " (fewer than two seeds: no verdict from one)", shown)
+    if any(consistently_above(d, tolerance) or consistently_below(d, -tolerance) for d in diffs.values()):
+        return Verdict(NOT_SUPPORTED, rule, shown)
+    inside = all(consistently_above(d, -tolerance) and consistently_below(d, tolerance) for d in diffs.values())
+    return Verdict(SUPPORTED if inside else INCONCLUSIVE, rule, shown)
 
 
-def paired_ratio(slow: list[float | None], fast: list[float | None], slow_ran: list[float | None]
-                 ) -> tuple[Stat, bool]:
+def paired_ratio(slow: list[float | None], fast: list[float | None], slow_ran: list[float | None],
+                 seeds: list[str] | None = None) -> tuple[Stat, bool]:
     """Per seed, how many times more steps ``slow`` needed than ``fast`` to reach a target.
 
     A slow run that never reached it counts with the steps it ran, so its ratio is a lower bound (the
     flag says some ratio is one). Seeds where the fast run never reached the target are left out.
     """
-    ratios, bound = [], False
-    for s, f, ran in zip(slow, fast, slow_ran):
+    ratios, names, bound = [], [], False
+    for i, (s, f, ran) in enumerate(zip(slow, fast, slow_ran)):
         if not f:
             continue
         if s is None:
@@ -171,45 +261,18 @@ def paired_ratio(slow: list[float | None], fast: list[float | None], slow_ran: l
                 continue
             s, bound = ran, True
         ratios.append(s / f)
-    return Stat.of(ratios), bound
-
-
-def above(value: Stat, threshold: float) -> Verdict:
-    """The mean is above ``threshold`` by more than the seed-to-seed spread (supported), or below it by
-    more than the spread (not supported); needs two seeds."""
-    rule = (f"supported if the mean exceeds {threshold:g} by more than the seed-to-seed spread "
-            f"({fmt(value.spread, 3)}), not supported if it is below {threshold:g} by more than the spread, "
-            "else inconclusive")
-    if value.n < 2:
-        return INCONCLUSIVE, rule + (" (not measured)" if not value.n else " (one seed: no spread to judge by)")
-    d = value.mean - threshold
-    if d > value.spread:
-        return SUPPORTED, rule
-    return (NOT_SUPPORTED if d < -value.spread else INCONCLUSIVE), rule
-
-
-def no_worse(a: Stat, b: Stat, margin: float) -> Verdict:
-    """``a`` is at most ``margin`` below ``b``: supported if even with the spread it is; not supported if
-    even with the spread it is more than ``margin`` below."""
-    spread = max(a.spread, b.spread)
-    rule = (f"supported if the mean is less than {margin:g} below the other's by more than the seed-to-seed "
-            f"spread ({fmt(spread, 3)}), not supported if it is more than {margin:g} below by more than the "
-            "spread, else inconclusive")
-    if a.n < 2 or b.n < 2:
-        return INCONCLUSIVE, rule + " (fewer than two seeds)"
-    worse = b.mean - a.mean
-    if worse + spread < margin:
-        return SUPPORTED, rule
-    return (NOT_SUPPORTED if worse - spread > margin else INCONCLUSIVE), rule
+        names.append(seeds[i] if seeds else "")
+    return Stat.of(ratios, names if seeds else None), bound
 
 
 def both(first: Verdict, second: Verdict, joiner: str = "and") -> Verdict:
     """Supported if both are; not supported if either is not; else inconclusive."""
     verdicts = (first[0], second[0])
     rule = f"({first[1]}) {joiner} ({second[1]})"
+    shown = " | ".join(v.statistic for v in (first, second) if isinstance(v, Verdict) and v.statistic)
     if NOT_SUPPORTED in verdicts:
-        return NOT_SUPPORTED, rule
-    return (SUPPORTED if verdicts == (SUPPORTED, SUPPORTED) else INCONCLUSIVE), rule
+        return Verdict(NOT_SUPPORTED, rule, shown)
+    return Verdict(SUPPORTED if verdicts == (SUPPORTED, SUPPORTED) else INCONCLUSIVE, rule, shown)
 
 
 def per_seed(fn: Callable[..., float | None], *stats: Stat) -> Stat:
@@ -221,3 +284,14 @@ def per_seed(fn: Callable[..., float | None], *stats: Stat) -> Stat:
         common = [k for k in stats[0].seeds if all(k in d for d in by_seed[1:])]
         return Stat.of((fn(*(d[k] for d in by_seed)) for k in common), common)
     return Stat.of(fn(*values) for values in zip(*(s.values for s in stats)))
+
+
+def matches(found: dict, expected: dict) -> Verdict:
+    """Facts, not seeds (a dataset's size): supported if every one is as stated, not supported if any
+    differs, inconclusive if one could not be read."""
+    rule = "supported if every fact is as stated, not supported if any differs, else inconclusive"
+    shown = "; ".join(f"{k}: {fmt(found.get(k), 6)} (stated {fmt(v, 6)})" for k, v in expected.items())
+    if any(found.get(k) is None for k in expected):
+        return Verdict(INCONCLUSIVE, rule + " (not measured)", shown)
+    same = all(float(found[k]) == float(v) for k, v in expected.items())
+    return Verdict(SUPPORTED if same else NOT_SUPPORTED, rule, shown)
