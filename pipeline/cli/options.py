@@ -103,6 +103,11 @@ def _param(key: str) -> str:
     return key.replace(".", "__")
 
 
+def given(kwargs: dict, key: str) -> bool:
+    """Whether a command line sets config ``key`` (its own option or ``--set``), before resolve_config."""
+    return kwargs.get(_param(key)) is not None or any(s.startswith(f"{key}=") for s in kwargs.get("sets", ()))
+
+
 def key_option(key: str):
     """A click option for a config key: flag, type and help all derived from the config's field."""
     flags = FLAG_NAMES.get(key, (f"--{key.rpartition('.')[2].replace('_', '-')}",))

@@ -1,46 +1,103 @@
-"""Serving commands: serve (TF Serving REST API) and predict (image files)."""
+"""Serving commands: serve (TF Serving REST API and the Open Inference Protocol) and predict (image files)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from .options import cli, config_options, resolve_config
+from .options import cli, config_options, given, resolve_config
 
 
-def _served_model(cfg, model_dir):
+def _models(cfg, model_dir, named: bool, policy=None) -> list:
+    """The models a bare command serves: ``model_dir``'s; else the registered model's champion export when
+    the command names it; else every model name under the export folder, the configured model's champion
+    exported first when it has one."""
+    from ..errors import TrackingError
     from ..export.stage import champion_export
-    from ..serving.model import ServedModel
-    return ServedModel(model_dir or champion_export(cfg), name=cfg.tracking.registered_model if not model_dir
-                       else None)
+    from ..serving.model import ServedModel, VersionPolicy
+    from ..serving.repository import discover
+    policy = policy or VersionPolicy()
+    if model_dir:
+        return discover(model_dir, policy)
+    name = cfg.tracking.registered_model
+    if named:
+        return [ServedModel(champion_export(cfg), name=name, policy=policy)]
+    try:
+        champion_export(cfg)
+    except TrackingError as e:
+        if not (Path(cfg.export.dir).is_dir() and any(Path(cfg.export.dir).iterdir())):
+            raise TrackingError(f"{e}; and nothing is exported under {cfg.export.dir}/") from None
+    return discover(cfg.export.dir, policy)
+
+
+def _champion_reader(cfg):
+    """The registry's champion version of a model name, read from the configured store at each poll."""
+    from .. import tracking
+    tracking.configure(cfg.tracking)
+
+    def champion_of(name: str) -> str | None:
+        found = tracking.champion(name)
+        return found[0] if found else None
+    return champion_of
 
 
 @cli.command()
 @config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir")
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
-              help="An export folder <dir>/<name> or <dir>/<name>/<version> (default: the champion's export).")
+              help="An export folder: <dir> with several model names, <dir>/<name> or <dir>/<name>/<version> "
+                   "(default: every model under the export folder; the registered model's when named).")
+@click.option("--model-config", type=click.Path(exists=True, dir_okay=False),
+              help="A model config file (YAML, TF Serving's fields): names, base paths, version policies, labels.")
+@click.option("--versions", "policy", default="all", show_default=True,
+              help="Versions served per model: all, latest:N or specific:V1,V2 (TF Serving's version policy).")
+@click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="Re-read the model folders (and the champion alias) this often; 0: never.")
+@click.option("--batch-max-size", default=0, show_default=True, type=click.IntRange(0, 1024),
+              help="Join concurrent requests into model calls of up to this many images; 0: no batching.")
+@click.option("--batch-timeout-ms", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="How long a batch waits for more requests after its first one.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
-def serve(model_dir, host, port, **kwargs):
-    """Serve the SavedModel over the TensorFlow Serving REST API."""
+def serve(model_dir, model_config, policy, poll_seconds, batch_max_size, batch_timeout_ms, host, port, **kwargs):
+    """Serve SavedModels over the TensorFlow Serving REST API and the Open Inference Protocol."""
     from ..serving.app import serve as run_server
-    model = _served_model(resolve_config(kwargs), model_dir)
-    click.echo(f"serving {model.name} versions {', '.join(sorted(model.versions, key=int))} at "
-               f"http://{host}:{port}/v1/models/{model.name}", err=True)
-    run_server(model, host, port)
+    from ..serving.batching import Batcher
+    from ..serving.model import VersionPolicy
+    from ..serving.repository import ModelRepository, from_config_file
+    named = given(kwargs, "tracking.registered_model")
+    cfg = resolve_config(kwargs)
+    policy = VersionPolicy.parse(policy)
+    models = from_config_file(model_config, policy) if model_config else _models(cfg, model_dir, named, policy)
+    uses_store = not model_dir and not model_config
+    repository = ModelRepository(models, _champion_reader(cfg) if uses_store else None)
+    batcher = Batcher(batch_max_size, batch_timeout_ms / 1000) if batch_max_size else None
+    click.echo(f"serving {repository.describe()} at http://{host}:{port}/v1/models/", err=True)
+    run_server(repository, host, port, batcher, poll_seconds or None, echo=lambda line: click.echo(line, err=True))
+
+
+def _predicting_model(cfg, model_dir, named: bool):
+    """The one model predict uses: the only one there, or the most recently exported (said on stderr)."""
+    models = _models(cfg, model_dir, named)
+    if len(models) == 1:
+        return models[0]
+    newest = max(models, key=lambda m: m.version().path.stat().st_mtime)
+    click.echo(f"using {newest.name} version {newest.latest}, the most recently exported of "
+               f"{', '.join(m.name for m in models)} (--model-dir to choose)", err=True)
+    return newest
 
 
 @cli.command()
 @config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--model-dir", type=click.Path(exists=True, file_okay=False),
-              help="An export folder (default: the champion's export).")
+              help="An export folder (default: the only model exported, or the most recently exported).")
 @click.option("--invert/--no-invert", default=None,
               help="Invert dark-on-white drawings (default: detect from the image border).")
 def predict(paths, model_dir, invert, **kwargs):
     """Predict the class of image files (PNG/JPEG/GIF/BMP, any size, RGB or gray) or folders of them."""
     from ..serving.images import predict_files
-    model = _served_model(resolve_config(kwargs), model_dir)
+    named = given(kwargs, "tracking.registered_model")
+    model = _predicting_model(resolve_config(kwargs), model_dir, named)
     rows = predict_files(list(paths), model.version(), invert)
     if not rows:
         raise click.UsageError("no files to predict")

@@ -5,14 +5,18 @@ Open Inference Protocol's endpoints beside it (oip.py).
     GET  /v1/models/NAME[/versions/V]             version status
     GET  /v1/models/NAME[/versions/V]/metadata    signature definitions
     POST /v1/models/NAME[/versions/V]:predict     {"instances": [...]} or {"inputs": ...}
+         (/labels/LABEL in place of /versions/V: the version a label such as champion points to)
     GET  /v2/health/live | ready, /v2/models/...  the Open Inference Protocol (KServe v2)
     GET  /metrics                                 Prometheus metrics (metrics.py)
 
 Errors answer ``{"error": "..."}`` with a 4xx status; the server keeps serving whatever it is sent. On
 SIGTERM (or Ctrl-C) readiness turns false at once, the requests in flight finish, then the server exits.
+The models are a :class:`~.repository.ModelRepository`: several names, versions loaded and unloaded while
+the server runs (``poll_seconds``); with ``batcher`` concurrent predictions share model calls.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -27,13 +31,15 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .batching import Batcher
 from .metrics import ServingMetrics, TimedRequests
 from .model import ServedModel
 from .oip import OpenInference
+from .repository import ModelRepository
 from .requests import RequestError, format_response, parse_body, parse_predict, read_json
 
 PAGE = Path(__file__).parent / "page"
-PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
+PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                   r"(?:/(?P<metadata>metadata)|:(?P<verb>[A-Za-z]+))?$")
 
 
@@ -45,11 +51,17 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message}, status)
 
 
-def create_app(model: ServedModel) -> Starlette:
-    """The ASGI app serving every version of ``model``."""
-    api, oip = _Api(model), OpenInference(model)
-    metrics = ServingMetrics(model.name, lambda: oip.ready)
-    page = (PAGE / "index.html").read_text().replace("{{MODEL}}", html.escape(model.name))
+def create_app(models: ModelRepository | ServedModel, batcher: Batcher | None = None,
+               poll_seconds: float | None = None, echo=lambda line: None) -> Starlette:
+    """The ASGI app serving every version of every model in ``models``; ``poll_seconds``: re-read the
+    base paths that often while the app runs (new versions loaded, dropped ones unloaded)."""
+    repository = models if isinstance(models, ModelRepository) else ModelRepository([models])
+    call = batcher or _unbatched
+    api, oip = _Api(repository, call), OpenInference(repository, call)
+    metrics = ServingMetrics(repository, lambda: oip.ready)
+    if batcher is not None:
+        batcher.observe = metrics.batch_sizes.observe
+    page = (PAGE / "index.html").read_text().replace("{{MODEL}}", html.escape(repository.name))
 
     async def index(request: Request) -> Response:
         return HTMLResponse(page)
@@ -60,6 +72,13 @@ def create_app(model: ServedModel) -> Starlette:
     async def server_error(request: Request, exc) -> Response:
         return _error(f"internal error: {type(exc).__name__}", 500)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        stop = repository.poll(poll_seconds, echo) if poll_seconds else None
+        yield
+        if stop is not None:
+            stop.set()
+
     methods = ["GET", "POST", "PUT", "DELETE"]
     app = Starlette(routes=[Route("/", index), Mount("/page", StaticFiles(directory=PAGE), name="page"),
                             Route("/v1/models/{path:path}", api.models, methods=methods),
@@ -67,76 +86,74 @@ def create_app(model: ServedModel) -> Starlette:
                             Route("/v2/models/{path:path}", oip.models, methods=methods),
                             Route("/metrics", metrics.endpoint)],
                     middleware=[Middleware(TimedRequests, metrics=metrics)],
-                    exception_handlers={404: not_found, 500: server_error})
+                    exception_handlers={404: not_found, 500: server_error}, lifespan=lifespan)
     app.state.inference = oip  # its ``ready`` flag: the server turns it off when told to stop
     return app
 
 
-class _Api:
-    """The TF Serving REST endpoints under ``/v1/models/`` for one served model."""
+async def _unbatched(signature, inputs):
+    return await run_in_threadpool(signature, inputs)
 
-    def __init__(self, model: ServedModel):
-        self.model = model
+
+class _Api:
+    """The TF Serving REST endpoints under ``/v1/models/``."""
+
+    def __init__(self, repository: ModelRepository, call):
+        self.repository, self.call = repository, call
 
     async def models(self, request: Request) -> Response:
         match = PATH.match(request.path_params["path"])
         try:
             if match is None:
                 raise RequestError(f"unknown path /v1/models/{request.path_params['path']}", 404)
-            version = self.resolve(match)
+            model, version, served = self.repository.find(match["name"], match["version"], match["label"])
             if match["verb"]:
                 if match["verb"] != "predict":
                     raise RequestError(f"':{match['verb']}' is not supported; use ':predict'", 404)
                 if request.method != "POST":
                     raise RequestError(":predict takes POST", 405)
-                return await self.predict(request, version)
+                return await self.predict(request, served)
             if request.method != "GET":
                 raise RequestError(f"{request.method} is not allowed here; use GET", 405)
-            return _json(self.metadata(version) if match["metadata"] else self.status(match["version"]))
+            if match["metadata"]:
+                return _json(self.metadata(model, version, served))
+            pinned = match["version"] or (version if match["label"] else None)
+            return _json(self.status(model, pinned))
         except RequestError as e:
             return _error(str(e), e.status)
 
-    def resolve(self, match) -> str:
-        model = self.model
-        if match["name"] != model.name:
-            raise RequestError(f"model '{match['name']}' is not served; this server serves '{model.name}'", 404)
-        version = match["version"]
-        if version is not None and version not in model.versions:
-            raise RequestError(f"model '{model.name}' has no version {version}; versions: "
-                               f"{', '.join(sorted(model.versions, key=int))}", 404)
-        return version or model.latest
-
-    def status(self, version: str | None) -> dict:
-        versions = [version] if version else sorted(self.model.versions, key=int)
+    @staticmethod
+    def status(model: ServedModel, version: str | None) -> dict:
+        versions = [version] if version else sorted(model.versions, key=int)
         return {"model_version_status": [{"version": v, "state": "AVAILABLE",
                                           "status": {"error_code": "OK", "error_message": ""}} for v in versions]}
 
-    def metadata(self, version: str) -> dict:
-        served = self.model.version(version)
-        return {"model_spec": {"name": self.model.name, "signature_name": "", "version": version},
+    @staticmethod
+    def metadata(model: ServedModel, version: str, served) -> dict:
+        return {"model_spec": {"name": model.name, "signature_name": "", "version": version},
                 "metadata": {"signature_def": {"signature_def": {
                     k: s.as_json() for k, s in served.signatures.items()}}},
                 "trainlab": served.metadata}
 
-    async def predict(self, request: Request, version: str) -> Response:
+    async def predict(self, request: Request, served) -> Response:
         body = parse_body(await read_json(request))
-        served = self.model.version(version)
         name = body.get("signature_name") or "serving_default"
         if name not in served.signatures:
             raise RequestError(f"no signature '{name}'; signatures: {', '.join(sorted(served.signatures))}")
         signature = served.signatures[name]
         inputs, row = parse_predict(body, signature)
         try:
-            outputs = await run_in_threadpool(signature, inputs)
+            outputs = await self.call(signature, inputs)
         except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
             raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
         return _json(format_response(outputs, row))
 
 
-def serve(model: ServedModel, host: str = "127.0.0.1", port: int = 8501) -> None:
+def serve(models: ModelRepository, host: str = "127.0.0.1", port: int = 8501, batcher: Batcher | None = None,
+          poll_seconds: float | None = None, echo=lambda line: None) -> None:
     """Run the server until interrupted (SIGTERM or SIGINT: not ready at once, requests in flight finish)."""
     import uvicorn
-    app = create_app(model)
+    app = create_app(models, batcher, poll_seconds, echo)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     draining_server(config, app).run()
 

@@ -1,5 +1,6 @@
 """Prometheus metrics of the serving app (``GET /metrics``, the text format Prometheus scrapes): requests
-by API and status, their latency, and readiness. Each app keeps its own registry (prometheus-client's
+by model, API and status, their latency, the sizes of the batches the model ran, the versions loaded,
+and readiness. Each app keeps its own registry (prometheus-client's
 default one is process-wide: two apps in one process would collide)."""
 from __future__ import annotations
 
@@ -20,21 +21,36 @@ def api_of(path: str) -> str:
     return "page" if path == "/" else "other"
 
 
-class ServingMetrics:
-    """Counters, a latency histogram and a readiness gauge, updated by an ASGI middleware."""
+def model_of(path: str) -> str:
+    """The model name a request path addresses (``/v1/models/NAME...``, ``/v2/models/NAME...``), else ``""``."""
+    for prefix in ("/v1/models/", "/v2/models/"):
+        if path.startswith(prefix):
+            return path[len(prefix):].split("/", 1)[0].split(":", 1)[0]
+    return ""
 
-    def __init__(self, model_name: str, is_ready):
+
+class ServingMetrics:
+    """Counters, a latency histogram and a readiness gauge, updated by an ASGI middleware; batch sizes
+    (observed by the batcher) and the loaded versions (read from ``repository`` at each scrape)."""
+
+    def __init__(self, repository, is_ready):
         self.registry = CollectorRegistry()
+        self.repository = repository
         self.requests = Counter("trainlab_requests", "HTTP requests answered", ["model", "api", "status"],
                                 registry=self.registry)
         self.seconds = Histogram("trainlab_request_seconds", "Time to answer a request", ["model", "api"],
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch_sizes = Histogram("trainlab_batch_size", "Rows per model call of the batcher",
+                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=self.registry)
         ready = Gauge("trainlab_ready", "1 while the server takes requests, 0 once it is told to stop",
-                      ["model"], registry=self.registry)
-        ready.labels(model_name).set_function(lambda: float(is_ready()))
-        self.model_name = model_name
+                      registry=self.registry)
+        ready.set_function(lambda: float(is_ready()))
+        self.versions = Gauge("trainlab_loaded_versions", "Versions loaded, by model", ["model"],
+                              registry=self.registry)
 
     async def endpoint(self, request: Request) -> Response:
+        for name, model in self.repository.models.items():
+            self.versions.labels(name).set(len(model.versions))
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -57,5 +73,7 @@ class TimedRequests:
             await self.app(scope, receive, send_status)
         finally:
             m, api = self.metrics, api_of(scope["path"])
-            m.requests.labels(m.model_name, api, str(status[0])).inc()
-            m.seconds.labels(m.model_name, api).observe(time.perf_counter() - start)
+            model = model_of(scope["path"])
+            model = model if model in m.repository.models else ""  # unknown names: one series, not one each
+            m.requests.labels(model, api, str(status[0])).inc()
+            m.seconds.labels(model, api).observe(time.perf_counter() - start)

@@ -59,24 +59,129 @@ class ModelVersion:
         classes = self.signatures["serving_default"].outputs["probabilities"].shape[-1]
         self.class_names = self.metadata.get("class_names") or [str(i) for i in range(classes)]
 
+    def warm_up(self) -> None:
+        """One call of every pixel signature, so the first request does not pay for graph set-up."""
+        for signature in self.signatures.values():
+            key, info = next(iter(signature.inputs.items()))
+            if info.dtype != tf.string:
+                signature({key: np.zeros((1, *self.image_shape), info.dtype.as_numpy_dtype)})
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """Which versions under a base path are served, as TF Serving's ``model_version_policy``:
+    ``all``, ``latest:N`` (the N highest) or ``specific:1,3``."""
+
+    kind: str = "all"
+    numbers: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> VersionPolicy:
+        kind, _, rest = str(text).strip().partition(":")
+        try:
+            numbers = tuple(int(n) for n in rest.split(",") if n.strip())
+        except ValueError:
+            numbers = ()
+        if kind == "all" and not rest:
+            return cls("all")
+        if kind == "latest" and len(numbers) == 1 and numbers[0] >= 1:
+            return cls("latest", numbers)
+        if kind == "specific" and numbers:
+            return cls("specific", numbers)
+        raise TrackingError(f"version policy {text!r}: expected all, latest:N (N >= 1) or specific:V1,V2,...")
+
+    def select(self, versions: list[str]) -> list[str]:
+        ordered = sorted(versions, key=int)
+        if self.kind == "latest":
+            return ordered[-self.numbers[0]:]
+        if self.kind == "specific":
+            return [v for v in ordered if int(v) in self.numbers]
+        return ordered
+
+    def __str__(self) -> str:
+        return self.kind + (":" + ",".join(map(str, self.numbers)) if self.numbers else "")
+
+
+def version_folders(base: Path) -> dict[str, Path]:
+    """The numeric version folders holding a complete SavedModel under ``base`` (TF Serving's layout)."""
+    if not base.is_dir():
+        return {}
+    return {p.name: p for p in base.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()}
+
 
 class ServedModel:
-    """Every numeric version folder under ``<base>`` (TF Serving layout), or a single version folder."""
+    """The versions of one model name: every numeric version folder under ``<base>`` that ``policy``
+    keeps (TF Serving layout), or a single version folder. :meth:`refresh` loads versions that appeared
+    and drops those that went; ``labels`` map names such as ``champion`` or ``stable`` to versions.
 
-    def __init__(self, base: str | Path, name: str | None = None):
+    ``versions`` and ``labels`` are replaced together, never changed in place (:meth:`snapshot`), so a
+    request that picked a version keeps a working one while a refresh runs in another thread."""
+
+    def __init__(self, base: str | Path, name: str | None = None, policy: VersionPolicy = VersionPolicy(),
+                 labels: dict[str, str] | None = None):
         base = Path(base)
-        if (base / "saved_model.pb").is_file():
-            folders = {base.name if base.name.isdigit() else "1": base}
-            self.name = name or base.parent.name
-        else:
-            folders = {p.name: p for p in base.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()} \
-                if base.is_dir() else {}
-            self.name = name or base.name
-        if not folders:
+        self.single = (base / "saved_model.pb").is_file()
+        self.base, self.policy = base, policy
+        self.name = name or (base.parent.name if self.single else base.name)
+        self.fixed_labels = {str(k): str(v) for k, v in (labels or {}).items()}
+        self._state: tuple[dict[str, ModelVersion], dict[str, str]] = ({}, {})
+        self.refresh()
+        if not self.versions:
             raise TrackingError(f"no SavedModel under {base}: expected <version>/saved_model.pb "
-                                "(run trainlab export)")
-        self.versions = {v: ModelVersion(p) for v, p in folders.items()}
-        self.latest = max(self.versions, key=int)
+                                "(run trainlab export)" + ("" if not version_folders(base) else
+                                                           f" among the versions policy {policy} keeps"))
+
+    @property
+    def versions(self) -> dict[str, ModelVersion]:
+        return self._state[0]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self._state[1]
+
+    def snapshot(self) -> tuple[dict[str, ModelVersion], dict[str, str]]:
+        """The loaded versions and the labels, as one consistent pair."""
+        return self._state
+
+    @property
+    def latest(self) -> str:
+        return max(self.versions, key=int)
+
+    def wanted(self) -> dict[str, Path]:
+        if self.single:
+            return {self.base.name if self.base.name.isdigit() else "1": self.base}
+        found = version_folders(self.base)
+        return {v: found[v] for v in self.policy.select(list(found))}
+
+    def refresh(self, champion: str | None = None) -> tuple[list[str], list[str]]:
+        """Load (and warm up) the wanted versions not loaded yet, then switch to them at once; returns
+        ``(added, removed)``. A version that fails to load is left out (the others keep serving).
+        ``champion``: the registry's champion version, when the caller read it from the store."""
+        wanted = self.wanted()
+        current = self.versions
+        added = {}
+        for version in sorted(set(wanted) - set(current), key=int):
+            try:
+                loaded = ModelVersion(wanted[version])
+                loaded.warm_up()
+            except Exception:  # noqa: BLE001 - a half-written or broken folder: retried at the next poll
+                continue
+            added[version] = loaded
+        versions = {v: m for v, m in current.items() if v in wanted} | added
+        removed = sorted(set(current) - set(versions), key=int)
+        if not versions:  # every folder went: keep serving what is loaded rather than nothing
+            versions, removed = current, []
+        self._state = (versions, self._labels(versions, champion))
+        return sorted(added, key=int), removed
+
+    def _labels(self, versions: dict[str, ModelVersion], champion: str | None) -> dict[str, str]:
+        labels = {k: v for k, v in self.fixed_labels.items() if v in versions}
+        if champion is None:  # the newest loaded export of the champion alias
+            champion = next((v for v in sorted(versions, key=int, reverse=True)
+                             if versions[v].metadata.get("source_uri", "").endswith("@champion")), None)
+        if champion in versions and "champion" not in self.fixed_labels:
+            labels["champion"] = champion
+        return labels
 
     def version(self, version: str | None = None) -> ModelVersion:
         return self.versions[version or self.latest]

@@ -21,13 +21,12 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from trainlab import __version__
 
-from .model import ServedModel
+from .repository import ModelRepository
 from .requests import RequestError, bytes_batch, pixel_batch, read_json
 
 # the signature each input datatype is answered by
@@ -40,10 +39,11 @@ def _json(payload: dict, status: int = 200) -> Response:
 
 
 class OpenInference:
-    """The v2 endpoints for one served model; ``ready`` is what the readiness probes answer."""
+    """The v2 endpoints for the served models; ``ready`` is what the readiness probes answer. ``call``
+    runs a signature on named arrays (batched or not)."""
 
-    def __init__(self, model: ServedModel):
-        self.model = model
+    def __init__(self, repository: ModelRepository, call):
+        self.repository, self.call = repository, call
         self.ready = True
 
     async def server(self, request: Request) -> Response:
@@ -61,56 +61,45 @@ class OpenInference:
         parts = request.path_params["path"].split("/")
         action = parts.pop() if parts[-1] in ("ready", "infer") else None
         try:
-            version = self._version(parts)
+            if len(parts) not in (1, 3) or (len(parts) == 3 and parts[1] != "versions"):
+                raise RequestError(f"unknown path /v2/models/{'/'.join(parts)}", 404)
+            model, version, served = self.repository.find(parts[0], parts[2] if len(parts) == 3 else None)
             if action == "infer":
                 if request.method != "POST":
                     raise RequestError("infer takes POST", 405)
-                return _json(await self._infer(request, version))
+                return _json(await self._infer(request, model.name, version, served))
             if request.method != "GET":
                 raise RequestError(f"{request.method} is not allowed here; use GET", 405)
             if action == "ready":
-                return _json({"name": self.model.name, "ready": self.ready}, 200 if self.ready else 400)
-            return _json(self._metadata(version))
+                return _json({"name": model.name, "ready": self.ready}, 200 if self.ready else 400)
+            return _json(self._metadata(model.name, sorted(model.versions, key=int), served))
         except RequestError as e:
             return _json({"error": str(e)}, e.status)
 
-    def _version(self, parts: list[str]) -> str:
-        if len(parts) not in (1, 3) or (len(parts) == 3 and parts[1] != "versions"):
-            raise RequestError(f"unknown path /v2/models/{'/'.join(parts)}", 404)
-        if parts[0] != self.model.name:
-            raise RequestError(f"model '{parts[0]}' is not served; this server serves '{self.model.name}'", 404)
-        version = parts[2] if len(parts) == 3 else self.model.latest
-        if version not in self.model.versions:
-            raise RequestError(f"model '{self.model.name}' has no version {version}; versions: "
-                               f"{', '.join(sorted(self.model.versions, key=int))}", 404)
-        return version
-
-    def _metadata(self, version: str) -> dict:
-        served = self.model.version(version)
+    @staticmethod
+    def _metadata(name: str, versions: list[str], served) -> dict:
         signature = served.signatures["serving_default"]
-        return {"name": self.model.name, "versions": sorted(self.model.versions, key=int),
-                "platform": "tensorflow_savedmodel",
+        return {"name": name, "versions": versions, "platform": "tensorflow_savedmodel",
                 "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, *served.image_shape],
                             "parameters": {"also": "UINT8 [-1, H, W, C]; BYTES [-1] (base64 PNG/JPEG/GIF/BMP)"}}],
                 "outputs": [{"name": k, "datatype": DATATYPES.get(v.dtype.name, v.dtype.name.upper()),
                              "shape": v.shape} for k, v in signature.outputs.items()],
                 "parameters": {"class_names": served.class_names}}
 
-    async def _infer(self, request: Request, version: str) -> dict:
+    async def _infer(self, request: Request, name: str, version: str, served) -> dict:
         body = _checked(await read_json(request))
-        served = self.model.version(version)
         datatype, values = _image_input(body["inputs"], served.image_shape)
         signature = served.signatures[SIGNATURES[datatype]]
         key = next(iter(signature.inputs))
         try:
-            outputs = await run_in_threadpool(signature, {key: values})
+            outputs = await self.call(signature, {key: values})
         except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
             raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
         wanted = [o.get("name") if isinstance(o, dict) else None for o in body.get("outputs") or []]
         unknown = [w for w in wanted if w not in outputs]
         if unknown:
             raise RequestError(f"unknown output(s) {unknown}; outputs: {', '.join(outputs)}")
-        answer = {"model_name": self.model.name, "model_version": version,
+        answer = {"model_name": name, "model_version": version,
                   "outputs": [{"name": k, "shape": list(v.shape), "datatype": DATATYPES.get(v.dtype.name, "FP32"),
                                "data": v.ravel().tolist()} for k, v in outputs.items() if not wanted or k in wanted]}
         if "id" in body:

@@ -139,7 +139,8 @@ def pixel_batch(name: str, value, integer: bool, image_shape=(28, 28, 1)) -> np.
                            f"[{array.min():g}, {array.max():g}]")
     if integer and not np.all(array == np.floor(array)):
         raise RequestError(f"input '{name}' must hold integers for this signature")
-    return array.astype(np.uint8 if integer else np.float32)
+    # one layout ([N, H, W, C]) whatever the request used, so requests can be batched together
+    return array.reshape(len(array), height, width, channels).astype(np.uint8 if integer else np.float32)
 
 
 def format_response(outputs: dict[str, np.ndarray], row: bool) -> dict:
