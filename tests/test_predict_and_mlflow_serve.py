@@ -58,23 +58,94 @@ def test_predict_with_only_unreadable_files_exits_2(exported, tmp_path):
     assert result.exit_code == 2 and "none of the files could be read" in result.output
 
 
+# Every kind of model MLflow's Keras loader cannot rebuild without trainlab's layers, and a pretrained
+# backbone (gray images repeated to three channels), each logged as training logs it.
+KINDS = {"maxout": {"activation": "maxout"}, "fractional pooling": {"pooling": "fractional"},
+         "ensemble": {"members": 2}, "calibrated": {"calibrate": True},
+         "all of them": {"activation": "maxout", "pooling": "fractional", "members": 2, "calibrate": True},
+         "backbone": {"name": "mobilenet_v3_small", "input_shape": (32, 32, 1)}}
+
+
+@pytest.fixture(scope="module")
+def logged_kinds(tmp_path_factory):
+    """``(store URI, {kind: model URI}, folder with each kind's inputs and Keras predictions)``."""
+    import mlflow
+
+    from tests.conftest import fresh_store
+    from trainlab.models import create_model
+    from trainlab.pipeline import tracking
+    from trainlab.pipeline.training.stage import calibrate
+    tmp = tmp_path_factory.mktemp("kinds")
+    uri = fresh_store(tmp)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("kinds")
+    rng = np.random.default_rng(0)
+    uris = {}
+    with mlflow.start_run():
+        for i, (kind, options) in enumerate(KINDS.items()):
+            options = dict(options)
+            calibrated = options.pop("calibrate", False)
+            name = options.pop("name", "cnn")
+            model = create_model(name, **({"width": 4} if name == "cnn" else {}), **options)
+            x = rng.integers(0, 256, (8, *model.input_shape[1:])).astype(np.float32)
+            if calibrated:
+                model, _ = calibrate(model, x, rng.integers(0, 10, 8))
+            uris[kind] = tracking.log_model(model, 10)
+            np.savez(tmp / f"{i}.npz", x=x, p=model.predict(x, verbose=0))
+    return uri, uris, tmp
+
+
+def test_every_kind_of_model_loads_as_pyfunc_where_trainlab_is_not_installed(logged_kinds):
+    """A fresh Python that never imports trainlab itself (only the copy shipped in the logged model) loads
+    each kind through mlflow.pyfunc and predicts what the Keras model predicted."""
+    import subprocess
+    uri, uris, folder = logged_kinds
+    script = (
+        "import sys, numpy as np, mlflow\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        f"for i, uri in enumerate({list(uris.values())!r}):\n"
+        "    data = np.load(f'{i}.npz')\n"
+        "    got = mlflow.pyfunc.load_model(uri).predict(data['x'])\n"
+        "    got = np.asarray(got['probabilities'] if isinstance(got, dict) else got)\n"
+        "    print('RESULT', i, float(np.abs(got - data['p']).max()))\n"
+        "print('RESULT', sys.modules['trainlab'].__file__)\n")
+    # -S: site-packages on the path without running its .pth files, so an installed trainlab (editable or
+    # not: its folder is not on the path) cannot be imported
+    import mlflow
+    packages = str(Path(mlflow.__file__).parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-S", "-c", f"import sys; sys.path.append({packages!r}); exec({script!r})"],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert "/artifacts/code/trainlab/" in lines[-1]  # the shipped copy, not an installed trainlab
+    differences = {kind: float(line.split()[1]) for kind, line in zip(uris, lines[:-1])}
+    assert set(differences) == set(KINDS) and max(differences.values()) < 1e-5, differences
+
+
 @pytest.mark.slow
-def test_mlflow_models_serve_answers_for_the_champion(exported, mnist):
-    cfg, _, _, _ = exported
+def test_mlflow_models_serve_answers_for_a_champion_with_every_custom_layer(logged_kinds):
+    """`mlflow models serve -m models:/NAME@champion` of an ensemble of maxout, fractional-pooling
+    networks with a fitted temperature."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+    uri, uris, folder = logged_kinds
+    mlflow.set_tracking_uri(uri)
+    version = mlflow.register_model(uris["all of them"], "kinds").version
+    MlflowClient().set_registered_model_alias("kinds", "champion", version)
+    expected = np.load(folder / f"{list(KINDS).index('all of them')}.npz")
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{Path(cfg.tracking.tracking_uri[10:]).resolve()}",
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    mlflow = Path(sys.executable).parent / "mlflow"
-    proc = start_server([str(mlflow), "models", "serve", "-m", f"models:/{cfg.tracking.registered_model}@champion",
-                         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-                        f"http://127.0.0.1:{port}/ping", env=env, timeout=180)
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    proc = start_server([str(mlflow_cli), "models", "serve", "-m", "models:/kinds@champion", "--env-manager", "local",
+                         "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/ping", env=env,
+                        cwd=folder, timeout=180)
     try:
-        body = json.dumps({"inputs": mnist.x_test[:2].astype(float).tolist()}).encode()
+        body = json.dumps({"inputs": expected["x"][:2].tolist()}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                          headers={"Content-Type": "application/json"})
         answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
-        predictions = np.asarray(answer["predictions"])
-        assert predictions.shape == (2, 10)
-        assert predictions.argmax(1).tolist() == [7, 2]
+        np.testing.assert_allclose(np.asarray(answer["predictions"]), expected["p"][:2], atol=1e-5)
     finally:
         stop_server(proc)

@@ -12,13 +12,14 @@ import mlflow
 import mlflow.data
 import numpy as np
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature
+from mlflow.models import Model, ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import Schema, TensorSpec
 
 from trainlab import compat
 
 from ..errors import TrackingError
+from . import logged_model
 from .store import one_line, quiet
 
 MODEL_NAME = "model"                    # the logged model's name inside each run
@@ -195,9 +196,9 @@ def log_model(model: keras.Model, num_classes: int) -> str:
     signature = ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), shape, "image")]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes), "probabilities")]))
-    with quiet():
-        info = mlflow.keras.log_model(model, name=MODEL_NAME, signature=signature,
-                                      pip_requirements=_requirements())
+    with quiet():  # MLflow's Keras flavor, with trainlab's code for its pyfunc loader (logged_model.py)
+        info = Model.log(artifact_path=None, name=MODEL_NAME, flavor=logged_model, flavor_name="keras", model=model,
+                         signature=signature, pip_requirements=_requirements())
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return info.model_uri
 
