@@ -107,7 +107,7 @@ BAD = [
     ("strings", {"instances": [[["a"] * 28] * 28]}, None, 400, "rectangular array of numbers"),
     ("negative", {"instances": (np.zeros((1, 28, 28)) - 1).tolist()}, None, 400, "must lie in [0, 255]"),
     ("too bright", {"instances": (np.zeros((1, 28, 28)) + 300).tolist()}, None, 400, "must lie in [0, 255]"),
-    ("nan", None, b'{"instances": [[[NaN]]]}', 400, "shape"),
+    ("nan", None, b'{"instances": [[[NaN]]]}', 400, "not valid JSON"),  # NaN is not JSON (RFC 8259)
     ("fraction for uint8", {"signature_name": "serving_uint8", "instances": (np.zeros((1, 28, 28)) + .5).tolist()},
      None, 400, "must hold integers"),
     ("unknown signature", {"signature_name": "nope", "instances": ZEROS}, None, 400, "no signature 'nope'"),

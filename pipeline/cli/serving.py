@@ -54,8 +54,9 @@ def _champion_reader(cfg):
               help="Re-read the model folders (and the champion alias) this often; 0: never.")
 @click.option("--batch-max-size", default=0, show_default=True, type=click.IntRange(0, 1024),
               help="Join concurrent requests into model calls of up to this many images; 0: no batching.")
-@click.option("--batch-timeout-ms", default=2.0, show_default=True, type=click.FloatRange(min=0),
-              help="How long a batch waits for more requests after its first one.")
+@click.option("--batch-timeout-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="How long a batch waits for more requests after its first one; 0: it runs as soon as the "
+                   "model is free (the requests that arrive meanwhile make the next batch).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
 def serve(model_dir, model_config, policy, poll_seconds, batch_max_size, batch_timeout_ms, host, port, **kwargs):

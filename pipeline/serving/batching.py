@@ -2,11 +2,12 @@
 arrive for one signature while a batch is open are joined into one model call, and each request gets its
 own rows back.
 
-A batch opens with its first request and closes when it holds ``max_size`` rows or ``timeout`` seconds
-after it opened; closed batches run one at a time, in order, in a worker thread (the model call itself
-uses every core). A request with more rows than ``max_size`` runs as a batch of its own. When a batched
-call fails (one undecodable image among many), each request of the batch is retried alone, so only the
-bad one gets the error.
+A batch opens with its first request and takes requests until the model is free to run it (batches run
+one at a time, in order, in a worker thread: the model call itself uses every core), until it holds
+``max_size`` rows, or, with a ``timeout``, until that long after it opened. So a lone request runs at
+once, and under load the requests that arrive during one model call make the next batch. A request with
+more rows than ``max_size`` runs as a batch of its own. When a batched call fails (one undecodable image
+among many), each request of the batch is retried alone, so only the bad one gets the error.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class _Batch:
 class Batcher:
     """Joins concurrent calls of one signature (any callable from named arrays to named arrays)."""
 
-    def __init__(self, max_size: int = 32, timeout: float = 0.002, observe: Callable[[int], None] | None = None):
+    def __init__(self, max_size: int = 32, timeout: float = 0.0, observe: Callable[[int], None] | None = None):
         self.max_size, self.timeout, self.observe = max_size, timeout, observe
         self._open: dict[int, _Batch] = {}  # per signature (its id): the batch taking requests
         self._locks: dict[int, asyncio.Lock] = {}
@@ -41,7 +42,8 @@ class Batcher:
             batch = None
         if batch is None:
             batch = self._open[key] = _Batch()
-            asyncio.get_running_loop().call_later(self.timeout, self._close, key, batch)
+            if self.timeout:
+                asyncio.get_running_loop().call_later(self.timeout, self._close, key, batch)
             asyncio.get_running_loop().create_task(self._run(key, signature, batch))
         future = asyncio.get_running_loop().create_future()
         batch.items.append((inputs, future))
@@ -58,8 +60,10 @@ class Batcher:
             batch.closed.set()
 
     async def _run(self, key: int, signature, batch: _Batch) -> None:
-        await batch.closed.wait()
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        async with self._locks.setdefault(key, asyncio.Lock()):  # the model is free: this batch is next
+            if self.timeout:
+                await batch.closed.wait()
+            self._close(key, batch)
             items = batch.items
             if self.observe:
                 self.observe(batch.rows)

@@ -16,10 +16,10 @@ OpenVINO Model Server takes them. Outputs: ``probabilities`` (FP32 ``[N, classes
 """
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
+import orjson
 import tensorflow as tf
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,7 +35,7 @@ DATATYPES = {"float32": "FP32", "uint8": "UINT8", "int64": "INT64", "string": "B
 
 
 def _json(payload: dict, status: int = 200) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), status, media_type="application/json")
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
 
 
 class OpenInference:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 import numpy as np
+import orjson
 
 from .model import Signature
 
@@ -36,8 +36,8 @@ async def read_json(request) -> object:
     if len(body) > MAX_BODY_BYTES:
         raise RequestError(f"request body of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES}", 413)
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
         raise RequestError(f"request body is not valid JSON: {e}") from None
 
 
