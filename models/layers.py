@@ -93,18 +93,24 @@ class FractionalMaxPooling2D(keras.layers.Layer):
             raise ValueError(f"fractional pooling ratio must be in (1, 2], got {ratio!r}")
         self.ratio, self.pseudo_random, self.overlapping, self.seed = float(ratio), pseudo_random, overlapping, seed
 
-    def _pool(self, inputs, seed):
+    def _pool(self, inputs, seed, fixed=False):
         # The op has no bfloat16 kernel: pool in float32 (a max of bf16 values is exact there) and cast back.
-        output, _, _ = tf.nn.fractional_max_pool(tf.cast(inputs, tf.float32), [1.0, self.ratio, self.ratio, 1.0],
-                                                 pseudo_random=self.pseudo_random, overlapping=self.overlapping,
-                                                 seed=seed)
+        value, ratio = tf.cast(inputs, tf.float32), [1.0, self.ratio, self.ratio, 1.0]
+        if fixed:  # both of the op's seeds given, its regions drawn once: every process, every call and every
+            # export pools the same regions (tf.nn's wrapper mixes in the global seed, which differs)
+            output, _, _ = tf.raw_ops.FractionalMaxPool(
+                value=value, pooling_ratio=ratio, pseudo_random=self.pseudo_random, overlapping=self.overlapping,
+                deterministic=True, seed=seed, seed2=seed)
+        else:
+            output, _, _ = tf.nn.fractional_max_pool(value, ratio, pseudo_random=self.pseudo_random,
+                                                     overlapping=self.overlapping, seed=seed)
         return tf.cast(output, inputs.dtype)
 
     def call(self, inputs, training=False):
         if training:  # seed 0: fresh random regions at every call; under TF op determinism a fixed
             # non-zero seed (the op's generator still moves on from call to call, reproducibly)
             return self._pool(inputs, seed=self.seed + 1 if _op_determinism() else 0)
-        return self._pool(inputs, seed=self.seed)
+        return self._pool(inputs, seed=self.seed, fixed=True)
 
     def compute_output_shape(self, input_shape):
         scale = lambda n: None if n is None else int(n / self.ratio)  # noqa: E731
