@@ -4,6 +4,8 @@ training time and peak RSS, each run in its own process, variants taking turns s
     .venv/bin/python benchmarks/recipe_seeds.py                                   # the default recipe
     .venv/bin/python benchmarks/recipe_seeds.py --variant ema train.ema=0.999     # ... beside EMA
     .venv/bin/python benchmarks/recipe_seeds.py --preset fast --seeds 42 7 1
+    .venv/bin/python benchmarks/recipe_seeds.py --variants-only --variant 1m train.time_budget=1m \
+        --variant 2m train.time_budget=2m --variant 5m train.time_budget=5m   # the recipe at time budgets
 
 Variants are chosen on validation accuracy; test accuracy is only reported. Targets of the default
 recipe (what `make run` trains): a mean test accuracy of at least 99.55% over 3 seeds in at most 180 s of
@@ -25,9 +27,11 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 7, 1])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="for every variant")
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
-                        help="a variant: a name and its overrides (repeatable); the recipe itself always runs")
+                        help="a variant: a name and its overrides (repeatable); the recipe itself runs too")
+    parser.add_argument("--variants-only", action="store_true", help="leave the recipe itself out")
     args = parser.parse_args()
-    variants = {"recipe": [], **{name: list(sets) for name, *sets in args.variant}}
+    variants = {**({} if args.variants_only else {"recipe": []}),
+                **{name: list(sets) for name, *sets in args.variant}}
     runs = {name: [] for name in variants}
     for seed in args.seeds:
         for name, sets in variants.items():

@@ -34,7 +34,8 @@ def main():
     result = train(resolve_plan(cfg), echo=lambda _: None)
     metrics = mlflow.get_run(result.run_id).data.metrics
     tta = {k: round(metrics[k], 4) for k in ("val_tta_accuracy", "test_tta_accuracy") if k in metrics}
-    print(json.dumps({**tta, "seed": cfg.train.seed, "epochs": cfg.train.epochs, "best_epoch": result.best_epoch + 1,
+    epochs = len(result.history.get("loss", [])) or cfg.train.epochs  # a time budget chooses its own
+    print(json.dumps({**tta, "seed": cfg.train.seed, "epochs": epochs, "best_epoch": result.best_epoch + 1,
                       "val_accuracy": round(result.best_val_accuracy, 4),
                       "test_accuracy": round(result.test.accuracy, 4),
                       "train_seconds": round(result.train_seconds, 1),

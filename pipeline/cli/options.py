@@ -175,7 +175,7 @@ def resolve_overrides(kwargs: dict) -> tuple[str | None, str, dict]:
 TRAIN_OPTIONS = ("augment", "data.dataset", "data.validation_size", "data.normalization", "data.limit_train",
                  "data.limit_test", "model.name", "model.activation", "model.initializer", "model.normalization",
                  "model.width", "model.depth", "model.dropout", "model.l2", "model.members", "train.epochs",
-                 "train.batch_size",
+                 "train.time_budget", "train.batch_size",
                  "train.optimizer", "train.learning_rate", "train.lr_schedule", "train.loss",
                  "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "train.ema",
                  "evaluate.tta", "train.seed", "train.deterministic", "train.keep_checkpoints",

@@ -67,7 +67,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 15                   # passes over the training split
+    epochs: int = 15                   # passes over the training split (the schedule's length; with time_budget, what the budget allows replaces it)
+    time_budget: Any = None             # train to a time budget (90s, 15m, 1h30m or seconds): the epochs come from the measured speed, so the schedule ends inside it
     batch_size: int = 128              # images per step (the global batch under a distribution strategy)
     optimizer: str = "adam"            # adam | adamw | sgd | rmsprop
     learning_rate: float = 0.002        # peak rate; the schedule shapes it per step

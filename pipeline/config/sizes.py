@@ -1,7 +1,11 @@
-"""Sizes written as people write them: ``6GB``, ``500 MB``, ``1.5GiB`` or a count of bytes."""
+"""Sizes and durations written as people write them: ``6GB``, ``500 MB``, ``1.5GiB`` or a count of bytes;
+``90s``, ``15m``, ``1h30m`` or a count of seconds."""
 from __future__ import annotations
 
+import math
 import re
+
+from ..errors import ConfigError
 
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -25,3 +29,24 @@ def format_size(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{int(n)} B"
+
+
+_TIME_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(value) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"`` or ``"2.5m"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif re.fullmatch(r"\s*\d+(\.\d+)?\s*", str(value)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value).strip().lower())
+        if not match or not any(match.groups()):
+            raise ConfigError(f"train.time_budget must be a duration such as 90s, 15m or 1h30m (or seconds), "
+                              f"got {value!r}")
+        seconds = sum(float(v) * _TIME_UNITS[u] for v, u in zip(match.groups(), "hms") if v)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ConfigError(f"train.time_budget must be more than 0 seconds, got {value!r}")
+    return seconds

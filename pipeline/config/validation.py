@@ -19,7 +19,7 @@ from .schema import (
     ModelConfig,
     TrainConfig,
 )
-from .sizes import parse_size
+from .sizes import parse_duration, parse_size
 
 
 def validate(cfg: Config, registries: bool = True) -> None:
@@ -142,6 +142,13 @@ def _check_schedule(t: TrainConfig) -> None:
                           f"got {t.class_weight!r}")
     if t.mixing_off_epochs < 0:
         raise ConfigError(f"train.mixing_off_epochs must be at least 0, got {t.mixing_off_epochs}")
+    if t.time_budget is not None:
+        parse_duration(t.time_budget)
+        clash = ("train.strategy", t.strategy) if t.strategy == "multi_worker" else \
+            ("train.mixing_off_epochs", t.mixing_off_epochs) if t.mixing_off_epochs else None
+        if clash:
+            raise ConfigError(f"train.time_budget does not go with {clash[0]}: {clash[1]} (it counts epochs that a "
+                              "budget does not know in advance); drop one")
 
 
 def _check_registries(cfg: Config) -> None:

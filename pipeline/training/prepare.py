@@ -33,6 +33,7 @@ class Prepared:
     val_ds: tf.data.Dataset = field(repr=False)
     model: keras.Model = field(repr=False)
     phases: object = field(repr=False, default=None)  # finetune.Phases of a pretrained backbone, set when compiled
+    budget: object = field(repr=False, default=None)  # budget.TimeBudget under train.time_budget, set when compiled
 
 
 def prepare(plan: Plan) -> Prepared:

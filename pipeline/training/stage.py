@@ -20,6 +20,7 @@ from trainlab.augment.tta import views, with_tta
 from trainlab.models import TemperatureScaling
 
 from .. import progress, tracking
+from ..config.sizes import parse_duration
 from ..data.inputs import Normalizer
 from ..errors import ConfigError, DivergedError
 from ..evaluation import plots
@@ -33,11 +34,12 @@ from ..runtime import distribute, dtype_policy
 from ..runtime import process as runtime
 from ..tracking.model_card import model_card, source_commit
 from . import checkpoints, faults
+from .budget import Stretched, TimeBudget
 from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
 from .checkpoints import Checkpoint, Checkpointer
 from .finetune import phases_of
 from .loop import fit_distributed
-from .optim import averaged_weights, class_weights, make_loss, make_optimizer
+from .optim import averaged_weights, class_weights, make_loss, make_optimizer, make_schedule
 from .prepare import Prepared, prepare
 from .resume import CHECKPOINT_TAG, REGISTER_TAG
 
@@ -154,7 +156,9 @@ def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
         prep.phases = phases_of(plan.config)
         trainable, scales = prep.phases.variables(prep.model)
     with plan.distribution.scope(), dtype_policy.policy(plan.dtype_policy):
-        optimizer = make_optimizer(t, plan.steps_per_epoch, peak=plan.effective_learning_rate, scales=scales)
+        schedule = _budgeted(prep, checkpoint) if t.time_budget is not None else None
+        optimizer = make_optimizer(t, plan.steps_per_epoch, peak=plan.effective_learning_rate, scales=scales,
+                                   learning_rate=schedule)
         prep.model.compile(optimizer=optimizer,
                            loss=make_loss(t, ensemble=(plan.config.model.members or 1) > 1), metrics=["accuracy"],
                            steps_per_execution=t.steps_per_execution)
@@ -164,11 +168,29 @@ def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
             checkpoint.restore(prep.model)
 
 
+def _budgeted(prep: Prepared, checkpoint: Checkpoint | None):
+    """The plan's schedule stretched to the epochs ``train.time_budget`` allows (``prep.budget`` plans
+    them); a resumed run continues its checkpoint's plan and counts the time it trained."""
+    plan, t = prep.plan, prep.plan.config.train
+    schedule = make_schedule(t, plan.steps_per_epoch, plan.effective_learning_rate)
+    schedule = Stretched(schedule) if not isinstance(schedule, float) else None
+    history = checkpoint.state.get("history", {}) if checkpoint else {}
+    planned = history.get("budget_epochs", [None])[-1]
+    val_steps = int(prep.val_ds.cardinality())
+    prep.budget = TimeBudget(parse_duration(t.time_budget), t.epochs, plan.steps_per_epoch,
+                             val_steps if val_steps > 0 else max(1, plan.val_size // t.batch_size), schedule,
+                             spent=checkpoint.state.get("train_seconds", 0.0) if checkpoint else 0.0,
+                             planned=int(planned) if planned else None)
+    return schedule if schedule is not None else plan.effective_learning_rate
+
+
 def _fit(prep: Prepared, first_epoch: int, watchers: list) -> dict:
     """Keras ``fit`` (or the custom loop under multi-worker) from ``first_epoch``; its history."""
     t, dist, model = prep.plan.config.train, prep.plan.distribution, prep.model
     bar = EpochBar(prep.plan.steps_per_epoch, t.batch_size) if progress.wanted() else None
-    watchers = [EpochCounter(prep.epoch), *([bar] if bar else []), *watchers]  # the bar goes before the epoch's line
+    budget = [prep.budget] if prep.budget else []  # its plan goes in the epoch's logs before anyone reads them
+    watchers = [EpochCounter(prep.epoch), *budget, *([bar] if bar else []), *watchers]  # the bar before the line
+    epochs = TimeBudget.MAX_EPOCHS if prep.budget else t.epochs
     if t.ema:
         watchers.insert(0, keras.callbacks.SwapEMAWeights())  # validation sees the averaged weights
     if prep.phases:
@@ -180,7 +202,7 @@ def _fit(prep: Prepared, first_epoch: int, watchers: list) -> dict:
                 return fit_distributed(model, dist.strategy, prep.train_ds, prep.val_ds, t.epochs, t.batch_size,
                                        watchers, initial_epoch=first_epoch)
             weights = class_weights(t.class_weight, prep.splits.y_train, prep.ds.num_classes)
-            return model.fit(prep.train_ds, validation_data=prep.val_ds, epochs=t.epochs, initial_epoch=first_epoch,
+            return model.fit(prep.train_ds, validation_data=prep.val_ds, epochs=epochs, initial_epoch=first_epoch,
                              verbose=0, shuffle=False,  # tf.data shuffles
                              callbacks=watchers, class_weight=weights).history
     except tf.errors.ResourceExhaustedError as e:

@@ -1,0 +1,103 @@
+"""Training to a time budget (``train.time_budget``): the number of epochs comes from the measured speed,
+so that the learning-rate schedule (warm-up, cosine, one-cycle, step) completes inside the budget and
+ends at its planned final rate.
+
+The schedule is built for ``train.epochs`` as usual and run through :class:`Stretched`, which maps the
+optimizer's step onto it: with ``planned`` epochs instead of ``train.epochs``, step ``s`` reads the
+schedule at ``s * train.epochs / planned``, so the last planned step reads its last step. The plan:
+
+- after the first few steps (their speed, tracing excluded; validation estimated from it), the
+  epochs that fit in the budget;
+- at the end of every epoch, again from that epoch's own time (training and validation): a machine
+  that slows down gets fewer epochs and the rest of the schedule is compressed to fit; training stops
+  early only when less than one epoch's time is left.
+
+Training time is the fit's: first step to the end of the last epoch, validation included (loading,
+test and logging are outside it). A resumed run counts the time its checkpoint already trained and
+continues the same plan. Each epoch logs ``budget_epochs`` (the plan) and ``budget_epoch_seconds``.
+"""
+from __future__ import annotations
+
+import time
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="trainlab")
+class Stretched(keras.optimizers.schedules.LearningRateSchedule):
+    """``schedule`` read at ``step * ratio``: ``ratio`` (a variable, set while training) is the schedule's
+    planned epochs over the epochs the budget allows."""
+
+    def __init__(self, schedule, ratio: float = 1.0):
+        self.schedule = schedule
+        self.ratio = keras.Variable(float(ratio), trainable=False, name="budget_ratio", dtype="float32")
+
+    def __call__(self, step):
+        return self.schedule(ops.cast(step, "float32") * self.ratio)
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "ratio": float(self.ratio.numpy())}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["ratio"])
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Plans the epochs that fit in ``seconds`` of training and stops there (module docstring).
+
+    ``nominal_epochs``: the epochs the schedule was built for; ``spent``: seconds already trained (a
+    resumed run); ``planned``: the plan a resumed run continues; ``val_steps``: validation batches per
+    epoch. ``fit`` is called with more epochs than any plan (:data:`MAX_EPOCHS`); this callback ends it.
+    """
+
+    MAX_EPOCHS = 100_000
+    WARM = 3       # steps left out of the first measurement: tracing and the first batches
+    MEASURED = 10  # steps timed for the first plan
+
+    def __init__(self, seconds: float, nominal_epochs: int, steps_per_epoch: int, val_steps: int,
+                 schedule: Stretched | None = None, spent: float = 0.0, planned: int | None = None):
+        super().__init__()
+        self.budget, self.nominal, self.steps, self.val_steps = seconds, nominal_epochs, steps_per_epoch, val_steps
+        self.schedule, self.spent, self.planned = schedule, spent, planned
+        self.step_seconds: float | None = None
+
+    def on_train_begin(self, logs=None):
+        self.began = time.perf_counter()
+        if self.planned:
+            self._plan(self.planned)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_began, self.mark = time.perf_counter(), None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.planned or batch < self.WARM:
+            return
+        if self.mark is None:
+            self.mark = (batch, time.perf_counter())
+        elif batch - self.mark[0] >= self.MEASURED or batch == self.steps - 1:
+            self.step_seconds = (time.perf_counter() - self.mark[1]) / (batch - self.mark[0])
+            epoch_seconds = self.step_seconds * (self.steps + self.val_steps / 3)  # a forward pass: ~1/3 of a step
+            self._plan(self._fits(epoch_seconds, done=0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        epoch_seconds = time.perf_counter() - self.epoch_began
+        planned = self._fits(epoch_seconds, done=epoch + 1)
+        self._plan(planned)
+        if logs is not None:
+            logs.update(budget_epochs=float(planned), budget_epoch_seconds=epoch_seconds)
+        if epoch + 1 >= planned:
+            self.model.stop_training = True
+
+    def _fits(self, epoch_seconds: float, done: int) -> int:
+        """``done`` epochs plus as many more of ``epoch_seconds`` as the rest of the budget holds (at least
+        one epoch in all)."""
+        left = self.budget - self.spent - (time.perf_counter() - self.began)
+        return max(1, done + int(max(0.0, left) // epoch_seconds))
+
+    def _plan(self, epochs: int) -> None:
+        self.planned = epochs
+        if self.schedule is not None:
+            self.schedule.ratio.assign(self.nominal / epochs)
+        self.params["epochs"] = epochs  # what the epoch lines show as the total (a dict the callbacks share)

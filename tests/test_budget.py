@@ -1,0 +1,100 @@
+"""Training to a time budget: durations, the stretched schedule, the plan on a fast and a slowed-down
+machine, a resumed run counting the time it already trained, and a whole training run."""
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from trainlab.pipeline.config.sizes import parse_duration
+from trainlab.pipeline.errors import ConfigError
+from trainlab.pipeline.training.budget import Stretched, TimeBudget
+from trainlab.pipeline.training.optim import OneCycle, WarmupCosine
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), (90, 90), ("90s", 90), ("15m", 900), ("1h30m", 5400),
+                                           ("2.5m", 150), ("1h", 3600), (" 45 ", 45)])
+def test_durations_read_as_people_write_them(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["x", "0", "0s", "-1", "15 m", "m", True, "1d"])
+def test_a_bad_duration_is_one_clear_error(text):
+    with pytest.raises(ConfigError, match="train.time_budget must be"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("inner", [WarmupCosine(0.1, 100, warmup=10), OneCycle(0.1, 100)], ids=["cosine", "one_cycle"])
+def test_a_stretched_schedule_reads_the_whole_schedule_over_the_planned_steps(inner):
+    stretched = Stretched(inner, ratio=100 / 40)  # 40 steps instead of 100
+    for step in (0, 4, 20, 39, 40):
+        assert float(stretched(step)) == pytest.approx(float(inner(step * 2.5)), rel=1e-6, abs=1e-9)
+    assert float(stretched(40)) == pytest.approx(float(inner(100)), abs=1e-9)  # the planned final rate
+    again = Stretched.from_config(stretched.get_config())
+    assert float(again(17)) == pytest.approx(float(stretched(17)))
+
+
+class Slower(keras.callbacks.Callback):
+    """A slower machine: every training step takes ``seconds`` longer (real time, not a clock mocked)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(self.seconds)
+
+
+def fit_to_budget(seconds: float, extra=(), spent: float = 0.0, planned=None):
+    """A tiny classifier trained to a budget of ``seconds``: (its budget callback, its history, the
+    schedule, the optimizer, the training seconds measured around fit)."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(640, 8)).astype("float32")
+    y = keras.utils.to_categorical(np.arange(640) % 3, 3)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    schedule = Stretched(WarmupCosine(0.01, total=5 * 20))  # built for 5 epochs of 20 steps
+    optimizer = keras.optimizers.SGD(schedule)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    budget = TimeBudget(seconds, nominal_epochs=5, steps_per_epoch=20, val_steps=2, schedule=schedule, spent=spent,
+                        planned=planned)
+    start = time.perf_counter()
+    history = model.fit(x, y, batch_size=32, validation_data=(x[:64], y[:64]), epochs=TimeBudget.MAX_EPOCHS,
+                        callbacks=[budget, *extra], verbose=0)
+    return budget, history.history, schedule, optimizer, time.perf_counter() - start
+
+
+def test_the_budget_plans_fewer_epochs_on_a_slower_machine_and_ends_the_schedule():
+    fast, fast_history, schedule, optimizer, fast_seconds = fit_to_budget(4.0)
+    slow, slow_history, _, _, slow_seconds = fit_to_budget(4.0, extra=[Slower(0.01)])
+    assert len(fast_history["loss"]) == fast.planned and len(slow_history["loss"]) == slow.planned
+    assert 1 <= slow.planned < fast.planned
+    assert fast_history["budget_epochs"][-1] == fast.planned  # logged each epoch
+    for seconds in (fast_seconds, slow_seconds):  # inside the budget, give or take the start-up of fit
+        assert seconds < 4.0 + 1.5
+    # the optimizer stopped exactly where the schedule ends: its final rate (cosine: 0)
+    assert int(optimizer.iterations) == fast.planned * 20
+    assert float(schedule(optimizer.iterations)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_a_resumed_run_counts_the_time_it_already_trained():
+    fresh, *_ = fit_to_budget(3.0, planned=None)
+    resumed, history, *_ = fit_to_budget(3.0, spent=2.5, planned=fresh.planned)
+    assert len(history["loss"]) < fresh.planned
+    assert resumed.planned == len(history["loss"])
+
+
+def test_a_run_trains_to_its_budget_and_logs_the_plan(tmp_path):
+    """The training stage with train.time_budget: the epochs come from the budget, not train.epochs."""
+    import mlflow
+
+    from tests.conftest import smoke_config
+    from trainlab.pipeline.plan import resolve_plan
+    from trainlab.pipeline.training.stage import train
+    cfg = smoke_config(tmp_path, **{"train.time_budget": "8s", "train.epochs": 1})
+    result = train(resolve_plan(cfg), echo=lambda _: None)
+    run = mlflow.get_run(result.run_id)
+    assert run.data.params["train.time_budget"] == "8s"
+    planned = run.data.metrics["budget_epochs"]
+    assert planned > 1 and len(result.history["loss"]) == planned  # more than train.epochs: what 8 s hold
+    assert result.train_seconds < 8 + 4  # the last epoch may end a little past it; never another epoch
