@@ -21,7 +21,11 @@ from __future__ import annotations
 import time
 
 import keras
+import tensorflow as tf
 from keras import ops
+
+from ..config.sizes import parse_duration
+from .optim import make_schedule
 
 
 @keras.saving.register_keras_serializable(package="trainlab")
@@ -101,3 +105,18 @@ class TimeBudget(keras.callbacks.Callback):
         if self.schedule is not None:
             self.schedule.ratio.assign(self.nominal / epochs)
         self.params["epochs"] = epochs  # what the epoch lines show as the total (a dict the callbacks share)
+
+
+def budgeted(plan, val_ds: tf.data.Dataset, state: dict | None = None):
+    """The plan's schedule stretched to the epochs ``train.time_budget`` allows (a constant rate stays as it
+    is), and the :class:`TimeBudget` that plans them; ``state``: a resumed run's checkpoint state, whose plan
+    it continues and whose training seconds it counts."""
+    t = plan.config.train
+    schedule = make_schedule(t, plan.steps_per_epoch, plan.effective_learning_rate)
+    stretched = Stretched(schedule) if not isinstance(schedule, float) else None
+    planned = ((state or {}).get("history", {}).get("budget_epochs") or [None])[-1]
+    val_steps = int(val_ds.cardinality())
+    budget = TimeBudget(parse_duration(t.time_budget), t.epochs, plan.steps_per_epoch,
+                        val_steps if val_steps > 0 else max(1, plan.val_size // t.batch_size), stretched,
+                        spent=(state or {}).get("train_seconds", 0.0), planned=int(planned) if planned else None)
+    return (stretched if stretched is not None else schedule), budget

@@ -20,7 +20,6 @@ from trainlab.augment.tta import views, with_tta
 from trainlab.models import TemperatureScaling
 
 from .. import progress, tracking
-from ..config.sizes import parse_duration
 from ..data.inputs import Normalizer
 from ..errors import ConfigError, DivergedError
 from ..evaluation import plots
@@ -34,12 +33,12 @@ from ..runtime import distribute, dtype_policy
 from ..runtime import process as runtime
 from ..tracking.model_card import model_card, source_commit
 from . import checkpoints, faults
-from .budget import Stretched, TimeBudget
+from .budget import TimeBudget, budgeted
 from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
 from .checkpoints import Checkpoint, Checkpointer
 from .finetune import phases_of
 from .loop import fit_distributed
-from .optim import averaged_weights, class_weights, make_loss, make_optimizer, make_schedule
+from .optim import averaged_weights, class_weights, make_loss, make_optimizer
 from .prepare import Prepared, prepare
 from .resume import CHECKPOINT_TAG, REGISTER_TAG
 
@@ -156,7 +155,9 @@ def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
         prep.phases = phases_of(plan.config)
         trainable, scales = prep.phases.variables(prep.model)
     with plan.distribution.scope(), dtype_policy.policy(plan.dtype_policy):
-        schedule = _budgeted(prep, checkpoint) if t.time_budget is not None else None
+        schedule = None
+        if t.time_budget is not None:  # a resumed run continues its checkpoint's plan
+            schedule, prep.budget = budgeted(plan, prep.val_ds, checkpoint.state if checkpoint else None)
         optimizer = make_optimizer(t, plan.steps_per_epoch, peak=plan.effective_learning_rate, scales=scales,
                                    learning_rate=schedule)
         prep.model.compile(optimizer=optimizer,
@@ -166,22 +167,6 @@ def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
             optimizer.build(trainable)
         if checkpoint:
             checkpoint.restore(prep.model)
-
-
-def _budgeted(prep: Prepared, checkpoint: Checkpoint | None):
-    """The plan's schedule stretched to the epochs ``train.time_budget`` allows (``prep.budget`` plans
-    them); a resumed run continues its checkpoint's plan and counts the time it trained."""
-    plan, t = prep.plan, prep.plan.config.train
-    schedule = make_schedule(t, plan.steps_per_epoch, plan.effective_learning_rate)
-    schedule = Stretched(schedule) if not isinstance(schedule, float) else None
-    history = checkpoint.state.get("history", {}) if checkpoint else {}
-    planned = history.get("budget_epochs", [None])[-1]
-    val_steps = int(prep.val_ds.cardinality())
-    prep.budget = TimeBudget(parse_duration(t.time_budget), t.epochs, plan.steps_per_epoch,
-                             val_steps if val_steps > 0 else max(1, plan.val_size // t.batch_size), schedule,
-                             spent=checkpoint.state.get("train_seconds", 0.0) if checkpoint else 0.0,
-                             planned=int(planned) if planned else None)
-    return schedule if schedule is not None else plan.effective_learning_rate
 
 
 def _fit(prep: Prepared, first_epoch: int, watchers: list) -> dict:
