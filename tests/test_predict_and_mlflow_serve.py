@@ -66,6 +66,18 @@ KINDS = {"maxout": {"activation": "maxout"}, "fractional pooling": {"pooling": "
          "backbone": {"name": "mobilenet_v3_small", "input_shape": (32, 32, 1)}}
 
 
+def use_store(uri: str) -> None:
+    """This process's MLflow on ``uri``, without the MLFLOW_TRACKING_URI that ``mlflow.set_tracking_uri`` exports
+    (it would override the config of every later test in this process)."""
+    import mlflow
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
 @pytest.fixture(scope="module")
 def logged_kinds(tmp_path_factory):
     """``(store URI, {kind: model URI}, folder with each kind's inputs and Keras predictions)``."""
@@ -77,7 +89,7 @@ def logged_kinds(tmp_path_factory):
     from trainlab.pipeline.training.stage import calibrate
     tmp = tmp_path_factory.mktemp("kinds")
     uri = fresh_store(tmp)
-    mlflow.set_tracking_uri(uri)
+    use_store(uri)
     mlflow.set_experiment("kinds")
     rng = np.random.default_rng(0)
     uris = {}
@@ -130,7 +142,7 @@ def test_mlflow_models_serve_answers_for_a_champion_with_every_custom_layer(logg
     import mlflow
     from mlflow.tracking import MlflowClient
     uri, uris, folder = logged_kinds
-    mlflow.set_tracking_uri(uri)
+    use_store(uri)
     version = mlflow.register_model(uris["all of them"], "kinds").version
     MlflowClient().set_registered_model_alias("kinds", "champion", version)
     expected = np.load(folder / f"{list(KINDS).index('all of them')}.npz")
