@@ -78,6 +78,14 @@ def test_refresh_loads_new_versions_unloads_dropped_ones_and_labels_the_champion
     assert int(kept.signatures["serving_default"]({"image": np.zeros((1, 28, 28, 1), np.float32)})["classes"][0]) == 1
     assert model.refresh() == ([], [])
     assert model.refresh(champion="7") == ([], []) and model.labels == {}  # the store's champion is not loaded
+    broken = tmp_path / "m" / "3"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    repository = ModelRepository([model])
+    (line,) = repository.refresh()
+    assert line.startswith("m: version 3 did not load (tried again at every poll): ")
+    assert sorted(model.versions) == ["2"]
+    assert repository.refresh() == []  # said once
 
 
 def test_a_folder_of_exports_serves_every_name_and_a_config_file_sets_policy_and_labels(exports, tmp_path):

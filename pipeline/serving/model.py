@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ..errors import TrackingError
+from ..errors import TrackingError, one_line
 
 DTYPE_NAMES = {tf.float32: "DT_FLOAT", tf.uint8: "DT_UINT8", tf.string: "DT_STRING", tf.int64: "DT_INT64"}
 
@@ -125,6 +125,8 @@ class ServedModel:
         self.name = name or (base.parent.name if self.single else base.name)
         self.fixed_labels = {str(k): str(v) for k, v in (labels or {}).items()}
         self._state: tuple[dict[str, ModelVersion], dict[str, str]] = ({}, {})
+        self.failures: dict[str, str] = {}      # versions that did not load at the last refresh, and why
+        self.new_failures: dict[str, str] = {}  # those not reported before
         self.refresh()
         if not self.versions:
             raise TrackingError(f"no SavedModel under {base}: expected <version>/saved_model.pb "
@@ -159,14 +161,17 @@ class ServedModel:
         ``champion``: the registry's champion version, when the caller read it from the store."""
         wanted = self.wanted()
         current = self.versions
-        added = {}
+        added, failed = {}, {}
         for version in sorted(set(wanted) - set(current), key=int):
             try:
                 loaded = ModelVersion(wanted[version])
                 loaded.warm_up()
-            except Exception:  # noqa: BLE001 - a half-written or broken folder: retried at the next poll
+            except Exception as e:  # noqa: BLE001 - a broken folder: retried at the next poll, reported once
+                failed[version] = one_line(e)
                 continue
             added[version] = loaded
+        self.new_failures = {v: m for v, m in failed.items() if self.failures.get(v) != m}
+        self.failures = failed
         versions = {v: m for v, m in current.items() if v in wanted} | added
         removed = sorted(set(current) - set(versions), key=int)
         if not versions:  # every folder went: keep serving what is loaded rather than nothing

@@ -80,6 +80,8 @@ class ModelRepository:
             added, removed = model.refresh(champion)
             changes += [f"{model.name}: version {v} loaded" for v in added]
             changes += [f"{model.name}: version {v} unloaded" for v in removed]
+            changes += [f"{model.name}: version {v} did not load (tried again at every poll): {why}"
+                        for v, why in model.new_failures.items()]
         return changes
 
     def poll(self, seconds: float, echo: Callable[[str], None] = lambda line: None) -> threading.Event:
