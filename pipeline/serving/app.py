@@ -22,7 +22,6 @@ import html
 import re
 from pathlib import Path
 
-import orjson
 import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -37,19 +36,15 @@ from .metrics import ServingMetrics, TimedRequests
 from .model import ServedModel
 from .oip import OpenInference
 from .repository import ModelRepository
-from .requests import RequestError, format_response, parse_body, parse_predict, read_json
+from .requests import RequestError, format_response, json_response, parse_body, parse_predict, read_json
 
 PAGE = Path(__file__).parent / "page"
 PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                   r"(?:/(?P<metadata>metadata)|:(?P<verb>[A-Za-z]+))?$")
 
 
-def _json(payload: dict, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
-
-
 def _error(message: str, status: int) -> Response:
-    return _json({"error": message}, status)
+    return json_response({"error": message}, status)
 
 
 def create_app(models: ModelRepository | ServedModel, batcher: Batcher | None = None,
@@ -117,9 +112,9 @@ class _Api:
             if request.method != "GET":
                 raise RequestError(f"{request.method} is not allowed here; use GET", 405)
             if match["metadata"]:
-                return _json(self.metadata(model, version, served))
+                return json_response(self.metadata(model, version, served))
             pinned = match["version"] or (version if match["label"] else None)
-            return _json(self.status(model, pinned))
+            return json_response(self.status(model, pinned))
         except RequestError as e:
             return _error(str(e), e.status)
 
@@ -147,7 +142,7 @@ class _Api:
             outputs = await self.call(signature, inputs)
         except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
             raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
-        return _json(format_response(outputs, row))
+        return json_response(format_response(outputs, row))
 
 
 def serve(models: ModelRepository, host: str = "127.0.0.1", port: int = 8501, batcher: Batcher | None = None,

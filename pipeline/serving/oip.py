@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import orjson
 import tensorflow as tf
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,15 +26,11 @@ from starlette.responses import Response
 from trainlab import __version__
 
 from .repository import ModelRepository
-from .requests import RequestError, bytes_batch, pixel_batch, read_json
+from .requests import RequestError, bytes_batch, json_response, pixel_batch, read_json
 
 # the signature each input datatype is answered by
 SIGNATURES = {"FP32": "serving_default", "UINT8": "serving_uint8", "BYTES": "serving_b64"}
 DATATYPES = {"float32": "FP32", "uint8": "UINT8", "int64": "INT64", "string": "BYTES"}
-
-
-def _json(payload: dict, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
 
 
 class OpenInference:
@@ -47,15 +42,15 @@ class OpenInference:
         self.ready = True
 
     async def server(self, request: Request) -> Response:
-        return _json({"name": "trainlab", "version": __version__, "extensions": []})
+        return json_response({"name": "trainlab", "version": __version__, "extensions": []})
 
     async def health(self, request: Request) -> Response:
         what = request.path_params["what"]
         if what == "live":
-            return _json({"live": True})
+            return json_response({"live": True})
         if what == "ready":
-            return _json({"ready": self.ready}, 200 if self.ready else 400)
-        return _json({"error": f"unknown path {request.url.path}"}, 404)
+            return json_response({"ready": self.ready}, 200 if self.ready else 400)
+        return json_response({"error": f"unknown path {request.url.path}"}, 404)
 
     async def models(self, request: Request) -> Response:
         parts = request.path_params["path"].split("/")
@@ -67,14 +62,14 @@ class OpenInference:
             if action == "infer":
                 if request.method != "POST":
                     raise RequestError("infer takes POST", 405)
-                return _json(await self._infer(request, model.name, version, served))
+                return json_response(await self._infer(request, model.name, version, served))
             if request.method != "GET":
                 raise RequestError(f"{request.method} is not allowed here; use GET", 405)
             if action == "ready":
-                return _json({"name": model.name, "ready": self.ready}, 200 if self.ready else 400)
-            return _json(self._metadata(model.name, sorted(model.versions, key=int), served))
+                return json_response({"name": model.name, "ready": self.ready}, 200 if self.ready else 400)
+            return json_response(self._metadata(model.name, sorted(model.versions, key=int), served))
         except RequestError as e:
-            return _json({"error": str(e)}, e.status)
+            return json_response({"error": str(e)}, e.status)
 
     @staticmethod
     def _metadata(name: str, versions: list[str], served) -> dict:

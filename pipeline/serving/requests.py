@@ -10,6 +10,7 @@ import binascii
 
 import numpy as np
 import orjson
+from starlette.responses import Response
 
 from .model import Signature
 
@@ -25,6 +26,11 @@ class RequestError(Exception):
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
         self.status = status
+
+
+def json_response(payload: dict, status: int = 200) -> Response:
+    """A JSON answer (numpy arrays and scalars written as numbers), for both APIs."""
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
 
 
 async def read_json(request) -> object:
