@@ -108,6 +108,11 @@ def resolve_plan(cfg: Config) -> Plan:
                      f"batches of {train_size}")
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, batch_size=train_size))
         t = cfg.train
+    if dist.input_share(info.storage == "stream"):
+        if dist.kind == "data_parallel" and t.batch_size % dist.workers:
+            raise ConfigError(f"train.batch_size ({t.batch_size}) must split evenly among the {dist.workers} "
+                              "processes")
+        notes.append(f"data: each of the {dist.workers} workers reads its own share of every training batch")
     if isinstance(t.class_weight, dict) and max(t.class_weight, default=0) >= info.num_classes:
         raise ConfigError(f"train.class_weight names class {max(t.class_weight)} but {info.name} has "
                           f"{info.num_classes} classes (0 to {info.num_classes - 1})")

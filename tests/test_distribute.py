@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import free_port, fresh_store
+from tests.shapes import make_shapes_folder
 from trainlab.pipeline.config.loading import load_config
 from trainlab.pipeline.errors import ConfigError
 
@@ -44,12 +45,18 @@ def test_mirrored_on_two_logical_cpus(tmp_path):
 
 
 @pytest.mark.slow
-def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tmp_path):
+@pytest.mark.parametrize("data", ["mnist", "streamed folder"])
+def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tmp_path, data):
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     store = fresh_store(tmp_path, "mw.db")
-    procs = [trainlab([*SMOKE, "--tracking-uri", store, "--set", "train.strategy=multi_worker"], tmp_path,
-                      env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+    args = [*SMOKE, "--tracking-uri", store, "--set", "train.strategy=multi_worker"]
+    if data == "streamed folder":  # each worker decodes its own share of every batch
+        folder = make_shapes_folder(tmp_path / "shapes", per_class=40)
+        args += ["--dataset", str(folder), "--set", "data.memory_budget=0", "--set", f"data.cache_dir={tmp_path}",
+                 "--set", "data.limit_train=null", "--set", "data.validation_size=32", "--set", "data.limit_test=null"]
+    procs = [trainlab(args, tmp_path, env={"TF_CONFIG": json.dumps({"cluster": cluster,
+                                                                    "task": {"type": "worker", "index": i}})})
              for i in range(2)]
     outputs = []
     try:
@@ -69,6 +76,8 @@ def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tm
     runs = MlflowClient(store).search_runs(["1"])
     assert len(runs) == 1 and runs[0].data.tags["trainlab.weights_digest"] == digest(chief)
     assert runs[0].data.params["distribution.workers"] == "2"
+    shares = "note: data: each of the 2 workers reads its own share of every training batch"
+    assert (shares in chief) == (data == "streamed folder")
 
 
 def test_multi_worker_without_tf_config_is_refused_before_anything_is_stored(tmp_path):
@@ -137,6 +146,35 @@ def test_jax_data_parallel_on_two_host_cpus_trains_registers_and_exports_a_saved
     run = MlflowClient(fresh_store(tmp_path, "j.db")).search_runs(["1"])[0]
     assert run.data.params["distribution.strategy"] == "data_parallel"
     assert run.data.params["distribution.replicas"] == "2"
+
+
+@pytest.mark.slow
+def test_two_jax_processes_on_a_streamed_folder_each_read_their_share_and_the_chief_tests_and_exports(tmp_path):
+    pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
+    folder = make_shapes_folder(tmp_path / "shapes", per_class=40)
+    port = free_port()
+    args = ["run", *SMOKE[1:], "--tracking-uri", fresh_store(tmp_path, "j.db"), "--export-dir", str(tmp_path / "ex"),
+            "--dataset", str(folder), "--set", "data.memory_budget=0", "--set", f"data.cache_dir={tmp_path}",
+            "--set", "data.limit_train=null", "--set", "data.validation_size=32", "--set", "data.limit_test=null",
+            "--set", "train.strategy=data_parallel"]
+    procs = [trainlab(args, tmp_path, env={"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES":
+                                           f"127.0.0.1:{port}", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+                                           "KERAS_DISTRIBUTION_PROCESS_ID": str(i)}) for i in range(2)]
+    outputs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=400)
+            assert p.returncode == 0, err[-3000:]
+            outputs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    chief, worker = outputs
+    assert "note: data: each of the 2 workers reads its own share of every training batch" in chief
+    assert "worker 1 of 2: training cnn; the chief tracks and tests" in worker
+    assert digest(chief) == digest(worker)  # the processes stayed in sync
+    assert "exported to" in chief and (tmp_path / "ex" / "trainlab-shapes" / "1" / "saved_model.pb").is_file()
 
 
 def test_tensorflow_only_layers_are_refused_under_jax(tmp_path):

@@ -109,8 +109,7 @@ def test_a_folder_of_exports_serves_every_name_and_a_config_file_sets_policy_and
     ("models: [", "model config"),
 ])
 def test_a_bad_model_config_is_one_line_and_exit_2(tmp_path, text, message):
-    config = tmp_path / "models.yaml"
-    config.write_text(text)
+    (config := tmp_path / "models.yaml").write_text(text)
     with pytest.raises(ConfigError, match=re.escape(message)):
         from_config_file(config)
     result = CliRunner().invoke(cli, ["serve", "--model-config", str(config)])

@@ -17,7 +17,7 @@ from tests.test_sources import make_image_folder
 from trainlab.augment import AugmentChain
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.data.dataset import SourceOptions
-from trainlab.pipeline.data.inputs import Normalizer, make_dataset
+from trainlab.pipeline.data.inputs import Normalizer, batch_share, make_dataset
 from trainlab.pipeline.data.sources import describe_dataset, load_dataset
 from trainlab.pipeline.data.streamed import StreamedImages
 from trainlab.pipeline.errors import DataError
@@ -77,7 +77,12 @@ def test_the_store_follows_its_files_says_why_it_is_rebuilt_and_is_built_once(ph
     assert "rebuilding" not in capsys.readouterr().err
     shutil.copy(copy / "bar" / "001.png", copy / "bar" / "new.png")
     (copy / "disc" / "001.png").unlink()
+    store = results[0].x_train.store.path
+    killed = [store.with_name(f"{store.name}.{kind}-99999") for kind in ("tmp", "old")]  # builds killed mid-way
+    for folder in killed:
+        folder.mkdir()
     again = load_dataset(str(copy), tmp_path / "c", STREAM)
+    assert not any(folder.exists() for folder in killed)  # the next build removes them
     assert "1 file(s) added, 1 file(s) removed since it was built" in capsys.readouterr().err
     assert len(again.y_train) + len(again.y_test) == len(results[0].y_train) + len(results[0].y_test)
     index = again.x_train.store.path / "index.npz"
@@ -136,6 +141,37 @@ def test_streamed_training_batches_are_the_in_memory_batches_and_replay_by_epoch
     square = (index["heights"][keys] == index["widths"][keys])[order]
     assert square.sum() > 20
     np.testing.assert_allclose(cropped[square], fitted[square], atol=1)
+
+
+@pytest.mark.parametrize("size, batch, share, places, share_batch", [
+    (10, 4, (0, 1), range(10), 4),
+    (10, 4, (0, 2), [0, 2, 4, 6, 8], 2),
+    (10, 4, (1, 2), [1, 3, 5, 7, 9], 2),
+    (9, 4, (1, 2), [1, 3, 5, 7], 2),          # a last batch of 1 image for 2 workers is left out
+    (11, 4, (0, 2), [0, 2, 4, 6], 2),         # ... and one of 3 (it does not split evenly)
+    (10, 5, (1, 2), [1, 3, 6, 8], 2),         # 5 = 3 + 2: worker 0 takes 3 of each batch, worker 1 two
+    (10, 5, (0, 2), [0, 2, 4, 5, 7, 9], 3),
+])
+def test_a_batch_share_is_every_count_th_image_of_each_batch(size, batch, share, places, share_batch):
+    got, got_batch = batch_share(size, batch, share)
+    assert got.tolist() == list(places) and got_batch == share_batch
+
+
+def test_each_worker_decodes_its_own_share_of_the_streamed_batches(photos, tmp_path):
+    """Two workers' streamed training inputs together are the whole pass's batches, image by image."""
+    streamed = load_dataset(str(photos), tmp_path, STREAM)
+    batch = next(b for b in range(16, 8, -1) if len(streamed.y_train) % b % 2 == 0)  # a last batch split evenly
+
+    def inputs(share):
+        return make_dataset(streamed.x_train, streamed.y_train, num_classes=3, batch_size=batch, training=True,
+                            normalizer=Normalizer("none"), seed=3, share=share)
+    whole = [(x.numpy(), y.numpy()) for x, y in inputs((0, 1))]
+    halves = [[(x.numpy(), y.numpy()) for x, y in inputs((w, 2))] for w in range(2)]
+    assert len(halves[0]) == len(halves[1]) == len(whole) == -(-len(streamed.y_train) // batch)
+    for (x, y), mine, theirs in zip(whole, *halves):
+        for w, (wx, wy) in enumerate((mine, theirs)):
+            np.testing.assert_array_equal(wx, x[w::2])
+            np.testing.assert_array_equal(wy, y[w::2])
 
 
 def test_a_streamed_run_trains_registers_evaluates_and_its_plan_says_why(tmp_path, monkeypatch):

@@ -106,7 +106,8 @@ def load_splits(cfg) -> tuple[Dataset, Splits]:
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, batch_size: int,
                  normalizer: Normalizer, training: bool = False, seed: int = 0, shuffle_buffer: int = 60000,
                  label_smoothing: float = 0.0, augment: AugmentChain | None = None,
-                 epoch: tf.Variable | None = None, parallel: bool = True) -> tf.data.Dataset:
+                 epoch: tf.Variable | None = None, parallel: bool = True,
+                 share: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
     """The tf.data input: uint8 arrays -> shuffled batches -> map(augment, normalize) -> prefetch.
 
     Images streamed from disk (:class:`StreamedImages`) are read in the same order and decoded in
@@ -124,6 +125,10 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
 
     ``parallel=False`` maps batches one at a time (TF op determinism rewrites a parallel map into a
     sequential one anyway, and logs an error line for each rewrite).
+
+    ``share=(index, count)``: the training batches are read by ``count`` input pipelines (the workers of a
+    multi-worker strategy, JAX processes), each its own share of every batch (:func:`batch_share`): batches
+    of ``len(range(index, batch_size, count))`` images, streamed ones decoded by that pipeline only.
     """
     calls = tf.data.AUTOTUNE if parallel else None
     augment = augment if training and augment else None
@@ -141,19 +146,52 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
         return normalizer(x), targets
 
     labels = labels.astype(np.int32)
-    if not training:
-        if streamed:
-            examples = tf.data.Dataset.zip(images.decoded(tf.data.Dataset.range(len(labels)), parallel=parallel),
-                                           tf.data.Dataset.from_tensor_slices(labels))
-            examples = examples.apply(tf.data.experimental.assert_cardinality(len(labels)))  # lost by unbatching
-        else:
-            examples = tf.data.Dataset.from_tensor_slices((images, labels))
-        ds = examples.batch(batch_size).map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
-        return ds.with_options(streamed_options()) if streamed else ds
-    n, steps = len(labels), -(-len(labels) // batch_size)
+    if training:
+        batches = _training_batches(images, labels, batch_size, seed, shuffle_buffer, epoch, crop, parallel,
+                                    with_seeds=augment is not None, share=share)
+    else:
+        batches = _evaluation_batches(images, labels, batch_size, parallel)
+    ds = batches.map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(streamed_options()) if streamed else ds
+
+
+def batch_share(size: int, batch_size: int, share: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """The places (in a pass of ``size`` images) of one input pipeline's share, and its batch size: image
+    ``j`` of every batch where ``j % count == index``. A last batch that does not split evenly among the
+    pipelines is left out of the pass (every pipeline must take as many steps, JAX processes equal ones)."""
+    index, count = share
+    if size % batch_size % count:
+        size -= size % batch_size
+    places = np.arange(size, dtype=np.int64)
+    return places[places % batch_size % count == index], len(range(index, batch_size, count))
+
+
+def _evaluation_batches(images, labels: np.ndarray, batch_size: int, parallel: bool) -> tf.data.Dataset:
+    """``(uint8 images, labels)`` batches in order."""
+    if isinstance(images, StreamedImages):
+        examples = tf.data.Dataset.zip(images.decoded(tf.data.Dataset.range(len(labels)), parallel=parallel),
+                                       tf.data.Dataset.from_tensor_slices(labels))
+        examples = examples.apply(tf.data.experimental.assert_cardinality(len(labels)))  # lost by unbatching
+    else:
+        examples = tf.data.Dataset.from_tensor_slices((images, labels))
+    return examples.batch(batch_size)
+
+
+def _training_batches(images, labels: np.ndarray, batch_size: int, seed: int, shuffle_buffer: int,
+                      epoch: tf.Variable | None, crop, parallel: bool, with_seeds: bool,
+                      share: tuple[int, int]) -> tf.data.Dataset:
+    """``(uint8 images, labels[, augmentation seed])`` batches of one pass, in the order of ``(seed, epoch)``;
+    of a streamed input, this pipeline's share of each batch (its crops drawn as in the whole pass, its
+    batches' augmentation seeds its own)."""
+    streamed = isinstance(images, StreamedImages)
+    n = len(labels)
+    places, share_batch = batch_share(n, batch_size, share)
+    steps = -(-len(places) // share_batch)
+    places_t = tf.constant(places)
     labels_t = tf.constant(labels)
     images_t = None if streamed else tf.constant(images)
     base_seed = tf.constant(seed, tf.int64)
+    index, count = share
 
     def one_pass(_):
         """One epoch's batches: a stateless permutation (full, or local within about ``shuffle_buffer``
@@ -164,23 +202,24 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
             keys = tf.range(n, dtype=tf.float32) + keys * shuffle_buffer
         order = tf.argsort(keys)
         if streamed:
-            positions = tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64))
-            seeds = tf.data.Dataset.range(n).map(lambda i: tf.stack([base_seed + CROP_SEED_SALT, e * n + i]))
+            mine = tf.gather(tf.cast(order, tf.int64), places_t)
+            positions = tf.data.Dataset.from_tensor_slices(mine)
+            seeds = tf.data.Dataset.from_tensor_slices(places_t).map(
+                lambda i: tf.stack([base_seed + CROP_SEED_SALT, e * n + i]))
             batches = tf.data.Dataset.zip(images.decoded(positions, seeds, crop, parallel),
-                                          tf.data.Dataset.from_tensor_slices(tf.gather(labels_t, order)))
-            batches = batches.batch(batch_size)
+                                          tf.data.Dataset.from_tensor_slices(tf.gather(labels_t, mine)))
+            batches = batches.batch(share_batch)
         else:
-            batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
+            batches = tf.data.Dataset.from_tensor_slices(tf.gather(order, places_t)).batch(share_batch).map(
                 lambda idx: (tf.gather(images_t, idx), tf.gather(labels_t, idx)))
-        if augment is None:
+        if not with_seeds:
             return batches
-        batch_seeds = tf.data.Dataset.range(steps).map(lambda i: tf.stack([base_seed, e * steps + i]))
+        batch_seeds = tf.data.Dataset.range(steps).map(  # one pipeline: (seed, e * steps + i)
+            lambda i: tf.stack([base_seed, (e * steps + i) * count + index]))
         return tf.data.Dataset.zip(batches, batch_seeds).map(lambda batch, batch_seed: (*batch, batch_seed))
 
     ds = tf.data.Dataset.range(1).flat_map(one_pass)  # re-run at every pass: reads the epoch then
-    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
-    ds = ds.map(prepare, num_parallel_calls=calls).prefetch(tf.data.AUTOTUNE)
-    return ds.with_options(streamed_options()) if streamed else ds
+    return ds.apply(tf.data.experimental.assert_cardinality(steps))
 
 
 def streamed_options() -> tf.data.Options:

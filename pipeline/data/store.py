@@ -101,6 +101,8 @@ def open_store(root: Path, listing: Listing, cache_dir: Path, test_size: float, 
             if store is None:
                 if path.exists():
                     progress.say(f"rebuilding the cache of {root}: {_changes(path, listing)} since it was built")
+                for leftover in [*path.parent.glob(f"{path.name}.tmp-*"), *path.parent.glob(f"{path.name}.old-*")]:
+                    shutil.rmtree(leftover, ignore_errors=True)  # of a build killed mid-way (none runs: the lock)
                 tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
                 try:
                     _build(root, listing, test_size, on_bad_file, tmp, key)

@@ -36,7 +36,7 @@ class Distribution:
     strategy: tf.distribute.Strategy
     replicas: int
     workers: int = 1
-    worker_index: int = 0
+    worker_index: int = 0               # the chief first, then the workers: tf.distribute's input pipeline id
     is_chief: bool = True
     device_names: list | None = None    # shown by describe(); None: the tf.distribute strategy's devices
 
@@ -47,6 +47,32 @@ class Distribution:
     def custom_loop(self) -> bool:
         """Keras fit cannot drive MultiWorkerMirroredStrategy in Keras 3: trainlab's own loop does."""
         return self.kind == "multi_worker"
+
+    def input_share(self, streamed: bool) -> tuple[int, int] | None:
+        """``(index, count)``: the share of every training batch this worker reads itself: each JAX process
+        (Keras cannot split trainlab's inputs: their batch size is not static), and each multi_worker worker
+        of images streamed from disk (one replica per worker, as on CPUs; arrays the strategy splits)."""
+        if self.kind == "data_parallel" and self.workers > 1 or streamed and self.custom_loop and \
+                self.replicas == self.workers:
+            return self.worker_index, self.workers
+        return None
+
+    def own_share(self, dataset: tf.data.Dataset) -> None:
+        """Declare ``dataset`` this process's own already: JAX data parallelism must not split it again."""
+        if self.kind == "data_parallel" and self.workers > 1:
+            keras.distribution.distribution().shares.append(dataset)
+
+    def alone(self, model: keras.Model, build) -> keras.Model:
+        """The trained ``model`` as this process can run it alone: of JAX processes (whose every call needs
+        all of them) a copy, the distribution turned off, the network built again by ``build()``, the
+        weights copied; else the model itself."""
+        if self.kind != "data_parallel" or self.workers == 1:
+            return model
+        weights = model.get_weights()
+        keras.distribution.set_distribution(None)
+        copy = build()
+        copy.set_weights(weights)
+        return copy
 
     def describe(self) -> str:
         if self.kind == "none":
@@ -89,22 +115,36 @@ def setup(kind: str, devices: int | None = None) -> Distribution:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
         chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
-        return Distribution("multi_worker", strategy, strategy.num_replicas_in_sync, workers, index, chief)
+        in_cluster = 0 if task_type == "chief" else index + ("chief" in cluster)  # as tf.distribute numbers them
+        return Distribution("multi_worker", strategy, strategy.num_replicas_in_sync, workers, in_cluster, chief)
     raise ConfigError(f"train.strategy must be one of {', '.join(STRATEGIES)}; got {kind!r}")
 
 
 def _data_parallel(devices: int | None) -> Distribution:
     import jax
     if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several hosts: join them first
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes sum gradients over gloo
         keras.distribution.initialize()
     found = keras.distribution.list_devices()
     chosen = found if devices is None else found[:devices]
     if devices is not None and len(found) < devices:
         raise ConfigError(f"train.devices={devices} but JAX sees {len(found)} device(s); on a CPU set "
                           f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before starting")
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
+    keras.distribution.set_distribution(SharedInputs(devices=chosen))
     return Distribution("data_parallel", tf.distribute.get_strategy(), len(chosen), jax.process_count(),
                         jax.process_index(), jax.process_index() == 0, device_names=[str(d) for d in chosen])
+
+
+class SharedInputs(keras.distribution.DataParallel):
+    """Keras's data parallelism, which splits every dataset it is given among the processes, except those
+    declared a process's own share (streamed images: each process decodes only its part)."""
+
+    def __init__(self, devices):
+        super().__init__(devices=devices)
+        self.shares: list[tf.data.Dataset] = []
+
+    def distribute_dataset(self, dataset):
+        return dataset if any(dataset is share for share in self.shares) else super().distribute_dataset(dataset)
 
 
 def _mirrored_devices(devices: int | None) -> list[str]:

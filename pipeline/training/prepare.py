@@ -15,6 +15,7 @@ from trainlab.augment import AugmentChain
 from ..data.dataset import Dataset
 from ..data.inputs import Normalizer, evaluation_batch, load_splits, make_dataset
 from ..data.splits import Splits
+from ..data.streamed import StreamedImages
 from ..errors import DataError
 from ..plan import Plan
 
@@ -34,6 +35,7 @@ class Prepared:
     model: keras.Model = field(repr=False)
     phases: object = field(repr=False, default=None)  # finetune.Phases of a pretrained backbone, set when compiled
     budget: object = field(repr=False, default=None)  # budget.TimeBudget under train.time_budget, set when compiled
+    share: tuple[int, int] | None = None  # (index, count): the inputs hold this worker's share of every batch
 
 
 def prepare(plan: Plan) -> Prepared:
@@ -53,10 +55,15 @@ def prepare(plan: Plan) -> Prepared:
         normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     chain = AugmentChain(cfg.augment)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_epoch")
+    dist = plan.distribution
+    share = dist.input_share(isinstance(splits.x_train, StreamedImages))
     common = dict(num_classes=ds.num_classes, normalizer=normalizer, parallel=not t.deterministic)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=t.batch_size, training=True, seed=t.seed,
                             shuffle_buffer=t.shuffle_buffer, label_smoothing=t.label_smoothing, augment=chain,
-                            epoch=epoch, **common)
+                            epoch=epoch, share=share or (0, 1), **common)
     val_ds = make_dataset(splits.x_val, splits.y_val, batch_size=evaluation_batch(splits.x_val.shape, t.batch_size),
                           **common)
-    return Prepared(plan, ds, splits, normalizer, chain, epoch, train_ds, val_ds, model)
+    if share:  # every JAX process validates on the whole split (the same metrics, computed on each)
+        dist.own_share(train_ds)
+        dist.own_share(val_ds)
+    return Prepared(plan, ds, splits, normalizer, chain, epoch, train_ds, val_ds, model, share=share)

@@ -124,6 +124,7 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
         if prep.chain.mixes_labels and t.mixing_off_epochs:
             watchers.append(MixingSwitch(prep.chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
         _fit(prep, first_epoch, watchers)
+        prep.model = dist.alone(prep.model, plan.take_model)  # JAX processes: the others are gone, test alone
         if guard.reason:
             tracking.set_tags({"trainlab.fit": "diverged", "trainlab.fit_reason": guard.reason})
             raise DivergedError(f"training diverged: {guard.reason}; lower train.learning_rate")
@@ -185,7 +186,7 @@ def _fit(prep: Prepared, first_epoch: int, watchers: list) -> dict:
             watchers.insert(0, StopOnSignal(pending))
             if dist.custom_loop:
                 return fit_distributed(model, dist.strategy, prep.train_ds, prep.val_ds, t.epochs, t.batch_size,
-                                       watchers, initial_epoch=first_epoch)
+                                       watchers, initial_epoch=first_epoch, share=prep.share)
             weights = class_weights(t.class_weight, prep.splits.y_train, prep.ds.num_classes)
             return model.fit(prep.train_ds, validation_data=prep.val_ds, epochs=epochs, initial_epoch=first_epoch,
                              verbose=0, shuffle=False,  # tf.data shuffles

@@ -8,6 +8,27 @@ from ... import tracking
 from .base import ProbeData, register_probe
 
 
+class _PerBatch(keras.callbacks.Callback):
+    """Each batch's own value of a logged metric: Keras reports the epoch's running mean."""
+
+    def __init__(self):
+        super().__init__()
+        self.step, self.previous = 0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.previous = 0.0
+
+    def batch_value(self, batch, logs, key):
+        """This batch's ``key`` recovered from the running mean (None when not logged); counts the step."""
+        running = (logs or {}).get(key)
+        if running is None:
+            return None
+        value = (batch + 1) * float(running) - batch * self.previous
+        self.previous = float(running)
+        self.step += 1
+        return value
+
+
 @register_probe
 def steps_to_accuracy(data: ProbeData, threshold: float = 0.9, smoothing: int = 20, every: int = 10):
     """The first training step at which the smoothed per-batch training accuracy reaches ``threshold``
@@ -15,24 +36,17 @@ def steps_to_accuracy(data: ProbeData, threshold: float = 0.9, smoothing: int = 
     return _StepsToAccuracy(threshold, smoothing, every)
 
 
-class _StepsToAccuracy(keras.callbacks.Callback):
+class _StepsToAccuracy(_PerBatch):
     def __init__(self, threshold, smoothing, every):
         super().__init__()
         self.threshold, self.alpha, self.every = threshold, 2.0 / (smoothing + 1), every
-        self.step, self.ema, self.previous, self.reached, self.curve = 0, None, 0.0, None, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.previous = 0.0
+        self.ema, self.reached, self.curve = None, None, []
 
     def on_train_batch_end(self, batch, logs=None):
-        running = (logs or {}).get("accuracy")
-        if running is None:
+        value = self.batch_value(batch, logs, "accuracy")
+        if value is None:
             return
-        # Keras reports the epoch's running mean; recover this batch's own accuracy from it.
-        value = (batch + 1) * float(running) - batch * self.previous
-        self.previous = float(running)
         self.ema = value if self.ema is None else self.ema + self.alpha * (value - self.ema)
-        self.step += 1
         if self.reached is None and self.ema >= self.threshold:
             self.reached = self.step
         if self.step % self.every == 0:
@@ -50,19 +64,13 @@ def batch_loss(data: ProbeData, every: int = 5):
     return _BatchLoss(every)
 
 
-class _BatchLoss(keras.callbacks.Callback):
+class _BatchLoss(_PerBatch):
     def __init__(self, every):
         super().__init__()
-        self.every, self.step, self.previous, self.curve = every, 0, 0.0, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.previous = 0.0
+        self.every, self.curve = every, []
 
     def on_train_batch_end(self, batch, logs=None):
-        running = float((logs or {}).get("loss", np.nan))
-        value = (batch + 1) * running - batch * self.previous
-        self.previous = running
-        self.step += 1
+        value = self.batch_value(batch, {"loss": np.nan, **(logs or {})}, "loss")
         if self.step % self.every == 0 or self.step == 1:
             self.curve.append((self.step, value))
 
@@ -79,25 +87,19 @@ def epochs_to_accuracy(data: ProbeData, threshold: float = 0.85, window: float =
     return _EpochsToAccuracy(threshold, window, every)
 
 
-class _EpochsToAccuracy(keras.callbacks.Callback):
+class _EpochsToAccuracy(_PerBatch):
     def __init__(self, threshold, window, every):
         super().__init__()
         self.threshold, self.window, self.every = threshold, window, every
-        self.step, self.previous, self.reached, self.curve, self.recent = 0, 0.0, None, [], []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.previous = 0.0
+        self.reached, self.curve, self.recent = None, [], []
 
     def on_train_batch_end(self, batch, logs=None):
-        running = (logs or {}).get("accuracy")
-        if running is None:
+        value = self.batch_value(batch, logs, "accuracy")
+        if value is None:
             return
-        value = (batch + 1) * float(running) - batch * self.previous   # this batch's own accuracy
-        self.previous = float(running)
         per_epoch = self.params.get("steps") or 1
         size = max(1, round(self.window * per_epoch))
         self.recent = (self.recent + [value])[-size:]
-        self.step += 1
         mean = sum(self.recent) / len(self.recent)
         if self.reached is None and len(self.recent) == size and mean >= self.threshold:
             self.reached = self.step / per_epoch
