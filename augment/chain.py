@@ -22,10 +22,14 @@ class AugmentChain:
         return any(op.mixes_labels for op in self.ops)
 
     @property
-    def leading_crop(self):
-        """The first op when it is a random-resized crop: a streamed input draws it per image before
-        decoding and decodes only the crop's window (then calls the chain with ``start=1``)."""
-        return self.ops[0] if self.ops and self.ops[0].name == "random_resized_crop" else None
+    def per_image_lead(self) -> tuple:
+        """The leading ops a streamed input applies per image while decoding (then it calls the chain with
+        ``start=len(lead)``): a first random-resized crop (drawn before decoding: only its window is
+        decoded) and a horizontal flip right after it (flipping one small uint8 image there is cheaper than a
+        float batch later); empty when the chain does not start with the crop."""
+        if not self.ops or self.ops[0].name != "random_resized_crop":
+            return ()
+        return tuple(self.ops[:2]) if len(self.ops) > 1 and self.ops[1].name == "flip_horizontal" else (self.ops[0],)
 
     def __call__(self, images, targets, seed, start: int = 0):
         """Apply every op (from the ``start``-th) to a batch of float images (B, H, W, C) 0-255 and float

@@ -15,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import fresh_store, smoke_config
+from tests.shapes import make_shapes_folder
 from trainlab.pipeline import tracking
 from trainlab.pipeline.job import train_and_register
 from trainlab.pipeline.plan import resolve_plan
@@ -96,9 +97,20 @@ def in_process(tmp_path, monkeypatch, *args) -> str:
 
 
 @pytest.mark.slow
-def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, monkeypatch):
-    """Only the killed run needs a process of its own; the straight run, the listing and the resume run here."""
-    config = ["train", "--preset", "smoke", "--epochs", "3", "--limit-train", "4000", "--deterministic"]
+@pytest.mark.parametrize("data", ["mnist", "streamed folder"])
+def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, monkeypatch, data):
+    """Only the killed run needs a process of its own; the straight run, the listing and the resume run here.
+    The streamed folder (of small photos, read from disk every epoch) takes random-resized crops, drawn
+    while decoding."""
+    epochs, name = 3, "trainlab-mnist"
+    config = ["train", "--preset", "smoke", "--limit-train", "4000", "--deterministic"]
+    if data == "streamed folder":
+        epochs, name = 6, "trainlab-shapes"  # short epochs: the kill still lands before the end
+        folder = make_shapes_folder(tmp_path / "shapes", per_class=60)
+        config += ["--dataset", str(folder), "--set", "data.memory_budget=0", "--set", f"data.cache_dir={tmp_path}",
+                   "--set", "data.validation_size=40", "--set", "data.limit_test=null", "--set",
+                   "augment=[{name: random_resized_crop, scale: [0.5, 1]}, {name: flip_horizontal}]"]
+    config += ["--epochs", str(epochs)]
     (tmp_path / "killed").mkdir()
     killed = tmp_path / "killed"
     proc = trainlab(killed, *config, "--register")
@@ -117,8 +129,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path, monkeypatc
     assert test_accuracy(resumed) == test_accuracy(straight)
     run = only_run(killed)
     assert run.info.run_id == run_id and run.info.status == "FINISHED"
-    assert [m.step for m in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [0, 1, 2]
-    assert "registered trainlab-mnist version 1 as champion" in resumed  # --register of the killed command
+    assert [m.step for m in MlflowClient().get_metric_history(run_id, "val_accuracy")] == list(range(epochs))
+    assert f"registered {name} version 1 as champion" in resumed  # --register of the killed command
     assert not (killed / "checkpoints" / run_id).exists()  # removed once the run finished
     assert "no unfinished runs" in in_process(killed, monkeypatch, "runs")
 

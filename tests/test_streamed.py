@@ -141,6 +141,12 @@ def test_streamed_training_batches_are_the_in_memory_batches_and_replay_by_epoch
     square = (index["heights"][keys] == index["widths"][keys])[order]
     assert square.sum() > 20
     np.testing.assert_allclose(cropped[square], fitted[square], atol=1)
+    # a flip right after the crop is applied per image while decoding: here to every image
+    mirror = AugmentChain([{"name": "random_resized_crop", "scale": [1.0, 1.0], "ratio": [1.0, 1.0]},
+                           {"name": "flip_horizontal", "p": 1.0}])
+    assert [op.name for op in mirror.per_image_lead] == ["random_resized_crop", "flip_horizontal"]
+    mirrored = np.concatenate([x.numpy() for x, _ in inputs(streamed.x_train, mirror, None)])
+    np.testing.assert_allclose(mirrored[square], fitted[square][:, :, ::-1], atol=1)
 
 
 @pytest.mark.parametrize("size, batch, share, places, share_batch", [

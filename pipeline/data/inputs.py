@@ -112,7 +112,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
 
     Images streamed from disk (:class:`StreamedImages`) are read in the same order and decoded in
     parallel, one image at a time, then batched; a chain that starts with a random-resized crop has it
-    drawn per image and decoded as a window (``augment.leading_crop``), the rest applied to batches.
+    drawn per image and decoded as a window, a flip right after it applied per image too
+    (``augment.per_image_lead``), the rest applied to batches.
 
     Images stay uint8 until the batched map, which casts them to float pixels, one-hot encodes the
     labels (float targets, smoothed if asked, as mixing needs), augments whole batches (training
@@ -133,8 +134,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
     calls = tf.data.AUTOTUNE if parallel else None
     augment = augment if training and augment else None
     streamed = isinstance(images, StreamedImages)
-    crop = augment.leading_crop if streamed and augment is not None else None
-    first_op = 1 if crop is not None else 0  # a streamed crop is drawn per image while decoding
+    lead = augment.per_image_lead if streamed and augment is not None else ()  # applied while decoding
+    first_op = len(lead)
 
     def prepare(x, y, batch_seed=None):
         targets = tf.one_hot(y, num_classes)
@@ -147,7 +148,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, num_classes: int, ba
 
     labels = labels.astype(np.int32)
     if training:
-        batches = _training_batches(images, labels, batch_size, seed, shuffle_buffer, epoch, crop, parallel,
+        batches = _training_batches(images, labels, batch_size, seed, shuffle_buffer, epoch, lead, parallel,
                                     with_seeds=augment is not None, share=share)
     else:
         batches = _evaluation_batches(images, labels, batch_size, parallel)
@@ -178,7 +179,7 @@ def _evaluation_batches(images, labels: np.ndarray, batch_size: int, parallel: b
 
 
 def _training_batches(images, labels: np.ndarray, batch_size: int, seed: int, shuffle_buffer: int,
-                      epoch: tf.Variable | None, crop, parallel: bool, with_seeds: bool,
+                      epoch: tf.Variable | None, lead: tuple, parallel: bool, with_seeds: bool,
                       share: tuple[int, int]) -> tf.data.Dataset:
     """``(uint8 images, labels[, augmentation seed])`` batches of one pass, in the order of ``(seed, epoch)``;
     of a streamed input, this pipeline's share of each batch (its crops drawn as in the whole pass, its
@@ -206,7 +207,7 @@ def _training_batches(images, labels: np.ndarray, batch_size: int, seed: int, sh
             positions = tf.data.Dataset.from_tensor_slices(mine)
             seeds = tf.data.Dataset.from_tensor_slices(places_t).map(
                 lambda i: tf.stack([base_seed + CROP_SEED_SALT, e * n + i]))
-            batches = tf.data.Dataset.zip(images.decoded(positions, seeds, crop, parallel),
+            batches = tf.data.Dataset.zip(images.decoded(positions, seeds, lead, parallel),
                                           tf.data.Dataset.from_tensor_slices(tf.gather(labels_t, mine)))
             batches = batches.batch(share_batch)
         else:

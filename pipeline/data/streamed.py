@@ -7,7 +7,8 @@ Every image is decoded as the in-memory path decodes it (the same decoders, then
 ``data.resize``, rounded to uint8), so both paths give the same pixels. A training stream whose chain
 starts with ``random_resized_crop`` draws each image's crop from the image's own size before decoding,
 and a JPEG decodes only the crop's window (``tf.image.decode_and_crop_jpeg``, as TensorFlow's ResNet
-ImageNet input does), then the window is resized to H x W.
+ImageNet input does), then the window is resized to H x W (and flipped, where a horizontal flip follows
+the crop in the chain).
 """
 from __future__ import annotations
 
@@ -81,14 +82,16 @@ class StreamedImages:
         for batch in self.decoded(tf.data.Dataset.from_tensor_slices(positions)).batch(size):
             yield batch.numpy()
 
-    def decoded(self, positions: tf.data.Dataset, seeds: tf.data.Dataset | None = None, crop=None,
+    def decoded(self, positions: tf.data.Dataset, seeds: tf.data.Dataset | None = None, lead: tuple = (),
                 parallel: bool = True) -> tf.data.Dataset:
         """One decoded uint8 image (H, W, C) per element of ``positions`` (int64 scalars), in their order.
 
-        ``crop``: a random-resized-crop op, drawn for each group of ``READ_RECORDS`` positions at once from
-        the group's first seed (``seeds``: one (2,) seed per position), from each image's own size; an image
-        it does not apply to (its ``p``) is fitted as without a crop.
+        ``lead``: a random-resized-crop op, drawn for each group of ``READ_RECORDS`` positions at once from
+        the group's first seed (``seeds``: one (2,) seed per position), from each image's own size (an
+        image it does not apply to, its ``p``, is fitted as without a crop); then maybe a horizontal flip,
+        drawn with it and applied to the resized crop.
         """
+        crop, flip = (*lead, None, None)[:2]
         calls = tf.data.AUTOTUNE if parallel else None
         keys = tf.constant(self.keys)
         index = self.store.index
@@ -103,13 +106,18 @@ class StreamedImages:
             height, width = tf.gather(heights, batch_positions), tf.gather(widths, batch_positions)
             if crop is None:
                 return records, tf.gather(jpeg, batch_positions), tf.zeros_like(height)
-            return (records, tf.gather(jpeg, batch_positions),
-                    self._windows(crop, batch_seeds[0], tf.shape(batch_positions)[0], height, width))
+            count = tf.shape(batch_positions)[0]
+            windows = self._windows(crop, batch_seeds[0], count, height, width)
+            if flip is not None:
+                flip_seed = tf.random.experimental.stateless_fold_in(batch_seeds[0], 1)
+                flips = flip.sample_shaped(flip_seed, count, height, width)["apply"]
+                windows = tf.concat([windows, tf.cast(flips, tf.int32)[:, None]], 1)
+            return records, tf.gather(jpeg, batch_positions), windows
 
         def decode(record, is_jpeg, window):
             if crop is None:
                 return self._fitted(self._decode(record, is_jpeg, None))
-            return self._cropped(record, is_jpeg, window, crop)
+            return self._cropped(record, is_jpeg, window, crop, flip is not None)
 
         if seeds is None:
             seeds = positions.map(lambda p: tf.zeros([2], tf.int64))
@@ -155,13 +163,16 @@ class StreamedImages:
         fitted = fit_image(tf.cast(image, tf.float32), self.size, self.resize)
         return to_pixels(fitted)
 
-    def _cropped(self, record, is_jpeg, window, crop):
-        """The image's crop window (``[y, x, h, w, applied]``), decoded alone and resized to H x W (without
-        antialiasing, as TensorFlow's ResNet input does; the window is rarely much larger than H x W)."""
+    def _cropped(self, record, is_jpeg, window, crop, flips: bool = False):
+        """The image's crop window (``[y, x, h, w, applied(, flipped)]``), decoded alone and resized to H x W
+        (without antialiasing, as TensorFlow's ResNet input does; the window is rarely much larger than
+        H x W), then mirrored where ``flipped``."""
         image = tf.cast(self._decode(record, is_jpeg, window[:4]), tf.float32)
         cropped = lambda: tf.image.resize(image, self.size, method=crop.interpolation)  # noqa: E731
         if crop.p >= 1:  # always drawn: no branch per image
             resized = cropped()
         else:
             resized = tf.cond(window[4] > 0, cropped, lambda: fit_image(image, self.size, self.resize))
+        if flips:
+            resized = tf.cond(window[5] > 0, lambda: tf.image.flip_left_right(resized), lambda: resized)
         return to_pixels(resized)
