@@ -2,7 +2,7 @@ import pytest
 
 from tests.conftest import fresh_store
 from trainlab.pipeline.config.loading import load_config
-from trainlab.pipeline.config.recipes import PRESETS
+from trainlab.pipeline.config.recipes import DATASET_PRESETS, PRESETS
 from trainlab.pipeline.config.schema import Config
 from trainlab.pipeline.errors import ConfigError
 
@@ -23,9 +23,24 @@ def test_file_then_overrides(tmp_path):
     assert (cfg.train.epochs, cfg.model.name, cfg.train.learning_rate, cfg.model.width) == (5, "mlp_small", 1e-4, None)
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_every_preset_is_valid(preset):
-    load_config("mlflow.yml", preset=preset)
+@pytest.mark.parametrize("preset, dataset", [*((p, "mnist") for p in sorted(PRESETS)),
+                                             *((p, d) for d, own in DATASET_PRESETS.items() for p in own)])
+def test_every_preset_is_valid(preset, dataset):
+    load_config("mlflow.yml", {"data.dataset": dataset}, preset=preset)
+
+
+def test_a_preset_resolves_to_the_datasets_own_version_under_what_the_user_sets(tmp_path):
+    own = DATASET_PRESETS["fashion_mnist"]["best"]
+    fashion = load_config(None, {"data.dataset": "fashion_mnist"}, preset="best")
+    assert (fashion.model.members, fashion.train.time_budget) == (3, "45m")
+    assert fashion.augment == "auto" and fashion.train.label_smoothing == 0  # not MNIST's best chain
+    assert (fashion.train.batch_size, fashion.train.learning_rate) == (256, 0.004)  # the dataset's recipe under it
+    mnist = load_config(None, preset="best")  # MNIST keeps the preset chosen on it
+    assert (mnist.model.members, mnist.train.epochs, mnist.train.time_budget) == (5, 12, None)
+    path = tmp_path / "c.yml"
+    path.write_text("data:\n  dataset: fashion_mnist\n")
+    assert load_config(path, preset="best").model.members == own["model.members"]  # the dataset from the file
+    assert load_config(path, {"model.members": 2}, preset="best").model.members == 2  # the command line wins
 
 
 def test_smoke_preset_is_tiny():

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .recipes import DATASET_RECIPES, PRESETS
+from .recipes import DATASET_RECIPES, PRESETS, preset_overrides
 from .schema import Config, registered_model_name
 from .validation import validate
 
@@ -24,8 +24,9 @@ ENVIRONMENT = {"MLFLOW_TRACKING_URI": "tracking.tracking_uri", "MLFLOW_EXPERIMEN
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
                 preset: str = "default", environ: dict[str, str] | None = None, registries: bool = True) -> Config:
-    """Defaults <- the dataset's recipe (:data:`DATASET_RECIPES`) <- YAML file <- preset <- environment
-    (:data:`ENVIRONMENT`) <- overrides; then validate.
+    """Defaults <- the dataset's recipe (:data:`DATASET_RECIPES`) <- YAML file <- preset (the dataset's own
+    where it has one: :func:`preset_overrides`) <- environment (:data:`ENVIRONMENT`) <- overrides; then
+    validate.
 
     Args:
         environ: the environment to read (default ``os.environ``).
@@ -40,10 +41,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     layers = [list(_read_yaml(Path(path)).items()) if path is not None else [], list(PRESETS[preset].items()),
               [(key, environ[variable]) for variable, key in ENVIRONMENT.items() if environ.get(variable)],
               [(key, value) for key, value in (overrides or {}).items() if value is not None]]
-    cfg = _layered(layers)
-    recipe = DATASET_RECIPES.get(cfg.data.dataset)
-    if recipe:  # the dataset is known only once every layer is read; its recipe goes under all of them
-        cfg = _layered([list(recipe.items()), *layers])
+    # The dataset is known only once every layer is read: then its recipe goes under all of them and the
+    # preset becomes the dataset's own, where it has one (no preset sets the dataset).
+    dataset = _layered(layers).data.dataset
+    layers[1] = list(preset_overrides(preset, dataset).items())
+    cfg = _layered([list(DATASET_RECIPES.get(dataset, {}).items()), *layers])
     if cfg.tracking.registered_model == "auto":
         cfg.tracking.registered_model = registered_model_name(cfg.data.dataset)
     validate(cfg, registries)
