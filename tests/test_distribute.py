@@ -30,6 +30,28 @@ def digest(output: str) -> str:
     return re.search(r"weights digest ([0-9a-f]{16})", output).group(1)
 
 
+def streamed_folder_args(tmp_path) -> list[str]:
+    """A generated 160-image folder, forced onto the streaming path, with every image in a split."""
+    folder = make_shapes_folder(tmp_path / "shapes", per_class=40)
+    return ["--dataset", str(folder), "--set", "data.memory_budget=0", "--set", f"data.cache_dir={tmp_path}",
+            "--set", "data.limit_train=null", "--set", "data.validation_size=32", "--set", "data.limit_test=null"]
+
+
+def outputs_of(procs, timeout=400) -> list[str]:
+    """Each process's standard output once all have succeeded; none is left running."""
+    outputs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=timeout)
+            assert p.returncode == 0, err[-3000:]
+            outputs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    return outputs
+
+
 @pytest.mark.slow
 def test_mirrored_on_two_logical_cpus(tmp_path):
     proc = trainlab([*SMOKE, "--tracking-uri", fresh_store(tmp_path, "m.db"), "--set", "train.strategy=mirrored",
@@ -52,22 +74,11 @@ def test_multi_worker_two_local_workers_end_identical_and_only_the_chief_logs(tm
     store = fresh_store(tmp_path, "mw.db")
     args = [*SMOKE, "--tracking-uri", store, "--set", "train.strategy=multi_worker"]
     if data == "streamed folder":  # each worker decodes its own share of every batch
-        folder = make_shapes_folder(tmp_path / "shapes", per_class=40)
-        args += ["--dataset", str(folder), "--set", "data.memory_budget=0", "--set", f"data.cache_dir={tmp_path}",
-                 "--set", "data.limit_train=null", "--set", "data.validation_size=32", "--set", "data.limit_test=null"]
+        args += streamed_folder_args(tmp_path)
     procs = [trainlab(args, tmp_path, env={"TF_CONFIG": json.dumps({"cluster": cluster,
                                                                     "task": {"type": "worker", "index": i}})})
              for i in range(2)]
-    outputs = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=400)
-            assert p.returncode == 0, err[-3000:]
-            outputs.append(out)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    outputs = outputs_of(procs)
     chief, worker = outputs
     assert "worker 0 of 2 (chief)" in chief and "worker 1 of 2: training cnn; the chief tracks" in worker
     assert digest(chief) == digest(worker)
@@ -151,26 +162,13 @@ def test_jax_data_parallel_on_two_host_cpus_trains_registers_and_exports_a_saved
 @pytest.mark.slow
 def test_two_jax_processes_on_a_streamed_folder_each_read_their_share_and_the_chief_tests_and_exports(tmp_path):
     pytest.importorskip("jax", reason="the jax extra is installed by `make test`")
-    folder = make_shapes_folder(tmp_path / "shapes", per_class=40)
     port = free_port()
     args = ["run", *SMOKE[1:], "--tracking-uri", fresh_store(tmp_path, "j.db"), "--export-dir", str(tmp_path / "ex"),
-            "--dataset", str(folder), "--set", "data.memory_budget=0", "--set", f"data.cache_dir={tmp_path}",
-            "--set", "data.limit_train=null", "--set", "data.validation_size=32", "--set", "data.limit_test=null",
-            "--set", "train.strategy=data_parallel"]
+            *streamed_folder_args(tmp_path), "--set", "train.strategy=data_parallel"]
     procs = [trainlab(args, tmp_path, env={"KERAS_BACKEND": "jax", "KERAS_DISTRIBUTION_JOB_ADDRESSES":
                                            f"127.0.0.1:{port}", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
                                            "KERAS_DISTRIBUTION_PROCESS_ID": str(i)}) for i in range(2)]
-    outputs = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=400)
-            assert p.returncode == 0, err[-3000:]
-            outputs.append(out)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    chief, worker = outputs
+    chief, worker = outputs_of(procs)
     assert "note: data: each of the 2 workers reads its own share of every training batch" in chief
     assert "worker 1 of 2: training cnn; the chief tracks and tests" in worker
     assert digest(chief) == digest(worker)  # the processes stayed in sync
