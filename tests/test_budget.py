@@ -77,6 +77,34 @@ def test_the_budget_plans_fewer_epochs_on_a_slower_machine_and_ends_the_schedule
     assert float(schedule(optimizer.iterations)) == pytest.approx(0.0, abs=1e-7)
 
 
+class Tracing(keras.callbacks.Callback):
+    """One-time work in the first epoch only, as tracing is: before the first training step and before the
+    first validation batch."""
+
+    def __init__(self, train_seconds: float, test_seconds: float):
+        super().__init__()
+        self.train_seconds, self.test_seconds, self.epoch = train_seconds, test_seconds, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == 0 and batch == 0:
+            time.sleep(self.train_seconds)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        if self.epoch == 0 and batch == 0:
+            time.sleep(self.test_seconds)
+
+
+def test_the_first_epochs_tracing_is_not_taken_for_the_cost_of_every_epoch():
+    """1.5 s of one-time work in the first epoch of a 3 s budget: counted as every epoch's cost it would
+    leave room for no second epoch."""
+    budget, history, *_ = fit_to_budget(3.0, extra=[Slower(0.005), Tracing(1.0, 0.5)])
+    assert history["budget_epoch_seconds"][0] < 0.9  # the epoch's own ~0.2 s of steps, not its 1.5 s more
+    assert len(history["loss"]) == budget.planned >= 3
+
+
 def test_a_resumed_run_counts_the_time_it_already_trained():
     fresh, *_ = fit_to_budget(3.0, planned=None)
     resumed, history, *_ = fit_to_budget(3.0, spent=2.5, planned=fresh.planned)
@@ -91,7 +119,9 @@ def test_a_run_trains_to_its_budget_and_logs_the_plan(tmp_path):
     from tests.conftest import smoke_config
     from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
-    cfg = smoke_config(tmp_path, **{"train.time_budget": "8s", "train.epochs": 1})
+    # short epochs (400 images): even a loaded machine fits several in 8 s (the smoke preset's 1,500 once fit one)
+    cfg = smoke_config(tmp_path, **{"train.time_budget": "8s", "train.epochs": 1, "data.limit_train": 600,
+                                    "data.validation_size": 200, "data.limit_test": 200})
     result = train(resolve_plan(cfg), echo=lambda _: None)
     run = mlflow.get_run(result.run_id)
     assert run.data.params["train.time_budget"] == "8s"

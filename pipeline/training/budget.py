@@ -8,9 +8,10 @@ schedule at ``s * train.epochs / planned``, so the last planned step reads its l
 
 - after the first few steps (their speed, tracing excluded; validation estimated from it), the
   epochs that fit in the budget;
-- at the end of every epoch, again from that epoch's own time (training and validation): a machine
-  that slows down gets fewer epochs and the rest of the schedule is compressed to fit; training stops
-  early only when less than one epoch's time is left.
+- at the end of every epoch, again from that epoch's own time (training and validation; in the first
+  epoch a process trains, less the one-time tracing of its first steps and first validation batch): a
+  machine that slows down gets fewer epochs and the rest of the schedule is compressed to fit; training
+  stops early only when less than one epoch's time is left.
 
 Training time is the fit's: first step to the end of the last epoch, validation included (loading,
 test and logging are outside it). A resumed run counts the time its checkpoint already trained and
@@ -73,20 +74,41 @@ class TimeBudget(keras.callbacks.Callback):
             self._plan(self.planned)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_began, self.mark = time.perf_counter(), None
+        self.epoch_began, self.mark, self.tests = time.perf_counter(), None, []
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.planned or batch < self.WARM:
+        if self.step_seconds is not None or batch < self.WARM:  # measured once per process, in its first epoch
             return
         if self.mark is None:
             self.mark = (batch, time.perf_counter())
         elif batch - self.mark[0] >= self.MEASURED or batch == self.steps - 1:
             self.step_seconds = (time.perf_counter() - self.mark[1]) / (batch - self.mark[0])
-            epoch_seconds = self.step_seconds * (self.steps + self.val_steps / 3)  # a forward pass: ~1/3 of a step
-            self._plan(self._fits(epoch_seconds, done=0))
+            if not self.planned:
+                epoch_seconds = self.step_seconds * (self.steps + self.val_steps / 3)  # forward only: ~1/3 of a step
+                self._plan(self._fits(epoch_seconds, done=0))
+
+    def on_test_begin(self, logs=None):
+        self.tests = [time.perf_counter()]
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.tests.append(time.perf_counter())
+
+    def _tracing(self) -> float:
+        """Seconds of this epoch that were one-time work (tracing the train and validation steps), when it is
+        the epoch that measured the steady step time; 0 otherwise."""
+        if self.mark is None or self.step_seconds is None:
+            return 0.0
+        first_steps = self.mark[1] - self.epoch_began  # batches 0..mark, the first ones traced
+        extra = max(0.0, first_steps - (self.mark[0] + 1) * self.step_seconds)
+        batches = [b - a for a, b in zip(self.tests, self.tests[1:])]
+        if batches:  # the first validation batch against a steady one (or a forward pass: ~1/3 of a step)
+            steady = sorted(batches[1:])[len(batches[1:]) // 2] if len(batches) > 1 else self.step_seconds / 3
+            extra += max(0.0, batches[0] - steady)
+        return extra
 
     def on_epoch_end(self, epoch, logs=None):
-        epoch_seconds = time.perf_counter() - self.epoch_began
+        epoch_seconds = time.perf_counter() - self.epoch_began - self._tracing()
+        self.mark = None
         planned = self._fits(epoch_seconds, done=epoch + 1)
         self._plan(planned)
         if logs is not None:
