@@ -18,7 +18,7 @@ pytest.importorskip("ray", reason="the ray extra is installed by `make test`")
 GRID = """name: on-ray
 preset: smoke
 base: {model.width: 4, data.limit_train: 1200, data.validation_size: 200, data.limit_test: 200}
-grid: {train.learning_rate: [0.001, 0.003]}
+grid: {train.learning_rate: [0.003]}
 points:
   - {label: bad-labels, data.dataset: BAD}
 """
@@ -78,14 +78,14 @@ def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster, r
     first = sweep(tmp_path, ray_cluster, ray_env)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Ray: 2 CPU(s) in the cluster" in first.stdout
-    assert "3 point(s) run, 0 skipped as finished, 1 failed" in first.stdout
+    assert "2 point(s) run, 0 skipped as finished, 1 failed" in first.stdout
     client = MlflowClient(fresh_store(tmp_path, "m.db"))
     runs = client.search_runs(["1"], "tags.`trainlab.sweep.role` = 'point'")
-    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED", "FINISHED"]
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FINISHED"]
     assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
     again = sweep(tmp_path, ray_cluster, ray_env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "1 point(s) run, 2 skipped as finished, 1 failed" in again.stdout
+    assert "1 point(s) run, 1 skipped as finished, 1 failed" in again.stdout
 
 
 def test_an_unreachable_cluster_is_a_clear_error():
