@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/precision.py [--models cnn_keras cnn_deep cnn:16] [--rounds 10]
     .venv/bin/python benchmarks/precision.py --models keras_example cnn_keras   # the same network twice
+    .venv/bin/python benchmarks/precision.py --models cnn_deep resnet:16 resnet:64:14 --precisions float32 --rounds 3
+                                    # what a wide residual network (WRN-16-4's size: resnet, depth 14, width 64) costs
 
 ``keras_example`` is the official Keras example's network as its peer builds it (benchmarks/peers); beside
 trainlab's ``cnn_keras`` (the same network, built by trainlab's factory) it shows what the way trainlab
@@ -42,12 +44,15 @@ def keras_example_network() -> keras.Model:
     return build()
 
 
-def compiled(name: str, width: int | None, policy: str) -> keras.Model:
+def compiled(spec: str, policy: str) -> keras.Model:
+    """The model ``spec`` names (NAME, NAME:WIDTH or NAME:WIDTH:DEPTH) under ``policy``, compiled."""
+    name, *sizes = spec.split(":")
+    options = dict(zip(("width", "depth"), map(int, sizes)))
     with precision.policy(policy):
         if name == "keras_example":
             model = keras_example_network()
         else:
-            model = create_model(name, input_shape=(28, 28, 1), num_classes=10, **({"width": width} if width else {}))
+            model = create_model(name, input_shape=(28, 28, 1), num_classes=10, **options)
     model.compile(loss="categorical_crossentropy", optimizer="adam")
     return model
 
@@ -55,7 +60,9 @@ def compiled(name: str, width: int | None, policy: str) -> keras.Model:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["cnn_keras", "cnn_deep", "cnn:16"],
-                        help="NAME or NAME:WIDTH")
+                        help="NAME, NAME:WIDTH or NAME:WIDTH:DEPTH")
+    parser.add_argument("--precisions", nargs="+", default=["float32", "mixed_bfloat16"],
+                        choices=["float32", "mixed_bfloat16"], help="float32 alone where bf16 is emulated and slow")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -64,12 +71,7 @@ def main():
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).cache()
     print(f"native bf16 on this machine: {precision.native_bf16()}; {os.cpu_count()} CPU cores; "
           f"median of {args.rounds} turns of {STEPS} steps, batch {BATCH}")
-    print(f"{'ms/step: median (fastest turn)':<31} {'float32':>14} {'mixed bf16':>14} {'speed-up':>14}")
-    models = {}
-    for spec in args.models:
-        name, _, width = spec.partition(":")
-        for p in ("float32", "mixed_bfloat16"):
-            models[spec, p] = compiled(name, int(width) if width else None, p)
+    models = {(spec, p): compiled(spec, p) for spec in args.models for p in args.precisions}
     times = {key: [] for key in models}
     for model in models.values():
         model.fit(data, epochs=1, verbose=0, shuffle=False)  # trace and warm up
@@ -78,11 +80,16 @@ def main():
             start = time.perf_counter()
             model.fit(data, epochs=1, verbose=0, shuffle=False)
             times[key].append((time.perf_counter() - start) / STEPS * 1000)
+    labels = {"float32": "float32", "mixed_bfloat16": "mixed bf16"}
+    both = len(args.precisions) == 2
+    print(f"{'ms/step: median (fastest turn)':<31} " + " ".join(f"{labels[p]:>14}" for p in args.precisions)
+          + (f" {'speed-up':>14}" if both else "") + "  s/epoch of 55,000 images (steps only)")
     for spec in args.models:
-        (f32, f32_best), (bf16, bf16_best) = ((float(np.median(times[spec, p])), min(times[spec, p]))
-                                              for p in ("float32", "mixed_bfloat16"))
-        print(f"{spec:<31} {f32:>6.1f} ({f32_best:>5.1f}) {bf16:>6.1f} ({bf16_best:>5.1f}) "
-              f"{f32 / bf16:>6.2f}x ({f32_best / bf16_best:.2f}x)", flush=True)
+        medians = [float(np.median(times[spec, p])) for p in args.precisions]
+        fastest = [min(times[spec, p]) for p in args.precisions]
+        print(f"{spec:<31} " + " ".join(f"{m:>6.1f} ({f:>5.1f})" for m, f in zip(medians, fastest))
+              + (f" {medians[0] / medians[1]:>6.2f}x ({fastest[0] / fastest[1]:.2f}x)" if both else "")
+              + "  " + " ".join(f"{m * 55000 / BATCH / 1000:.0f}" for m in medians), flush=True)
 
 
 if __name__ == "__main__":
