@@ -19,6 +19,7 @@ continues the same plan. Each epoch logs ``budget_epochs`` (the plan) and ``budg
 """
 from __future__ import annotations
 
+import statistics
 import time
 
 import keras
@@ -102,7 +103,7 @@ class TimeBudget(keras.callbacks.Callback):
         extra = max(0.0, first_steps - (self.mark[0] + 1) * self.step_seconds)
         batches = [b - a for a, b in zip(self.tests, self.tests[1:])]
         if batches:  # the first validation batch against a steady one (or a forward pass: ~1/3 of a step)
-            steady = sorted(batches[1:])[len(batches[1:]) // 2] if len(batches) > 1 else self.step_seconds / 3
+            steady = statistics.median_high(batches[1:]) if len(batches) > 1 else self.step_seconds / 3
             extra += max(0.0, batches[0] - steady)
         return extra
 
