@@ -24,3 +24,15 @@ class TrackingError(TrainlabError):
 
 class DivergedError(TrainlabError):
     """Training produced a non-finite loss."""
+
+
+def shown(name) -> str:
+    """A file name as a message can print it: bytes that are not UTF-8 as ``\\xNN``, control characters
+    (a newline in a name) escaped, so a hostile or foreign name never breaks or forges a line of output."""
+    text = str(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def shown_list(names, first: int = 5) -> str:
+    """The first ``first`` of ``names``, each :func:`shown`, comma-separated."""
+    return ", ".join(shown(n) for n in list(names)[:first])

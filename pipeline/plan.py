@@ -24,6 +24,7 @@ from . import pretrained as pretraining
 from .config.recipes import augment_recipe
 from .config.schema import MODEL_OPTIONS, Config
 from .data.dataset import DatasetInfo, SourceOptions
+from .data.sizing import folder_choice
 from .data.sources import describe_dataset
 from .data.splits import validation_count
 from .errors import ConfigError, one_line
@@ -96,10 +97,12 @@ def resolve_plan(cfg: Config) -> Plan:
     from .runtime import distribute, dtype_policy
     d, t = cfg.data, cfg.train
     dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work (decoding image folders too)
+    cfg, size_notes = with_chosen_size(cfg)
+    d = cfg.data
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
     cfg = with_concrete_augment(cfg, info)
     train_size, val_size, test_size = split_sizes(cfg, info)
-    notes = [f"data: {info.storage_reason}"] if info.storage == "stream" else []
+    notes = size_notes + ([f"data: {info.storage_reason}"] if info.storage == "stream" else [])
     pretrained = pretraining.resolve(cfg)
     cfg, backbone_notes = _fit_backbone(cfg, info, pretrained, dist)
     notes += backbone_notes
@@ -161,6 +164,17 @@ def _fit_backbone(cfg: Config, info: DatasetInfo, pretrained, dist) -> tuple[Con
                      f"ImageNet features transfer less well away from their size (data.image_size: "
                      f"[{spec.native_size}, {spec.native_size}] trains at the native size)")
     return cfg, notes
+
+
+def with_chosen_size(cfg: Config) -> tuple[Config, list[str]]:
+    """``data.image_size`` and ``data.resize`` made concrete: for an image folder of mixed sizes without a size,
+    what :mod:`.data.sizing` chooses (said in a note), else ``data.resize`` squash when unset. The run logs these
+    values and the export fits served images by them."""
+    d = cfg.data
+    chosen = None if d.image_size else folder_choice(d.dataset, d.resize)
+    size = list(chosen.size) if chosen else d.image_size
+    data = dataclasses.replace(d, image_size=size, resize=d.resize or (chosen.resize if chosen else "squash"))
+    return dataclasses.replace(cfg, data=data), [f"data: {chosen.why}"] if chosen else []
 
 
 def with_concrete_augment(cfg: Config, info: DatasetInfo) -> Config:

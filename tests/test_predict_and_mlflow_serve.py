@@ -1,4 +1,6 @@
 """`trainlab predict` on real image files, and `mlflow models serve` on the registered champion."""
+import csv
+import io
 import json
 import os
 import sys
@@ -31,7 +33,7 @@ def test_predict_files_and_folders(exported, mnist, tmp_path):
     (folder / "d_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     (folder / "e_notes.txt").write_text("not an image")
     result = CliRunner().invoke(cli, ["predict", str(folder), "--model-dir", str(path.parent)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # two files could not be read: said after the others
     lines = {line.split()[0].rsplit("/", 1)[-1]: line for line in result.output.splitlines()[1:]}
     assert lines["a_gray.png"].split()[1] == "7"
     assert lines["b_rgb_64.png"].split()[1] == "7"
@@ -39,7 +41,35 @@ def test_predict_files_and_folders(exported, mnist, tmp_path):
     assert "error: not a readable" in lines["d_broken.png"] and "error:" in lines["e_notes.txt"]
     forced = CliRunner().invoke(cli, ["predict", str(folder / "a_gray.png"), "--invert", "--model-dir",
                                       str(path.parent)])
-    assert "(inverted)" in forced.output
+    assert "(inverted)" in forced.output and forced.exit_code == 0
+
+
+def test_predict_lists_the_top_k_as_a_table_csv_or_json(exported, mnist, tmp_path):
+    _, _, path, _ = exported
+    image = write_png(tmp_path / "a, \"quoted\" name.png", mnist.x_test[0])
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    probabilities = saved_model_predictions(path, mnist.x_test[:1])
+    order = np.argsort(-probabilities[0])[:3]
+    args = ["predict", str(image), "--model-dir", str(path.parent), "--top-k", "3"]
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0 and table.output.splitlines()[0].split()[1:] == [
+        "class", "1", "probability", "class", "2", "probability", "class", "3", "probability"], table.output
+    assert table.output.splitlines()[1].split()[-6::2] == [str(c) for c in order]
+    rows = list(csv.reader(io.StringIO(CliRunner().invoke(cli, [*args, "--output", "csv"]).output)))
+    assert rows[0] == ["file", "rank", "class", "probability", "inverted", "error"]
+    assert [(r[0], r[1], r[2]) for r in rows[1:]] == [(str(image), str(k + 1), str(c)) for k, c in enumerate(order)]
+    np.testing.assert_allclose([float(r[3]) for r in rows[1:]], probabilities[0][order], atol=1e-6)
+    both = CliRunner().invoke(cli, [*args, str(tmp_path / "broken.png"), "--output", "json"])
+    assert both.exit_code == 1
+    answers = [json.loads(line) for line in both.output.splitlines()]
+    assert [a["file"] for a in answers] == [str(image), str(tmp_path / "broken.png")]
+    assert [p["class"] for p in answers[0]["predictions"]] == [str(c) for c in order]
+    assert answers[1]["predictions"] == [] and answers[1]["error"].startswith("not a readable")
+
+
+def saved_model_predictions(path, images):
+    loaded = tf.saved_model.load(str(path))
+    return loaded.signatures["serving_default"](image=tf.constant(images, tf.float32))["probabilities"].numpy()
 
 
 def test_predict_uses_the_champion_export_by_default(exported, mnist, tmp_path):

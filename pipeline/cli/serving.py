@@ -94,21 +94,24 @@ def _predicting_model(cfg, model_dir, named: bool):
               help="An export folder (default: the only model exported, or the most recently exported).")
 @click.option("--invert/--no-invert", default=None,
               help="Invert dark-on-white drawings (default: detect from the image border).")
-def predict(paths, model_dir, invert, **kwargs):
-    """Predict the class of image files (PNG/JPEG/GIF/BMP, any size, RGB or gray) or folders of them."""
-    from ..serving.images import predict_files
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many of the most probable classes to list per file.")
+@click.option("--output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table: aligned columns; csv: a header and a row per file and rank; json: one object per file.")
+def predict(paths, model_dir, invert, top_k, output, **kwargs):
+    """Predict the class of image files (PNG/JPEG/GIF/BMP/WebP, any size, RGB or gray) or folders of them.
+
+    Exits with status 1 when any file could not be read (after printing the others)."""
+    from ..serving.images import predict_files, write_predictions
     named = given(kwargs, "tracking.registered_model")
     model = _predicting_model(resolve_config(kwargs), model_dir, named)
-    rows = predict_files(list(paths), model.version(), invert)
+    rows = predict_files(list(paths), model.version(), invert, min(top_k, len(model.version().class_names)))
     if not rows:
         raise click.UsageError("no files to predict")
-    width = max(len(r.file) for r in rows)
-    click.echo(f"{'file':<{width}}  {'class':<12} {'probability':>11}")
-    for r in rows:
-        if r.error:
-            click.echo(f"{r.file:<{width}}  error: {r.error}")
-        else:
-            note = "  (inverted)" if r.inverted else ""
-            click.echo(f"{r.file:<{width}}  {r.label:<12} {r.probability:>11.4f}{note}")
     if all(r.error for r in rows):
+        for r in rows:
+            click.echo(f"{r.file}: {r.error}", err=True)
         raise click.UsageError("none of the files could be read as an image")
+    click.echo(write_predictions(rows, output), nl=False)
+    if any(r.error for r in rows):
+        raise click.exceptions.Exit(1)

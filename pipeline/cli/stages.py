@@ -18,7 +18,11 @@ def data(grid, **kwargs):
     """Load and verify the dataset, print its facts and write a sample grid."""
     from ..data.inputs import Normalizer, load_splits
     from ..evaluation import plots
-    ds, s = load_splits(resolve_config(kwargs))
+    from ..plan import with_chosen_size
+    cfg, notes = with_chosen_size(resolve_config(kwargs))
+    for note in notes:
+        click.echo(f"note: {note.removeprefix('data: ')}")
+    ds, s = load_splits(cfg)
     if ds.skipped_warning():
         click.echo(ds.skipped_warning())
     stats = Normalizer.fit("standardize", s.x_train)

@@ -47,17 +47,17 @@ def augment_preview(out, draws, **kwargs):
     """Write a PNG grid: sample images beside augmented draws, labels with their mixed weights."""
     from trainlab.augment import AugmentChain
 
-    from ..data.dataset import SourceOptions
+    from ..data.sizing import source_options
     from ..data.sources import describe_dataset, load_dataset
     from ..evaluation import plots
     from ..evaluation.preview import augment_preview as preview
     from ..plan import with_concrete_augment
     cfg = resolve_config(kwargs)
-    cfg = with_concrete_augment(cfg, describe_dataset(cfg.data.dataset, SourceOptions.of(cfg.data),
+    cfg = with_concrete_augment(cfg, describe_dataset(cfg.data.dataset, source_options(cfg.data),
                                                       cfg.data.cache_dir))
     if not cfg.augment:
         raise click.UsageError("the augmentation chain is empty: nothing to preview")
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, source_options(cfg.data))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     plots.save(preview(ds.x_train[:2000], ds.y_train[:2000], AugmentChain(cfg.augment), ds.class_names,
                        draws=draws, seed=cfg.train.seed), out)

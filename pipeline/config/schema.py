@@ -37,7 +37,7 @@ class DataConfig:
     limit_test: Optional[int] = None   # evaluate on only this many test images
     cache_dir: Optional[str] = None    # uint8 cache of converted datasets; None: $TRAINLAB_CACHE or ~/.cache/trainlab
     image_size: Optional[list] = None  # [H, W]: resize every image (antialiased); None keeps the source's size
-    resize: str = "squash"             # how data.image_size fits an image of another aspect: squash | pad (keep the aspect, pad with black) | center_crop (keep it, crop the longer side); the exported model and predict resize the same way
+    resize: Optional[str] = None       # how data.image_size fits an image of another aspect: squash | pad (keep the aspect, pad with black) | center_crop (keep it, crop the longer side); the exported model and predict resize the same way; None: center_crop for a folder of mixed sizes whose size trainlab chose (docs/data.md), else squash
     channels: Optional[int] = None     # 1 (gray) | 3 (RGB): convert; None keeps the source's
     test_size: float = 0.2             # image folders without train/ and test/: fraction held out as the test set
     on_bad_file: str = "skip"          # image folders: skip (with a warning naming them) | error

@@ -44,7 +44,8 @@ def validate(cfg: Config, registries: bool = True) -> None:
 
 def _check_data(d: DataConfig) -> None:
     _choice("data.normalization", d.normalization, NORMALIZATIONS)
-    _choice("data.resize", d.resize, RESIZE_MODES)
+    if d.resize is not None:
+        _choice("data.resize", d.resize, RESIZE_MODES)
     _choice("data.on_bad_file", d.on_bad_file, ("skip", "error"))
     _choice("data.cifar_labels", d.cifar_labels, ("fine", "coarse"))
     if d.channels is not None and d.channels not in (1, 3):

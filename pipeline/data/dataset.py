@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, shown, shown_list
 from ..runtime.locks import file_lock
 
 DIGITS = tuple(str(i) for i in range(10))
@@ -45,7 +46,7 @@ class Dataset:
         skipped = self.facts.get("skipped_files", [])
         if not skipped:
             return None
-        return (f"warning: skipped {len(skipped)} file(s) that are not readable images: {', '.join(skipped[:5])}"
+        return (f"warning: skipped {len(skipped)} file(s) that are not readable images: {shown_list(skipped)}"
                 + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
 
 
@@ -83,11 +84,12 @@ class SourceOptions:
 
     @classmethod
     def of(cls, data) -> "SourceOptions":
-        """From a DataConfig."""
+        """From a DataConfig as it is (:func:`.sizing.source_options` first chooses a size for a folder of mixed
+        sizes); ``data.resize`` unset is squash."""
         from ..config.sizes import parse_size
         budget = None if data.memory_budget is None else parse_size(data.memory_budget)
         return cls(tuple(data.image_size) if data.image_size else None, data.channels, data.test_size,
-                   data.on_bad_file, data.cifar_labels, data.resize, budget)
+                   data.on_bad_file, data.cifar_labels, data.resize or "squash", budget)
 
 
 def adapt(ds: Dataset, options: SourceOptions) -> Dataset:
@@ -170,26 +172,42 @@ def numbered_classes(*labels: np.ndarray) -> tuple[str, ...]:
 
 def cached_arrays(cache: Path, build: Callable[[], dict]) -> dict[str, np.ndarray]:
     """``build()``'s arrays (strings and lists of strings too), kept in ``cache`` (.npz): read from there
-    when it is present and sound, else built and written (an unwritable cache only costs time later).
-    Every value comes back as a numpy array, from the cache or not."""
+    when it is present and sound, else built and written. A cache folder that cannot be written only costs
+    time later: one warning on stderr, and the arrays are built in memory. Every value comes back as a numpy
+    array, from the cache or not."""
     found = _read_cache(cache)
     if found is not None:
         return found
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        lock = file_lock(f"{cache}.lock")  # processes starting together: one builds, the others then read
-    except OSError:
-        lock = contextlib.nullcontext()
-    with lock:
-        found = _read_cache(cache)
+    with contextlib.ExitStack() as stack:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(file_lock(f"{cache}.lock"))  # processes starting together: one builds, then read
+            writable = True
+        except OSError as e:
+            _unwritable(cache.parent, e)
+            writable = False
+        found = _read_cache(cache) if writable else None
         if found is not None:
             return found
         arrays = {k: np.asarray(v, dtype=str) if isinstance(v, (str, list, tuple)) else v for k, v in build().items()}
-        try:
-            save_npz_atomically(cache, **arrays)
-        except OSError:
-            pass
+        if writable:
+            try:
+                save_npz_atomically(cache, **arrays)
+            except OSError as e:
+                _unwritable(cache.parent, e)
     return arrays
+
+
+_WARNED: set = set()
+
+
+def _unwritable(folder: Path, error: OSError) -> None:
+    """Said once per folder and process: the cache cannot be written there."""
+    if str(folder) not in _WARNED:
+        _WARNED.add(str(folder))
+        print(f"warning: the cache folder {shown(folder)} cannot be written ({error.strerror or error}): the data "
+              "is decoded in memory and will be again next time (data.cache_dir or TRAINLAB_CACHE to choose another)",
+              file=sys.stderr)
 
 
 def _read_cache(cache: Path) -> dict[str, np.ndarray] | None:
@@ -198,7 +216,8 @@ def _read_cache(cache: Path) -> dict[str, np.ndarray] | None:
             with np.load(cache, allow_pickle=False) as f:
                 return {k: f[k] for k in f.files}
         except (OSError, ValueError, zipfile.BadZipFile):
-            cache.unlink(missing_ok=True)  # a damaged cache is built again from the source
+            with contextlib.suppress(OSError):
+                cache.unlink(missing_ok=True)  # a damaged cache is built again from the source
     return None
 
 

@@ -18,16 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import progress
-from ..errors import DataError
+from ..errors import DataError, shown, shown_list
 from ..runtime.process import DECODER_NOISE, native_stderr_held
 from .dataset import cached_arrays, convert_images
 from .splits import stratified_split
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")  # what TensorFlow decodes
-JPEG_SUFFIXES = (".jpg", ".jpeg")
 # What the decoded arrays look like: a cache written under another format is rebuilt, not misread.
-# 2: JPEGs turned upright by their EXIF orientation.
-CACHE_FORMAT = 2
+# 2: JPEGs turned upright by their EXIF orientation. 3: one decoder (decode.py): fitted, then gray <-> RGB.
+CACHE_FORMAT = 3
 TEST_SPLIT_SEED = 0  # the held-out test set does not move with train.seed
 
 
@@ -93,7 +92,7 @@ def list_folder(root: Path) -> Listing:
         test = files(root / "test", required=False)
         if not test:
             raise DataError(f"{root / 'test'} holds no images")
-    return Listing(tuple(classes), train, test, not_images, stamps)
+    return Listing(tuple(shown(c) for c in classes), train, test, not_images, stamps)  # names printable
 
 
 def digest(listing: Listing, image_size, channels, test_size: float, resize: str = "squash") -> str:
@@ -141,7 +140,7 @@ def listing_digest(listing: Listing, form: list) -> str:
     h = hashlib.sha256(json.dumps([*form, listing.class_names]).encode())
     for path, label in listing.train + (listing.test or []):
         size, mtime = listing.stamps[path]
-        h.update(f"{path}\0{size}\0{mtime}\0{label}\n".encode())
+        h.update(os.fsencode(path) + f"\0{size}\0{mtime}\0{label}\n".encode())  # any name, UTF-8 or not
     return h.hexdigest()[:20]
 
 
@@ -149,24 +148,23 @@ def decode_files(paths: list[str], image_size, channels: int | None,
                  resize: str = "squash") -> tuple[list, list[int]]:
     """Decode ``paths`` in parallel in tf.data; returns ``(images, indices of the files that failed)``.
 
-    Images are uint8 (H, W, C) as the files have them (C 1, 3 or 4), or fitted to ``image_size`` by
-    ``resize`` and converted to ``channels`` in the graph when given.
+    Images are uint8 (H, W, C) as the files are to be seen (C 1 or 3: :func:`.decode.decode_upright`),
+    fitted to ``image_size`` by ``resize`` and converted to ``channels`` in the graph when given: the decoder
+    every other entry (predict, serving, the exported model) uses too.
     """
     import tensorflow as tf
 
-    from .resize import fit_image, to_pixels
+    from .decode import decode_upright, fit_pixels, to_channels  # TensorFlow: loaded when images are decoded
 
-    def decode(index, path, orientation):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels or 0, expand_animations=False,
-                                   dtype=tf.uint8)
-        image = upright(image, orientation)
+    def decode(index, path):
+        image = decode_upright(tf.io.read_file(path))
         if image_size:
-            image = fit_image(tf.cast(image, tf.float32), image_size, resize)
-            image = to_pixels(image)
+            image = fit_pixels(image, image_size, resize)
+        if channels:
+            image = to_channels(image, channels)
         return index, image
 
-    orientations = [exif_orientation(p) if os.path.splitext(p)[1].lower() in JPEG_SUFFIXES else 1 for p in paths]
-    ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths], orientations))
+    ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [os.fsencode(p) for p in paths]))
           .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .ignore_errors())
     batched = bool(image_size and channels)  # one shape: images travel in batches, not one Python object each
@@ -185,33 +183,6 @@ def decode_files(paths: list[str], image_size, channels: int | None,
             advance(len(image) if batched else 1)
     failed = sorted(set(range(len(paths))) - set(decoded))
     return images, failed
-
-
-def exif_orientation(path: str) -> int:
-    """The EXIF orientation (1-8) a photo's camera recorded; 1 (upright) when there is none or it cannot be
-    read. Pillow reads the header only, not the pixels."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as image:
-            value = image.getexif().get(0x0112, 1)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def upright(image, orientation):
-    """``image`` (H, W, C) as its EXIF ``orientation`` says it is to be seen (what Pillow's exif_transpose
-    and every photo viewer show): mirrored and/or turned by quarter turns."""
-    import tensorflow as tf
-    turns = [lambda: image,                                              # 1: upright
-             lambda: tf.image.flip_left_right(image),                    # 2: mirrored
-             lambda: tf.image.rot90(image, 2),                           # 3: upside down
-             lambda: tf.image.flip_up_down(image),                       # 4: mirrored upside down
-             lambda: tf.image.transpose(image),                          # 5: transposed
-             lambda: tf.image.rot90(image, 3),                           # 6: turned 90 degrees clockwise
-             lambda: tf.image.rot90(tf.image.transpose(image), 2),       # 7: transversed
-             lambda: tf.image.rot90(image, 1)]                           # 8: turned 90 degrees counter-clockwise
-    return tf.switch_case(tf.cast(orientation, tf.int32) - 1, turns)
 
 
 def to_array(images: list[np.ndarray], channels: int | None, where: Path) -> np.ndarray:
@@ -243,7 +214,7 @@ def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: in
     listing = listing or list_folder(root)
     if listing.not_images and on_bad_file == "error":
         raise DataError(f"{len(listing.not_images)} file(s) in {root} are not images: "
-                        f"{', '.join(listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
+                        f"{shown_list(listing.not_images)} (data.on_bad_file: skip ignores them)")
     key = digest(listing, image_size, channels, test_size, resize)
     arrays = cached_arrays(cache_dir / f"folder-{root.name}-{key}.npz",
                            lambda: _decode_folder(root, listing, image_size, channels, test_size, on_bad_file,
@@ -259,7 +230,7 @@ def _decode_folder(root: Path, listing: Listing, image_size, channels: int | Non
     images, failed = decode_files([p for p, _ in files], image_size, channels, resize)
     bad = [str(files[i][0]) for i in failed]
     if bad and on_bad_file == "error":
-        raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {', '.join(bad[:5])}")
+        raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {shown_list(bad)}")
     y, train, test = split_decoded(root, listing, failed, bad, test_size)
     x = to_array(images, channels, root)
     x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
@@ -278,7 +249,7 @@ def split_decoded(root: Path, listing: Listing, failed: list[int], bad: list[str
     empty = sorted(set(range(len(listing.class_names))) - trained)
     if empty:
         raise DataError(f"no image of class folder(s) {', '.join(listing.class_names[c] for c in empty)} in {root} "
-                        f"decodes ({len(bad)} file(s) did not: {', '.join(bad[:3])})")
+                        f"decodes ({len(bad)} file(s) did not: {shown_list(bad, 3)})")
     y = np.array([label for i, (_, label) in enumerate(files) if i not in failed_set], np.int64)
     n_train = sum(1 for i in range(len(listing.train)) if i not in failed_set)
     if listing.test is not None:

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from trainlab.augment import AugmentChain
 
-from .dataset import Dataset, SourceOptions
+from .dataset import Dataset
+from .sizing import source_options
 from .sources import load_dataset
 from .splits import Splits, make_splits, validation_count
 from .streamed import CROP_SEED_SALT, StreamedImages
@@ -96,7 +97,7 @@ def evaluation_batch(shape, training_batch: int, most: int = 1000) -> int:
 
 def load_splits(cfg) -> tuple[Dataset, Splits]:
     """The configured dataset and its train / validation / test splits (``cfg`` is a Config)."""
-    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, SourceOptions.of(cfg.data))
+    ds = load_dataset(cfg.data.dataset, cfg.data.cache_dir, source_options(cfg.data))
     d = cfg.data
     available = len(ds.y_train) if d.limit_train is None else min(d.limit_train, len(ds.y_train))
     val = validation_count(d.validation_size, available, ds.num_classes)

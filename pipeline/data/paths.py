@@ -3,12 +3,13 @@ folders; their facts (from file headers where the format has them) and their loa
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, shown_list
 from . import cifar, folders
 from .dataset import Dataset, DatasetInfo, SourceOptions, cache_path, cached_arrays, from_arrays, numbered_classes
 from .readers import idx_shape, npz_shapes, read_idx, read_keras_npz, read_npz_arrays
@@ -41,6 +42,11 @@ def describe_path(path: Path, options: SourceOptions, cache_dir=None) -> Dataset
     info = DatasetInfo(path.stem if path.suffix == ".npz" else path.name, str(path), tuple(x_train[1:]),
                        numbered_classes(*(np.asarray(y).reshape(-1) for y in labels)), x_train[0], x_test[0])
     return info
+
+
+def is_image_folder(path: Path) -> bool:
+    """Whether ``path`` is read as a folder of class subfolders of images (not an IDX or CIFAR folder)."""
+    return path.is_dir() and not _is_idx_dir(path) and not cifar.is_cifar(path)
 
 
 def _is_idx_dir(path: Path) -> bool:
@@ -87,7 +93,7 @@ def load_folder(path: Path, cache_dir: Path, options: SourceOptions) -> Dataset:
     listing = folders.list_folder(root)
     if listing.not_images and options.on_bad_file == "error":
         raise DataError(f"{len(listing.not_images)} file(s) in {root} are not images: "
-                        f"{', '.join(listing.not_images[:5])} (data.on_bad_file: skip ignores them)")
+                        f"{shown_list(listing.not_images)} (data.on_bad_file: skip ignores them)")
     stream, reason = folders.placement(listing, options.image_size, options.channels, options.memory_budget)
     if stream:
         ds = _streamed_folder(root, listing, cache_dir, options)
@@ -118,8 +124,14 @@ def _streamed_folder(root: Path, listing, cache_dir: Path, options: SourceOption
 
 
 def _cached(cache_dir: Path, stem: str, source: Path, build: Callable[[], dict]) -> dict:
-    """``build()``'s arrays, cached as ``<stem>-<digest of the source's path, size and mtime>.npz``."""
-    stat = source.stat()
-    key = hashlib.sha256(f"{source.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    arrays = cached_arrays(cache_dir / f"{stem}-{key}.npz", build)
+    """``build()``'s arrays, cached as ``<stem>-<digest>.npz``: the digest of the source's path and of the size
+    and mtime of the source file, or of every file under the source folder (a batch file rewritten in place
+    changes the folder's own stat not at all)."""
+    digest = hashlib.sha256(os.fsencode(source.resolve()))
+    files = sorted(os.path.join(d, f) for d, _, names in os.walk(source) for f in names) if source.is_dir() \
+        else [str(source)]
+    for file in files:
+        stat = os.stat(file)
+        digest.update(os.fsencode(file) + f"\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    arrays = cached_arrays(cache_dir / f"{stem}-{digest.hexdigest()[:16]}.npz", build)
     return {**arrays, "class_names": tuple(str(c) for c in arrays["class_names"]), "name": str(arrays["name"])}

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import progress
-from ..errors import DataError
+from ..errors import DataError, shown_list
 from ..runtime.locks import file_lock
 from ..runtime.process import DECODER_NOISE, native_stderr_held
-from .folders import JPEG_SUFFIXES, Listing, exif_orientation, listing_digest, split_decoded, upright
+from .folders import Listing, listing_digest, split_decoded
 
 STORE_FORMAT = 1          # what the records and the index hold: a store of another format is rebuilt
 SHARD_RECORDS = 2048      # records per shard
@@ -116,7 +116,7 @@ def open_store(root: Path, listing: Listing, cache_dir: Path, test_size: float, 
                 store = _load(path, key)
     bad = store.undecodable
     if bad and on_bad_file == "error":
-        raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {', '.join(bad[:5])}")
+        raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {shown_list(bad)}")
     return store
 
 
@@ -180,7 +180,7 @@ def _build(root: Path, listing: Listing, test_size: float, on_bad_file: str, out
     failed = sorted(set(range(len(paths))) - set(kept))
     bad = [paths[i] for i in failed]
     if bad and on_bad_file == "error":
-        raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {', '.join(bad[:5])}")
+        raise DataError(f"{len(bad)} image file(s) in {root} do not decode: {shown_list(bad)}")
     labels, train, test = split_decoded(root, listing, failed, bad, test_size)
     stamps = [listing.stamps[p] for p in paths]
     np.savez(out / INDEX, format=STORE_FORMAT, digest=key, labels=labels, train=train, test=test,
@@ -195,21 +195,22 @@ def _checked_records(paths: list[str]):
     """``(file index, record, is JPEG, height, width, channels)`` for every file that decodes, in order."""
     import tensorflow as tf
 
-    def check(index, path, orientation):
+    from .decode import decode_upright, jpeg_orientation
+
+    def check(index, path):
         raw = tf.io.read_file(path)
-        image = tf.io.decode_image(raw, channels=0, expand_animations=False, dtype=tf.uint8)
-        depth = tf.shape(image)[-1]
-        image = upright(image[..., :tf.where(depth >= 3, 3, 1)], orientation)  # alpha dropped
+        image = decode_upright(raw)  # the one decoder: first frame, alpha dropped, EXIF orientation applied
         # A JPEG is kept as it is when it is upright, gray or RGB and complete (ends with its EOI marker):
         # decoding it again is then silent and gives these pixels; anything else is stored as PNG.
-        as_is = (tf.io.is_jpeg(raw) & tf.equal(orientation, 1) & tf.reduce_any(tf.equal(depth, [1, 3]))
+        is_jpeg = tf.io.is_jpeg(raw)
+        depth = tf.cond(is_jpeg, lambda: tf.image.extract_jpeg_shape(raw)[2], lambda: tf.constant(0))  # CMYK: 4
+        as_is = (is_jpeg & tf.equal(jpeg_orientation(raw), 1) & tf.reduce_any(tf.equal(depth, [1, 3]))
                  & tf.equal(tf.strings.substr(raw, -2, 2), b"\xff\xd9"))
         record = tf.cond(as_is, lambda: raw, lambda: tf.io.encode_png(image))
         shape = tf.shape(image)
         return index, record, as_is, shape[0], shape[1], shape[2]
 
-    orientations = [exif_orientation(p) if os.path.splitext(p)[1].lower() in JPEG_SUFFIXES else 1 for p in paths]
-    ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths, np.array(orientations, np.int32)))
+    ds = (tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [os.fsencode(p) for p in paths]))
           .map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .ignore_errors()
           .prefetch(tf.data.AUTOTUNE))

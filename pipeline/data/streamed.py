@@ -18,6 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from .decode import to_channels
 from .resize import fit_image, to_pixels
 from .store import Store
 
@@ -144,11 +145,11 @@ class StreamedImages:
         of record, JPEG or PNG, needs no branch per image: a tf.cond costs as much as a small decode.)"""
         def jpeg():
             if window is None:
-                return tf.io.decode_jpeg(record, channels=self.channels)
-            return tf.io.decode_and_crop_jpeg(record, window, channels=self.channels)
+                return tf.io.decode_jpeg(record, channels=self.store.channels)
+            return tf.io.decode_and_crop_jpeg(record, window, channels=self.store.channels)
 
         def png():
-            image = tf.io.decode_png(record, channels=self.channels)
+            image = tf.io.decode_png(record, channels=self.store.channels)
             if window is None:
                 return image
             return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
@@ -160,8 +161,11 @@ class StreamedImages:
         return tf.cond(is_jpeg, jpeg, png)
 
     def _fitted(self, image):
-        fitted = fit_image(tf.cast(image, tf.float32), self.size, self.resize)
-        return to_pixels(fitted)
+        return self._converted(to_pixels(fit_image(tf.cast(image, tf.float32), self.size, self.resize)))
+
+    def _converted(self, image):
+        """Records decode with the store's channels; gray <-> RGB after fitting, as the in-memory loader does."""
+        return image if self.channels == self.store.channels else to_channels(image, self.channels)
 
     def _cropped(self, record, is_jpeg, window, crop, flips: bool = False):
         """The image's crop window (``[y, x, h, w, applied(, flipped)]``), decoded alone and resized to H x W
@@ -175,4 +179,4 @@ class StreamedImages:
             resized = tf.cond(window[4] > 0, cropped, lambda: fit_image(image, self.size, self.resize))
         if flips:
             resized = tf.cond(window[5] > 0, lambda: tf.image.flip_left_right(resized), lambda: resized)
-        return to_pixels(resized)
+        return self._converted(to_pixels(resized))

@@ -3,8 +3,10 @@
 ``<dir>/<name>/<version>/`` holds ``saved_model.pb`` and ``variables/``, with three signatures:
 ``serving_default`` (float32 pixels 0-255) and ``serving_uint8`` (uint8 pixels), both taking
 (N, H, W, C) of the model's own shape (gray models also (N, H, W)) and checking it in-graph, and
-``serving_b64`` taking encoded PNG/JPEG/GIF/BMP bytes (TF Serving's ``{"b64": ...}`` values) that it
-decodes to the model's channels and resizes in-graph. All return ``probabilities`` and ``classes``.
+``serving_b64`` taking encoded PNG/JPEG/GIF/BMP/WebP bytes (TF Serving's ``{"b64": ...}`` values) that it
+decodes in-graph as training does (:mod:`..data.decode`: EXIF orientation, first frame, alpha dropped; a
+header claiming over ``decode.MAX_IMAGE_PIXELS`` refused before decoding), fits to the model's size, then
+channels. All return ``probabilities`` and ``classes``.
 ``assets.extra/trainlab.json`` carries the image shape, the class names and the normalization statistics;
 ``assets.extra/model_card.md`` the training run's model card.
 """
@@ -24,7 +26,7 @@ import tensorflow as tf
 from trainlab.augment.tta import with_tta
 
 from .. import progress
-from ..data.resize import fit_image
+from ..data.decode import decode_for_model
 from ..errors import ConfigError, DataError, TrackingError
 from .formats import FORMATS, export_onnx, export_tflite, export_tflite_int8, target_of
 
@@ -66,12 +68,9 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
     def serve_encoded(image_bytes):
-        def decode(data):
-            image = tf.io.decode_image(data, channels=channels, expand_animations=False, dtype=tf.uint8)
-            return fit_image(tf.cast(image, tf.float32), [height, width], resize)
-        images = tf.map_fn(decode, image_bytes,
-                           fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32))
-        return serve(tf.clip_by_value(images, 0.0, 255.0))
+        images = tf.map_fn(lambda data: decode_for_model(data, (height, width), channels, resize), image_bytes,
+                           fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
+        return serve(images)
 
     archive = keras.export.ExportArchive()
     archive.track(model)

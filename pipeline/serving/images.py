@@ -1,15 +1,19 @@
-"""Image files to model inputs: decode any PNG/JPEG/GIF/BMP to the model's channels (gray or RGB),
-resize to its size, and, for gray models, invert drawings made dark-on-white (MNIST digits are white
-on black)."""
+"""Image files to model inputs: decode any PNG/JPEG/GIF/BMP/WebP as training does (one decoder:
+:mod:`..data.decode`), fit it to the model's size and channels (gray or RGB), and, for gray models,
+invert drawings made dark-on-white (MNIST digits are white on black)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+import io
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from ..data.resize import fit_image
+from ..data.decode import MAX_IMAGE_PIXELS, decode_for_model
+from ..runtime.process import DECODER_NOISE, native_stderr_held
 from .model import ModelVersion
 
 
@@ -17,20 +21,24 @@ class ImageError(Exception):
     """A file that cannot be used as an image."""
 
 
-def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1, resize: str = "squash") -> np.ndarray:
-    """uint8 (H, W, C) of ``path``, converted to ``channels`` and fitted to ``size`` by ``resize`` (as the
-    model's training data was: squash | pad | center_crop)."""
+def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1, resize: str = "squash",
+               max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """uint8 (H, W, C) of ``path`` decoded as training decodes it (:mod:`..data.decode`: EXIF orientation,
+    first frame, alpha dropped), fitted to ``size`` by ``resize`` and converted to ``channels``."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise ImageError(f"cannot read: {e.strerror or e}") from None
     try:
-        image = tf.io.decode_image(data, channels=channels, expand_animations=False, dtype=tf.uint8)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-        raise ImageError("not a readable PNG, JPEG, GIF or BMP image") from None
-    if tuple(image.shape[:2]) != size:
-        image = fit_image(tf.cast(image, tf.float32), size, resize)
-    return np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
+        with native_stderr_held(DECODER_NOISE):
+            image = decode_for_model(tf.constant(data), size, channels, resize, max_pixels)
+    except tf.errors.InvalidArgumentError as e:
+        if "claims more pixels" in e.message:
+            raise ImageError(f"the image's header claims more than {max_pixels:,} pixels") from None
+        raise ImageError("not a readable PNG, JPEG, GIF, BMP or WebP image") from None
+    except tf.errors.UnimplementedError:
+        raise ImageError("not a readable PNG, JPEG, GIF, BMP or WebP image") from None
+    return image.numpy()
 
 
 def looks_inverted(image: np.ndarray) -> bool:
@@ -42,10 +50,17 @@ def looks_inverted(image: np.ndarray) -> bool:
 @dataclass
 class Prediction:
     file: str
-    label: str | None = None
-    probability: float | None = None
+    top: list[tuple[str, float]] = field(default_factory=list)  # (class, probability), most probable first
     inverted: bool = False
     error: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        return self.top[0][0] if self.top else None
+
+    @property
+    def probability(self) -> float | None:
+        return self.top[0][1] if self.top else None
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -59,11 +74,12 @@ def expand(paths: list[Path]) -> list[Path]:
     return files
 
 
-def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = None,
+def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = None, top_k: int = 1,
                   batch_size: int = 256) -> list[Prediction]:
     """Predict every readable file; unreadable ones get an error instead of stopping the rest.
 
-    ``invert``: None detects dark-on-white drawings for gray models (never for color ones).
+    ``invert``: None detects dark-on-white drawings for gray models (never for color ones). ``top_k``: how many
+    classes each prediction lists.
     """
     results, images = [], []
     height, width, channels = model.image_shape
@@ -81,6 +97,38 @@ def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = 
         chunk = images[start:start + batch_size]
         out = signature({"image": np.stack([im for _, im in chunk]).astype(np.float32)})
         for (i, _), probs in zip(chunk, out["probabilities"]):
-            best = int(np.argmax(probs))
-            results[i].label, results[i].probability = model.class_names[best], float(probs[best])
+            best = np.argsort(-probs, kind="stable")[:top_k]
+            results[i].top = [(model.class_names[int(c)], float(probs[c])) for c in best]
     return results
+
+
+def write_predictions(rows: list[Prediction], output: str = "table") -> str:
+    """``rows`` as ``table`` (aligned: file, then class and probability for each of the top k), ``csv`` (file,
+    rank, class, probability, inverted, error: one row per file and rank, csv-quoted) or ``json`` (one object
+    per file, on one line each)."""
+    if output == "json":
+        return "".join(json.dumps({"file": r.file, "predictions": [{"class": c, "probability": p} for c, p in r.top],
+                                   "inverted": r.inverted, "error": r.error}, ensure_ascii=False) + "\n"
+                       for r in rows)
+    if output == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["file", "rank", "class", "probability", "inverted", "error"])
+        for r in rows:
+            for rank, (name, probability) in enumerate(r.top, 1):
+                writer.writerow([r.file, rank, name, f"{probability:.6f}", r.inverted, ""])
+            if r.error:
+                writer.writerow([r.file, "", "", "", "", r.error])
+        return buffer.getvalue()
+    k = max((len(r.top) for r in rows), default=1)
+    width = max(len(r.file) for r in rows)
+    names = max([12] + [len(c) for r in rows for c, _ in r.top])
+    ranks = "".join(f"  {'class' + (f' {i}' if k > 1 else ''):<{names}} {'probability':>11}" for i in range(1, k + 1))
+    lines = [f"{'file':<{width}}{ranks}"]
+    for r in rows:
+        if r.error:
+            lines.append(f"{r.file:<{width}}  error: {r.error}")
+            continue
+        cells = "".join(f"  {c:<{names}} {p:>11.4f}" for c, p in r.top)
+        lines.append(f"{r.file:<{width}}{cells}{'  (inverted)' if r.inverted else ''}")
+    return "\n".join(lines) + "\n"

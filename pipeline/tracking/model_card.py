@@ -3,6 +3,7 @@ is (per class), how it fits, and where it will fail. Logged with every run as ``
 registered versions carry its summary, exports a copy."""
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -23,14 +24,19 @@ RESIZED = {"squash": "squashed to that shape whatever their aspect", "pad": "asp
            "center_crop": "aspect kept, the longer side cropped about the centre"}
 
 
+def _cell(text: str) -> str:
+    """``text`` as one markdown table cell: pipes escaped, line breaks as spaces."""
+    return " ".join(str(text).replace("|", "\\|").split())
+
+
 def model_card(plan, ds, splits, report, best, fit, history: dict, summary: str) -> str:
     """The card as markdown. ``summary`` is the run's one-sentence description."""
     cfg, t = plan.config, plan.config.train
     h, w, c = ds.image_shape
-    names = ", ".join(ds.class_names)
+    names = json.dumps(list(ds.class_names), ensure_ascii=False)  # as a list: a name may hold a comma
     table = report.per_class()
-    rows = "\n".join(f"| {name} | {table['precision'][i]:.4f} | {table['recall'][i]:.4f} | {table['f1'][i]:.4f} | "
-                     f"{int(table['support'][i])} |" for i, name in enumerate(ds.class_names))
+    rows = "\n".join(f"| {_cell(name)} | {table['precision'][i]:.4f} | {table['recall'][i]:.4f} | "
+                     f"{table['f1'][i]:.4f} | {int(table['support'][i])} |" for i, name in enumerate(ds.class_names))
     avg = report.averages()
     ops = ", ".join(op["name"] for op in cfg.augment) if isinstance(cfg.augment, list) and cfg.augment else "none"
     options = ", ".join(f"{k}={v}" for k, v in plan.model_options.items()) or "defaults"

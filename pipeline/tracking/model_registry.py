@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import tempfile
 from dataclasses import dataclass
@@ -164,6 +165,19 @@ def version_of(uri: str, name: str) -> str | None:
     return None
 
 
+def class_names_of(tags: dict) -> list[str] | None:
+    """A run's class names: a JSON list in its ``trainlab.class_names`` tag (runs before it was one joined
+    them with commas, which cut any name holding one)."""
+    text = tags.get("trainlab.class_names")
+    if not text:
+        return None
+    try:
+        names = json.loads(text)
+    except ValueError:
+        return text.split(",")
+    return [str(n) for n in names] if isinstance(names, list) else text.split(",")
+
+
 def model_metadata(uri: str) -> dict:
     """What an export should carry about its source: the URI, run id, class names and normalization."""
     meta: dict = {"source_uri": uri}
@@ -174,7 +188,7 @@ def model_metadata(uri: str) -> dict:
         return meta
     params, tags = run.data.params, run.data.tags
     meta.update(run_id=run_id, dataset=tags.get("trainlab.dataset"),
-                class_names=tags["trainlab.class_names"].split(",") if tags.get("trainlab.class_names") else None,
+                class_names=class_names_of(tags),
                 normalization={k.split(".", 1)[1]: params[k] for k in params if k.startswith("normalization.")},
                 resize=params.get("data.resize", "squash"))
     return meta

@@ -8,6 +8,7 @@ rescorer of the validation split the run was selected on.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,8 +252,9 @@ def _log_end(prep: Prepared, best: KeepBest, history: dict, train_seconds: float
     tracking.log_figure(plots.confusion_matrix(report.confusion, ds.class_names), "plots/confusion_matrix.png")
     tracking.log_figure(plots.mistakes(splits.x_test, report), "plots/mistakes.png")
     tracking.log_figure(plots.reliability(report.reliability()), "plots/reliability.png")
+    names = json.dumps(list(ds.class_names), ensure_ascii=False)  # a JSON list: any name survives, commas too
     tracking.set_tags({"trainlab.dataset": ds.name, "trainlab.model": cfg.model.name,
-                       "trainlab.class_names": ",".join(ds.class_names), "trainlab.fit": verdict.verdict,
+                       "trainlab.class_names": names, "trainlab.fit": verdict.verdict,
                        "trainlab.fit_reason": verdict.reason, "trainlab.weights_digest": digest,
                        tracking.VALIDATION_TAG: validation_digest(splits.x_val, splits.y_val),
                        "trainlab.validation_split": f"{ds.name}, seed {cfg.train.seed}, {len(splits.y_val)} images"})

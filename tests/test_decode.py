@@ -1,0 +1,139 @@
+"""The one image decoder (pipeline/data/decode.py): EXIF orientation read with TensorFlow string ops, header
+sizes read before decoding, and every entry (training's loader, `trainlab predict`, the exported model's
+serving_b64) giving one answer for one file."""
+import io
+import resource
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.photos import encoded, sideways_jpeg, turned
+from trainlab.pipeline.cli import cli
+from trainlab.pipeline.data.decode import decode_upright, encoded_pixels, jpeg_orientation, to_channels, upright
+from trainlab.pipeline.data.folders import decode_files
+from trainlab.pipeline.serving.images import load_image
+from trainlab.pipeline.serving.model import ModelVersion
+
+
+def with_exif(jpeg: bytes, orientation: int, order: str, app0: bool) -> bytes:
+    """``jpeg`` with an APP1 Exif segment of two IFD0 entries (a make, then the orientation) in byte ``order``
+    ("II" little-endian, "MM" big-endian), after a JFIF APP0 segment when ``app0``."""
+    e = "<" if order == "II" else ">"
+    tiff = order.encode() + struct.pack(e + "HI", 42, 8) + struct.pack(e + "H", 2)
+    tiff += struct.pack(e + "HHI", 0x010F, 2, 4) + b"abc\0" + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    app1 = b"Exif\0\0" + tiff + struct.pack(e + "I", 0)
+    jfif = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"
+    return jpeg[:2] + (jfif if app0 else b"") + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+@pytest.mark.parametrize("order", ["II", "MM"])
+@pytest.mark.parametrize("app0", [False, True], ids=["exif-first", "after-jfif"])
+def test_the_orientation_is_read_from_the_jpegs_app1_segment_as_pillow_reads_it(order, app0):
+    plain = encoded(np.zeros((8, 8), np.uint8), "JPEG")
+    for orientation in range(1, 9):
+        data = with_exif(plain, orientation, order, app0)
+        assert Image.open(io.BytesIO(data)).getexif()[0x0112] == orientation  # the file is what Pillow reads
+        assert int(jpeg_orientation(tf.constant(data))) == orientation
+        assert int(tf.function(jpeg_orientation)(tf.constant(data))) == orientation  # in a graph too
+
+
+@pytest.mark.parametrize("data", [b"", b"\xff\xd8", b"\xff\xd8\xff\xe1\xff\xff", b"\x89PNG\r\n\x1a\n" + bytes(64),
+                                  b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00MM\x00*\xff\xff\xff\xff",
+                                  b"\xff\xd8\xff\xe1\x00\x14Exif\x00\x00II*\x00\x08\x00\x00\x00\x01\x00"])
+def test_no_or_a_malformed_exif_header_reads_upright(data):
+    assert int(jpeg_orientation(tf.constant(data))) == 1
+
+
+def test_each_orientation_decodes_to_the_upright_picture():
+    rng = np.random.default_rng(0)
+    picture = np.kron(rng.integers(0, 256, (3, 4, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))  # 24 x 32
+    for orientation in range(1, 9):
+        got = decode_upright(tf.constant(sideways_jpeg(picture, orientation))).numpy()
+        assert got.shape == picture.shape and np.abs(got.astype(int) - picture).mean() < 2, orientation
+        same = upright(tf.constant(turned(picture, {6: 8, 8: 6}.get(orientation, orientation))), orientation)
+        np.testing.assert_array_equal(same.numpy(), picture)  # the turns themselves are exact
+
+
+@pytest.mark.parametrize("fmt,options", [("PNG", {}), ("JPEG", {}), ("GIF", {}), ("BMP", {}),
+                                         ("WEBP", {"lossless": True}), ("WEBP", {"quality": 80})])
+def test_header_sizes_are_read_without_decoding(fmt, options):
+    data = encoded(np.zeros((37, 53, 3), np.uint8), fmt, **options)
+    assert int(encoded_pixels(tf.constant(data))) == 37 * 53
+
+
+def bomb_png(side: int) -> bytes:
+    """A PNG whose header claims ``side`` x ``side`` gray pixels, in a few hundred bytes."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    rows = zlib.compress(b"\0" + bytes(side), 9)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def test_a_header_bomb_is_refused_before_it_is_decoded():
+    """23,170 x 23,170 claimed (537 million pixels): refused by the header, no memory spent on pixels."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(tf.errors.InvalidArgumentError, match="claims more pixels than the limit of 89,478,485"):
+        decode_upright(tf.constant(bomb_png(23170)))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: under 100 MB
+
+
+def test_gray_and_color_convert_after_fitting_as_the_folder_loader_does():
+    rgb = np.random.default_rng(1).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    gray = to_channels(tf.constant(rgb), 1).numpy()
+    expected = np.rint(np.asarray(tf.image.rgb_to_grayscale(rgb.astype(np.float32)))).astype(np.uint8)
+    np.testing.assert_array_equal(gray, expected)
+    np.testing.assert_array_equal(to_channels(tf.constant(gray), 3).numpy(), np.repeat(gray, 3, -1))
+
+
+def entry_files(digit: np.ndarray, folder) -> dict:
+    """A digit as a phone or a drawing program might store it: sideways JPEGs (gray and color) in each
+    orientation, and every other format and pixel layout the decoder takes."""
+    color = np.repeat(digit[..., None], 3, -1)
+    files = {f"sideways-{o}.jpg": sideways_jpeg(digit, o) for o in range(1, 9)}
+    files.update({f"color-sideways-{o}.jpg": sideways_jpeg(color, o) for o in (3, 6)})
+    files.update({"digit.gif": encoded(digit, "GIF"), "digit.bmp": encoded(digit, "BMP"),
+                  "color.bmp": encoded(color, "BMP"), "rgba.png": encoded(color, "PNG", "RGBA"),
+                  "palette.png": encoded(color, "PNG", "P"), "deep.png": encoded(digit, "PNG", "I;16"),
+                  "cmyk.jpg": encoded(color, "JPEG", "CMYK", quality=100),
+                  "big.webp": encoded(np.kron(color, np.ones((3, 2, 1), np.uint8)), "WEBP", lossless=True)})
+    paths = {}
+    for name, data in files.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(data)
+    return paths
+
+
+def test_every_entry_answers_as_training_loads_the_file(exported, mnist, tmp_path, capfd):
+    """For each file: training's folder loader, `trainlab predict`'s loader and the exported serving_b64
+    signature see the same pixels and give the same probabilities; sideways photos get the upright's class."""
+    _, _, path, _ = exported
+    model = ModelVersion(path)
+    probabilities = model.signatures["serving_default"]
+    paths = entry_files(mnist.x_test[0, ..., 0], tmp_path)
+    names = list(paths)
+    trained, failed = decode_files([str(paths[n]) for n in names], (28, 28), 1)
+    assert failed == []
+    expected = probabilities({"image": np.stack(trained).astype(np.float32)})["probabilities"]
+    b64 = model.signatures["serving_b64"]({"image_bytes": np.array([paths[n].read_bytes() for n in names],
+                                                                   dtype=object)})["probabilities"]
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(load_image(paths[name]), trained[i], err_msg=name)
+        np.testing.assert_allclose(b64[i], expected[i], atol=1e-5, err_msg=name)
+    upright_class = int(np.argmax(expected[0]))
+    assert [int(np.argmax(p)) for p in expected] == [upright_class] * len(names), names
+    result = CliRunner().invoke(cli, ["predict", *map(str, paths.values()), "--model-dir", str(path.parent),
+                                      "--no-invert", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    import json
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    for row, p in zip(rows, expected):
+        assert row["predictions"][0]["class"] == model.class_names[upright_class]
+        assert abs(row["predictions"][0]["probability"] - float(p.max())) < 1e-5
+    native = capfd.readouterr().err
+    assert "W0000" not in native and "E0000" not in native and "channels must be" not in native, native
