@@ -114,9 +114,11 @@ BAD = [
     ("unknown input", {"instances": [{"pixels": ZEROS[0]}]}, None, 400, "unknown input(s) pixels"),
     ("bad base64", {"signature_name": "serving_b64", "instances": [{"b64": "%%%"}]}, None, 400, "not valid base64"),
     ("not an image", {"signature_name": "serving_b64", "instances": [{"b64": base64.b64encode(b"hello").decode()}]},
-     None, 400, "not a PNG, JPEG, GIF or BMP"),
-    ("corrupt png", {"signature_name": "serving_b64",
-                     "instances": [{"b64": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 50).decode()}]},
+     None, 400, "not a PNG, JPEG, GIF, BMP or WebP"),
+    ("garbage after a png signature", {"signature_name": "serving_b64", "instances": [
+        {"b64": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 50).decode()}]}, None, 400, "not a PNG, JPEG"),
+    ("truncated png", {"signature_name": "serving_b64", "instances": [  # a sound header, then no pixels
+        {"b64": base64.b64encode(tf.io.encode_png(np.full((28, 28, 1), 9, np.uint8)).numpy()[:45]).decode()}]},
      None, 400, "the model rejected the input"),
     ("pixels to b64", {"signature_name": "serving_b64", "instances": ZEROS}, None, 400, "must be {\"b64\""),
     ("batch too large", {"instances": np.zeros((1025, 28, 28), np.uint8).tolist()}, None, 413, "exceeds the limit"),

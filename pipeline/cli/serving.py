@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ..serving.limits import Limits
 from .options import cli, config_options, given, resolve_config
 
 
@@ -59,10 +60,28 @@ def _champion_reader(cfg):
                    "model is free (the requests that arrive meanwhile make the next batch).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(0, 65535), help="Port to bind.")
-def serve(model_dir, model_config, policy, poll_seconds, batch_max_size, batch_timeout_ms, host, port, **kwargs):
-    """Serve SavedModels over the TensorFlow Serving REST API and the Open Inference Protocol."""
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="A Host header value to serve (repeat for more; '*' for any). Default: loopback names when bound "
+                   "to a loopback address (DNS rebinding refused), any otherwise.")
+@click.option("--max-image-pixels", default=Limits.max_image_pixels, show_default=True, type=click.IntRange(min=1),
+              help="Refuse an encoded image whose header claims more pixels (before it is decoded).")
+@click.option("--max-connections", default=Limits.max_connections, show_default=True, type=click.IntRange(min=1),
+              help="Open connections and requests at once; past them new requests are answered 503.")
+@click.option("--max-queued", default=Limits.max_queued, show_default=True, type=click.IntRange(min=1),
+              help="Predictions waiting for the model at once; past them 429 with Retry-After.")
+@click.option("--header-seconds", default=Limits.header_seconds, show_default=True, type=click.FloatRange(min=0.1),
+              help="Close a connection that has not sent a whole request head within this long.")
+@click.option("--body-seconds", default=Limits.body_seconds, show_default=True, type=click.FloatRange(min=0.1),
+              help="Answer 408 to a request whose body has not arrived within this long.")
+@click.option("--drain-seconds", default=Limits.drain_seconds, show_default=True, type=click.FloatRange(min=0),
+              help="On SIGTERM, how long requests in flight may take to finish before the server exits.")
+def serve(model_dir, model_config, policy, poll_seconds, batch_max_size, batch_timeout_ms, host, port, allowed_hosts,
+          max_image_pixels, max_connections, max_queued, header_seconds, body_seconds, drain_seconds, **kwargs):
+    """Serve SavedModels over the TensorFlow Serving REST API and the Open Inference Protocol (the limits on what
+    a client may cost: docs/serving.md)."""
     from ..serving.app import serve as run_server
     from ..serving.batching import Batcher
+    from ..serving.limits import allowed_hosts_for
     from ..serving.model import VersionPolicy
     from ..serving.repository import ModelRepository, from_config_file
     named = given(kwargs, "tracking.registered_model")
@@ -73,7 +92,11 @@ def serve(model_dir, model_config, policy, poll_seconds, batch_max_size, batch_t
     repository = ModelRepository(models, _champion_reader(cfg) if uses_store else None)
     batcher = Batcher(batch_max_size, batch_timeout_ms / 1000) if batch_max_size else None
     click.echo(f"serving {repository.describe()} at http://{host}:{port}/v1/models/", err=True)
-    run_server(repository, host, port, batcher, poll_seconds or None, echo=lambda line: click.echo(line, err=True))
+    limits = Limits(max_image_pixels=max_image_pixels, max_connections=max_connections, max_queued=max_queued,
+                    header_seconds=header_seconds, body_seconds=body_seconds, drain_seconds=drain_seconds,
+                    allowed_hosts=allowed_hosts_for(host, allowed_hosts))
+    run_server(repository, host, port, batcher, poll_seconds or None, echo=lambda line: click.echo(line, err=True),
+               limits=limits)
 
 
 def _predicting_model(cfg, model_dir, named: bool):

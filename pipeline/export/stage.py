@@ -114,7 +114,8 @@ def check_export(path: Path, model: keras.Model, atol: float = 1e-5) -> None:
 def next_version(out_dir: str | os.PathLike, name: str) -> int:
     """One more than the highest numeric version already exported under ``out_dir/name``."""
     folder = Path(out_dir) / name
-    versions = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    versions = [int(p.name) for p in folder.iterdir() if p.name.isascii() and p.name.isdigit()] \
+        if folder.is_dir() else []
     return max(versions, default=0) + 1
 
 

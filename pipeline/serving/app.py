@@ -26,12 +26,14 @@ import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .batching import Batcher
+from .limits import Limits, uvicorn_config
 from .metrics import ServingMetrics, TimedRequests
 from .model import ServedModel
 from .oip import OpenInference
@@ -43,17 +45,18 @@ PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?
                   r"(?:/(?P<metadata>metadata)|:(?P<verb>[A-Za-z]+))?$")
 
 
-def _error(message: str, status: int) -> Response:
-    return json_response({"error": message}, status)
+def _error(message: str, status: int, headers: dict | None = None) -> Response:
+    return json_response({"error": message}, status, headers)
 
 
 def create_app(models: ModelRepository | ServedModel, batcher: Batcher | None = None,
-               poll_seconds: float | None = None, echo=lambda line: None) -> Starlette:
+               poll_seconds: float | None = None, echo=lambda line: None, limits: Limits = Limits()) -> Starlette:
     """The ASGI app serving every version of every model in ``models``; ``poll_seconds``: re-read the
-    base paths that often while the app runs (new versions loaded, dropped ones unloaded)."""
+    base paths that often while the app runs (new versions loaded, dropped ones unloaded); ``limits``: what
+    a request may cost (:mod:`.limits`)."""
     repository = models if isinstance(models, ModelRepository) else ModelRepository([models])
-    call = batcher or _unbatched
-    api, oip = _Api(repository, call), OpenInference(repository, call)
+    call = queue_bounded(batcher or _unbatched, limits.max_queued)
+    api, oip = _Api(repository, call, limits), OpenInference(repository, call, limits)
     metrics = ServingMetrics(repository, lambda: oip.ready)
     if batcher is not None:
         batcher.observe = metrics.batch_sizes.observe
@@ -81,9 +84,11 @@ def create_app(models: ModelRepository | ServedModel, batcher: Batcher | None = 
                             Route("/v2", oip.server), Route("/v2/health/{what}", oip.health),
                             Route("/v2/models/{path:path}", oip.models, methods=methods),
                             Route("/metrics", metrics.endpoint)],
-                    middleware=[Middleware(TimedRequests, metrics=metrics)],
+                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(limits.allowed_hosts)),
+                                Middleware(TimedRequests, metrics=metrics)],
                     exception_handlers={404: not_found, 500: server_error}, lifespan=lifespan)
     app.state.inference = oip  # its ``ready`` flag: the server turns it off when told to stop
+    app.state.limits = limits
     return app
 
 
@@ -91,11 +96,29 @@ async def _unbatched(signature, inputs):
     return await run_in_threadpool(signature, inputs)
 
 
+def queue_bounded(call, limit: int):
+    """``call`` refusing a prediction (429, Retry-After) while ``limit`` are already waiting for the model or
+    running: a burst costs a short answer each, not a queue without end."""
+    waiting = 0
+
+    async def bounded(signature, inputs):
+        nonlocal waiting
+        if waiting >= limit:
+            raise RequestError(f"{waiting} predictions are already waiting for the model (the limit, "
+                               "--max-queued); try again shortly", 429, {"Retry-After": "1"})
+        waiting += 1
+        try:
+            return await call(signature, inputs)
+        finally:
+            waiting -= 1
+    return bounded
+
+
 class _Api:
     """The TF Serving REST endpoints under ``/v1/models/``."""
 
-    def __init__(self, repository: ModelRepository, call):
-        self.repository, self.call = repository, call
+    def __init__(self, repository: ModelRepository, call, limits: Limits):
+        self.repository, self.call, self.limits = repository, call, limits
 
     async def models(self, request: Request) -> Response:
         match = PATH.match(request.path_params["path"])
@@ -116,7 +139,7 @@ class _Api:
             pinned = match["version"] or (version if match["label"] else None)
             return json_response(self.status(model, pinned))
         except RequestError as e:
-            return _error(str(e), e.status)
+            return _error(str(e), e.status, e.headers)
 
     @staticmethod
     def status(model: ServedModel, version: str | None) -> dict:
@@ -132,31 +155,36 @@ class _Api:
                 "trainlab": served.metadata}
 
     async def predict(self, request: Request, served) -> Response:
-        body = parse_body(await read_json(request))
-        name = body.get("signature_name") or "serving_default"
-        if name not in served.signatures:
-            raise RequestError(f"no signature '{name}'; signatures: {', '.join(sorted(served.signatures))}")
-        signature = served.signatures[name]
-        inputs, row = parse_predict(body, signature)
+        signature, inputs, row = await read_json(request, lambda body: self.parse(body, served))
         try:
             outputs = await self.call(signature, inputs)
         except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
             raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
         return json_response(format_response(outputs, row))
 
+    def parse(self, body, served) -> tuple:
+        """``(signature, inputs, row format?)`` of a parsed body: run off the event loop (numpy arrays of
+        a few million numbers take a while)."""
+        body = parse_body(body)
+        name = body.get("signature_name") or "serving_default"
+        if not isinstance(name, str) or name not in served.signatures:
+            raise RequestError(f"no signature {str(name)[:100]!r}; signatures: {', '.join(sorted(served.signatures))}")
+        signature = served.signatures[name]
+        inputs, row = parse_predict(body, signature, self.limits)
+        return signature, inputs, row
+
 
 def serve(models: ModelRepository, host: str = "127.0.0.1", port: int = 8501, batcher: Batcher | None = None,
-          poll_seconds: float | None = None, echo=lambda line: None) -> None:
-    """Run the server until interrupted (SIGTERM or SIGINT: not ready at once, requests in flight finish)."""
-    import uvicorn
-    app = create_app(models, batcher, poll_seconds, echo)
+          poll_seconds: float | None = None, echo=lambda line: None, limits: Limits = Limits()) -> None:
+    """Run the server until interrupted (SIGTERM or SIGINT: not ready at once, requests in flight get
+    ``limits.drain_seconds`` to finish)."""
+    app = create_app(models, batcher, poll_seconds, echo, limits)
     # Everything loaded so far (TensorFlow, the models: millions of objects) leaves the garbage collector's
     # view: a full collection, triggered by the lists that parsing JSON requests makes, would otherwise
     # walk them all and stall every request in flight (measured: p99 275 ms at 8 clients, float bodies).
     gc.collect()
     gc.freeze()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    draining_server(config, app).run()
+    draining_server(uvicorn_config(app, host, port, limits), app).run()
 
 
 def draining_server(config, app: Starlette):

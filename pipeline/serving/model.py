@@ -106,7 +106,12 @@ def version_folders(base: Path) -> dict[str, Path]:
     """The numeric version folders holding a complete SavedModel under ``base`` (TF Serving's layout)."""
     if not base.is_dir():
         return {}
-    return {p.name: p for p in base.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()}
+    return {p.name: p for p in base.iterdir() if is_version(p.name) and (p / "saved_model.pb").is_file()}
+
+
+def is_version(name: str) -> bool:
+    """TF Serving's rule for a version folder: ASCII digits only (``"²".isdigit()`` is true, ``int("²")`` fails)."""
+    return name.isascii() and name.isdigit()
 
 
 class ServedModel:
@@ -151,7 +156,7 @@ class ServedModel:
 
     def wanted(self) -> dict[str, Path]:
         if self.single:
-            return {self.base.name if self.base.name.isdigit() else "1": self.base}
+            return {self.base.name if is_version(self.base.name) else "1": self.base}
         found = version_folders(self.base)
         return {v: found[v] for v in self.policy.select(list(found))}
 

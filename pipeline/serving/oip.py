@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from trainlab import __version__
 
+from .limits import Limits
 from .repository import ModelRepository
 from .requests import RequestError, bytes_batch, json_response, pixel_batch, read_json
 
@@ -37,8 +38,8 @@ class OpenInference:
     """The v2 endpoints for the served models; ``ready`` is what the readiness probes answer. ``call``
     runs a signature on named arrays (batched or not)."""
 
-    def __init__(self, repository: ModelRepository, call):
-        self.repository, self.call = repository, call
+    def __init__(self, repository: ModelRepository, call, limits: Limits = Limits()):
+        self.repository, self.call, self.limits = repository, call, limits
         self.ready = True
 
     async def server(self, request: Request) -> Response:
@@ -69,7 +70,7 @@ class OpenInference:
                 return json_response({"name": model.name, "ready": self.ready}, 200 if self.ready else 400)
             return json_response(self._metadata(model.name, sorted(model.versions, key=int), served))
         except RequestError as e:
-            return json_response({"error": str(e)}, e.status)
+            return json_response({"error": str(e)}, e.status, e.headers)
 
     @staticmethod
     def _metadata(name: str, versions: list[str], served) -> dict:
@@ -82,23 +83,27 @@ class OpenInference:
                 "parameters": {"class_names": served.class_names}}
 
     async def _infer(self, request: Request, name: str, version: str, served) -> dict:
-        body = _checked(await read_json(request))
-        datatype, values = _image_input(body["inputs"], served.image_shape)
+        def parse(body) -> tuple:  # the arrays and the fields the answer needs, not the parsed JSON
+            body = _checked(body)
+            return (*_image_input(body["inputs"], served.image_shape, self.limits), body.get("outputs"),
+                    body.get("id"), "id" in body)
+        datatype, values, wanted_outputs, request_id, has_id = await read_json(request, parse)
         signature = served.signatures[SIGNATURES[datatype]]
         key = next(iter(signature.inputs))
         try:
             outputs = await self.call(signature, {key: values})
         except tf.errors.InvalidArgumentError as e:  # e.g. image bytes that do not decode
             raise RequestError(f"the model rejected the input: {e.message.splitlines()[0][:300]}") from None
-        wanted = [o.get("name") if isinstance(o, dict) else None for o in body.get("outputs") or []]
+        wanted = [o.get("name") if isinstance(o, dict) else None for o in wanted_outputs or []]
+        wanted = [w if isinstance(w, str) else repr(w)[:100] for w in wanted]
         unknown = [w for w in wanted if w not in outputs]
         if unknown:
             raise RequestError(f"unknown output(s) {unknown}; outputs: {', '.join(outputs)}")
         answer = {"model_name": name, "model_version": version,
                   "outputs": [{"name": k, "shape": list(v.shape), "datatype": DATATYPES.get(v.dtype.name, "FP32"),
                                "data": v.ravel().tolist()} for k, v in outputs.items() if not wanted or k in wanted]}
-        if "id" in body:
-            answer["id"] = body["id"]
+        if has_id:
+            answer["id"] = request_id
         return answer
 
 
@@ -110,7 +115,7 @@ def _checked(body) -> dict:
     return body
 
 
-def _image_input(inputs: list, image_shape) -> tuple[str, np.ndarray]:
+def _image_input(inputs: list, image_shape, limits: Limits = Limits()) -> tuple[str, np.ndarray]:
     """The one input, ``image``, checked against its declared shape and datatype and validated as the TF
     Serving API validates pixels and encoded images (before TensorFlow sees anything)."""
     if len(inputs) != 1 or not isinstance(inputs[0], dict):
@@ -122,20 +127,20 @@ def _image_input(inputs: list, image_shape) -> tuple[str, np.ndarray]:
     if tensor["name"] != "image":
         raise RequestError(f"unknown input '{tensor['name']}'; the input is 'image'")
     datatype, shape, data = tensor["datatype"], tensor["shape"], tensor["data"]
-    if datatype not in SIGNATURES:
-        raise RequestError(f"input 'image' datatype must be one of {', '.join(SIGNATURES)}, got {datatype!r}")
+    if not isinstance(datatype, str) or datatype not in SIGNATURES:
+        raise RequestError(f"input 'image' datatype must be one of {', '.join(SIGNATURES)}, got {datatype!r:.100}")
     if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d >= 0 for d in shape)):
         raise RequestError(f"input 'image' shape must be a list of sizes, got {shape!r}")
     if datatype == "BYTES":
         if len(shape) != 1 or not isinstance(data, list) or len(data) != shape[0] \
                 or not all(isinstance(d, str) for d in data):
             raise RequestError("BYTES input 'image' must have shape [N] and N base64 strings as data")
-        return datatype, bytes_batch("image", [{"b64": d} for d in data])
+        return datatype, bytes_batch("image", [{"b64": d} for d in data], limits)
     try:
         flat = np.asarray(data, dtype=np.float64).ravel()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise RequestError("input 'image' data must be numbers (flat, or nested rectangular lists)") from None
     if flat.size != math.prod(shape):
         raise RequestError(f"input 'image' holds {flat.size} values; shape {shape} needs {math.prod(shape)}")
     images = flat.reshape(shape)
-    return datatype, pixel_batch("image", list(images), datatype == "UINT8", image_shape)
+    return datatype, pixel_batch("image", list(images), datatype == "UINT8", image_shape, limits)

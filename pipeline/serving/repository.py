@@ -11,15 +11,18 @@ A model config file (``--model-config``) is YAML with TF Serving's fields::
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError, TrackingError
+from ..errors import ConfigError, TrackingError, one_line
 from .model import ModelVersion, ServedModel, VersionPolicy, version_folders
 from .requests import RequestError
+
+ROUTABLE = re.compile(r"[A-Za-z0-9._-]+")  # a model name or label the URL paths of both APIs can name
 
 
 class ModelRepository:
@@ -87,11 +90,18 @@ class ModelRepository:
     def poll(self, seconds: float, echo: Callable[[str], None] = lambda line: None) -> threading.Event:
         """Refresh every ``seconds`` in a daemon thread until the returned event is set."""
         stop = threading.Event()
+        said: set[str] = set()
 
         def loop():
             while not stop.wait(seconds):
-                for line in self.refresh():
-                    echo(line)
+                try:
+                    for line in self.refresh():
+                        echo(line)
+                except Exception as e:  # noqa: BLE001 - a folder or store that fails now may not later: go on
+                    cause = f"version poll failed (polling goes on): {one_line(e)}"
+                    if cause not in said:  # said once per cause
+                        said.add(cause)
+                        echo(cause)
         threading.Thread(target=loop, name="trainlab-version-poll", daemon=True).start()
         return stop
 
@@ -129,6 +139,10 @@ def from_config_file(path: str | Path, policy: VersionPolicy = VersionPolicy()) 
         labels = entry.get("labels") or {}
         if not isinstance(labels, dict):
             raise ConfigError(f"model config {path}: models[{i}].labels must map label names to versions")
+        for what, text in [("name", entry["name"])] + [("label", k) for k in labels]:
+            if not ROUTABLE.fullmatch(str(text)):
+                raise ConfigError(f"model config {path}: models[{i}] {what} {str(text)!r} cannot be named in a URL: "
+                                  "use letters, digits, '.', '_' and '-' (no '/' or ':')")
         base = Path(entry["base_path"])
         base = base if base.is_absolute() else path.parent / base
         rule = VersionPolicy.parse(entry["version_policy"]) if "version_policy" in entry else policy
