@@ -310,3 +310,43 @@ def test_the_owner_of_a_running_run_is_told_alive_or_dead():
     assert not owner_alive(here, f"{dead.pid}:0")
     assert owner_alive("another-host", "5:1")             # cannot tell: assumed to be working
     assert not owner_alive(here, None)
+
+
+def test_a_damaged_checkpoint_blocks_only_its_own_run_and_a_gone_hosts_run_can_be_taken_over(tmp_path, monkeypatch):
+    """Two runs stopped after their first epoch (Ctrl-C at its end); the newer one's checkpoint is cut short.
+    `trainlab runs` lists both (the damaged one named), a plain --resume continues the sound one; a run left
+    RUNNING under a host name that is gone is taken over with --force."""
+    import keras
+    from click.testing import CliRunner
+
+    from trainlab.pipeline.cli import cli
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt("stopped for the test")
+    monkeypatch.chdir(tmp_path)
+    cfg = smoke_config(tmp_path, **{"train.epochs": 2})
+    from trainlab.pipeline.training.stage import train
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            train(resolve_plan(cfg), echo=lambda _: None, callbacks=[StopAfterFirstEpoch()])
+    sound, damaged = sorted(tracking.search_runs(tracking.configure(cfg.tracking), ("KILLED",)),
+                            key=lambda r: r.info.start_time)
+    path = Path(damaged.data.tags["trainlab.checkpoint"])
+    path.write_bytes(path.read_bytes()[:100])
+    listed = in_process(tmp_path, monkeypatch, "runs")
+    assert f"{damaged.info.run_id}" in listed and "cannot resume: checkpoint" in listed, listed
+    assert f"resume: trainlab train --resume {sound.info.run_id}" in listed
+    refused = CliRunner().invoke(cli, ["train", "--resume", damaged.info.run_id, "--tracking-uri",
+                                       cfg.tracking.tracking_uri])
+    assert refused.exit_code == 2 and "cannot resume: checkpoint" in refused.output, refused.output
+    client = MlflowClient()
+    client.update_run(sound.info.run_id, status="RUNNING")
+    client.set_tag(sound.info.run_id, tracking.HOST_TAG, "a-container-rescheduled-since")
+    client.set_tag(sound.info.run_id, tracking.PID_TAG, "4242:1")
+    asked = CliRunner().invoke(cli, ["train", "--resume", sound.info.run_id, "--tracking-uri",
+                                     cfg.tracking.tracking_uri])
+    assert asked.exit_code == 2 and "--force takes the run over" in asked.output, asked.output
+    taken = in_process(tmp_path, monkeypatch, "train", "--resume", sound.info.run_id, "--force")
+    assert taken.startswith(f"taking over run {sound.info.run_id} from host a-container-rescheduled-since")
+    assert client.get_run(sound.info.run_id).info.status == "FINISHED"

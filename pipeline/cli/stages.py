@@ -48,10 +48,14 @@ def data(grid, **kwargs):
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[RUN_ID]",
               help="Continue a stopped run (killed, failed, or left RUNNING by a dead process) from its last "
                    "checkpoint, as the same MLflow run; without RUN_ID the newest one (see trainlab runs).")
-def train(register, resume, **kwargs):
+@click.option("--force", is_flag=True, help="With --resume RUN_ID: take over a run still marked running on "
+                                            "another host (one that is gone, such as a rescheduled container).")
+def train(register, resume, force, **kwargs):
     """Train a model as one MLflow run (every epoch checkpointed: a stopped run can be resumed)."""
     from ..job import register_result
     from ..training.stage import train as train_stage
+    if force and (resume is None or resume == "latest"):
+        raise click.UsageError("--force goes with --resume RUN_ID (the run to take over)")
     if resume is None:
         plan = resolve_plan(kwargs)
         result = train_stage(plan, register=register, echo=click.echo)
@@ -65,7 +69,10 @@ def train(register, resume, **kwargs):
     if other:
         raise click.UsageError(f"--resume continues a run with its own config: drop {', '.join(other)}")
     store = load_config(path, overrides, preset).tracking
-    stopped = resumable(tracking.configure(store), None if resume == "latest" else resume)
+    stopped = resumable(tracking.configure(store), None if resume == "latest" else resume, force)
+    if stopped.other_host:
+        click.echo(f"taking over run {stopped.run_id} from host {stopped.host} (--force: its process there is "
+                   "taken to be gone)")
     plan = resolve(resume_config(stopped.checkpoint, store))
     result = train_stage(plan, register=register, echo=click.echo, resume=stopped.checkpoint)
     _done(register_result(plan, result, click.echo) if result.register else result)
@@ -89,9 +96,15 @@ def runs(**kwargs):
     if not found:
         click.echo("no unfinished runs")
     for u in found:
-        resume = "resume: trainlab train --resume " + u.run_id if u.checkpoint and not u.alive else "no checkpoint"
-        click.echo(f"{u.run_id}  {u.name:<24} {u.state:<32} epoch {u.epochs_done}/{u.epochs}  "
-                   + (resume if not u.alive else "in progress"))
+        if u.unreadable:
+            resume = f"cannot resume: {u.unreadable}"
+        elif u.other_host:
+            resume = f"in progress on host {u.host} (if that host is gone: trainlab train --resume {u.run_id} --force)"
+        elif u.alive:
+            resume = "in progress"
+        else:
+            resume = "resume: trainlab train --resume " + u.run_id if u.checkpoint else "no checkpoint"
+        click.echo(f"{u.run_id}  {u.name:<24} {u.state:<32} epoch {u.epochs_done}/{u.epochs}  {resume}")
 
 
 @cli.command()
