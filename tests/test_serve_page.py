@@ -6,6 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from click.testing import CliRunner
@@ -133,3 +134,24 @@ def test_an_unreadable_upload_is_an_error_line_not_a_crash(page, browser, tmp_pa
     browser.find_element(By.ID, "upload").send_keys(str(bad))
     WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "status").text.startswith("Error:"))
     assert "not a readable" in browser.find_element(By.ID, "status").text
+
+
+def test_a_phone_photo_over_the_servers_limits_is_downscaled_on_the_canvas_first(page, browser, mnist, tmp_path):
+    """A 1,400 x 1,400 JPEG over 1 MiB, stored sideways with EXIF orientation 6 as a phone stores it: sent as
+    is it would get 413; the page draws it smaller (upright) and gets the class `trainlab predict` gives."""
+    from selenium.webdriver.common.by import By
+
+    from tests.photos import sideways_jpeg
+    url, export_path = page
+    digit = np.kron(mnist.x_test[3, ..., 0], np.ones((50, 50), np.uint8))
+    noisy = np.clip(digit.astype(int) + np.random.default_rng(0).integers(-40, 40, digit.shape), 0, 255)
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(sideways_jpeg(noisy.astype(np.uint8), 6, quality=95))
+    assert photo.stat().st_size > 1024 * 1024
+    result = CliRunner().invoke(cli, ["predict", str(photo), "--model-dir", str(export_path.parent)])
+    assert result.exit_code == 0, result.output
+    expected = result.output.splitlines()[1].split()[1]
+    open_page(browser, url)
+    browser.find_element(By.ID, "upload").send_keys(str(photo))
+    assert top_class(browser) == expected
+    assert "downscaled 1400x1400 to 1024x1024" in browser.find_element(By.ID, "status").text

@@ -96,7 +96,7 @@ function b64OfCanvas(c) {
   return c.toDataURL("image/png").split(",", 2)[1];
 }
 
-async function predict(b64) {
+async function predict(b64, note = "") {
   status("predicting\u2026");
   const response = await fetch(`${API}:predict`, {
     method: "POST",
@@ -106,7 +106,7 @@ async function predict(b64) {
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
   showBars(body.predictions[0].probabilities);
-  status("");
+  status(note);
 }
 
 function showBars(probabilities) {
@@ -152,35 +152,53 @@ function loadImage(url) {
   return new Promise((resolve, reject) => {
     const image = new Image();
     image.onload = () => resolve(image);
-    image.onerror = () => reject(new Error("not a readable PNG, JPEG, GIF or BMP image"));
+    image.onerror = () => reject(new Error("not a readable PNG, JPEG, GIF, BMP or WebP image"));
     image.src = url;
   });
 }
 
 // Like `trainlab predict`: a gray model gets dark-on-white drawings inverted (its border averages
 // above mid-grey); anything else is sent as the file's own bytes, decoded and resized by the model.
+// A photo over the server's per-image limits (1 MiB, 16.7 million pixels: most phone JPEGs) is first
+// drawn smaller on a canvas (the browser applies its EXIF orientation) and sent as a JPEG.
+const MAX_SEND_BYTES = 1024 * 1024;
+const MAX_SEND_PIXELS = 16777216;
+const SEND_SIDE = 1024;   // the shorter side of a downscaled photo: several times any model's input
+
 async function uploadBytes(file) {
   const url = await readAsDataURL(file);
   const image = await loadImage(url);
   $("preview").src = url;
   $("preview").hidden = false;
-  if (shape[2] !== 1) return url.split(",", 2)[1];
+  const [width, height] = [image.naturalWidth, image.naturalHeight];
+  const big = file.size > MAX_SEND_BYTES || width * height > MAX_SEND_PIXELS;
+  if (shape[2] !== 1 && !big) return { b64: url.split(",", 2)[1], note: "" };
+  const scale = big ? Math.min(1, SEND_SIDE / Math.min(width, height)) : 1;
   const c = document.createElement("canvas");
-  c.width = image.naturalWidth;
-  c.height = image.naturalHeight;
+  c.width = Math.max(1, Math.round(width * scale));
+  c.height = Math.max(1, Math.round(height * scale));
   const ctx = c.getContext("2d");
-  ctx.drawImage(image, 0, 0);
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(image, 0, 0, c.width, c.height);
+  const note = big ? `downscaled ${width}x${height} to ${c.width}x${c.height} before sending` : "";
+  if (shape[2] === 1 && borderIsLight(ctx, c)) {
+    ctx.globalCompositeOperation = "difference";
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, c.width, c.height);
+    const inverted = `inverted: the model was trained on light strokes on dark${note ? `; ${note}` : ""}`;
+    return { b64: big ? c.toDataURL("image/jpeg", 0.92).split(",", 2)[1] : b64OfCanvas(c), note: inverted };
+  }
+  if (!big) return { b64: url.split(",", 2)[1], note: "" };
+  return { b64: c.toDataURL("image/jpeg", 0.92).split(",", 2)[1], note };
+}
+
+function borderIsLight(ctx, c) {
   const { data } = ctx.getImageData(0, 0, c.width, c.height);
   let sum = 0, count = 0;
   const gray = (x, y) => { const k = (y * c.width + x) * 4; return 0.299 * data[k] + 0.587 * data[k + 1] + 0.114 * data[k + 2]; };
   for (let x = 0; x < c.width; x++) { sum += gray(x, 0) + gray(x, c.height - 1); count += 2; }
   for (let y = 0; y < c.height; y++) { sum += gray(0, y) + gray(c.width - 1, y); count += 2; }
-  if (sum / count <= 127) return url.split(",", 2)[1];
-  ctx.globalCompositeOperation = "difference";
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, c.width, c.height);
-  status("inverted: the model was trained on light strokes on dark");
-  return b64OfCanvas(c);
+  return sum / count > 127;
 }
 
 // --- wiring ---------------------------------------------------------------------------------------
@@ -204,6 +222,9 @@ $("predict").addEventListener("click", guarded(async () => {
 }));
 $("upload").addEventListener("change", guarded(async (event) => {
   const file = event.target.files[0];
-  if (file) await predict(await uploadBytes(file));
+  if (file) {
+    const { b64, note } = await uploadBytes(file);
+    await predict(b64, note);
+  }
 }));
 loadMetadata().then(() => status("ready"), (error) => status(`Error: ${error.message}`, true));
