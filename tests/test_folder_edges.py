@@ -1,6 +1,7 @@
 """Image folders as people's real folders are: photos of many sizes, file names that are not UTF-8 or hold a
 newline, a header that claims billions of pixels, a CIFAR batch rewritten in place, a cache that cannot be
 written."""
+import json
 import os
 import pickle
 import tarfile
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import fresh_store
 from tests.photos import encoded
 from tests.test_decode import bomb_png
 from tests.test_sources import make_cifar10
@@ -119,3 +121,55 @@ def test_a_cache_folder_that_cannot_be_written_is_one_warning_and_a_load_in_memo
         assert len(ds.y_train) + len(ds.y_test) == 6
     err = capsys.readouterr().err
     assert err.count("warning: the cache folder") == 1 and "cannot be written" in err, err
+
+
+def test_a_phone_like_folder_runs_with_every_default_and_sideways_photos_get_the_uprights_class(tmp_path,
+                                                                                               monkeypatch):
+    """Mixed sizes and aspects (no size given), a class name with a comma, a file name that is not UTF-8 and a
+    header bomb among the photos; held-out photos stored sideways with their EXIF orientation get the class of
+    their upright originals through `trainlab predict` and the exported serving_b64 signature (what REST,
+    the Open Inference Protocol and the serve page call)."""
+    import tensorflow as tf
+
+    from tests.photos import sideways_jpeg
+    from tests.shapes import shape_photo
+    from trainlab.pipeline.serving.model import ModelVersion
+    rng = np.random.default_rng(0)
+    root = tmp_path / "phone"
+    names = ("disc,round", "square", "triangle", "ring")
+    sizes = [(36, 36), (40, 30), (30, 44), (48, 36)]
+    for label, name in enumerate(names):
+        for i in range(30):
+            height, width = sizes[i % 4]
+            photo = tf.image.resize(shape_photo(label, 48, rng), (height, width), antialias=True).numpy()
+            write(root / name / f"{i:03d}.png", np.clip(np.rint(photo), 0, 255).astype(np.uint8))
+    with open(os.fsencode(root / "square") + b"/ph\xf6to.png", "wb") as f:  # a Latin-1 name
+        f.write(encoded(shape_photo(1, 40, rng), "PNG"))
+    (root / "ring" / "bomb.png").write_bytes(bomb_png(23170))
+    monkeypatch.chdir(tmp_path)
+    store = fresh_store(tmp_path, "m.db")
+    ran = CliRunner().invoke(cli, ["run", "--dataset", str(root), "--tracking-uri", store])
+    assert ran.exit_code == 0, ran.output
+    assert "note: data: data.image_size [40, 40]" in ran.output and "bomb.png" in ran.output, ran.output
+    export = tmp_path / "exports" / "trainlab-phone" / "1"
+    model = ModelVersion(export)
+    assert model.class_names == sorted(names)  # the folder names, a comma kept
+    held_out = tmp_path / "held-out"
+    uprights = [shape_photo(label, 80, rng) for label in (0, 1, 2, 3)]  # 80: JPEG blocks align when turned
+    files = []
+    held_out.mkdir()
+    for k, picture in enumerate(uprights):
+        for orientation in (1, 3, 6, 8):  # 1: the upright photo (one codec for all: a PNG differs by ~1 level)
+            path = held_out / f"{k}-sideways-{orientation}.jpg"
+            path.write_bytes(sideways_jpeg(picture, orientation))
+            files.append(str(path))
+    predicted = CliRunner().invoke(cli, ["predict", *files, "--model-dir", str(export.parent), "--output", "json"])
+    assert predicted.exit_code == 0, predicted.output
+    classes = [json.loads(line)["predictions"][0]["class"] for line in predicted.output.splitlines()]
+    served = model.signatures["serving_b64"]({"image_bytes": np.array([open(f, "rb").read() for f in files],
+                                                                      dtype=object)})["probabilities"]
+    for k in range(4):
+        group = classes[4 * k:4 * k + 4]
+        assert group == [group[0]] * 4, (k, group)  # the sideways photos answer as the upright one
+        assert [model.class_names[int(np.argmax(p))] for p in served[4 * k:4 * k + 4]] == group
+        np.testing.assert_allclose(served[4 * k + 1:4 * k + 4], np.repeat(served[4 * k:4 * k + 1], 3, 0), atol=0.01)

@@ -3,9 +3,9 @@
 works with every default.
 
 The rule: a folder whose images have one size keeps it. Otherwise the images are made square at the median
-shorter side of their headers (Pillow reads the header only), clipped to [32, 224] and rounded to a multiple
-of 8, and fitted keeping their aspect (``center_crop``: the shorter side resized to fit, the longer one
-cropped about the centre) unless ``data.resize`` says otherwise. Headers are read from at most
+shorter side of their headers (Pillow reads the header only), clipped to [32, 224] and rounded to the nearest
+multiple of 8 (halves up), and fitted keeping their aspect (``center_crop``: the shorter side resized to fit,
+the longer one cropped about the centre) unless ``data.resize`` says otherwise. Headers are read from at most
 ``SAMPLE_FILES`` files, evenly spaced in the listing.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def choose_size(paths: list[str], resize: str | None, where: str) -> SizeChoice 
     if len(set(sizes)) <= 1:
         return None
     shorter = float(np.median([min(s) for s in sizes]))
-    side = int(min(LARGEST, max(SMALLEST, round(shorter / MULTIPLE) * MULTIPLE)))
+    side = int(min(LARGEST, max(SMALLEST, int(shorter / MULTIPLE + 0.5) * MULTIPLE)))  # halves round up
     resize = resize or "center_crop"
     sampled = f"{len(sizes):,} sampled" if step > 1 else f"{len(sizes):,}"
     kinds = len(set(sizes))
