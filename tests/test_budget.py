@@ -65,13 +65,13 @@ def fit_to_budget(seconds: float, extra=(), spent: float = 0.0, planned=None):
 
 
 def test_the_budget_plans_fewer_epochs_on_a_slower_machine_and_ends_the_schedule():
-    fast, fast_history, schedule, optimizer, fast_seconds = fit_to_budget(4.0)
-    slow, slow_history, _, _, slow_seconds = fit_to_budget(4.0, extra=[Slower(0.01)])
+    """(Whether whole runs end inside their budget is wall-clock time, measured by benchmarks/recipe_seeds.py;
+    here: the plan, which the budget draws from the epochs' own times.)"""
+    fast, fast_history, schedule, optimizer, _ = fit_to_budget(4.0)
+    slow, slow_history, _, _, _ = fit_to_budget(4.0, extra=[Slower(0.01)])
     assert len(fast_history["loss"]) == fast.planned and len(slow_history["loss"]) == slow.planned
     assert 1 <= slow.planned < fast.planned
     assert fast_history["budget_epochs"][-1] == fast.planned  # logged each epoch
-    for seconds in (fast_seconds, slow_seconds):  # inside the budget, give or take the start-up of fit
-        assert seconds < 4.0 + 1.5
     # the optimizer stopped exactly where the schedule ends: its final rate (cosine: 0)
     assert int(optimizer.iterations) == fast.planned * 20
     assert float(schedule(optimizer.iterations)) == pytest.approx(0.0, abs=1e-7)

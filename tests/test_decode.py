@@ -137,3 +137,45 @@ def test_every_entry_answers_as_training_loads_the_file(exported, mnist, tmp_pat
         assert abs(row["predictions"][0]["probability"] - float(p.max())) < 1e-5
     native = capfd.readouterr().err
     assert "W0000" not in native and "E0000" not in native and "channels must be" not in native, native
+
+
+@pytest.mark.parametrize("fmt,suffix", [("HEIF", "heic"), ("AVIF", "avif")])
+def test_heic_and_avif_photos_decode_upright_through_pillow_as_in_every_entry(tmp_path, fmt, suffix):
+    """TensorFlow cannot decode them: Pillow (pillow-heif for HEIC, the heic extra) reads them, the EXIF
+    orientation turns them upright, and the folder loader and predict's loader see the same pixels."""
+    pytest.importorskip("pillow_heif")
+    import pillow_heif
+    pillow_heif.register_heif_opener()
+    picture = np.kron(np.random.default_rng(0).integers(0, 256, (3, 4, 3), dtype=np.uint8),
+                      np.ones((8, 8, 1), np.uint8))
+    paths = []
+    for orientation in (1, 6):
+        exif = Image.new("RGB", (1, 1)).getexif()
+        exif[0x0112] = orientation
+        stored = turned(picture, {6: 8}.get(orientation, orientation))
+        path = tmp_path / f"photo-{orientation}.{suffix}"
+        Image.fromarray(np.ascontiguousarray(stored)).save(path, fmt, quality=100, exif=exif)
+        paths.append(path)
+    images, failed = decode_files([str(p) for p in paths], None, None)
+    assert failed == []
+    upright_one = images[0]
+    assert upright_one.shape == picture.shape and np.abs(upright_one.astype(int) - picture).mean() < 12  # lossy
+    if fmt == "AVIF":  # Pillow keeps the tag: the decoder turns the stored picture upright (HEIF turns it itself)
+        assert images[1].shape == picture.shape and np.abs(images[1].astype(int) - picture).mean() < 12
+    for path, image in zip(paths, images):
+        np.testing.assert_array_equal(load_image(path, image.shape[:2], 3), image)
+
+
+def test_a_heic_photo_without_the_extra_is_named_with_the_extra_that_reads_it(tmp_path, monkeypatch):
+    import sys
+
+    from trainlab.pipeline.data.dataset import Dataset
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as where the heic extra is not installed
+    photo = tmp_path / "IMG_0001.HEIC"
+    photo.write_bytes(b"\x00\x00\x00\x18ftypheic")
+    ds = Dataset("photos", np.zeros((1, 2, 2, 1), np.uint8), np.zeros(1), np.zeros((1, 2, 2, 1), np.uint8),
+                 np.zeros(1), source=str(tmp_path))
+    ds.facts["skipped_files"] = [str(photo)]
+    assert ds.skipped_warning().endswith("(1 HEIC photo(s): pip install 'trainlab[heic]' reads them)")
+    with pytest.raises(Exception, match=r"a HEIC photo: pip install 'trainlab\[heic\]' reads it"):
+        load_image(photo)

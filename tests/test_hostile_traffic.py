@@ -46,12 +46,18 @@ def start(path, *options):
 
 
 @pytest.fixture(scope="module")
-def server(_exported, mnist):
+def server(_exported, mnist, tmp_path_factory):
+    """One server for the module, on a copy of the export (the poll test adds version folders to it); the
+    SIGTERM test, the module's last, stops it."""
+    import shutil
     _, _, path, _ = _exported
-    root, port, proc = start(path, "--header-seconds", str(HEADER_SECONDS), "--body-seconds", "3")
+    base = tmp_path_factory.mktemp("hostile") / NAME
+    shutil.copytree(path, base / "1")
+    root, port, proc = start(base / "1", "--header-seconds", str(HEADER_SECONDS), "--body-seconds", "3",
+                             "--drain-seconds", "2")
     digits = mnist.x_test[:4, ..., 0]
     expected = ordinary(root, digits)[1]  # the answers before any attack
-    yield root, port, proc, digits, expected
+    yield root, port, proc, digits, expected, base
     stop_server(proc)
 
 
@@ -78,7 +84,7 @@ def ordinary(root, digits):
 @pytest.fixture
 def watched(server):
     """The server, checked after the test: answering right, RSS within 300 MB of before the attack."""
-    root, port, proc, digits, expected = server
+    root, port, proc, digits, expected, _ = server
     before = rss_mb(proc.pid)
     yield server
     assert proc.poll() is None, "the server died"
@@ -101,7 +107,7 @@ def test_a_header_bomb_png_is_refused_through_both_apis(watched):
 
 
 def test_a_200_mb_chunked_body_is_refused_at_the_limit_unread(watched):
-    _, port, _, _, _ = watched
+    port = watched[1]
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -119,7 +125,7 @@ def test_a_200_mb_chunked_body_is_refused_at_the_limit_unread(watched):
 
 
 def test_stalled_half_headers_hold_no_socket_and_ordinary_requests_go_on(watched):
-    root, port, _, digits, expected = watched
+    root, port, _, digits, expected, _ = watched
     stalled = []
     for _ in range(300):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -187,7 +193,7 @@ def test_open_inference_malformed_tensors_get_4xx(watched):
 
 
 def test_a_200_kb_header_is_refused(watched):
-    _, port, _, _, _ = watched
+    port = watched[1]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(f"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {'a' * 200_000}\r\n\r\n".encode())
         reply = b""
@@ -219,43 +225,21 @@ def test_predictions_past_the_queue_bound_get_429_with_retry_after():
     assert refused.status == 429 and refused.headers == {"Retry-After": "1"}
 
 
-def test_the_version_poll_survives_a_folder_that_is_no_version(_exported, tmp_path, mnist):
+def test_the_version_poll_survives_a_folder_that_is_no_version(watched, _exported):
     """A folder named '²' ("²".isdigit() is true, int("²") raises) is not a version by TF Serving's rule; a
     version exported after it is still picked up."""
     import shutil
-    _, _, path, _ = _exported
-    base = tmp_path / NAME
-    shutil.copytree(path, base / "1")
+    root, base, path = watched[0], watched[5], _exported[2]
     shutil.copytree(path, base / "²")
-    root, _, proc = start(base / "1")
-    try:
-        shutil.copytree(path, base / "2")
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            status, answer, _ = call(f"{root}/v1/models/{NAME}")
-            if [v["version"] for v in answer["model_version_status"]] == ["1", "2"]:
-                break
-            time.sleep(0.3)
-        assert [v["version"] for v in answer["model_version_status"]] == ["1", "2"], answer
-    finally:
-        stop_server(proc)
-
-
-def test_sigterm_drains_and_exits_also_with_a_client_stalled_mid_body(_exported):
-    _, _, path, _ = _exported
-    root, port, proc = start(path, "--drain-seconds", "2")
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                  "Content-Length: 1000\r\n\r\n{\"instances\": ".encode())
+    time.sleep(1)  # two polls
+    shutil.copytree(path, base / "2")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        status, answer, _ = call(f"{root}/v1/models/{NAME}")
+        if [v["version"] for v in answer["model_version_status"]] == ["1", "2"]:
+            break
         time.sleep(0.3)
-        start_time = time.perf_counter()
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            stop_server(proc)
-            raise AssertionError("the server did not exit within 15 s of SIGTERM")
-    assert time.perf_counter() - start_time < 8
+    assert [v["version"] for v in answer["model_version_status"]] == ["1", "2"], answer
 
 
 @pytest.mark.parametrize("name", ["team/mnist", "a:b"])
@@ -265,3 +249,19 @@ def test_model_config_names_the_urls_cannot_reach_are_refused(tmp_path, _exporte
     config.write_text(f"models:\n  - name: '{name}'\n    base_path: {path.parent}\n")
     result = CliRunner().invoke(cli, ["serve", "--model-config", str(config)])
     assert result.exit_code == 2 and "cannot be named in a URL" in result.output, result.output
+
+
+def test_sigterm_drains_and_exits_also_with_a_client_stalled_mid_body(server):
+    """The module's last test: it stops the module's server (--drain-seconds 2)."""
+    _, port, proc, _, _, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 1000\r\n\r\n{\"instances\": ".encode())
+        time.sleep(0.3)
+        start_time = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the server did not exit within 15 s of SIGTERM") from None
+    assert time.perf_counter() - start_time < 8

@@ -160,7 +160,8 @@ def test_a_small_folder_and_a_small_cifar_archive_work_with_every_default(tmp_pa
 
 def test_photos_load_upright_and_every_common_format_decodes(tmp_path):
     """JPEGs in each of the 8 EXIF orientations come out as Pillow's exif_transpose shows them; WebP, CMYK
-    JPEG, 16-bit and RGBA PNG decode; HEIC (which TensorFlow cannot read) is skipped by name."""
+    JPEG, 16-bit and RGBA PNG decode; TIFF (which no decoder here reads) is skipped by name (HEIC and AVIF:
+    tests/test_decode.py)."""
     from PIL import Image, ImageOps
 
     from trainlab.pipeline.data.folders import decode_files, list_folder
@@ -182,7 +183,7 @@ def test_photos_load_upright_and_every_common_format_decodes(tmp_path):
                                  ("alpha.png", Image.fromarray(np.dstack([base, base[..., :1]])), {})):
         image.save(tmp_path / "b" / name, **options)
         paths.append(str(tmp_path / "b" / name))
-    (tmp_path / "b" / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (tmp_path / "b" / "scan.tiff").write_bytes(b"II*\x00")
     images, failed = decode_files(paths, None, 3)
     assert failed == []
     for got, want in zip(images[:8], expected):
@@ -190,7 +191,7 @@ def test_photos_load_upright_and_every_common_format_decodes(tmp_path):
     for got in images[8:]:
         assert got.shape == (16, 16, 3) and abs(int(got[0, 0, 0]) - 250) <= 6, got[0, 0]
     listing = list_folder(tmp_path)
-    assert len(listing.train) == 12 and listing.not_images == [str(tmp_path / "b" / "phone.heic")]
+    assert len(listing.train) == 12 and listing.not_images == [str(tmp_path / "b" / "scan.tiff")]
 
 
 def test_bad_files_are_named_by_trainlab_data_and_decoder_lines_stay_off_the_terminal(tmp_path, capfd):

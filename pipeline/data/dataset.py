@@ -46,8 +46,11 @@ class Dataset:
         skipped = self.facts.get("skipped_files", [])
         if not skipped:
             return None
+        from .heif import EXTRA, is_heif, readable
+        heic = [p for p in skipped if is_heif(p) and not readable(p)]
         return (f"warning: skipped {len(skipped)} file(s) that are not readable images: {shown_list(skipped)}"
-                + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""))
+                + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+                + (f" ({len(heic)} HEIC photo(s): {EXTRA} reads them)" if heic else ""))
 
 
 @dataclass(frozen=True)

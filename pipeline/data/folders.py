@@ -20,6 +20,7 @@ import numpy as np
 from .. import progress
 from ..errors import DataError, shown, shown_list
 from ..runtime.process import DECODER_NOISE, native_stderr_held
+from . import heif
 from .dataset import cached_arrays, convert_images
 from .splits import stratified_split
 
@@ -77,7 +78,8 @@ def list_folder(root: Path) -> Listing:
             folder = base / name
             images = []
             for f in _walk(str(folder), stamps) if folder.is_dir() else []:
-                (images if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES else not_images).append(f)
+                image = os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES or (heif.is_heif(f) and heif.readable(f))
+                (images if image else not_images).append(f)
             if not images and required:
                 raise DataError(f"class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             found += [(f, index) for f in images]
@@ -157,7 +159,7 @@ def decode_files(paths: list[str], image_size, channels: int | None,
     from .decode import decode_upright, fit_pixels, to_channels  # TensorFlow: loaded when images are decoded
 
     def decode(index, path):
-        image = decode_upright(tf.io.read_file(path))
+        image = decode_upright(heif.read_encoded(path))
         if image_size:
             image = fit_pixels(image, image_size, resize)
         if channels:

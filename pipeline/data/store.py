@@ -29,6 +29,7 @@ from .. import progress
 from ..errors import DataError, shown_list
 from ..runtime.locks import file_lock
 from ..runtime.process import DECODER_NOISE, native_stderr_held
+from . import heif
 from .folders import Listing, listing_digest, split_decoded
 
 STORE_FORMAT = 1          # what the records and the index hold: a store of another format is rebuilt
@@ -198,7 +199,7 @@ def _checked_records(paths: list[str]):
     from .decode import decode_upright, jpeg_orientation
 
     def check(index, path):
-        raw = tf.io.read_file(path)
+        raw = heif.read_encoded(path)  # a HEIC/AVIF photo as PNG bytes
         image = decode_upright(raw)  # the one decoder: first frame, alpha dropped, EXIF orientation applied
         # A JPEG is kept as it is when it is upright, gray or RGB and complete (ends with its EOI marker):
         # decoding it again is then silent and gives these pixels; anything else is stored as PNG.

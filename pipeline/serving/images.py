@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ..data import heif
 from ..data.decode import MAX_IMAGE_PIXELS, decode_for_model
 from ..runtime.process import DECODER_NOISE, native_stderr_held
 from .model import ModelVersion
@@ -29,6 +30,13 @@ def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1, 
         data = path.read_bytes()
     except OSError as e:
         raise ImageError(f"cannot read: {e.strerror or e}") from None
+    if heif.is_heif(path):  # TensorFlow cannot decode these: Pillow's PNG of it goes to the one decoder
+        if not heif.readable(path):
+            raise ImageError(f"a HEIC photo: {heif.EXTRA} reads it")
+        try:
+            data = heif.to_png(data)
+        except ValueError as e:
+            raise ImageError(str(e)) from None
     try:
         with native_stderr_held(DECODER_NOISE):
             image = decode_for_model(tf.constant(data), size, channels, resize, max_pixels)

@@ -148,7 +148,7 @@ def resolve(spec: SweepSpec, overrides: dict | None = None) -> list[ResolvedPoin
             plan = resolve_plan(cfg)
         except (ConfigError, DataError) as e:
             raise ConfigError(f"sweep point {i} of {len(spec.points)} ({point.label!r}): {e}") from None
-        resolved.append(ResolvedPoint(point, plan, point_key(cfg, point.probes)))
+        resolved.append(ResolvedPoint(point, plan, point_key(plan.config, point.probes)))  # as it trains
     stores = {(r.config.tracking.tracking_uri, r.config.tracking.experiment) for r in resolved}
     if len(stores) > 1:
         raise ConfigError("all points of a sweep must log to one tracking store and experiment; "
