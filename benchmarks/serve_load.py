@@ -3,6 +3,7 @@ and `mlflow models serve` on the same model, a version exported while clients se
 
     .venv/bin/python benchmarks/serve_load.py [--seconds 30] [--levels 1,8,32,128] [--soak-minutes 10]
         [--preset default] [--tracking-uri URI] [--batch-max-size 32] [--batch-timeout-ms 0]
+        [--no-mlflow] [--no-switch] [--baseline "PYTHON OTHER_CLI.py"]
 
 Loopback only, bounded in time: each level runs ``--seconds``, its requests cut off at 30 s each. The load
 generator is its own process (aiohttp, one keep-alive connection per client) on the same cores as the
@@ -120,6 +121,9 @@ def main():
     parser.add_argument("--batch-max-size", type=int, default=32)
     parser.add_argument("--batch-timeout-ms", type=float, default=0.0)
     parser.add_argument("--no-mlflow", action="store_true", help="Skip the MLflow scoring server.")
+    parser.add_argument("--baseline", help="A command that runs another trainlab's CLI (say an older checkout's): "
+                        "its servers run beside this one's, interleaved, on the same model and load.")
+    parser.add_argument("--no-switch", action="store_true", help="Skip the version switch.")
     args = parser.parse_args()
     if args.client:
         return _client_main(args)
@@ -142,17 +146,24 @@ def main():
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     levels = [int(n) for n in args.levels.split(",")]
 
-    def trainlab_server(batched: bool, poll: float = 2.0):
+    def trainlab_server(batched: bool, poll: float = 2.0, command=(str(bin_dir / "trainlab"),)):
         port = free_port()
         base = f"http://127.0.0.1:{port}/v1/models/{name}"
         batching = ["--batch-max-size", str(args.batch_max_size), "--batch-timeout-ms",
                     str(args.batch_timeout_ms)] if batched else []
-        proc = start_server([str(bin_dir / "trainlab"), "serve", "--model-dir", str(path.parent), "--port",
+        proc = start_server([*command, "serve", "--model-dir", str(path.parent), "--port",
                              str(port), "--poll-seconds", str(poll), *batching], base, env=env)
         return proc, base
 
     servers = {"trainlab serve": lambda: trainlab_server(False),
                f"trainlab serve, batching {args.batch_max_size}": lambda: trainlab_server(True)}
+    if args.baseline:
+        baseline = tuple(args.baseline.split())
+        servers = {"trainlab serve": servers["trainlab serve"],
+                   "baseline serve": lambda: trainlab_server(False, command=baseline),
+                   f"trainlab serve, batching {args.batch_max_size}": servers[f"trainlab serve, batching "
+                                                                               f"{args.batch_max_size}"],
+                   f"baseline serve, batching {args.batch_max_size}": lambda: trainlab_server(True, command=baseline)}
     if not args.no_mlflow:
         def mlflow_server():
             port = free_port()
@@ -176,10 +187,11 @@ def main():
             finally:
                 stop_server(proc)
 
-    switch = version_switch(trainlab_server, path, bodies["float"], args)
-    print(f"version switch under 32 clients ({args.seconds:.0f} s, batching {args.batch_max_size}): "
-          f"{switch['load']['requests']} requests, {switch['load']['errors']} errors; the new version answered "
-          f"{switch['answered_after']:.2f} s after its folder appeared (poll every 0.5 s)")
+    if not args.no_switch:
+        switch = version_switch(trainlab_server, path, bodies["float"], args)
+        print(f"version switch under 32 clients ({args.seconds:.0f} s, batching {args.batch_max_size}): "
+              f"{switch['load']['requests']} requests, {switch['load']['errors']} errors; the new version answered "
+              f"{switch['answered_after']:.2f} s after its folder appeared (poll every 0.5 s)")
     if args.soak_minutes:
         soak(trainlab_server, bodies["float"], args.soak_minutes)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -83,12 +83,23 @@ def test_a_header_bomb_is_refused_before_it_is_decoded():
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: under 100 MB
 
 
+def test_a_jpeg_whose_frame_header_claims_65000_squared_pixels_is_refused_before_decoding():
+    data = bytearray(encoded(np.zeros((8, 8, 3), np.uint8), "JPEG"))
+    sof = data.index(b"\xff\xc0")  # the frame header: length (2), precision (1), height (2), width (2)
+    data[sof + 5:sof + 9] = (65000).to_bytes(2, "big") * 2
+    assert int(encoded_pixels(tf.constant(bytes(data)))) == 65000 * 65000
+    with pytest.raises(tf.errors.InvalidArgumentError, match="claims more pixels"):
+        decode_upright(tf.constant(bytes(data)))
+
+
 def test_gray_and_color_convert_after_fitting_as_the_folder_loader_does():
     rgb = np.random.default_rng(1).integers(0, 256, (5, 7, 3), dtype=np.uint8)
     gray = to_channels(tf.constant(rgb), 1).numpy()
     expected = np.rint(np.asarray(tf.image.rgb_to_grayscale(rgb.astype(np.float32)))).astype(np.uint8)
     np.testing.assert_array_equal(gray, expected)
     np.testing.assert_array_equal(to_channels(tf.constant(gray), 3).numpy(), np.repeat(gray, 3, -1))
+    every_level = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
+    np.testing.assert_array_equal(to_channels(tf.constant(every_level), 1).numpy(), every_level)  # gray stays
 
 
 def entry_files(digit: np.ndarray, folder) -> dict:

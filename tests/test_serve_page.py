@@ -110,17 +110,27 @@ def test_drawing_a_one_predicts_a_one(page, browser, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
+def predicted_class(path, export_path) -> str:
+    """The class `trainlab predict` gives the file at ``path``."""
+    result = CliRunner().invoke(cli, ["predict", str(path), "--model-dir", str(export_path.parent)])
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()[1].split()[1]
+
+
+def uploaded_class(browser, url, path) -> str:
+    """The class the page shows for the file at ``path`` uploaded to it."""
+    from selenium.webdriver.common.by import By
+    open_page(browser, url)
+    browser.find_element(By.ID, "upload").send_keys(str(path))
+    return top_class(browser)
+
+
 def test_an_uploaded_png_gets_the_class_trainlab_predict_gives(page, browser, mnist, tmp_path):
     from selenium.webdriver.common.by import By
     url, export_path = page
     png = tmp_path / "digit.png"
     png.write_bytes(tf.io.encode_png(mnist.x_test[7]).numpy())
-    result = CliRunner().invoke(cli, ["predict", str(png), "--model-dir", str(export_path.parent)])
-    assert result.exit_code == 0, result.output
-    expected = result.output.splitlines()[1].split()[1]
-    open_page(browser, url)
-    browser.find_element(By.ID, "upload").send_keys(str(png))
-    assert top_class(browser) == expected
+    assert uploaded_class(browser, url, png) == predicted_class(png, export_path)
     assert browser.find_element(By.ID, "preview").is_displayed()
 
 
@@ -148,10 +158,5 @@ def test_a_phone_photo_over_the_servers_limits_is_downscaled_on_the_canvas_first
     photo = tmp_path / "phone.jpg"
     photo.write_bytes(sideways_jpeg(noisy.astype(np.uint8), 6, quality=95))
     assert photo.stat().st_size > 1024 * 1024
-    result = CliRunner().invoke(cli, ["predict", str(photo), "--model-dir", str(export_path.parent)])
-    assert result.exit_code == 0, result.output
-    expected = result.output.splitlines()[1].split()[1]
-    open_page(browser, url)
-    browser.find_element(By.ID, "upload").send_keys(str(photo))
-    assert top_class(browser) == expected
+    assert uploaded_class(browser, url, photo) == predicted_class(photo, export_path)
     assert "downscaled 1400x1400 to 1024x1024" in browser.find_element(By.ID, "status").text

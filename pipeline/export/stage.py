@@ -26,7 +26,7 @@ import tensorflow as tf
 from trainlab.augment.tta import with_tta
 
 from .. import progress
-from ..data.decode import decode_for_model
+from ..data.decode import decode_batch_for_model
 from ..errors import ConfigError, DataError, TrackingError
 from .formats import FORMATS, export_onnx, export_tflite, export_tflite_int8, target_of
 
@@ -68,9 +68,7 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
 
     def serve_encoded(image_bytes):
-        images = tf.map_fn(lambda data: decode_for_model(data, (height, width), channels, resize), image_bytes,
-                           fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
-        return serve(images)
+        return serve(decode_batch_for_model(image_bytes, (height, width), channels, resize))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
