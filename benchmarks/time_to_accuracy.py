@@ -53,28 +53,36 @@ def main():
         if i < args.keras_runs:
             keras_runs.append(run_peer("keras_example.py", "--epochs", str(args.keras_epochs)))
 
-    print(f"MNIST, {os.cpu_count()} CPU cores, {datetime.date.today()}; training time excludes the per-epoch "
-          "test evaluation" + (f"; fast preset with {' '.join(args.set)}" if args.set else ""))
-    print(f"{'procedure':<44} {'s/epoch':>8} {'fastest':>8} {'time to 99.0%':>14} {'at epoch':>9} {'final acc':>10}")
+    print(report(args.seeds, args.set, variants, runs, keras_runs))
+
+
+def report(seeds: list[int], sets_all: list[str], variants: dict, runs: dict, keras_runs: list[dict]) -> str:
+    """The benchmark's table and ratios for the peers' results (any of which may never reach the target)."""
+    lines = []
+    emit = lines.append
+    emit(f"MNIST, {os.cpu_count()} CPU cores, {datetime.date.today()}; training time excludes the per-epoch "
+          "test evaluation" + (f"; fast preset with {' '.join(sets_all)}" if sets_all else ""))
+    emit(f"{'procedure':<44} {'s/epoch':>8} {'fastest':>8} {'time to 99.0%':>14} {'at epoch':>9} {'final acc':>10}")
     labelled = [(f"{r['name'].replace('fast', name, 1)} seed {seed}", r)  # "trainlab <variant> (<model>) <precision>"
-                for name in variants for seed, r in zip(args.seeds, runs[name])]
+                for name in variants for seed, r in zip(seeds, runs[name])]
     labelled += [(f"{r['name']} run {k + 1}", r) for k, r in enumerate(keras_runs)]
     for label, r in labelled:
         t = "not reached" if r["time_to_target"] is None else f"{r['time_to_target']:.1f}s"
-        print(f"{label:<44} {r['seconds_per_epoch']:>8.1f} {min(r['epoch_seconds']):>8.1f} {t:>14} "
+        emit(f"{label:<44} {r['seconds_per_epoch']:>8.1f} {min(r['epoch_seconds']):>8.1f} {t:>14} "
               f"{str(r['epoch_to_target']):>9} {r['final_accuracy']:>10.4f}")
     reached = [r for r in keras_runs if r["time_to_target"]]
     theirs = statistics.median(r["time_to_target"] for r in reached) if reached else None
     theirs_fastest = statistics.median(fastest_time(r) for r in reached) if reached else None
     if theirs:
-        print(f"Keras example, median of {len(reached)} run(s): {theirs:.1f}s to 99.0%; "
+        emit(f"Keras example, median of {len(reached)} run(s): {theirs:.1f}s to 99.0%; "
               f"at its fastest epochs {theirs_fastest:.1f}s")
     for name, sets in variants.items():
         rows = runs[name]
-        print(f"{name}{' (' + ' '.join(sets) + ')' if sets else ''}: ratio to the Keras example per seed "
+        emit(f"{name}{' (' + ' '.join(sets) + ')' if sets else ''}: ratio to the Keras example per seed "
               f"{ratios(rows, theirs, lambda r: r['time_to_target'])} measured, "
               f"{ratios(rows, theirs_fastest, fastest_time)} at fastest epochs (target <= 0.10x); "
               f"final accuracy >= 99.1% on {sum(r['final_accuracy'] >= 0.991 for r in rows)} of {len(rows)} seeds")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

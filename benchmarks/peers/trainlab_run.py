@@ -31,9 +31,7 @@ def main():
                         help="any config key, as trainlab's --set")
     args = parser.parse_args()
     from trainlab.pipeline.config.loading import load_config
-    from trainlab.pipeline.data.inputs import Normalizer, make_dataset
-    from trainlab.pipeline.data.sources import load_dataset
-    from trainlab.pipeline.data.splits import make_splits
+    from trainlab.pipeline.data.inputs import Normalizer, load_splits, make_dataset
     from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.runtime.dtype_policy import resolve
     from trainlab.pipeline.training.stage import train
@@ -42,8 +40,7 @@ def main():
                  **(SAME_AS_KERAS_EXAMPLE if args.same_as_keras_example else {}),
                  **dict(args.set)}
     cfg = load_config(None, overrides, preset=args.preset)
-    ds = load_dataset(cfg.data.dataset)
-    splits = make_splits(ds, cfg.data.validation_size, cfg.train.seed)
+    _, splits = load_splits(cfg)  # the training stage's own splits (data.validation_size unset: its default)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     test_ds = make_dataset(splits.x_test, splits.y_test, num_classes=10, batch_size=1000, normalizer=normalizer)
     timer = EpochTimer(lambda: timer.model.evaluate(test_ds, verbose=0)[1])
