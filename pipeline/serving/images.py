@@ -38,8 +38,7 @@ def load_image(path: Path, size: tuple[int, int] = (28, 28), channels: int = 1, 
         except ValueError as e:
             raise ImageError(str(e)) from None
     try:
-        with native_stderr_held(DECODER_NOISE):
-            image = decode_for_model(tf.constant(data), size, channels, resize, max_pixels)
+        image = decode_for_model(tf.constant(data), size, channels, resize, max_pixels)
     except tf.errors.InvalidArgumentError as e:
         if "claims more pixels" in e.message:
             raise ImageError(f"the image's header claims more than {max_pixels:,} pixels") from None
@@ -91,15 +90,16 @@ def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = 
     """
     results, images = [], []
     height, width, channels = model.image_shape
-    for path in expand(paths):
-        try:
-            image = load_image(path, (height, width), channels, model.metadata.get("resize", "squash"))
-        except ImageError as e:
-            results.append(Prediction(str(path), error=str(e)))
-            continue
-        flip = (channels == 1 and looks_inverted(image)) if invert is None else invert
-        images.append((len(results), 255 - image if flip else image))
-        results.append(Prediction(str(path), inverted=flip))
+    with native_stderr_held(DECODER_NOISE):  # libjpeg's and TensorFlow's lines about bad files stay off the terminal
+        for path in expand(paths):
+            try:
+                image = load_image(path, (height, width), channels, model.metadata.get("resize", "squash"))
+            except ImageError as e:
+                results.append(Prediction(str(path), error=str(e)))
+                continue
+            flip = (channels == 1 and looks_inverted(image)) if invert is None else invert
+            images.append((len(results), 255 - image if flip else image))
+            results.append(Prediction(str(path), inverted=flip))
     signature = model.signatures["serving_default"]
     for start in range(0, len(images), batch_size):
         chunk = images[start:start + batch_size]
