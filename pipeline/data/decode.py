@@ -188,16 +188,17 @@ def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
 
 def decode_for_model(data: tf.Tensor, size, channels: int, resize: str = "squash",
                      max_pixels: int = MAX_IMAGE_PIXELS) -> tf.Tensor:
-    """uint8 (H, W, C) of the model's ``size`` and ``channels`` from encoded bytes: what every entry serves."""
-    image = fit_pixels(decode_upright(data, max_pixels), size, resize)
-    return tf.ensure_shape(to_channels(image, channels), [int(size[0]), int(size[1]), channels])
+    """uint8 (H, W, C) of the model's ``size`` and ``channels`` from one image's encoded bytes: the exported
+    model's own decoding (:func:`decode_batch_for_model`) of a batch of one."""
+    return decode_batch_for_model(data[None], size, channels, resize, max_pixels)[0]
 
 
 def decode_batch_for_model(data: tf.Tensor, size, channels: int, resize: str = "squash",
                            max_pixels: int = MAX_IMAGE_PIXELS) -> tf.Tensor:
-    """uint8 (N, H, W, C) from a vector of encoded images: :func:`decode_for_model` of each, with only the
-    decoding and fitting done image by image (in RGB: a gray image repeated) and the rounding and the gray
-    conversion done once on the batch: the same pixels, for fewer ops per image in the exported model."""
+    """uint8 (N, H, W, C) of the model's ``size`` and ``channels`` from a vector of encoded images: what every
+    entry serves. The headers are read for the whole batch, then each image is decoded upright and fitted (in
+    RGB: a gray image repeated), then the rounding and the gray conversion are done once on the batch: the
+    pixels the folder loader makes (decode, fit, round, convert, round), for fewer ops per image."""
     height, width = int(size[0]), int(size[1])
 
     def fitted(one):

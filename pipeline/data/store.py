@@ -196,16 +196,17 @@ def _checked_records(paths: list[str]):
     """``(file index, record, is JPEG, height, width, channels)`` for every file that decodes, in order."""
     import tensorflow as tf
 
-    from .decode import decode_upright, jpeg_orientation
+    from .decode import decode_upright, headers
 
     def check(index, path):
         raw = heif.read_encoded(path)  # a HEIC/AVIF photo as PNG bytes
-        image = decode_upright(raw)  # the one decoder: first frame, alpha dropped, EXIF orientation applied
+        known = tuple(t[0] for t in headers(raw[None]))  # (pixels of a non-JPEG, is JPEG, orientation): read once
+        image = decode_upright(raw, known=known)  # the one decoder: first frame, alpha dropped, EXIF orientation
         # A JPEG is kept as it is when it is upright, gray or RGB and complete (ends with its EOI marker):
         # decoding it again is then silent and gives these pixels; anything else is stored as PNG.
-        is_jpeg = tf.io.is_jpeg(raw)
+        is_jpeg = known[1]
         depth = tf.cond(is_jpeg, lambda: tf.image.extract_jpeg_shape(raw)[2], lambda: tf.constant(0))  # CMYK: 4
-        as_is = (is_jpeg & tf.equal(jpeg_orientation(raw), 1) & tf.reduce_any(tf.equal(depth, [1, 3]))
+        as_is = (is_jpeg & tf.equal(known[2], 1) & tf.reduce_any(tf.equal(depth, [1, 3]))
                  & tf.equal(tf.strings.substr(raw, -2, 2), b"\xff\xd9"))
         record = tf.cond(as_is, lambda: raw, lambda: tf.io.encode_png(image))
         shape = tf.shape(image)
