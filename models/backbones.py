@@ -12,6 +12,8 @@ blocks are in the layer names), so listing them builds nothing.
 """
 from __future__ import annotations
 
+import inspect
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -70,6 +72,50 @@ def _create(name: str, *, input_shape=(224, 224, 3), num_classes: int = 10, drop
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """The ImageNet weights file Keras Applications downloads for a backbone without its classifier."""
+    name: str        # the file's name in Keras's cache (``$KERAS_HOME/models``)
+    origin: str      # the URL Keras downloads it from
+    file_hash: str   # what Keras checks it against: sha256 if 64 hex digits, else md5 (Keras's own rule)
+
+    @property
+    def algorithm(self) -> str:
+        return "sha256" if len(self.file_hash) == 64 else "md5"
+
+
+class _Asked(Exception):
+    def __init__(self, weights: WeightsFile):
+        self.weights = weights
+
+
+def weights_file(name: str) -> WeightsFile:
+    """What Keras Applications would download for backbone ``name`` with ``weights="imagenet"``: asked of Keras
+    itself (its ``get_file`` call is caught before it reaches the network), so the file, URL and hash are the
+    installed Keras's, whatever its version."""
+    from keras.src.utils import file_utils  # where every keras.applications module calls get_file
+    spec, real = BACKBONES[name], file_utils.get_file
+    signature = inspect.signature(real)
+
+    def ask(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        raise _Asked(WeightsFile(a["fname"], a["origin"], a["file_hash"] or a["md5_hash"]))
+
+    file_utils.get_file = ask
+    try:
+        with warnings.catch_warnings():  # built small, as asking is all it is for: no "not 224" warning
+            warnings.simplefilter("ignore")
+            getattr(keras.applications, spec.application)(include_top=False, weights="imagenet",
+                                                          input_shape=(MIN_SIDE, MIN_SIDE, 3), **spec.preprocessing)
+    except _Asked as asked:
+        return asked.weights
+    finally:
+        file_utils.get_file = real
+    raise RuntimeError(f"keras.applications {spec.application} asked for no weights file")
 
 
 def _register(name: str) -> None:

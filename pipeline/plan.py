@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from trainlab import __version__
 
 from . import pretrained as pretraining
-from .config.recipes import augment_recipe
+from .config.recipes import augment_recipe, transfer_notes
 from .config.schema import MODEL_OPTIONS, Config
 from .data.dataset import DatasetInfo, SourceOptions
 from .data.sizing import folder_choice
@@ -102,7 +102,7 @@ def resolve_plan(cfg: Config) -> Plan:
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
     cfg = with_concrete_augment(cfg, info)
     train_size, val_size, test_size = split_sizes(cfg, info)
-    notes = size_notes + ([f"data: {info.storage_reason}"] if info.storage == "stream" else [])
+    notes = transfer_notes(cfg) + size_notes + ([f"data: {info.storage_reason}"] if info.storage == "stream" else [])
     pretrained = pretraining.resolve(cfg)
     cfg, backbone_notes = _fit_backbone(cfg, info, pretrained, dist)
     notes += backbone_notes

@@ -1,8 +1,8 @@
 """Where a pretrained backbone comes from (``model.pretrained``), resolved once when the plan is made.
 
-- ``imagenet``: a keras.applications model's own weights, through Keras's downloader and cache
-  (``$KERAS_HOME/models``, else ``~/.keras/models``); offline without a cached copy, one line says
-  which file to put where.
+- ``imagenet``: a keras.applications model's own weights, from Keras's cache (``$KERAS_HOME/models``,
+  else ``~/.keras/models``) or downloaded there and checked against Keras's hash first (:mod:`.imagenet`);
+  offline without a cached copy, one line says which file to fetch and how to import it.
 - a weights file (``.h5``, ``.weights.h5``): a keras.applications backbone's weights, as Keras
   Applications loads them.
 - a trainlab model: a ``.keras`` file, ``runs:/RUN_ID/model`` or ``models:/NAME@ALIAS``: its backbone
@@ -11,8 +11,6 @@
 """
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +46,10 @@ def resolve(cfg: Config) -> Pretrained | None:
         if application is None:
             raise ConfigError(f"model.pretrained: imagenet weights exist for the keras.applications models "
                               f"({', '.join(BACKBONES)}), not for {name}")
-        return Pretrained(spec, f"ImageNet weights of keras.applications {application.application}", weights=spec)
+        from .imagenet import fetch
+        path = fetch(name)
+        return Pretrained(spec, f"ImageNet weights of keras.applications {application.application} ({path.name})",
+                          weights=str(path))
     if spec.startswith(MODEL_URIS):
         from . import tracking
         tracking.configure(cfg.tracking)
@@ -103,16 +104,5 @@ def _network_name(model) -> str:
 
 
 def weights_error(name: str, weights: str, error: Exception) -> ConfigError:
-    """The one line for weights the factory could not load: for ImageNet weights that Keras could not
-    download, which file to put where."""
-    message = one_line(error)
-    match = re.search(r"URL fetch failure on (https?://\S+?):", message)
-    if weights != "imagenet":
-        return ConfigError(f"model.pretrained: the weights in {weights} do not fit {name}: {message}")
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    if match is None:
-        return ConfigError(f"model.pretrained: imagenet: the weights of {name} could not be loaded: {message}")
-    url = match.group(1)
-    return ConfigError(f"model.pretrained: imagenet: the weights of {name} are not in Keras's cache and could not be "
-                       f"downloaded ({message.rsplit(' -- ', 1)[-1]}); put {url.rsplit('/', 1)[-1]} (from {url}) "
-                       f"into {os.path.join(home, 'models')}/ and run again")
+    """The one line for a weights file the factory could not load (ImageNet's come as the cached file)."""
+    return ConfigError(f"model.pretrained: the weights in {weights} do not fit {name}: {one_line(error)}")

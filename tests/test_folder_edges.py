@@ -151,6 +151,12 @@ def test_a_phone_like_folder_runs_with_every_default_and_sideways_photos_get_the
     ran = CliRunner().invoke(cli, ["run", "--dataset", str(root), "--tracking-uri", store])
     assert ran.exit_code == 0, ran.output
     assert "note: data: data.image_size [40, 40]" in ran.output and "bomb.png" in ran.output, ran.output
+    from mlflow.tracking import MlflowClient  # its best epoch: the lowest validation loss of the best accuracy
+    [run] = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("trainlab").experiment_id])
+    accuracy, loss = ([m.value for m in sorted(MlflowClient().get_metric_history(run.info.run_id, key),
+                                               key=lambda m: m.step)] for key in ("val_accuracy", "val_loss"))
+    best = min((e for e in range(len(loss)) if accuracy[e] == max(accuracy)), key=loss.__getitem__)
+    assert run.data.metrics["best_epoch"] == best and run.data.metrics["best_val_loss"] == pytest.approx(loss[best])
     export = tmp_path / "exports" / "trainlab-phone" / "1"
     model = ModelVersion(export)
     assert model.class_names == sorted(names)  # the folder names, a comma kept

@@ -153,7 +153,7 @@ def test_resume_across_the_switch_gives_the_straight_runs_weights(trained, tmp_p
     assert phases_of(cfg).set_epoch(resumed.model, 0)  # it ended unfrozen: epoch 0's phase is another
 
 
-def test_imagenet_offline_without_a_cached_copy_is_one_line_saying_which_file_to_put_where(tmp_path):
+def test_imagenet_offline_without_a_cached_copy_is_one_line_saying_which_file_to_fetch_and_import(tmp_path):
     home = tmp_path / "keras_home"
     home.mkdir()
     closed = "http://127.0.0.1:9"  # the download is refused here, even where a network exists
@@ -167,6 +167,7 @@ def test_imagenet_offline_without_a_cached_copy_is_one_line_saying_which_file_to
     assert done.returncode == 2, done.stdout + done.stderr
     [line] = [line for line in done.stderr.splitlines() if "model.pretrained" in line]
     assert "Traceback" not in done.stderr
-    assert "put weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5 (from https://" in line
-    assert f"into {home}/models/ and run again" in line
-    assert not list(home.glob("models/*.h5"))
+    name = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    assert f"download https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/{name} elsewhere" in line
+    assert f"run `trainlab weights import {name}` here (or put it into {home}/models/)" in line
+    assert not list(home.glob("models/*")) and not list(home.glob("models/.*"))

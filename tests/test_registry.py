@@ -11,9 +11,10 @@ def tiny_model():
     return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs)))
 
 
-def logged_run(experiment_id, val_accuracy, validation="split-a"):
+def logged_run(experiment_id, val_accuracy, validation="split-a", val_loss=None):
     with tracking.run(experiment_id) as run_id:
-        tracking.log_metrics({tracking.SELECTION_METRIC: val_accuracy})
+        tracking.log_metrics({tracking.SELECTION_METRIC: val_accuracy,
+                              **({tracking.TIE_METRIC: val_loss} if val_loss is not None else {})})
         tracking.set_tags({tracking.VALIDATION_TAG: validation})
         tracking.log_model(tiny_model(), 10)
     return run_id
@@ -45,19 +46,36 @@ def test_scores_on_other_validation_images_are_never_compared_directly(experimen
     r = tracking.register(easier, name)  # no way to re-score: the champion stays
     assert not r.promoted and "not comparable: measured on other validation images" in r.message
     seen = []
-    r = tracking.register(easier, name, rescore=lambda uri: seen.append(uri) or 0.995)
+    r = tracking.register(easier, name, rescore=lambda uri: seen.append(uri) or (0.995, 0.1))
     assert seen == [f"models:/{name}/1"] and not r.promoted
     assert "champion stays version 1 (0.9950, re-scored on this run's validation images)" in r.message
-    r = tracking.register(easier, name, rescore=lambda uri: 0.5)
+    r = tracking.register(easier, name, rescore=lambda uri: (0.5, 1.0))
     assert r.promoted and "was version 1, 0.5000, re-scored" in r.message
     assert not tracking.register(champion, name, rescore=lambda uri: None).promoted  # other classes: stays
 
 
-def test_a_tie_does_not_move_the_champion(experiment):
+def test_a_tie_goes_to_the_lower_validation_loss(experiment):
     experiment_id, name = experiment
-    a, b = logged_run(experiment_id, 0.9), logged_run(experiment_id, 0.9)
+    a, b = logged_run(experiment_id, 0.9, val_loss=0.3), logged_run(experiment_id, 0.9)
     tracking.register(a, name)
-    assert not tracking.register(b, name).promoted
+    assert not tracking.register(b, name).promoted  # no loss to break the tie: the champion stays
+    worse, better = logged_run(experiment_id, 0.9, val_loss=0.4), logged_run(experiment_id, 0.9, val_loss=0.2)
+    r = tracking.register(worse, name)
+    assert not r.promoted and "tied: validation loss 0.3000 against this run's 0.4000" in r.message
+    r = tracking.register(better, name)
+    assert r.promoted and tracking.champion(name)[1] == better and "tied: validation loss 0.3000" in r.message
+    # re-scored on other validation images, the candidate is re-scored too: one measure on both sides
+    other = logged_run(experiment_id, 0.8, validation="split-b", val_loss=0.01)
+    seen = []
+    r = tracking.register(other, name, rescore=lambda uri: seen.append(uri) or ((0.8, 0.5) if "models:/" in uri
+                                                                               else (0.8, 0.6)))
+    assert seen == [f"models:/{name}/4", f"runs:/{other}/model"] and not r.promoted
+
+
+@pytest.mark.parametrize(("accuracy", "loss", "outranks"), [
+    (0.9, 0.5, True), (0.7, 0.1, False), (0.8, 0.2, True), (0.8, 0.3, False), (0.8, 0.4, False), (0.8, None, False)])
+def test_outranks_is_higher_accuracy_then_lower_loss(accuracy, loss, outranks):
+    assert tracking.outranks(accuracy, loss, 0.8, 0.3) is outranks
 
 
 def test_registering_a_run_twice_adds_no_version(experiment):

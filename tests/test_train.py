@@ -75,6 +75,37 @@ def test_keep_best_restores_the_best_epoch_weights():
     assert model.layers[0].kernel.numpy()[0, 0] == 1.0
 
 
+def test_keep_best_breaks_an_accuracy_tie_by_validation_loss_and_stops_the_same_way():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    callback = KeepBest("val_accuracy", patience=2)
+    callback.set_model(model)
+    logs = [(0.9, 0.5), (1.0, 0.3), (1.0, 0.1), (1.0, 0.2), (1.0, 0.05), (1.0, 0.06), (1.0, 0.07)]
+    for epoch, (accuracy, loss) in enumerate(logs):
+        callback.on_epoch_end(epoch, {"val_accuracy": accuracy, "val_loss": loss})
+        if getattr(model, "stop_training", False):
+            break
+    assert (callback.epoch, callback.value, callback.loss) == (4, 1.0, 0.05)
+    assert callback.stopped_epoch == 6  # two epochs after the last lower loss, not two after accuracy saturated
+
+
+def test_a_run_whose_validation_accuracy_saturates_keeps_its_lowest_loss_epoch(tmp_path):
+    rng = np.random.default_rng(0)  # dark against bright images: every epoch classifies validation perfectly
+    labels = np.arange(120) % 2
+    images = (labels[:, None, None] * 200 + rng.integers(0, 40, (120, 8, 8))).astype("uint8")
+    np.savez(tmp_path / "easy.npz", x_train=images[:100], y_train=labels[:100], x_test=images[100:],
+             y_test=labels[100:])
+    cfg = smoke_config(tmp_path, **{"data.dataset": str(tmp_path / "easy.npz"), "data.validation_size": 20,
+                                    "model.name": "mlp_small", "augment": [], "train.epochs": 5,
+                                    "train.batch_size": 16, "train.learning_rate": 0.01})
+    result = train(resolve_plan(cfg), echo=lambda _: None)
+    accuracy, loss = result.history["val_accuracy"], result.history["val_loss"]
+    assert min(accuracy[1:]) == 1.0 and len(set(loss)) == len(loss)  # saturated, and the losses differ
+    assert result.best_epoch == min((e for e in range(5) if accuracy[e] == 1.0), key=loss.__getitem__)
+    assert result.best_epoch > accuracy.index(1.0)
+    logged = MlflowClient().get_run(result.run_id).data.metrics
+    assert logged[tracking.TIE_METRIC] == pytest.approx(loss[result.best_epoch])
+
+
 def test_diverging_run_is_failed_and_never_registered(tmp_path):
     cfg = smoke_config(tmp_path, **{"model.name": "mlp_small", "train.optimizer": "sgd",
                                     "train.learning_rate": 1e12, "train.lr_schedule": "constant"})

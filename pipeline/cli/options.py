@@ -175,7 +175,8 @@ def resolve_overrides(kwargs: dict) -> tuple[str | None, str, dict]:
 # The keys every training command (train, lr-find, run) takes as options; any other key: --set.
 TRAIN_OPTIONS = ("augment", "data.dataset", "data.validation_size", "data.normalization", "data.limit_train",
                  "data.limit_test", "model.name", "model.activation", "model.initializer", "model.normalization",
-                 "model.width", "model.depth", "model.dropout", "model.l2", "model.members", "train.epochs",
+                 "model.width", "model.depth", "model.dropout", "model.l2", "model.members", "model.pretrained",
+                 "train.epochs",
                  "train.time_budget", "train.batch_size",
                  "train.optimizer", "train.learning_rate", "train.lr_schedule", "train.loss",
                  "train.label_smoothing", "train.early_stopping", "train.clip_norm", "train.calibrate", "train.ema",

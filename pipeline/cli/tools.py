@@ -72,6 +72,33 @@ def models():
         click.echo(f"{name:<19} {describe_model(name)}")
 
 
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def weights(ctx):
+    """The backbones' ImageNet weights: whether each is in Keras's cache, and where (import: place a file
+    downloaded on another machine)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from trainlab.models.backbones import BACKBONES
+
+    from ..imagenet import cache_dir, status
+    click.echo(f"Keras's cache: {cache_dir()}")
+    for name in BACKBONES:
+        cached = status(name)
+        where = f"cached: {cached.path}" if cached.present else f"not cached: {cached.weights.origin}"
+        click.echo(f"{name:<19} {cached.weights.algorithm} {cached.weights.file_hash}  {where}")
+
+
+@weights.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def import_weights(file):
+    """Check FILE against the hash Keras expects of a backbone's ImageNet weights and place it in Keras's cache."""
+    from ..imagenet import import_file
+    cached = import_file(file)
+    click.echo(f"{file}: the ImageNet weights of {cached.backbone} ({cached.weights.algorithm} matches Keras's); "
+               f"placed at {cached.path}")
+
+
 @cli.command()
 @click.option("--backend-store-uri", default="sqlite:///mlflow.db", show_default=True,
               help="Where runs and the registry live: sqlite:///FILE, or postgresql://USER:PASSWORD@HOST/DB for teams.")

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .recipes import DATASET_RECIPES, PRESETS, preset_overrides
+from .recipes import DATASET_RECIPES, PRESETS, preset_overrides, transfer_recipe
 from .schema import Config, registered_model_name
 from .validation import validate
 
@@ -24,9 +24,9 @@ ENVIRONMENT = {"MLFLOW_TRACKING_URI": "tracking.tracking_uri", "MLFLOW_EXPERIMEN
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
                 preset: str = "default", environ: dict[str, str] | None = None, registries: bool = True) -> Config:
-    """Defaults <- the dataset's recipe (:data:`DATASET_RECIPES`) <- YAML file <- preset (the dataset's own
-    where it has one: :func:`preset_overrides`) <- environment (:data:`ENVIRONMENT`) <- overrides; then
-    validate.
+    """Defaults <- the dataset's recipe (:data:`DATASET_RECIPES`) <- the transfer recipe (``model.pretrained``
+    ImageNet or a weights file: :func:`transfer_recipe`) <- YAML file <- preset (the dataset's own where it
+    has one: :func:`preset_overrides`) <- environment (:data:`ENVIRONMENT`) <- overrides; then validate.
 
     Args:
         environ: the environment to read (default ``os.environ``).
@@ -43,9 +43,13 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
               [(key, value) for key, value in (overrides or {}).items() if value is not None]]
     # The dataset is known only once every layer is read: then its recipe goes under all of them and the
     # preset becomes the dataset's own, where it has one (no preset sets the dataset).
+    # So is the pretrained source, and whether any layer names the network: the transfer recipe goes under them.
     dataset = _layered(layers).data.dataset
     layers[1] = list(preset_overrides(preset, dataset).items())
-    cfg = _layered([list(DATASET_RECIPES.get(dataset, {}).items()), *layers])
+    above = _layered(layers)
+    named = above.model.name if any(key == "model.name" for layer in layers for key, _ in layer) else None
+    transfer = transfer_recipe(above.model.pretrained, named)
+    cfg = _layered([list(DATASET_RECIPES.get(dataset, {}).items()), list(transfer.items()), *layers])
     if cfg.tracking.registered_model == "auto":
         cfg.tracking.registered_model = registered_model_name(cfg.data.dataset)
     validate(cfg, registries)
@@ -80,6 +84,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     for section, values in doc.items():
         if section == "augment":
             flat["augment"] = values
+            continue
+        if values is None:  # a section whose keys are all commented out
             continue
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: section {section!r} must be a mapping of keys")

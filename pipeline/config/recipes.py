@@ -80,3 +80,59 @@ DATASET_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 def preset_overrides(preset: str, dataset: str) -> dict[str, Any]:
     """What ``--preset`` sets for ``dataset``: the dataset's own version of the preset, else the preset."""
     return DATASET_PRESETS.get(dataset, {}).get(preset, PRESETS[preset])
+
+
+# `--pretrained imagenet` (or a keras.applications weights file, `.h5`): the transfer recipe, one per
+# backbone, going over the dataset's recipe and under the file, the preset and the command line. Without
+# a `model.name` from any of them, the default backbone: the fastest here (MobileNetV3 Small: 70 training
+# and 366 inference images/s at 224x224 on 2 CPU cores, 2.7x the next; docs/performance.md, Transfer).
+DEFAULT_BACKBONE = "mobilenet_v3_small"
+# What every backbone's recipe holds: each value with why (the plan prints both).
+TRANSFER: dict[str, tuple[Any, str]] = {
+    "data.resize": ("center_crop", "the aspect kept: the largest centred square, as ImageNet evaluation crops"),
+    "augment": ([{"name": "random_resized_crop", "scale": [0.35, 1.0]}, {"name": "flip_horizontal", "p": 0.5}],
+                "random-resized crop and flip, the ImageNet training crop; evaluation sees the centre crop"),
+    "train.epochs": (10, "the head trains, then the backbone with it"),
+    "train.freeze_epochs": (2, "the new head first, the backbone frozen (the Keras guide's first phase)"),
+    "train.batch_size": (32, "a few hundred photos give at least a few steps per epoch"),
+    "train.learning_rate": (0.001, "Adam's rate for the head (the Keras guide's)"),
+    "train.backbone_lr_scale": (0.1, "the backbone fine-tunes at a tenth of the head's rate"),
+    "train.backbone_bn": ("frozen", "the backbone's batch norm keeps its ImageNet statistics"),
+}
+TRANSFER_RECIPES: dict[str, dict[str, tuple[Any, str]]] = {
+    name: {**TRANSFER, "data.image_size": ([224, 224], "its native size: the size its ImageNet weights know")}
+    for name in ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_b0",
+                 "resnet50_v2", "convnext_tiny")
+}
+
+
+def transfers(pretrained: Any) -> bool:
+    """Whether ``model.pretrained`` is a keras.applications backbone's weights (ImageNet, or a file of them):
+    what the transfer recipe is for (a trainlab model's backbone keeps its own network and size)."""
+    return pretrained == "imagenet" or (isinstance(pretrained, str) and pretrained.endswith(".h5"))
+
+
+def transfer_recipe(pretrained: Any, model_name: str | None) -> dict[str, Any]:
+    """The transfer recipe for ``model.pretrained`` and the ``model.name`` set above it (None: none set, so
+    :data:`DEFAULT_BACKBONE`); empty where it does not apply (another source, or a network that is no
+    keras.applications backbone: the plan says which are)."""
+    name = model_name or DEFAULT_BACKBONE
+    if not transfers(pretrained) or name not in TRANSFER_RECIPES:
+        return {}
+    chosen = {"model.name": name} if model_name is None else {}
+    return {**chosen, **{key: value for key, (value, _) in TRANSFER_RECIPES[name].items()}}
+
+
+def transfer_notes(config: Any) -> list[str]:
+    """One line per value of the transfer recipe that the config kept (and why): the plan prints them."""
+    name, pretrained = config.model.name, config.model.pretrained
+    if not transfers(pretrained) or name not in TRANSFER_RECIPES:
+        return []
+    flat = config.flat()
+    notes = [f"model.name: {name} (the transfer recipe of model.pretrained {pretrained}: "
+             + ("the default backbone, the fastest on these CPUs)" if name == DEFAULT_BACKBONE else "as set)")]
+    for key, (value, why) in TRANSFER_RECIPES[name].items():
+        if flat.get(key) == value:
+            notes.append(f"{key}: {value if not isinstance(value, list) or key != 'augment' else 'crop + flip'} "
+                         f"(transfer recipe: {why})")
+    return notes

@@ -157,15 +157,18 @@ def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:
 
 
 def accuracy_rescorer(images: np.ndarray, labels: np.ndarray, num_classes: int):
-    """``rescore(model_uri)``: that model's accuracy on these images, or None when it takes another image
-    shape or class count (the registry's champion is re-scored this way on a candidate's validation split)."""
+    """``rescore(model_uri)``: that model's ``(accuracy, cross-entropy)`` on these images, or None when it takes
+    another image shape or class count (the registry's champion is re-scored this way on a candidate's
+    validation split; the cross-entropy breaks a tie)."""
 
-    def rescore(uri: str) -> float | None:
+    def rescore(uri: str) -> tuple[float, float] | None:
         model = tracking.load_model(uri)
         if tuple(model.input_shape[1:]) != images.shape[1:] or model.output_shape[-1] != num_classes:
             return None
         probabilities = predict_images(model, images)
-        return float(np.mean(probabilities.argmax(axis=1) == labels))
+        chosen = probabilities[np.arange(len(labels)), labels]
+        return (float(np.mean(probabilities.argmax(axis=1) == labels)),
+                float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0)))))
     return rescore
 
 

@@ -7,11 +7,13 @@ from . import groups
 from .model_registry import (
                              CHAMPION,
                              SELECTION_METRIC,
+                             TIE_METRIC,
                              VALIDATION_TAG,
                              Registration,
                              champion,
                              champion_uri,
                              model_metadata,
+                             outranks,
                              register,
                              version_of,
 )
@@ -47,9 +49,9 @@ from .runs import (
 )
 from .store import configure
 
-__all__ = ["CARD", "CHAMPION", "HOST_TAG", "MODEL_NAME", "MODEL_URI_TAG", "PID_TAG", "SELECTION_METRIC",
+__all__ = ["CARD", "CHAMPION", "HOST_TAG", "MODEL_NAME", "MODEL_URI_TAG", "PID_TAG", "SELECTION_METRIC", "TIE_METRIC",
            "VALIDATION_TAG", "EpochLogger", "Registration", "active_run_id", "champion", "champion_uri", "configure",
            "describe_run", "groups", "latest_finished_run", "load_model", "log_datasets", "log_dict", "log_figure",
-           "log_metrics", "log_model", "log_params", "log_series", "log_text", "model_metadata", "process_start",
-           "register", "run", "run_metrics", "run_model_uri", "run_owner", "run_params", "run_status", "run_text",
-           "search_runs", "set_tags", "version_of"]
+           "log_metrics", "log_model", "log_params", "log_series", "log_text", "model_metadata", "outranks",
+           "process_start", "register", "run", "run_metrics", "run_model_uri", "run_owner", "run_params", "run_status",
+           "run_text", "search_runs", "set_tags", "version_of"]

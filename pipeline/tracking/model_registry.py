@@ -22,7 +22,17 @@ from .store import one_line, quiet
 
 CHAMPION = "champion"
 SELECTION_METRIC = "best_val_accuracy"  # higher is better; chosen on validation, never on test
+TIE_METRIC = "best_val_loss"  # the validation loss of that epoch: of two equal accuracies, the lower wins
 VALIDATION_TAG = "trainlab.validation"  # digest of the validation images and labels the metric was measured on
+
+
+def outranks(accuracy: float, loss: float | None, best: float, best_loss: float | None) -> bool:
+    """Whether a validation ``(accuracy, loss)`` beats the best so far: higher accuracy, or the same accuracy
+    and a lower loss (an unknown loss breaks no tie). The best epoch, early stopping and the champion all
+    compare this way."""
+    if accuracy != best:
+        return accuracy > best
+    return loss is not None and best_loss is not None and loss < best_loss
 
 
 def champion(name: str) -> tuple[str, str, float] | None:
@@ -55,7 +65,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
 
     Scores are compared only when both runs measured them on the same validation images (their
     ``trainlab.validation`` digests agree). Otherwise the champion is re-scored on the candidate's
-    validation split first: ``rescore(model_uri)`` returns that accuracy (None: the champion stays,
+    validation split first: ``rescore(model_uri)`` returns that ``(accuracy, loss)`` (None: the champion stays,
     the two are not comparable). Registrations on one store are serialized by a file lock, so
     processes finishing together get consecutive versions and the alias ends on the best of them.
 
@@ -81,14 +91,24 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
                 version = str(mlflow.register_model(run_model_uri(run_id), name).version)
             _describe_version(name, version, run_info)
         against, how = (None, "") if current is None else _champion_score(current, run_info, name, rescore)
-        if current is not None and (against is None or score <= against):
-            why = how if against is None else f"{against:.4f}{how}"
+        mine = (score, run_info.data.metrics.get(TIE_METRIC))
+        if against is not None and how and rescore and against[0] == score:  # a tie re-scored: the same measure
+            mine = (score, (rescore(run_model_uri(run_id)) or (score, None))[1])
+        if current is not None and (against is None or not outranks(*mine, *against)):
+            why = how if against is None else f"{_shown(against, mine)}{how}"
             return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
                                 f"{score:.4f}); champion stays version {current[0]} ({why})")
         client.set_registered_model_alias(name, CHAMPION, version)
-    was = f" (was version {current[0]}, {against:.4f}{how})" if current else ""
+    was = f" (was version {current[0]}, {_shown(against, mine)}{how})" if current else ""
     return Registration(version, True, f"registered {name} version {version} as {CHAMPION} "
                         f"({SELECTION_METRIC} {score:.4f}){was}")
+
+
+def _shown(score: tuple, versus: tuple) -> str:
+    """The champion's accuracy, and on a tie the validation losses that broke it."""
+    if score[0] != versus[0] or score[1] is None or versus[1] is None:
+        return f"{score[0]:.4f}"
+    return f"{score[0]:.4f}, tied: validation loss {score[1]:.4f} against this run's {versus[1]:.4f}"
 
 
 def _describe_version(name: str, version: str, run) -> None:
@@ -112,13 +132,13 @@ def _describe_version(name: str, version: str, run) -> None:
     client.update_model_version(name, version, description=" ".join(filter(None, [summary, card and f"See {card}."])))
 
 
-def _champion_score(current, candidate, name: str, rescore) -> tuple[float | None, str]:
-    """The champion's validation accuracy on the candidate's validation images, and how it was had."""
+def _champion_score(current, candidate, name: str, rescore) -> tuple[tuple | None, str]:
+    """The champion's validation ``(accuracy, loss)`` on the candidate's validation images, and how it was had."""
     version, champion_run, metric = current
     mine = candidate.data.tags.get(VALIDATION_TAG)
-    theirs = MlflowClient().get_run(champion_run).data.tags.get(VALIDATION_TAG)
-    if mine and mine == theirs:
-        return metric, ""
+    logged = MlflowClient().get_run(champion_run).data
+    if mine and mine == logged.tags.get(VALIDATION_TAG):
+        return (metric, logged.metrics.get(TIE_METRIC)), ""
     if rescore is None:
         return None, "not comparable: measured on other validation images"
     value = rescore(f"models:/{name}/{version}")

@@ -10,6 +10,7 @@ import numpy as np
 
 from trainlab.augment import AugmentChain
 
+from ..tracking.model_registry import outranks
 from .faults import Interrupted
 
 
@@ -63,23 +64,29 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Tracks the best epoch on a validation metric (higher is better), restores its weights at the
-    end, and stops early after ``patience`` epochs without improvement (0: never)."""
+    """Tracks the best epoch on a validation metric (higher is better; a tie goes to the lower validation
+    loss, so a run whose accuracy saturates keeps its most confident epoch), restores its weights at the
+    end, and stops early after ``patience`` epochs without improvement by that same rule (0: never)."""
 
-    def __init__(self, monitor: str, patience: int = 0, source: Callable[[], list] | None = None):
+    def __init__(self, monitor: str, patience: int = 0, source: Callable[[], list] | None = None,
+                 tie_break: str = "val_loss"):
         super().__init__()
         self.monitor, self.patience, self.source = monitor, patience, source  # source: the weights to keep
-        self.epoch, self.value, self.weights, self.stopped_epoch = -1, -np.inf, None, None
+        self.tie_break = tie_break
+        self.epoch, self.value, self.loss, self.weights, self.stopped_epoch = -1, -np.inf, None, None, None
 
     def resume(self, state: dict, weights) -> None:
         """Continue from a checkpoint's counters and best weights."""
         self.epoch, self.weights, self.stopped_epoch = state["best_epoch"], weights, state.get("stopped_epoch")
         self.value = -np.inf if state.get("best_value") is None else state["best_value"]
+        self.loss = state.get("best_loss")
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is not None and value > self.value:
-            self.epoch, self.value = epoch, float(value)
+        logs = logs or {}
+        value, loss = logs.get(self.monitor), logs.get(self.tie_break)
+        loss = None if loss is None else float(loss)
+        if value is not None and outranks(float(value), loss, self.value, self.loss):
+            self.epoch, self.value, self.loss = epoch, float(value), loss
             self.weights = self.source() if self.source else self.model.get_weights()
         elif self.patience and epoch - self.epoch >= self.patience:
             self.stopped_epoch = epoch

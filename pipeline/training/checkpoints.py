@@ -134,7 +134,7 @@ class Checkpointer(keras.callbacks.Callback):
             self.history.setdefault(k, []).append(float(v))
         k = self.keeper
         state = {**self.state, "history": self.history, "train_seconds": self.seconds,
-                 "best_epoch": k.epoch, "best_value": k.value if np.isfinite(k.value) else None,
+                 "best_epoch": k.epoch, "best_value": k.value if np.isfinite(k.value) else None, "best_loss": k.loss,
                  "stopped_epoch": k.stopped_epoch}
         Checkpoint.capture(self.model, epoch, k.weights, state).save(self.path)
 

@@ -56,7 +56,7 @@ class TrainResult:
     fit: Diagnosis | None = None
     model: keras.Model | None = field(repr=False, default=None)  # the logged model: raw pixels in, float32
     register: bool = False    # registration was asked for (now, or by the command of a resumed run)
-    rescorer: Callable[[str], float | None] | None = field(repr=False, default=None)  # on the validation split
+    rescorer: Callable[[str], tuple | None] | None = field(repr=False, default=None)  # on the validation split
 
 
 @dataclass
@@ -245,6 +245,7 @@ def _log_end(prep: Prepared, best: KeepBest, history: dict, train_seconds: float
     cfg, ds, splits, report = prep.plan.config, prep.ds, prep.splits, tested.report
     verdict = diagnose(history, best.epoch, cfg.train.lr_schedule)
     tracking.log_metrics({"best_epoch": best.epoch, tracking.SELECTION_METRIC: best.value,
+                          **({tracking.TIE_METRIC: best.loss} if best.loss is not None else {}),
                           "epochs_run": len(history["loss"]), "train_seconds": train_seconds,
                           **report.metrics("test_"), **tested.extra_metrics})
     tracking.log_dict(report.as_dict(), "evaluation/test.json")
