@@ -9,10 +9,14 @@ mean over the seeds; the test split (the 5,000 test images of classes 5-9) only 
 then per size each way's chosen settings with their test mean and range, and the fine-tuned gain over
 scratch.
 
+``--network mobilenet_v3_small``: the transfer recipe's backbone instead of ``cnn`` (the fine-tuned way's
+grid chooses that recipe's rates and batch-norm handling on validation).
+
 ``--backbones``: instead, each keras.applications backbone at its native 224x224: training and inference
 images per second at batch 32 after warm-up (random weights: the speed is the same).
 
     .venv/bin/python benchmarks/transfer.py [--seeds 42 7 1] [--sizes 1 5 10 25] [--steps 100]
+    .venv/bin/python benchmarks/transfer.py --network mobilenet_v3_small --ways fine-tuned --sizes 10 25
     .venv/bin/python benchmarks/transfer.py --backbones
 """
 from __future__ import annotations
@@ -29,17 +33,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-NETWORK = {"model.name": "cnn", "model.width": 32}
+NETWORKS = {"cnn": {"model.name": "cnn", "model.width": 32},  # the curve's network
+            # the transfer recipe's default backbone, on these 28 px images padded to its smallest size, 32
+            "mobilenet_v3_small": {"model.name": "mobilenet_v3_small", "data.image_size": [32, 32]}}
 RATES = (0.001, 0.003, 0.01, 0.03)  # a probe wants higher rates than a whole network
 VALIDATION_PER_CLASS = 25
 BATCH = 32
 
 
-def ways(epochs: int) -> dict[str, list[dict]]:
-    """Each way's candidate settings (chosen among on validation)."""
+def ways(epochs: int, network: str = "cnn") -> dict[str, list[dict]]:
+    """Each way's candidate settings (chosen among on validation); a backbone's fine-tuning also tries 0.001, the
+    rate of the Keras guide's head."""
+    rates = RATES[1:3] if network == "cnn" else RATES[:3]
     fine = [{"pretrained": True, "train.learning_rate": rate, "train.freeze_epochs": max(1, epochs // 4),
              "train.backbone_lr_scale": scale, "train.backbone_bn": bn}
-            for rate in RATES[1:3] for scale in (0.1, 1.0) for bn in ("frozen", "train")]
+            for rate in rates for scale in (0.1, 1.0) for bn in ("frozen", "train")]
     return {"fine-tuned": fine,
             "scratch": [{"pretrained": False, "train.learning_rate": rate} for rate in RATES],
             "linear probe": [{"pretrained": True, "train.learning_rate": rate, "train.freeze_epochs": epochs}
@@ -84,7 +92,8 @@ def transfer(args) -> None:
     source, targets = split_classes(tmp, args.sizes)
     store = {"tracking.tracking_uri": f"sqlite:///{tmp}/mlflow.db", "data.cache_dir": str(tmp)}
     start = time.perf_counter()
-    cfg = load_config(None, {**store, **NETWORK, "data.dataset": str(source), "train.epochs": args.pretrain_epochs})
+    network = NETWORKS[args.network]
+    cfg = load_config(None, {**store, **network, "data.dataset": str(source), "train.epochs": args.pretrain_epochs})
     pretrained = train(resolve_plan(cfg), echo=lambda line: None)
     print(f"pretrained on classes 0-4: validation {pretrained.best_val_accuracy:.4f}, test "
           f"{pretrained.test.accuracy:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -92,12 +101,14 @@ def transfer(args) -> None:
     for seed in args.seeds:  # sizes, ways and settings interleaved within each seed
         for n in args.sizes:
             epochs = epochs_for(n, args.steps)
-            for way, candidates in ways(epochs).items():
+            for way, candidates in ways(epochs, args.network).items():
+                if way not in args.ways:
+                    continue
                 for i, extra in enumerate(candidates):
                     settings = {k: v for k, v in extra.items() if k != "pretrained"}
                     if extra["pretrained"]:
                         settings["model.pretrained"] = f"runs:/{pretrained.run_id}/model"
-                    cfg = load_config(None, {**store, **NETWORK, **settings, "data.dataset": str(targets[n]),
+                    cfg = load_config(None, {**store, **network, **settings, "data.dataset": str(targets[n]),
                                              "data.validation_size": 5 * VALIDATION_PER_CLASS, "train.epochs": epochs,
                                              "train.batch_size": BATCH, "train.seed": seed})
                     begun = time.perf_counter()
@@ -106,17 +117,17 @@ def transfer(args) -> None:
                     print(f"seed {seed:>3}  {n:>2}/class  {way:<13} {label(extra):<40} validation "
                           f"{result.best_val_accuracy:.4f}  test {result.test.accuracy:.4f}  "
                           f"({time.perf_counter() - begun:.0f} s)", flush=True)
-    print(report(results, args.sizes, args.steps, len(args.seeds)))
+    print(report(results, args.sizes, args.steps, len(args.seeds), args.network))
 
 
-def report(results: dict, sizes: list[int], steps: int, seeds: int) -> str:
+def report(results: dict, sizes: list[int], steps: int, seeds: int, network: str = "cnn") -> str:
     """Per size, each way's settings chosen on mean validation accuracy, with the test mean and range; then
     the fine-tuned gain over scratch (test means) and whether it reaches +10 points at 10 per class or fewer."""
     lines = [f"\nchosen on validation (mean of {seeds} seeds) per size; test reported:"]
     gains = {}
     for n in sizes:
         means = {}
-        for way, candidates in ways(epochs_for(n, steps)).items():
+        for way, candidates in ways(epochs_for(n, steps), network).items():
             tried = [i for i in range(len(candidates)) if (n, way, i) in results]
             if not tried:
                 continue
@@ -170,6 +181,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 5, 10, 25], help="training images per class")
     parser.add_argument("--steps", type=int, default=100, help="about this many training steps per run")
     parser.add_argument("--pretrain-epochs", type=int, default=5)
+    parser.add_argument("--network", choices=sorted(NETWORKS), default="cnn")
+    parser.add_argument("--ways", nargs="+", choices=list(ways(1)), default=list(ways(1)))
     parser.add_argument("--backbones", action="store_true", help="time each backbone at 224x224 instead")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)

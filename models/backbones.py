@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import keras
 
+from trainlab import compat
+
 from .blocks import check_range, image_input
 from .registry import register_model
 
@@ -95,7 +97,7 @@ def weights_file(name: str) -> WeightsFile:
     """What Keras Applications would download for backbone ``name`` with ``weights="imagenet"``: asked of Keras
     itself (its ``get_file`` call is caught before it reaches the network), so the file, URL and hash are the
     installed Keras's, whatever its version."""
-    from keras.src.utils import file_utils  # where every keras.applications module calls get_file
+    file_utils = compat.keras_applications_downloader()
     spec, real = BACKBONES[name], file_utils.get_file
     signature = inspect.signature(real)
 

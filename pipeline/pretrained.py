@@ -73,8 +73,9 @@ def resolve(cfg: Config) -> Pretrained | None:
         return _from_model(str(path), source)
     if path.suffix == ".h5":
         if application is None:
-            raise ConfigError(f"model.pretrained: a weights file fits the keras.applications models; for {name} "
-                              "give a trainlab model (.keras, runs:/RUN_ID/model or models:/NAME@ALIAS)")
+            raise ConfigError(f"model.pretrained: a weights file fits the keras.applications models "
+                              f"({', '.join(BACKBONES)}); for {name} give a trainlab model (.keras, runs:/RUN_ID/model "
+                              "or models:/NAME@ALIAS)")
         return Pretrained(spec, f"weights file {path.resolve()}", weights=str(path.resolve()))
     raise ConfigError(f"model.pretrained: {spec} is neither a weights file (.h5) nor a model (.keras)")
 

@@ -36,3 +36,26 @@ def test_time_to_accuracy_reports_runs_that_never_reach_the_target(time_to_accur
     assert "final accuracy >= 99.1% on 1 of 2 seeds" in text
     nobody = time_to_accuracy.report([42], [], {"fast": []}, {"fast": [never]}, [peer("keras example", [0.9])])
     assert "the Keras example did not reach 99.0%" in nobody and "Keras example, median" not in nobody
+
+
+@pytest.fixture
+def transfer(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import transfer
+    yield transfer
+    sys.modules.pop("transfer", None)
+
+
+def test_transfer_chooses_each_way_on_validation_and_the_target_can_be_missed(transfer):
+    # per size: fine-tuned setting 0 wins on validation but setting 1 on test (the report must keep setting 0)
+    results = {}
+    for n, (fine_test, scratch_test) in {1: (0.60, 0.45), 10: (0.80, 0.75)}.items():
+        results[(n, "fine-tuned", 0)] = [(0.9, fine_test), (0.9, fine_test)]
+        results[(n, "fine-tuned", 1)] = [(0.5, 0.99), (0.5, 0.99)]
+        results[(n, "scratch", 2)] = [(0.7, scratch_test), (0.7, scratch_test - 0.02)]
+    text = transfer.report(results, [1, 10], 100, 2)
+    assert " 1/class  fine-tuned - scratch: +16.0 points" in text and "10/class  fine-tuned - scratch: +6.0" in text
+    assert "target +10 points at 10 images per class or fewer: not met (1/class +16.0, 10/class +6.0)" in text
+    assert "test mean 0.9900" not in text  # chosen on validation, never on test
+    results[(10, "fine-tuned", 0)] = [(0.9, 0.9), (0.9, 0.9)]
+    assert "target +10 points at 10 images per class or fewer: met" in transfer.report(results, [1, 10], 100, 2)

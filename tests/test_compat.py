@@ -71,3 +71,12 @@ def test_optuna_trials_are_reached_by_storage_id_from_another_process(tmp_path):
     other = compat.optuna_trial(optuna.load_study(study_name="s", storage=storage), trial_id)
     other.report(0.5, 0)
     assert study.trials[0].intermediate_values == {0: 0.5}
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_small", "convnext_tiny"])  # an md5 file and a sha256 one
+def test_keras_applications_ask_the_downloader_for_their_imagenet_weights_by_file_url_and_hash(name):
+    from trainlab.models.backbones import weights_file
+    asked = weights_file(name)
+    assert asked.origin.startswith("https://storage.googleapis.com/") and asked.origin.endswith("/" + asked.name)
+    assert asked.name.endswith(".h5") and len(asked.file_hash) == {"md5": 32, "sha256": 64}[asked.algorithm]
+    assert compat.keras_applications_downloader().get_file is keras.utils.get_file  # put back after asking

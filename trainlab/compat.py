@@ -59,3 +59,11 @@ def optuna_trial(study, trial_id: int):
     """The trial with storage id ``trial_id`` of ``study``, to report to and ask from (another process's)."""
     import optuna
     return optuna.trial.Trial(study, trial_id)
+
+
+def keras_applications_downloader():
+    """``keras.src.utils.file_utils``: the module whose ``get_file`` every keras.applications constructor calls
+    (looked up there at call time) for its ImageNet weights; ``models.backbones.weights_file`` catches that call
+    to learn the file, URL and hash Keras would fetch."""
+    from keras.src.utils import file_utils
+    return file_utils
