@@ -1,11 +1,12 @@
 """Transfer: a curve over a few images per class. Pretrain a trainlab network on Fashion-MNIST classes
-0-4 (all 30,000 of their training images), then learn the disjoint classes 5-9 from 1, 5, 10 and 25
+0-4 (all 30,000 of their training images; ``--dataset mnist``: the digits 0-4, about 30,600), then learn
+the disjoint classes 5-9 from 1, 5, 10 and 25
 images per class three ways: fine-tuned from that backbone (the head alone first, then everything),
 the same network from scratch, and a linear probe (the backbone frozen throughout). Every run takes
 about the same number of steps (``--steps``: the epochs follow the images), and each way's settings
 (the learning rate; fine-tuning also the backbone's rate scale and whether its batch norm trains) are
 chosen per size on a validation set of 25 more images per class, separate from the training images, by
-mean over the seeds; the test split (the 5,000 test images of classes 5-9) only reports. Prints per run,
+mean over the seeds; the test split (the test images of classes 5-9) only reports. Prints per run,
 then per size each way's chosen settings with their test mean and range, and the fine-tuned gain over
 scratch.
 
@@ -64,12 +65,12 @@ def epochs_for(per_class: int, steps: int) -> int:
     return max(4, math.ceil(steps / math.ceil(5 * per_class / BATCH)))
 
 
-def split_classes(tmp: Path, sizes: list[int]) -> tuple[Path, dict[int, Path]]:
+def split_classes(tmp: Path, sizes: list[int], dataset: str = "fashion_mnist") -> tuple[Path, dict[int, Path]]:
     """``source.npz``: classes 0-4, every image; ``target-N.npz``: classes 5-9 (as 0-4), N training images of
     each plus 25 validation images (the run's stratified carve-out takes exactly 25 per class), and every test
     image. The pool is one draw: a smaller size's images are among a larger one's."""
     from trainlab.pipeline.data.sources import load_dataset
-    ds = load_dataset("fashion_mnist")
+    ds = load_dataset(dataset)
     rng = np.random.default_rng(0)
     low_train, low_test = ds.y_train < 5, ds.y_test < 5
     np.savez(tmp / "source.npz", x_train=ds.x_train[low_train][..., 0], y_train=ds.y_train[low_train],
@@ -89,7 +90,7 @@ def transfer(args) -> None:
     from trainlab.pipeline.plan import resolve_plan
     from trainlab.pipeline.training.stage import train
     tmp = Path(tempfile.mkdtemp(prefix="transfer-"))
-    source, targets = split_classes(tmp, args.sizes)
+    source, targets = split_classes(tmp, args.sizes, args.dataset)
     store = {"tracking.tracking_uri": f"sqlite:///{tmp}/mlflow.db", "data.cache_dir": str(tmp)}
     start = time.perf_counter()
     network = NETWORKS[args.network]
@@ -182,6 +183,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="about this many training steps per run")
     parser.add_argument("--pretrain-epochs", type=int, default=5)
     parser.add_argument("--network", choices=sorted(NETWORKS), default="cnn")
+    parser.add_argument("--dataset", choices=["fashion_mnist", "mnist"], default="fashion_mnist",
+                        help="classes 0-4 the source, 5-9 the target")
     parser.add_argument("--ways", nargs="+", choices=list(ways(1)), default=list(ways(1)))
     parser.add_argument("--backbones", action="store_true", help="time each backbone at 224x224 instead")
     parser.add_argument("--batch", type=int, default=32)

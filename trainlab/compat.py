@@ -67,3 +67,11 @@ def keras_applications_downloader():
     to learn the file, URL and hash Keras would fetch."""
     from keras.src.utils import file_utils
     return file_utils
+
+
+def node_tensors(layer, kind: str):
+    """The symbolic ``kind`` ("input" or "output") tensor of ``layer``'s first call in the model that holds it:
+    for a nested model, the tensor in the outer graph (its own ``output`` is its inner graph's). Keras 3 keeps
+    a layer's calls only in ``_inbound_nodes``."""
+    node = layer._inbound_nodes[0]
+    return (node.input_tensors if kind == "input" else node.output_tensors)[0]

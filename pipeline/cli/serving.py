@@ -121,14 +121,22 @@ def _predicting_model(cfg, model_dir, named: bool):
               help="How many of the most probable classes to list per file.")
 @click.option("--output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="table: aligned columns; csv: a header and a row per file and rank; json: one object per file.")
-def predict(paths, model_dir, invert, top_k, output, **kwargs):
+@click.option("--explain", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each image's Grad-CAM heatmap over it (where the network looked for its class) into this "
+                   "folder as <name>.gradcam.png.")
+def predict(paths, model_dir, invert, top_k, output, explain, **kwargs):
     """Predict the class of image files (PNG/JPEG/GIF/BMP/WebP, any size, RGB or gray) or folders of them.
 
     Exits with status 1 when any file could not be read (after printing the others)."""
     from ..serving.images import predict_files, write_predictions
     named = given(kwargs, "tracking.registered_model")
+    from ..serving.model import EXPLAIN
     model = _predicting_model(resolve_config(kwargs), model_dir, named)
-    rows = predict_files(list(paths), model.version(), invert, min(top_k, len(model.version().class_names)))
+    if explain is not None and EXPLAIN not in model.version().signatures:
+        raise click.UsageError(f"--explain: {model.name} version {model.latest} has no {EXPLAIN} signature (a model "
+                               "without a convolutional feature map, or exported before Grad-CAM: export it again)")
+    rows = predict_files(list(paths), model.version(), invert, min(top_k, len(model.version().class_names)),
+                         explain=explain)
     if not rows:
         raise click.UsageError("no files to predict")
     if all(r.error for r in rows):
@@ -136,5 +144,7 @@ def predict(paths, model_dir, invert, top_k, output, **kwargs):
             click.echo(f"{r.file}: {r.error}", err=True)
         raise click.UsageError("none of the files could be read as an image")
     click.echo(write_predictions(rows, output), nl=False)
+    if explain is not None:
+        click.echo(f"Grad-CAM overlays: {sum(bool(r.explanation) for r in rows)} written to {explain}", err=True)
     if any(r.error for r in rows):
         raise click.exceptions.Exit(1)

@@ -6,7 +6,8 @@
 ``serving_b64`` taking encoded PNG/JPEG/GIF/BMP/WebP bytes (TF Serving's ``{"b64": ...}`` values) that it
 decodes in-graph as training does (:mod:`..data.decode`: EXIF orientation, first frame, alpha dropped; a
 header claiming over ``decode.MAX_IMAGE_PIXELS`` refused before decoding), fits to the model's size, then
-channels. All return ``probabilities`` and ``classes``.
+channels. All return ``probabilities`` and ``classes``. A convolutional model also gets ``serving_explain``
+(encoded images as ``serving_b64``): those and ``overlay_bytes``, a PNG of each image under its Grad-CAM map.
 ``assets.extra/trainlab.json`` carries the image shape, the class names and the normalization statistics;
 ``assets.extra/model_card.md`` the training run's model card.
 """
@@ -24,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainlab.augment.tta import with_tta
+from trainlab.models.gradcam import SIGNATURE as EXPLAIN
 
 from .. import progress
 from ..data.decode import decode_batch_for_model
@@ -76,6 +78,9 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
     archive.add_endpoint("serving_uint8", serve, input_signature=[tf.TensorSpec(None, tf.uint8, name="image")])
     archive.add_endpoint("serving_b64", serve_encoded,
                          input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    explain = explainer(model, (height, width), channels, resize)
+    if explain is not None:
+        archive.add_endpoint(EXPLAIN, explain, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
 
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
@@ -92,6 +97,26 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
     return target
 
 
+def explainer(model: keras.Model, size: tuple[int, int], channels: int, resize: str):
+    """The ``serving_explain`` endpoint: encoded images -> ``probabilities``, ``classes`` and ``overlay_bytes``
+    (a PNG of the image as the model saw it under its Grad-CAM map, :mod:`trainlab.models.gradcam`); None for
+    a model without a convolutional feature map (an MLP, a recurrent network)."""
+    from trainlab.models import OptionError
+    from trainlab.models.gradcam import GradCam, overlay
+    try:
+        cam = GradCam(model)
+    except OptionError:
+        return None
+
+    def explain(image_bytes):
+        images = decode_batch_for_model(image_bytes, (height, width), channels, resize)
+        probabilities, maps = cam(images)
+        pngs = tf.map_fn(tf.io.encode_png, overlay(images, maps), fn_output_signature=tf.string)
+        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1), "overlay_bytes": pngs}
+    height, width = size
+    return explain
+
+
 def check_export(path: Path, model: keras.Model, atol: float = 1e-5) -> None:
     """The SavedModel must predict what the Keras model predicts, on both signatures."""
     rng = np.random.default_rng(0)
@@ -103,7 +128,8 @@ def check_export(path: Path, model: keras.Model, atol: float = 1e-5) -> None:
     got_uint8 = loaded.signatures["serving_uint8"](image=tf.constant(images))["probabilities"]
     pngs = tf.stack([tf.io.encode_png(image) for image in images])
     got_png = loaded.signatures["serving_b64"](image_bytes=pngs)["probabilities"]
-    for got in (got_float, got_uint8, got_png):
+    explained = [loaded.signatures[EXPLAIN](image_bytes=pngs)["probabilities"]] if EXPLAIN in loaded.signatures else []
+    for got in (got_float, got_uint8, got_png, *explained):
         if not np.allclose(got.numpy(), expected, atol=atol):
             raise TrackingError(f"exported model at {path} disagrees with the Keras model "
                                 f"(max difference {np.abs(got.numpy() - expected).max():.2e})")

@@ -15,7 +15,7 @@ import tensorflow as tf
 from ..data import heif
 from ..data.decode import MAX_IMAGE_PIXELS, decode_for_model
 from ..runtime.process import DECODER_NOISE, native_stderr_held
-from .model import ModelVersion
+from .model import EXPLAIN, ModelVersion
 
 
 class ImageError(Exception):
@@ -60,6 +60,7 @@ class Prediction:
     top: list[tuple[str, float]] = field(default_factory=list)  # (class, probability), most probable first
     inverted: bool = False
     error: str | None = None
+    explanation: str | None = None  # the Grad-CAM overlay written for it (predict --explain)
 
     @property
     def label(self) -> str | None:
@@ -82,11 +83,12 @@ def expand(paths: list[Path]) -> list[Path]:
 
 
 def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = None, top_k: int = 1,
-                  batch_size: int = 256) -> list[Prediction]:
+                  batch_size: int = 256, explain: Path | None = None) -> list[Prediction]:
     """Predict every readable file; unreadable ones get an error instead of stopping the rest.
 
     ``invert``: None detects dark-on-white drawings for gray models (never for color ones). ``top_k``: how many
-    classes each prediction lists.
+    classes each prediction lists. ``explain``: a folder to write each image's Grad-CAM overlay into
+    (``<name>.gradcam.png``, from the export's ``serving_explain`` signature, as the server's page shows it).
     """
     results, images = [], []
     height, width, channels = model.image_shape
@@ -107,7 +109,33 @@ def predict_files(paths: list[Path], model: ModelVersion, invert: bool | None = 
         for (i, _), probs in zip(chunk, out["probabilities"]):
             best = np.argsort(-probs, kind="stable")[:top_k]
             results[i].top = [(model.class_names[int(c)], float(probs[c])) for c in best]
+        if explain is not None:
+            _write_overlays(model, chunk, results, explain)
     return results
+
+
+def _write_overlays(model: ModelVersion, chunk: list, results: list[Prediction], folder: Path) -> None:
+    """The Grad-CAM overlay of each image of ``chunk`` (as the model saw it: fitted, inverted if it was) into
+    ``folder``: the images go to ``serving_explain`` as PNGs, lossless, so it sees the same pixels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pngs = np.array([tf.io.encode_png(image.astype(np.uint8)).numpy() for _, image in chunk], dtype=object)
+    overlays = model.signatures[EXPLAIN]({"image_bytes": pngs})["overlay_bytes"]
+    taken = {p.name for p in folder.iterdir()}
+    for (i, _), png in zip(chunk, overlays):
+        stem, n = Path(results[i].file).stem, 1
+        name = f"{stem}.gradcam.png"
+        while name in taken:  # two files of one name in different folders
+            n += 1
+            name = f"{stem}-{n}.gradcam.png"
+        taken.add(name)
+        (folder / name).write_bytes(png)
+        results[i].explanation = str(folder / name)
+
+
+def _as_json(r: Prediction) -> dict:
+    explained = {"explanation": r.explanation} if r.explanation else {}
+    return {"file": r.file, "predictions": [{"class": c, "probability": p} for c, p in r.top],
+            "inverted": r.inverted, "error": r.error, **explained}
 
 
 def write_predictions(rows: list[Prediction], output: str = "table") -> str:
@@ -115,9 +143,7 @@ def write_predictions(rows: list[Prediction], output: str = "table") -> str:
     rank, class, probability, inverted, error: one row per file and rank, csv-quoted) or ``json`` (one object
     per file, on one line each)."""
     if output == "json":
-        return "".join(json.dumps({"file": r.file, "predictions": [{"class": c, "probability": p} for c, p in r.top],
-                                   "inverted": r.inverted, "error": r.error}, ensure_ascii=False) + "\n"
-                       for r in rows)
+        return "".join(json.dumps(_as_json(r), ensure_ascii=False) + "\n" for r in rows)
     if output == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from ..errors import TrackingError, one_line
 
+EXPLAIN = "serving_explain"  # the Grad-CAM signature of a convolutional model's export (export/stage.py)
 DTYPE_NAMES = {tf.float32: "DT_FLOAT", tf.uint8: "DT_UINT8", tf.string: "DT_STRING", tf.int64: "DT_INT64"}
 
 

@@ -240,8 +240,10 @@ def pixel_batch(name: str, value, integer: bool, image_shape=(28, 28, 1), limits
 
 
 def format_response(outputs: dict[str, np.ndarray], row: bool) -> dict:
-    """TF Serving's answer: ``predictions`` (one object per instance) or ``outputs`` (by name)."""
-    lists = {k: v.tolist() for k, v in outputs.items()}
+    """TF Serving's answer: ``predictions`` (one object per instance) or ``outputs`` (by name); a bytes output
+    (named ``*_bytes``, as TF Serving has it) as ``{"b64": ...}`` values."""
+    lists = {k: [{"b64": base64.b64encode(b).decode()} for b in v.tolist()] if v.dtype == object else v.tolist()
+             for k, v in outputs.items()}
     if not row:
         return {"outputs": lists}
     n = len(next(iter(lists.values())))
