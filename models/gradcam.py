@@ -13,6 +13,7 @@ signature (``serving_explain``) and answers the same wherever an image enters.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from trainlab import compat
@@ -111,3 +112,20 @@ def overlay(images, maps, alpha: float = 0.45):
     colour = tf.concat([red, green, blue], axis=-1) * 255
     blended = (1 - alpha * m) * rgb + alpha * m * colour  # the map's colour where it is high, the photo elsewhere
     return tf.cast(tf.clip_by_value(tf.round(blended), 0, 255), tf.uint8)
+
+
+def explainer(model: keras.Model):
+    """``explain(images) -> uint8 overlays`` (B, H, W, 3) for raw images of ``model``, in batches of 64; None for a
+    model without a convolutional feature map."""
+    try:
+        cam = GradCam(model)
+    except OptionError:
+        return None
+
+    def explain(images):
+        out = []
+        for start in range(0, len(images), 64):
+            batch = tf.convert_to_tensor(images[start:start + 64], tf.float32)
+            out.append(overlay(batch, cam(batch)[1]).numpy())
+        return np.concatenate(out) if out else np.zeros((0, *images.shape[1:3], 3), np.uint8)
+    return explain

@@ -33,3 +33,13 @@ def test_summary_and_artifact_carry_the_table():
     assert "macro F1 0.4333   weighted F1 0.5200" in text
     assert "             b     0.6667  1.0000  0.8000        2" in text
     assert r.as_dict()["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1.0}
+
+
+def test_top_k_accuracy_is_exact_and_only_where_there_are_more_than_k_classes():
+    assert report().top_k_accuracy is None and "test_top_k_accuracy" not in report().metrics("test_")
+    probabilities = np.array([[0.30, 0.25, 0.15, 0.12, 0.10, 0.08],   # label 5: sixth -> outside the top 5
+                              [0.30, 0.25, 0.15, 0.12, 0.10, 0.08],   # label 4: fifth -> inside
+                              [0.20, 0.20, 0.20, 0.20, 0.10, 0.10]])  # label 0: tied first -> inside
+    r = report_from_probabilities(probabilities, np.array([5, 4, 0]), list("abcdef"))
+    assert r.top_k_accuracy == pytest.approx(2 / 3) and r.metrics("test_")["test_top_k_accuracy"] == pytest.approx(2 / 3)
+    assert "top-5 accuracy 0.6667" in r.summary() and r.as_dict()["k"] == 5

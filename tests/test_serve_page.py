@@ -85,7 +85,7 @@ def test_the_page_is_plain_html_served_offline(page):
     html = urllib.request.urlopen(url, timeout=10).read().decode()
     assert f'content="{NAME}"' in html and "/page/page.js" in html
     script = urllib.request.urlopen(url + "page/page.js", timeout=10).read().decode()
-    assert "serving_b64" in script
+    assert "serving_b64" in script and "serving_explain" in script
     assert "http" not in html.replace("http-equiv", "") and "http://" not in script and "https://" not in script
 
 
@@ -102,11 +102,17 @@ def test_drawing_a_one_predicts_a_one(page, browser, tmp_path):
     stroke.release().perform()
     browser.find_element(By.ID, "predict").click()
     assert top_class(browser) == "1"
-    bars = browser.find_elements(By.CSS_SELECTOR, "#bars li")
-    assert [b.get_attribute("data-class") for b in bars] == [str(i) for i in range(10)]
-    assert browser.find_element(By.CSS_SELECTOR, "#bars li.top").get_attribute("data-class") == "1"
-    shot = tmp_path / "page.png"
-    browser.save_screenshot(str(shot))
+    bars = browser.find_elements(By.CSS_SELECTOR, "#bars li")  # the top 5, most probable first
+    assert len(bars) == 5 and bars[0].get_attribute("data-class") == "1" and "top" in bars[0].get_attribute("class")
+    assert browser.find_element(By.ID, "shown").text == "the 5 most probable of 10"
+    shares = [float(b.find_element(By.CLASS_NAME, "value").text.rstrip("%")) for b in bars]
+    assert shares == sorted(shares, reverse=True)
+    heatmap = browser.find_element(By.ID, "heatmap")  # Grad-CAM over the drawing, from serving_explain
+    assert heatmap.is_displayed() and browser.find_element(By.ID, "heatmap-class").text == "1"
+    assert browser.execute_script("return arguments[0].naturalWidth", heatmap) == 28
+    shot = Path(os.environ.get("TRAINLAB_TEST_ARTIFACTS", tmp_path)) / "serve-page-heatmap.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shot))  # the test's artifact: the page with its heatmap
     assert shot.stat().st_size > 10_000
 
 

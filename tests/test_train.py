@@ -27,10 +27,11 @@ def test_run_logs_config_metrics_plots_and_model(trained):
     assert params["data.train_size"] == "1500" and params["data.test_images"] == "1000"
     history = MlflowClient().get_metric_history(result.run_id, "val_accuracy")
     assert [m.step for m in history] == [0, 1]
-    for metric in ("loss", "accuracy", "val_loss", "lr"):
+    for metric in ("loss", "accuracy", "val_loss", "lr", "top_k_accuracy", "val_top_k_accuracy"):  # 10 classes: top-5
         assert len(MlflowClient().get_metric_history(result.run_id, metric)) == 2
     metrics = run.data.metrics
     assert metrics["test_accuracy"] == pytest.approx(result.test.accuracy)
+    assert metrics["test_top_k_accuracy"] == pytest.approx(result.test.top_k_accuracy) >= metrics["test_accuracy"]
     assert metrics[tracking.SELECTION_METRIC] == max(m.value for m in history)  # the best epoch, not the last
     artifacts = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
     assert artifacts == {"plots/learning_curves.png", "plots/confusion_matrix.png", "plots/augmentation.png",

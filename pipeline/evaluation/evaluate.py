@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from trainlab.augment.tta import with_tta
+from trainlab.models.gradcam import explainer
 
 from .. import tracking
 from ..config.loading import load_config
@@ -17,6 +18,8 @@ from ..data.inputs import EVALUATION_PIXELS, load_splits
 from ..errors import DataError
 from . import plots
 from .calibration import Reliability, reliability
+
+TOP_K = 5  # top-5 accuracy is reported where there are more classes than that
 
 
 @dataclass
@@ -35,6 +38,16 @@ class EvalReport:
         wrong = np.flatnonzero(predicted != self.labels)
         confidence = self.probabilities[wrong, predicted[wrong]]
         return wrong[np.argsort(-confidence, kind="stable")[:n]]
+
+    @property
+    def top_k_accuracy(self) -> float | None:
+        """The share of images whose label is among the :data:`TOP_K` most probable classes (a tie at the edge
+        counts against it); None with :data:`TOP_K` classes or fewer, where it is always 1."""
+        if len(self.class_names) <= TOP_K:
+            return None
+        picked = self.probabilities[np.arange(len(self.labels)), self.labels]
+        above = (self.probabilities > picked[:, None]).sum(axis=1)
+        return float(np.mean(above < TOP_K))
 
     def per_class(self) -> dict[str, np.ndarray]:
         """Precision, recall (= per-class accuracy), F1 and support of each class, from the confusion
@@ -64,12 +77,14 @@ class EvalReport:
         return self.reliability().ece
 
     def metrics(self, prefix: str = "test_") -> dict[str, float]:
-        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss, f"{prefix}ece": self.ece,
+        top = {f"{prefix}top_k_accuracy": self.top_k_accuracy} if self.top_k_accuracy is not None else {}
+        return {f"{prefix}accuracy": self.accuracy, f"{prefix}loss": self.loss, f"{prefix}ece": self.ece, **top,
                 **{f"{prefix}{k}": v for k, v in self.averages().items()}}
 
     def as_dict(self) -> dict:
         table = self.per_class()
-        return {"accuracy": self.accuracy, "loss": self.loss, "ece": self.ece, **self.averages(),
+        top = {"top_k_accuracy": self.top_k_accuracy, "k": TOP_K} if self.top_k_accuracy is not None else {}
+        return {"accuracy": self.accuracy, "loss": self.loss, "ece": self.ece, **top, **self.averages(),
                 "reliability": self.reliability().as_dict(),
                 "per_class_accuracy": dict(zip(self.class_names, self.per_class_accuracy)),
                 "per_class": {name: {k: float(table[k][i]) for k in table} for i, name in enumerate(self.class_names)},
@@ -78,7 +93,8 @@ class EvalReport:
     def summary(self) -> str:
         """A readable table for the terminal."""
         avg, table = self.averages(), self.per_class()
-        lines = [f"accuracy {self.accuracy:.4f}   loss {self.loss:.4f}   ECE {self.ece:.4f}   "
+        top = f"top-{TOP_K} accuracy {self.top_k_accuracy:.4f}   " if self.top_k_accuracy is not None else ""
+        lines = [f"accuracy {self.accuracy:.4f}   {top}loss {self.loss:.4f}   ECE {self.ece:.4f}   "
                  f"({int(self.confusion.sum())} images)",
                  f"macro F1 {avg['macro_f1']:.4f}   weighted F1 {avg['weighted_f1']:.4f}",
                  f"  {'class':>12}  precision  recall      F1  support"]
@@ -136,9 +152,8 @@ def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
                         f"{ds.name} has {splits.x_test.shape[1:]}")
     report = evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)
     if mistakes:
-
         Path(mistakes_file).parent.mkdir(parents=True, exist_ok=True)
-        plots.save(plots.mistakes(splits.x_test, report, mistakes), mistakes_file)
+        plots.save(plots.mistakes(splits.x_test, report, mistakes, explain=explainer(model)), mistakes_file)
     tta = None
     if cfg.evaluate.tta:
         tta = evaluate_model(with_tta(model, cfg.evaluate.tta), splits.x_test, splits.y_test, ds.class_names)

@@ -98,14 +98,20 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names, columns: in
     return image_grid([(image, class_names[labels[i]]) for image, i in zip(picked, rows)], columns, tile=(0.9, 1.0))
 
 
-def mistakes(images: np.ndarray, report, n: int = 24, columns: int = 8):
-    """The ``n`` most confidently wrong test images: true class, predicted class and its probability."""
+def mistakes(images: np.ndarray, report, n: int = 24, columns: int = 8, explain=None):
+    """The ``n`` most confidently wrong test images: true class, predicted class and its probability; with
+    ``explain`` (images -> uint8 overlays: ``models.gradcam.explainer``) each under its Grad-CAM map of the
+    predicted class, so the gallery shows where the network found the evidence it went wrong on."""
     picked = report.mistakes(n)
     names = report.class_names
     pixels = images[np.asarray(picked, np.int64)] if len(picked) else []
+    if explain is not None and len(picked):
+        pixels = explain(np.asarray(pixels))
     panels = [(image, f"{names[report.labels[i]]} -> {names[report.probabilities[i].argmax()]}\n"
                       f"{report.probabilities[i].max():.2f}") for image, i in zip(pixels, picked)]
     title = f"{len(picked)} most confident mistakes (true -> predicted, probability)"
+    if explain is not None:
+        title += ", Grad-CAM of the predicted class (red: its evidence)"
     if not panels:  # a perfect test split: an empty gallery that says so
         fig, ax = figure(figsize=(columns * 1.3, 1.5))
         ax.axis("off")

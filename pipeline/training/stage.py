@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from trainlab.augment.tta import views, with_tta
 from trainlab.models import TemperatureScaling
+from trainlab.models.gradcam import explainer
 
 from .. import progress, tracking
 from ..data.inputs import Normalizer
@@ -26,7 +27,14 @@ from ..errors import ConfigError, DivergedError
 from ..evaluation import plots
 from ..evaluation.calibration import expected_calibration_error, fit_temperature, scale
 from ..evaluation.diagnosis import Diagnosis, diagnose
-from ..evaluation.evaluate import EvalReport, accuracy_rescorer, evaluate_model, predict_images, validation_digest
+from ..evaluation.evaluate import (
+    TOP_K,
+    EvalReport,
+    accuracy_rescorer,
+    evaluate_model,
+    predict_images,
+    validation_digest,
+)
 from ..evaluation.preview import augment_preview
 from ..plan import Plan
 from ..progress import EpochBar
@@ -148,6 +156,12 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
     return result
 
 
+def metrics_for(ds) -> list:
+    """Accuracy, and top-5 accuracy (``top_k_accuracy``) where there are more than 5 classes."""
+    top = [keras.metrics.TopKCategoricalAccuracy(TOP_K, name="top_k_accuracy")] if ds.num_classes > TOP_K else []
+    return ["accuracy", *top]
+
+
 def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
     """The optimizer on the plan's schedule, peaking at its effective rate; a checkpoint's state restored.
     A pretrained backbone's optimizer is built over the variables of both phases (``finetune``)."""
@@ -162,9 +176,8 @@ def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
             schedule, prep.budget = budgeted(plan, prep.val_ds, checkpoint.state if checkpoint else None)
         optimizer = make_optimizer(t, plan.steps_per_epoch, peak=plan.effective_learning_rate, scales=scales,
                                    learning_rate=schedule)
-        prep.model.compile(optimizer=optimizer,
-                           loss=make_loss(t, ensemble=(plan.config.model.members or 1) > 1), metrics=["accuracy"],
-                           steps_per_execution=t.steps_per_execution)
+        prep.model.compile(optimizer=optimizer, loss=make_loss(t, ensemble=(plan.config.model.members or 1) > 1),
+                           metrics=metrics_for(prep.ds), steps_per_execution=t.steps_per_execution)
         if trainable is not None:
             optimizer.build(trainable)
         if checkpoint:
@@ -251,7 +264,7 @@ def _log_end(prep: Prepared, best: KeepBest, history: dict, train_seconds: float
     tracking.log_dict(report.as_dict(), "evaluation/test.json")
     tracking.log_figure(plots.learning_curves(history, best.epoch), "plots/learning_curves.png")
     tracking.log_figure(plots.confusion_matrix(report.confusion, ds.class_names), "plots/confusion_matrix.png")
-    tracking.log_figure(plots.mistakes(splits.x_test, report), "plots/mistakes.png")
+    tracking.log_figure(plots.mistakes(splits.x_test, report, explain=explainer(tested.serving)), "plots/mistakes.png")
     tracking.log_figure(plots.reliability(report.reliability()), "plots/reliability.png")
     names = json.dumps(list(ds.class_names), ensure_ascii=False)  # a JSON list: any name survives, commas too
     tracking.set_tags({"trainlab.dataset": ds.name, "trainlab.model": cfg.model.name,

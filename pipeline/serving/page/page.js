@@ -1,6 +1,7 @@
 // The draw-and-predict page of `trainlab serve`: plain JS, no build step, no external URLs.
 // Everything it knows about the model (input shape, class names) comes from the export's metadata,
-// and every prediction goes through the server's own REST API (:predict, signature serving_b64).
+// and every prediction goes through the server's own REST API (:predict, signature serving_explain where
+// the model has it: the probabilities and a Grad-CAM overlay; else serving_b64).
 "use strict";
 
 const MODEL = document.querySelector('meta[name="trainlab-model"]').content;
@@ -8,6 +9,8 @@ const API = `/v1/models/${encodeURIComponent(MODEL)}`;
 const $ = (id) => document.getElementById(id);
 let shape = [28, 28, 1];   // [height, width, channels], replaced by the metadata's image_shape
 let classNames = [];
+let signature = "serving_b64";   // serving_explain when the export has it (a convolutional model)
+const SHOWN = 5;                 // the classes listed, most probable first
 
 function status(text, isError = false) {
   $("status").textContent = text;
@@ -21,6 +24,8 @@ async function loadMetadata() {
   const meta = body.trainlab || {};
   shape = meta.image_shape || shape;
   classNames = meta.class_names || [];
+  const signatures = ((body.metadata || {}).signature_def || {}).signature_def || {};
+  signature = "serving_explain" in signatures ? "serving_explain" : "serving_b64";
   const version = body.model_spec.version;
   $("model-facts").textContent = `version ${version}: ${shape[0]}x${shape[1]} ` +
     `${shape[2] === 1 ? "gray" : "color"} images, ${classNames.length} classes` +
@@ -101,12 +106,24 @@ async function predict(b64, note = "") {
   const response = await fetch(`${API}:predict`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ signature_name: "serving_b64", instances: [{ b64 }] }),
+    body: JSON.stringify({ signature_name: signature, instances: [{ b64 }] }),
   });
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || response.statusText);
-  showBars(body.predictions[0].probabilities);
+  const answer = body.predictions[0];
+  showBars(answer.probabilities);
+  showHeatmap(answer.overlay_bytes, answer.probabilities);
   status(note);
+}
+
+// Grad-CAM: the image as the model saw it, red where the network found the evidence for its class.
+function showHeatmap(overlay, probabilities) {
+  const figure = $("explanation");
+  figure.hidden = !overlay;
+  if (!overlay) return;
+  const top = probabilities.indexOf(Math.max(...probabilities));
+  $("heatmap").src = `data:image/png;base64,${overlay.b64}`;
+  $("heatmap-class").textContent = classNames[top] ?? String(top);
 }
 
 function showBars(probabilities) {
@@ -114,9 +131,10 @@ function showBars(probabilities) {
   const top = order[0][1];
   $("top-class").textContent = classNames[top] ?? String(top);
   $("top-probability").textContent = `(${(100 * order[0][0]).toFixed(1)}%)`;
+  $("shown").textContent = probabilities.length > SHOWN ? `the ${SHOWN} most probable of ${probabilities.length}` : "";
   const bars = $("bars");
   bars.replaceChildren();
-  probabilities.forEach((p, i) => {
+  order.slice(0, SHOWN).forEach(([p, i]) => {
     const item = document.createElement("li");
     item.dataset.class = classNames[i] ?? String(i);
     if (i === top) item.className = "top";
