@@ -41,5 +41,5 @@ def test_top_k_accuracy_is_exact_and_only_where_there_are_more_than_k_classes():
                               [0.30, 0.25, 0.15, 0.12, 0.10, 0.08],   # label 4: fifth -> inside
                               [0.20, 0.20, 0.20, 0.20, 0.10, 0.10]])  # label 0: tied first -> inside
     r = report_from_probabilities(probabilities, np.array([5, 4, 0]), list("abcdef"))
-    assert r.top_k_accuracy == pytest.approx(2 / 3) and r.metrics("test_")["test_top_k_accuracy"] == pytest.approx(2 / 3)
+    assert r.top_k_accuracy == pytest.approx(2 / 3) == r.metrics("test_")["test_top_k_accuracy"]
     assert "top-5 accuracy 0.6667" in r.summary() and r.as_dict()["k"] == 5
