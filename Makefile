@@ -23,9 +23,9 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The tests also exercise the optional keras-cv layers, Ray sweeps, the JAX backend, the ONNX export and
-# Optuna searches and HEIC photos, so they install those extras for real.
+# Optuna searches, HEIC photos and cleanlab's label issues, so they install those extras for real.
 $(TESTS): $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax,onnx,search,heic]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax,onnx,search,heic,labels]'
 	touch $(TESTS)
 
 install: $(STAMP)

@@ -14,7 +14,11 @@ from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve
 @config_options("data.dataset", "data.validation_size", "data.limit_train", "data.limit_test", "train.seed")
 @click.option("--grid", type=click.Path(dir_okay=False), default="outputs/data_samples.png", show_default=True,
               help="Where to write a PNG grid of sample images.")
-def data(grid, **kwargs):
+@click.option("--label-issues", is_flag=True,
+              help="Also rank the training and validation images whose labels are probably wrong (out-of-fold "
+                   "networks and cleanlab's confident learning): label_issues.csv and .png beside the grid.")
+@click.option("--folds", type=int, default=3, show_default=True, help="--label-issues: networks trained, one per fold.")
+def data(grid, label_issues, folds, **kwargs):
     """Load and verify the dataset, print its facts and write a sample grid."""
     from ..data.inputs import Normalizer, load_splits
     from ..evaluation import plots
@@ -39,6 +43,22 @@ def data(grid, **kwargs):
     Path(grid).parent.mkdir(parents=True, exist_ok=True)
     plots.save(plots.sample_grid(s.x_train, s.y_train, ds.class_names), grid)
     click.echo(f"sample grid  {grid}")
+    if label_issues:
+        _label_issues(cfg, folds, Path(grid).parent)
+
+
+def _label_issues(cfg, folds: int, folder: Path) -> None:
+    from ..evaluation import plots
+    from ..training.label_issues import find_label_issues, write_csv
+    found = find_label_issues(cfg, folds)
+    write_csv(found.issues, folder / "label_issues.csv")
+    plots.save(plots.label_issues(found.images, found.issues), folder / "label_issues.png")
+    click.echo(f"label issues {len(found.issues)} of {found.scored} training and validation images ({folds} "
+               f"out-of-fold networks, {found.accuracy:.1%} of them agreeing with their labels; cleanlab confident "
+               f"learning): {folder / 'label_issues.csv'}, {folder / 'label_issues.png'}")
+    for issue in found.issues[:5]:
+        click.echo(f"  {issue.rank:>3}. {issue.file or f'{issue.split} image {issue.position}'}: given "
+                   f"{issue.given}, suggested {issue.suggested} (p(given) {issue.given_probability:.2f})")
 
 
 @cli.command()

@@ -206,7 +206,8 @@ def to_array(images: list[np.ndarray], channels: int | None, where: Path) -> np.
 def load_image_folder(root: Path, cache_dir: Path, image_size=None, channels: int | None = None,
                       test_size: float = 0.2, on_bad_file: str = "skip", resize: str = "squash",
                       listing: Listing | None = None) -> dict:
-    """The folder as arrays: ``{x_train, y_train, x_test, y_test, class_names, skipped}`` (cached).
+    """The folder as arrays: ``{x_train, y_train, x_test, y_test, class_names, skipped, train_files, test_files}``
+    (cached; the file of each image, in order).
 
     Raises:
         DataError: no images, fewer than two classes, an empty class, bad files with
@@ -236,8 +237,11 @@ def _decode_folder(root: Path, listing: Listing, image_size, channels: int | Non
     y, train, test = split_decoded(root, listing, failed, bad, test_size)
     x = to_array(images, channels, root)
     x_train, y_train, x_test, y_test = x[train], y[train], x[test], y[test]
+    lost = set(failed)
+    decoded = np.array([str(p) for i, (p, _) in enumerate(files) if i not in lost], dtype=str)
     return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                class_names=list(listing.class_names), skipped=[str(p) for p in listing.not_images] + bad)
+                class_names=list(listing.class_names), skipped=[str(p) for p in listing.not_images] + bad,
+                train_files=decoded[train], test_files=decoded[test])
 
 
 def split_decoded(root: Path, listing: Listing, failed: list[int], bad: list[str],

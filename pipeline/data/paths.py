@@ -103,6 +103,8 @@ def load_folder(path: Path, cache_dir: Path, options: SourceOptions) -> Dataset:
         ds = from_arrays(path.name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], path,
                          arrays["class_names"])
         ds.facts["skipped_files"] = list(arrays["skipped"])
+        if "train_files" in arrays:  # a cache written before files were kept has none
+            ds.facts["train_files"] = [str(f) for f in arrays["train_files"]]
     ds.facts.update(storage="stream" if stream else "memory", storage_reason=reason)
     return ds
 

@@ -19,6 +19,8 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    train_index: np.ndarray | None = None  # the positions in the dataset's training images of x_train and x_val
+    val_index: np.ndarray | None = None
 
 
 DEFAULT_VALIDATION_FRACTION, DEFAULT_VALIDATION_MAX = 0.1, 5000
@@ -66,4 +68,4 @@ def make_splits(ds: Dataset, validation_size: int, seed: int, limit_train: int |
                         f"keep any for training beside its validation share; add images of it or remove the class")
     test = np.arange(len(ds.y_test) if limit_test is None else min(limit_test, len(ds.y_test)))
     return Splits(take(ds.x_train, train), y[train], take(ds.x_train, val), y[val], take(ds.x_test, test),
-                  ds.y_test[test])
+                  ds.y_test[test], train, val)

@@ -120,6 +120,19 @@ def mistakes(images: np.ndarray, report, n: int = 24, columns: int = 8, explain=
     return image_grid(panels, columns, title)
 
 
+def label_issues(images: np.ndarray, issues: list, n: int = 24, columns: int = 8):
+    """The ``n`` most doubtful labels: each image with its given class, the class the out-of-fold network
+    suggests and the probability it gave the given one."""
+    panels = [(image, f"{i.given} -> {i.suggested}\n{i.given_probability:.2f}") for image, i in zip(images, issues[:n])]
+    title = f"{min(n, len(issues))} of {len(issues)} likely label issues (given -> suggested, p(given))"
+    if not panels:
+        fig, ax = figure(figsize=(columns * 1.3, 1.5))
+        ax.axis("off")
+        fig.suptitle(title, fontsize=9)
+        return fig
+    return image_grid(panels, columns, title)
+
+
 def reliability(diagram, title: str = "") -> Figure:
     """The reliability diagram: accuracy per confidence bin against the diagonal of perfect calibration,
     the gap shaded, and below it how many predictions fall in each bin."""
