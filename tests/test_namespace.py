@@ -109,9 +109,9 @@ def test_commands_start_without_tensorflow_start_up_lines(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_wheel_install_runs_the_job_and_a_study_in_worker_processes_beside_a_users_decoys(wheel, tmp_path):
-    """The wheel installed (not editable) runs `trainlab run`, predict and a smoke study whose points run in
-    sweep worker processes; a working directory with its own models.py, augment.py and pipeline/ shadows
+def test_a_wheel_install_runs_the_job_and_a_sweep_in_worker_processes_beside_a_users_decoys(wheel, tmp_path):
+    """The wheel installed (not editable) runs `trainlab run`, predict and a sweep whose points run in worker
+    processes; a working directory with its own models.py, augment.py and pipeline/ shadows
     nothing (python -m puts the working directory first in the workers)."""
     import tensorflow as tf
     site = tmp_path / "site"
@@ -141,8 +141,9 @@ def test_a_wheel_install_runs_the_job_and_a_study_in_worker_processes_beside_a_u
     digit[6:22, 13:16] = 255  # a "1"
     (work / "one.png").write_bytes(tf.io.encode_png(digit).numpy())
     assert "one.png" in trainlab_cli("predict", "one.png")
-    # the study's points run in two sweep worker processes (python -m ... in the decoys' directory); the
-    # learning-rate study trains in one sweep (no tuning pass): tuned studies run in tests/test_studies.py
-    out = trainlab_cli("study", "learning-rate", "--smoke", "--workers", "2", "--out", str(tmp_path / "study"))
-    assert out.count(": FINISHED in ") == 6, out  # 3 rates x 2 seeds
-    assert (tmp_path / "study" / "report.md").is_file(), out
+    # a sweep's points run in two worker processes (python -m ... in the decoys' directory), as a study's do
+    # (studies are sweeps: tests/test_studies.py runs them in-process)
+    (work / "grid.yml").write_text("name: decoys\npreset: smoke\nbase: {data.limit_train: 1000}\n"
+                                   "grid: {train.learning_rate: [0.001, 0.003]}\n")
+    out = trainlab_cli("sweep", "grid.yml", "--workers", "2")
+    assert out.count(": FINISHED in ") == 2, out
