@@ -26,6 +26,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 # Optuna searches, HEIC photos and cleanlab's label issues, so they install those extras for real.
 $(TESTS): $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax,onnx,search,heic,labels]'
+	# tritonclient, the real KServe v2 client the binary-tensor test drives: --no-deps keeps its ml-dtypes<=0.5.4
+	# pin from downgrading TensorFlow's ml_dtypes (its HTTP client needs only these two).
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt tritonclient==2.73.0
+	$(BIN)/python -m pip install -q -c constraints.txt python-rapidjson geventhttpclient
 	touch $(TESTS)
 
 install: $(STAMP)

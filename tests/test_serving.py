@@ -57,7 +57,7 @@ def test_metadata_describes_the_signatures(server):
     status, meta = call(f"{server[0]}/metadata")
     assert status == 200 and meta["model_spec"] == {"name": NAME, "signature_name": "", "version": "1"}
     signatures = meta["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "serving_uint8", "serving_b64"}
+    assert set(signatures) == {"serving_default", "serving_uint8", "serving_b64", "serving_explain"}
     assert signatures["serving_b64"]["inputs"]["image_bytes"]["dtype"] == "DT_STRING"
     assert meta["trainlab"]["class_names"] == [str(i) for i in range(10)]
 
@@ -177,7 +177,7 @@ def test_v2_health_and_metadata(server):
     assert call(f"{root}/v2/health/live") == (200, {"live": True})
     assert call(f"{root}/v2/health/ready") == (200, {"ready": True})
     status, meta = call(f"{root}/v2")
-    assert status == 200 and meta["name"] == "trainlab" and meta["extensions"] == []
+    assert status == 200 and meta["name"] == "trainlab" and meta["extensions"] == ["binary_tensor_data"]
     assert call(f"{root}/v2/models/{NAME}/versions/1/ready") == (200, {"name": NAME, "ready": True})
     status, model = call(f"{root}/v2/models/{NAME}")
     assert status == 200 and model["platform"] == "tensorflow_savedmodel" and model["versions"] == ["1"]
@@ -209,6 +209,53 @@ def test_v2_infer_takes_typed_tensors_and_answers_like_the_saved_model(server, m
     status, answer = call(infer, encoded)
     classes = next(o for o in answer["outputs"] if o["name"] == "classes")
     assert status == 200 and classes["data"] == expected["classes"].tolist()
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "UINT8", "BYTES"])
+def test_v2_binary_tensors_through_the_real_triton_client(server, mnist, datatype):
+    """tritonclient.http (Triton's and KServe's own client) sends the inputs and asks for the outputs as binary
+    data (the Inference-Header-Content-Length extension): the answer is the SavedModel's."""
+    http = pytest.importorskip("tritonclient.http", reason="tritonclient is installed by make test (see Makefile)")
+    base, path, _ = server
+    images = mnist.x_test[:4].reshape(4, 28, 28, 1)
+    expected = saved_model_predictions(path, images)
+    client = http.InferenceServerClient(base.split("//")[1].split("/")[0])
+    try:
+        assert client.is_server_ready() and "binary_tensor_data" in client.get_server_metadata()["extensions"]
+        if datatype == "BYTES":
+            values = np.array([tf.io.encode_png(image).numpy() for image in images], dtype=object)
+        else:
+            values = images.astype(np.float32 if datatype == "FP32" else np.uint8)
+        tensor = http.InferInput("image", list(values.shape), datatype)
+        tensor.set_data_from_numpy(values, binary_data=True)
+        wanted = [http.InferRequestedOutput(name, binary_data=True) for name in ("probabilities", "classes")]
+        result = client.infer(NAME, [tensor], outputs=wanted)
+        sizes = {o["name"]: o["parameters"]["binary_data_size"] for o in result.get_response()["outputs"]}
+        assert sizes == {"probabilities": 4 * 10 * 4, "classes": 4 * 8}  # float32 and int64, as bytes
+        np.testing.assert_allclose(result.as_numpy("probabilities"), expected["probabilities"], atol=1e-6)
+        np.testing.assert_array_equal(result.as_numpy("classes"), expected["classes"])
+        with pytest.raises(http.InferenceServerException, match=r"shape \[1, 27, 28, 1\]; expected \[N, 28, 28, 1\]"):
+            short = http.InferInput("image", [1, 27, 28, 1], "UINT8")
+            short.set_data_from_numpy(np.zeros((1, 27, 28, 1), np.uint8), binary_data=True)
+            client.infer(NAME, [short])
+    finally:
+        client.close()
+
+
+def test_v2_binary_bodies_that_lie_about_their_sizes_are_one_line_each(server):
+    base, _, _ = server
+    infer = base.replace("/v1/", "/v2/") + "/infer"
+    head = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "UINT8",
+                                   "parameters": {"binary_data_size": 784}}]}).encode()
+    for header, tail, message in [(len(head), b"\0" * 700, "declares 784 binary bytes; the request carries 700"),
+                                  (len(head) + 10**6, b"\0" * 784, "must be the size of the JSON header"),
+                                  (len(head) - 1, b"\0" * 785, "the inference header is not valid JSON")]:
+        request = urllib.request.Request(infer, data=head + tail, method="POST",
+                                         headers={"Inference-Header-Content-Length": str(header),
+                                                  "Content-Type": "application/octet-stream"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 400 and message in json.loads(refused.value.read())["error"]
 
 
 @pytest.mark.parametrize("body, status, message", [

@@ -55,7 +55,7 @@ async def read_json(request, then=lambda parsed: parsed):
     ``INLINE_BODY`` is parsed in a worker thread so it never holds the event loop (a hand-over costs more than
     parsing one image); over ``LARGE_BODY`` one at a time: the Python objects of a 14 MB JSON array take
     ~100 MB until ``then`` has made its arrays, so four at once would take 400 MB."""
-    _check_sender(request)
+    check_sender(request)
     body = await read_body(request, request.app.state.limits)
     if len(body) <= INLINE_BODY:
         return then(_loads(body))
@@ -74,14 +74,15 @@ async def read_json(request, then=lambda parsed: parsed):
     return result
 
 
-def _check_sender(request) -> None:
-    """A page on another origin (its ``Origin`` is not this server's host) and bodies that are not JSON are
-    refused: a browser sends either without asking the user."""
+def check_sender(request, binary: bool = False) -> None:
+    """A page on another origin (its ``Origin`` is not this server's host) and bodies that are not JSON (or,
+    ``binary``, the Open Inference Protocol's octet stream) are refused: a browser sends either without asking
+    the user."""
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
         raise RequestError(f"requests from another origin ({origin[:100]}) are refused", 403)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in JSON_TYPES:
+    if kind not in JSON_TYPES and not (binary and kind == "application/octet-stream"):
         raise RequestError(f"Content-Type {kind[:100]} is not JSON: send application/json", 415)
 
 
@@ -177,15 +178,21 @@ def bytes_batch(name: str, value, limits: Limits = Limits()) -> np.ndarray:
         if not (isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str)):
             raise RequestError(f"input '{name}'[{i}] must be {{\"b64\": \"<base64 image>\"}}")
         try:
-            data = base64.b64decode(item["b64"], validate=True)
+            decoded.append(base64.b64decode(item["b64"], validate=True))
         except (binascii.Error, ValueError):
             raise RequestError(f"input '{name}'[{i}] is not valid base64") from None
+    return encoded_batch(name, decoded, limits)
+
+
+def encoded_batch(name: str, images: list[bytes], limits: Limits = Limits()) -> np.ndarray:
+    """Encoded images, each checked against the per-image size limit and by its header (format and pixels)."""
+    _check_batch(len(images), limits)
+    for i, data in enumerate(images):
         if len(data) > limits.max_image_bytes:
             raise RequestError(f"input '{name}'[{i}] is {len(data)} bytes, over the {limits.max_image_bytes} limit",
                                413)
         _check_header(f"input '{name}'[{i}]", data, limits.max_image_pixels)
-        decoded.append(data)
-    return np.array(decoded, dtype=object)
+    return np.array(images, dtype=object)
 
 
 def _check_header(what: str, data: bytes, max_pixels: int) -> None:
