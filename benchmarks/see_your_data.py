@@ -55,31 +55,20 @@ def label_issues(root: Path, flipped: set[str], seeds: list[int], pictures: Path
 
 
 def gradcam(pictures: Path) -> None:
-    import keras
-
-    from tests.shapes import CLASSES, shape_photo
-    from trainlab.models import create_model
+    from tests.shapes import CLASSES, trained_shape_classifier
     from trainlab.models.gradcam import GradCam, overlay
     from trainlab.pipeline.evaluation import plots
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 4, 1700)
-    images = np.stack([shape_photo(label, 32, rng) for label in labels]).astype("float32")
-    keras.utils.set_random_seed(0)
-    network = create_model("cnn", input_shape=(32, 32, 3), num_classes=4, width=16)
-    network.compile("adam", "categorical_crossentropy")
-    network.fit(images[:1600] / 255, np.eye(4)[labels[:1600]], epochs=10, batch_size=32, verbose=0)
-    inputs = keras.Input((32, 32, 3))
-    served = keras.Model(inputs, network(keras.layers.Rescaling(1 / 255)(inputs)))
-    probabilities, maps = GradCam(served)(images[1600:])
+    served, images, labels = trained_shape_classifier()
+    probabilities, maps = GradCam(served)(images)
     maps = maps.numpy()
-    bright = images[1600:].max(axis=-1) > 110
+    bright = images.max(axis=-1) > 110
     inside = np.mean([m[b].mean() for m, b in zip(maps, bright)])
     outside = np.mean([m[~b].mean() for m, b in zip(maps, bright)])
-    accuracy = np.mean(np.argmax(probabilities, axis=1) == labels[1600:])
+    accuracy = np.mean(np.argmax(probabilities, axis=1) == labels)
     print(f"Grad-CAM, cnn at {accuracy:.1%} on 100 held-out photos: mean map {inside:.3f} on the shapes' pixels, "
           f"{outside:.3f} on the background")
-    shown = overlay(images[1600:1616], maps[:16]).numpy()
-    panels = [(np.concatenate([images[1600 + i], shown[i]], axis=1), CLASSES[int(np.argmax(probabilities[i]))])
+    shown = overlay(images[:16], maps[:16]).numpy()
+    panels = [(np.concatenate([images[i], shown[i]], axis=1), CLASSES[int(np.argmax(probabilities[i]))])
               for i in range(8)]
     plots.save(plots.image_grid(panels, 4, "photo | Grad-CAM of the predicted class (red: its evidence)",
                                 tile=(2.2, 1.5)), pictures / "gradcam.png")

@@ -33,3 +33,23 @@ def make_shapes_folder(root: Path, per_class: int = 150, size: int = 36, seed: i
         for i in range(per_class):
             (root / name / f"{i:04d}.png").write_bytes(tf.io.encode_png(shape_photo(label, size, rng)).numpy())
     return root
+
+
+def trained_shape_classifier(count: int = 1700, held_out: int = 100, size: int = 32, epochs: int = 10):
+    """A ``cnn`` (width 16) trained on ``count - held_out`` generated shape photos behind a 1/255 rescaling, as
+    a served model takes raw pixels; returns it with the held-out photos (float32) and their labels. The
+    toy the Grad-CAM test and ``benchmarks/see_your_data.py`` look into (about 99% on the held-out ones)."""
+    import keras
+
+    from trainlab.models import create_model
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(CLASSES), count)
+    images = np.stack([shape_photo(label, size, rng) for label in labels]).astype("float32")
+    keras.utils.set_random_seed(0)
+    network = create_model("cnn", input_shape=(size, size, 3), num_classes=len(CLASSES), width=16)
+    network.compile("adam", "categorical_crossentropy")
+    train = count - held_out
+    network.fit(images[:train] / 255, np.eye(len(CLASSES))[labels[:train]], epochs=epochs, batch_size=32, verbose=0)
+    inputs = keras.Input((size, size, 3), name="raw_image")
+    served = keras.Model(inputs, network(keras.layers.Rescaling(1 / 255, name="normalize")(inputs)))
+    return served, images[train:], labels[train:]

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from tests.shapes import shape_photo
+from tests.shapes import trained_shape_classifier
 from trainlab.models import OptionError, create_model, list_models
 from trainlab.models.backbones import BACKBONES
 from trainlab.models.gradcam import GradCam, explainer, overlay
@@ -33,17 +33,11 @@ def box(mask: np.ndarray) -> np.ndarray:
 
 
 def test_the_map_of_a_trained_toy_model_is_high_on_the_object_and_low_on_the_background():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 4, 1700)
-    images = np.stack([shape_photo(label, 32, rng) for label in labels]).astype("float32")
-    keras.utils.set_random_seed(0)
-    network = create_model("cnn", input_shape=(32, 32, 3), num_classes=4, width=16)
-    network.compile("adam", "categorical_crossentropy")
-    network.fit(images[:1600] / 255, np.eye(4)[labels[:1600]], epochs=10, batch_size=32, verbose=0)
-    probabilities, maps = GradCam(served(network))(images[1600:])
-    right = np.argmax(probabilities, axis=1) == labels[1600:]
+    model, images, labels = trained_shape_classifier()
+    probabilities, maps = GradCam(model)(images)
+    right = np.argmax(probabilities, axis=1) == labels
     assert right.mean() > 0.9
-    shape = np.stack([box(bright) for bright in images[1600:].max(axis=-1) > 110])  # the shape: 120-255 on < 85
+    shape = np.stack([box(bright) for bright in images.max(axis=-1) > 110])  # the shape: 120-255 on < 85
     inside = np.array([m[s].mean() for m, s in zip(maps.numpy(), shape)])[right]
     outside = np.array([m[~s].mean() for m, s in zip(maps.numpy(), shape)])[right]
     print(f"Grad-CAM on the object {inside.mean():.3f}, on the background {outside.mean():.3f}")
