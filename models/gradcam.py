@@ -60,10 +60,13 @@ class GradCam:
     images (B, H, W, C) and a Grad-CAM map (B, H, W) in [0, 1] for the class each image gets.
 
     Raises:
-        OptionError: a network in ``model`` has no spatial feature map (an MLP, a recurrent network).
+        OptionError: a network in ``model`` has no spatial feature map (an MLP, a recurrent network), or Keras
+            runs on another backend than TensorFlow.
     """
 
     def __init__(self, model: keras.Model):
+        if keras.backend.backend() != "tensorflow":  # its gradients are a tf.GradientTape's
+            raise OptionError(f"Grad-CAM runs on the TensorFlow backend, not {keras.backend.backend()}")
         self.model, self.parts, self.feature_layers = model, [], []  # feature_layers: each network's map
         for into, network in _networks(model):
             spatial = [layer for layer in network.layers[1:] if _rank(compat.node_tensors(layer, "output")) == 4
