@@ -7,7 +7,9 @@ and `mlflow models serve` on the same model, a version exported while clients se
 
 Loopback only, bounded in time: each level runs ``--seconds``, its requests cut off at 30 s each. The load
 generator is its own process (aiohttp, one keep-alive connection per client) on the same cores as the
-server, as a client on the same machine would be. Each level is run once per server, interleaved by
+server, as a client on the same machine would be. Three bodies per trainlab server: a JSON float image and a
+base64 PNG (the TF Serving API) and uint8 pixels in the Open Inference Protocol's binary tensor extension
+(``binary``: no number parsed from text). Each level is run once per server, interleaved by
 level, each server alone on the machine (an overloaded MLflow server goes on working through its queue
 after its clients have gone). Prints p50/p99 latency, throughput and errors per level and server, and
 the server's RSS (psutil); then the version switch (errors during it, seconds until the new version
@@ -38,8 +40,11 @@ from tests.conftest import free_port, start_server, stop_server  # noqa: E402
 
 # --- the load generator (its own process: ``serve_load.py --client URL ...``) --------------------------
 
-async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> dict:
+async def _load(url: str, bodies: list[bytes], clients: int, seconds: float, header: int | None = None) -> dict:
+    """``header``: the bodies are binary Open Inference Protocol requests whose JSON header is that long."""
     import aiohttp
+    headers = ({"Content-Type": "application/json"} if header is None else
+               {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(header)})
     latencies, errors, statuses = [], 0, {}
     deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
@@ -53,7 +58,7 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> 
                 n += clients
                 start = time.perf_counter()
                 try:
-                    async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
+                    async with session.post(url, data=body, headers=headers) as r:
                         await r.read()
                         if r.status != 200:
                             errors += 1
@@ -72,12 +77,14 @@ async def _load(url: str, bodies: list[bytes], clients: int, seconds: float) -> 
 
 def _client_main(args) -> None:
     bodies = [Path(p).read_bytes() for p in args.bodies]
-    print(json.dumps(asyncio.run(_load(args.client, bodies, args.clients, args.seconds))))
+    print(json.dumps(asyncio.run(_load(args.client, bodies, args.clients, args.seconds, args.inference_header))))
 
 
 def run_load(url: str, bodies: list[Path], clients: int, seconds: float) -> dict:
+    binary = bodies[0].suffix == ".bin"  # binary v2 bodies: their JSON header's length is in their name
+    header = ["--inference-header", bodies[0].stem.rsplit("-", 1)[1]] if binary else []
     done = subprocess.run([sys.executable, __file__, "--client", url, "--clients", str(clients), "--seconds",
-                           str(seconds), "--bodies", *map(str, bodies)], capture_output=True, text=True,
+                           str(seconds), "--bodies", *map(str, bodies), *header], capture_output=True, text=True,
                           timeout=seconds + 120)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
@@ -93,10 +100,16 @@ def rss_mb(pid: int) -> float:
 
 
 def request_bodies(workdir: Path, images: np.ndarray) -> dict[str, list[Path]]:
-    """Request bodies, one image each: float tensors and base64 PNGs (TF Serving API), MLflow's inputs."""
+    """Request bodies, one image each: float tensors and base64 PNGs (TF Serving API), MLflow's inputs, and
+    uint8 pixels as the Open Inference Protocol's binary tensor extension carries them (``binary``)."""
     import tensorflow as tf
-    files = {"float": [], "png": [], "mlflow": []}
+    files = {"float": [], "png": [], "mlflow": [], "binary": []}
     for i, image in enumerate(images[:64]):
+        head = json.dumps({"inputs": [{"name": "image", "shape": [1, *image.shape], "datatype": "UINT8",
+                                       "parameters": {"binary_data_size": image.size}}]}).encode()
+        path = workdir / f"binary-{i}-{len(head)}.bin"
+        path.write_bytes(head + np.ascontiguousarray(image, np.uint8).tobytes())
+        files["binary"].append(path)
         png = base64.b64encode(tf.io.encode_png(image).numpy()).decode()
         for kind, body in (("float", {"instances": image[None].astype(float).tolist()}),
                            ("png", {"signature_name": "serving_b64", "instances": [{"b64": png}]}),
@@ -112,6 +125,7 @@ def main():
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--clients", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--bodies", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--inference-header", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=30.0, help="Seconds per level.")
     parser.add_argument("--levels", default="1,8,32,128", help="Concurrent clients, comma-separated.")
     parser.add_argument("--soak-minutes", type=int, default=10, help="Soak at 32 clients; 0 skips it.")
@@ -179,8 +193,9 @@ def main():
             proc, base = start()
             try:
                 mlflow = label.startswith("mlflow")
-                for kind in ["mlflow"] if mlflow else ["float", "png"]:
-                    url = f"{base}/invocations" if mlflow else f"{base}:predict"
+                for kind in ["mlflow"] if mlflow else ["float", "png", "binary"]:
+                    url = (f"{base}/invocations" if mlflow else base.replace("/v1/", "/v2/") + "/infer"
+                           if kind == "binary" else f"{base}:predict")
                     result = run_load(url, bodies[kind], clients, args.seconds)
                     rows.append((label, "float" if mlflow else kind, clients, result, rss_mb(proc.pid)))
                     print_row(*rows[-1], flush=True)
