@@ -122,7 +122,7 @@ def test_imagenet_from_loopback_and_a_file_from_here_each_train_export_and_serve
     assert server.requests == [f"/{cached.name}"] and cached.is_file()  # downloaded once, verified, cached
     assert f"note: model.name: {DEFAULT_BACKBONE} (the transfer recipe of model.pretrained imagenet" in ran.output
     assert "note: data.resize: center_crop (transfer recipe: the aspect kept" in ran.output
-    assert "note: train.backbone_lr_scale: 0.1 (transfer recipe" in ran.output
+    assert "note: train.backbone_bn: train (transfer recipe: the backbone's batch norm follows" in ran.output
     assert not list(cached.parent.glob(".download-*"))
 
     # a backbone trained here, saved as a weights file, starts the next run the same way
