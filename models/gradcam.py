@@ -3,11 +3,12 @@
 For each network in a model (the one classifier, or every member of an ensemble, inside any wrapper such as
 the served model's normalization and calibration), the feature map is the output of its last layer with a
 spatial (rank-4) output that does not only pool or drop: the last convolutional block's activation in the
-trainlab CNNs and ResNets, the nested backbone of the keras.applications models. The map is ``relu(sum_k w_k A_k)`` with ``w_k`` the spatial mean of the
-gradient of the chosen class's score (the head's input times its kernel: the logit before softmax) with
-respect to channel ``k`` of ``A``; members' maps are averaged; the result is resized to the image and
-scaled to [0, 1] per image. Everything is TensorFlow ops, so the exported SavedModel carries it as a
-signature (``serving_explain``) and answers the same wherever an image enters.
+trainlab CNNs and ResNets, the nested backbone of the keras.applications models. The map is
+``relu(sum_k w_k A_k)`` with ``w_k`` the spatial mean of the gradient of the chosen class's score (the
+head's input times its kernel: the logit before softmax) with respect to channel ``k`` of ``A``; members'
+maps are averaged; the result is resized to the image and scaled to [0, 1] per image. Everything is
+TensorFlow ops, so the exported SavedModel carries it as a signature (``serving_explain``) and answers the
+same wherever an image enters.
 """
 from __future__ import annotations
 
