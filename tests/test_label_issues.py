@@ -12,6 +12,7 @@ from trainlab.pipeline.cli import cli
 pytest.importorskip("cleanlab", reason="cleanlab is in the labels extra: pip install -e '.[labels]'")
 
 
+@pytest.mark.slow
 def test_flipped_labels_in_a_folder_are_found_with_their_files(tmp_path, monkeypatch):
     root = tmp_path / "shapes"
     make_shapes_folder(root / "train", per_class=150, size=32)

@@ -109,6 +109,7 @@ def answers(port: int, model: str, photo: Path) -> list[float]:
         return json.loads(response.read())["predictions"][0]["probabilities"]
 
 
+@pytest.mark.slow
 def test_imagenet_from_loopback_and_a_file_from_here_each_train_export_and_serve(photos, loopback, tmp_path,
                                                                                   monkeypatch):
     from trainlab.models.parts import classifier
