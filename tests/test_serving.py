@@ -247,9 +247,15 @@ def test_v2_binary_bodies_that_lie_about_their_sizes_are_one_line_each(server):
     infer = base.replace("/v1/", "/v2/") + "/infer"
     head = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "UINT8",
                                    "parameters": {"binary_data_size": 784}}]}).encode()
-    for header, tail, message in [(len(head), b"\0" * 700, "declares 784 binary bytes; the request carries 700"),
-                                  (len(head) + 10**6, b"\0" * 784, "must be the size of the JSON header"),
-                                  (len(head) - 1, b"\0" * 785, "the inference header is not valid JSON")]:
+    encoded = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                      "parameters": {"binary_data_size": 3}}]}).encode()
+    claims = encoded.replace(b'"binary_data_size": 3', b'"binary_data_size": 6')
+    cases = [(head, len(head), b"\0" * 700, "declares 784 binary bytes; the request carries 700"),
+             (head, len(head) + 10**6, b"\0" * 784, "must be the size of the JSON header"),
+             (head, len(head) - 1, b"\0" * 785, "the inference header is not valid JSON"),
+             (encoded, len(encoded), b"\x05\0\0", "ends inside an element's 4-byte length"),  # a half-sent length
+             (claims, len(claims), b"\xff\xff\0\0ab", "element 0 claims 65535 bytes past the body's end")]
+    for head, header, tail, message in cases:
         request = urllib.request.Request(infer, data=head + tail, method="POST",
                                          headers={"Inference-Header-Content-Length": str(header),
                                                   "Content-Type": "application/octet-stream"})

@@ -41,8 +41,9 @@ class EvalReport:
 
     @property
     def top_k_accuracy(self) -> float | None:
-        """The share of images whose label is among the :data:`TOP_K` most probable classes (a tie at the edge
-        counts against it); None with :data:`TOP_K` classes or fewer, where it is always 1."""
+        """The share of images whose label is among the :data:`TOP_K` most probable classes (fewer than
+        :data:`TOP_K` classes more probable than it: a label tied at the edge counts, as ``tf.math.in_top_k``
+        has it); None with :data:`TOP_K` classes or fewer, where it is always 1."""
         if len(self.class_names) <= TOP_K:
             return None
         picked = self.probabilities[np.arange(len(self.labels)), self.labels]
@@ -180,10 +181,8 @@ def accuracy_rescorer(images: np.ndarray, labels: np.ndarray, num_classes: int):
         model = tracking.load_model(uri)
         if tuple(model.input_shape[1:]) != images.shape[1:] or model.output_shape[-1] != num_classes:
             return None
-        probabilities = predict_images(model, images)
-        chosen = probabilities[np.arange(len(labels)), labels]
-        return (float(np.mean(probabilities.argmax(axis=1) == labels)),
-                float(np.mean(-np.log(np.clip(chosen, 1e-7, 1.0)))))
+        report = report_from_probabilities(predict_images(model, images), labels, range(num_classes))
+        return report.accuracy, report.loss
     return rescore
 
 

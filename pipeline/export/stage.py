@@ -25,7 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 from trainlab.augment.tta import with_tta
+from trainlab.models import OptionError
 from trainlab.models.gradcam import SIGNATURE as EXPLAIN
+from trainlab.models.gradcam import GradCam, overlay
 
 from .. import progress
 from ..data.decode import decode_batch_for_model
@@ -78,7 +80,7 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
     archive.add_endpoint("serving_uint8", serve, input_signature=[tf.TensorSpec(None, tf.uint8, name="image")])
     archive.add_endpoint("serving_b64", serve_encoded,
                          input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    explain = explainer(model, (height, width), channels, resize)
+    explain = explain_endpoint(model, (height, width), channels, resize)
     if explain is not None:
         archive.add_endpoint(EXPLAIN, explain, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
 
@@ -97,23 +99,20 @@ def export_saved_model(model: keras.Model, out_dir: str | os.PathLike, name: str
     return target
 
 
-def explainer(model: keras.Model, size: tuple[int, int], channels: int, resize: str):
+def explain_endpoint(model: keras.Model, size: tuple[int, int], channels: int, resize: str):
     """The ``serving_explain`` endpoint: encoded images -> ``probabilities``, ``classes`` and ``overlay_bytes``
     (a PNG of the image as the model saw it under its Grad-CAM map, :mod:`trainlab.models.gradcam`); None for
     a model without a convolutional feature map (an MLP, a recurrent network)."""
-    from trainlab.models import OptionError
-    from trainlab.models.gradcam import GradCam, overlay
     try:
         cam = GradCam(model)
     except OptionError:
         return None
 
     def explain(image_bytes):
-        images = decode_batch_for_model(image_bytes, (height, width), channels, resize)
+        images = decode_batch_for_model(image_bytes, size, channels, resize)
         probabilities, maps = cam(images)
         pngs = tf.map_fn(tf.io.encode_png, overlay(images, maps), fn_output_signature=tf.string)
         return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1), "overlay_bytes": pngs}
-    height, width = size
     return explain
 
 
