@@ -66,7 +66,7 @@ def main():
 
     from trainlab.pipeline.config.loading import load_config
     from trainlab.pipeline.data.sources import load_dataset
-    from trainlab.pipeline.export.stage import export_model
+    from trainlab.pipeline.export.stage import export_champion
     workdir = Path(tempfile.mkdtemp(prefix="trainlab-bench-"))
     uri = args.tracking_uri or f"sqlite:///{workdir}/mlflow.db"
     cfg = load_config(None, {"tracking.tracking_uri": uri, "export.dir": str(workdir / "exports"),
@@ -76,7 +76,7 @@ def main():
         from trainlab.pipeline.plan import resolve_plan
         train_and_register(resolve_plan(cfg), echo=lambda _: None)
     lines = []
-    path, _ = export_model(cfg, formats=("tflite", "tflite-int8", "onnx"), echo=lines.append)
+    path, _ = export_champion(cfg, formats=("tflite", "tflite-int8", "onnx"), echo=lines.append)
     ds = load_dataset(cfg.data.dataset)
     x, y = ds.x_test, ds.y_test
     found = runners(path)

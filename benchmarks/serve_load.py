@@ -144,7 +144,7 @@ def main():
 
     from trainlab.pipeline.config.loading import load_config
     from trainlab.pipeline.data.sources import load_dataset
-    from trainlab.pipeline.export.stage import export_model
+    from trainlab.pipeline.export.stage import export_champion
     workdir = Path(tempfile.mkdtemp(prefix="trainlab-load-"))
     uri = args.tracking_uri or f"sqlite:///{workdir}/mlflow.db"
     cfg = load_config(None, {"tracking.tracking_uri": uri, "export.dir": str(workdir / "exports"),
@@ -153,7 +153,7 @@ def main():
         from trainlab.pipeline.job import train_and_register
         from trainlab.pipeline.plan import resolve_plan
         train_and_register(resolve_plan(cfg), echo=lambda _: None)
-    path, _ = export_model(cfg)
+    path, _ = export_champion(cfg)
     name = cfg.tracking.registered_model
     bodies = request_bodies(workdir, load_dataset("mnist").x_test)
     bin_dir = Path(sys.executable).parent

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import tracking
-from .export.stage import export_model
+from .export.stage import export
 from .plan import Plan
+from .trained import plan_of
 from .training.stage import TrainResult, train
 
 
@@ -63,7 +64,8 @@ def run_job(plan: Plan, echo: Callable[[str], None] = print) -> JobResult:
     shown = "n/a" if accuracy is None else f"{accuracy:.4f}"
     echo(f"champion {name} version {version}: test accuracy {shown}"
          + ("" if champion_run == result.run_id else " (logged by its run)"))
-    path, written = export_model(cfg, model=model)
+    uri = tracking.champion_uri(name)  # the champion exports with its own run's plan
+    path, written = export(plan if champion_run == result.run_id else plan_of(uri, cfg), uri, model=model)
     echo(f"{'exported to' if written else 'export already at'} {path}")
     seconds = time.perf_counter() - start
     echo(f"done in {seconds:.0f}s (training {result.train_seconds:.0f}s); "

@@ -1,25 +1,26 @@
 """The resolved run plan: a config turned, once and before any data is loaded or any step trained,
-into everything a run will do, every option checked.
+into everything a run will do, every option checked, as a plain value.
 
 ``resolve_plan(cfg)`` reads the dataset's facts (from the registry or the files' headers, not the
-pixels), checks the split sizes against them, builds the configured model on the planned input
-shape (so a bad ``model.*`` option, or a network too deep for the images, fails here and names its
-key; the model is kept for the stage that trains it: :meth:`Plan.take_model`), and derives the
-values the stages would otherwise each compute: steps per epoch, effective learning rate, dtype
-policy, the distribution strategy and its replicas. The strategy is
-set up here, first of all TensorFlow work, as logical devices and multi-worker collectives require.
-Train, lr-find, sweeps (every point before the first trains), studies and ``run`` take it (never a
-bare config); each run logs it whole as ``plan.yaml``.
+pixels), checks the split sizes against them, checks the configured model on the planned input shape
+with a build it throws away (so a bad ``model.*`` option, or a network too deep for the images, fails
+here and names its key), and derives the values the stages would otherwise each compute: steps per
+epoch, effective learning rate, dtype policy, batch-norm momentum, where it trains (strategy kind,
+replicas, workers). The plan holds no TensorFlow or Keras object: it is exactly what the run logs as
+``plan.yaml``, and :meth:`Plan.from_dict` reads that back. Every stage takes a plan (never a bare
+config): training builds the model from it (:mod:`.training.model`), evaluation and export read a
+registered model's own (:mod:`.evaluation.evaluate`, :mod:`.export.stage`).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from trainlab import __version__
+from trainlab.models.backbones import BACKBONES
 
+from . import networks
 from . import pretrained as pretraining
 from .config.recipes import augment_recipe, transfer_notes
 from .config.schema import MODEL_OPTIONS, Config
@@ -27,12 +28,16 @@ from .data.dataset import DatasetInfo, SourceOptions
 from .data.sizing import folder_choice
 from .data.sources import describe_dataset
 from .data.splits import validation_count
-from .errors import ConfigError, one_line
+from .errors import ConfigError, DataError
+from .pretrained import Pretrained
+from .runtime import distribute, dtype_policy
+from .runtime.distribute import DistributionSpec
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A validated config and what follows from it. Build it with :func:`resolve_plan`."""
+    """A validated config and what follows from it. Build it with :func:`resolve_plan`; read a run's back
+    with :meth:`from_dict`."""
 
     config: Config
     data: DatasetInfo
@@ -40,23 +45,15 @@ class Plan:
     val_size: int
     test_size: int
     model_options: dict           # what the model factory receives (unset options left out)
-    parameters: int               # of the model as planned (float32, one replica)
+    parameters: int               # of the model as planned (one replica)
     steps_per_epoch: int
     effective_learning_rate: float
     dtype_policy: str             # the Keras policy train.precision resolves to on this machine
-    distribution: object = field(repr=False, compare=False, default=None)  # distribute.Distribution
-    pretrained: object = field(repr=False, compare=False, default=None)  # pretrained.Pretrained, or None
+    bn_momentum: float            # batch norm's moving-average momentum (batch_norm_momentum)
+    distribution: DistributionSpec = DistributionSpec()
+    pretrained: Pretrained | None = None
     notes: tuple[str, ...] = ()   # values the plan changed to fit the data, one line each (the run echoes them)
-    _built: list = field(repr=False, compare=False, default_factory=list)  # the model built when resolved
-
-    def take_model(self):
-        """The model built when the plan was resolved (seeded by ``train.seed``, under the strategy's scope
-        and the dtype policy), handed out once; a later call builds a new one the same way, so a plan
-        trained twice starts from the same initial weights both times."""
-        if self._built:
-            return self._built.pop()
-        return _build(self.config, self.data, self.model_options, self.distribution, self.dtype_policy,
-                      self.steps_per_epoch, self.pretrained)
+    trainlab_version: str = __version__
 
     @property
     def replicas(self) -> int:
@@ -68,23 +65,49 @@ class Plan:
 
     def as_dict(self) -> dict:
         """The whole plan as plain data, for the run's ``plan.yaml``."""
-        cfg = dataclasses.asdict(self.config)
+        info = self.data
         return {
-            "trainlab_version": __version__,
-            "config": cfg,
-            "data": {"name": self.data.name, "source": self.data.source, "kind": self.data.kind,
-                     "image_shape": list(self.data.image_shape),
-                     "num_classes": self.data.num_classes, "class_names": list(self.data.class_names),
+            "trainlab_version": self.trainlab_version,
+            "config": dataclasses.asdict(self.config),
+            "data": {"name": info.name, "source": info.source, "kind": info.kind,
+                     "image_shape": list(info.image_shape),
+                     "num_classes": info.num_classes, "class_names": list(info.class_names),
                      "train_size": self.train_size, "val_size": self.val_size, "test_size": self.test_size,
-                     "storage": self.data.storage, "storage_reason": self.data.storage_reason},
+                     "available": {"train": info.train_size, "test": info.test_size},
+                     "storage": info.storage, "storage_reason": info.storage_reason},
             "model": {"name": self.config.model.name, "options": dict(self.model_options),
                       "parameters": self.parameters,
-                      "pretrained": self.pretrained.described if self.pretrained else None},
-            "derived": {"steps_per_epoch": self.steps_per_epoch, "replicas": self.replicas,
+                      "pretrained": self.pretrained.as_dict() if self.pretrained else None},
+            "derived": {"steps_per_epoch": self.steps_per_epoch,
                         "effective_learning_rate": self.effective_learning_rate,
-                        "dtype_policy": self.dtype_policy, "strategy": self.config.train.strategy,
-                        "workers": self.distribution.workers, "notes": list(self.notes)},
+                        "dtype_policy": self.dtype_policy, "bn_momentum": self.bn_momentum,
+                        "distribution": {**dataclasses.asdict(self.distribution),
+                                         "devices": list(self.distribution.devices)},
+                        "notes": list(self.notes)},
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        """The plan :meth:`as_dict` wrote (a run's ``plan.yaml``).
+
+        Raises:
+            DataError: ``d`` is not a plan this trainlab can read (written by another version, or damaged).
+        """
+        try:
+            data, model, derived = d["data"], d["model"], d["derived"]
+            info = DatasetInfo(data["name"], data["source"], tuple(data["image_shape"]), tuple(data["class_names"]),
+                               data["available"]["train"], data["available"]["test"], data["kind"],
+                               data["storage"], data["storage_reason"])
+            spec = derived["distribution"]
+            return cls(Config.from_dict(d["config"]), info, data["train_size"], data["val_size"],
+                       data["test_size"], dict(model["options"]), model["parameters"], derived["steps_per_epoch"],
+                       derived["effective_learning_rate"], derived["dtype_policy"], derived["bn_momentum"],
+                       DistributionSpec(**{**spec, "devices": tuple(spec["devices"])}),
+                       Pretrained.from_dict(model["pretrained"]), tuple(derived["notes"]), d["trainlab_version"])
+        except (KeyError, TypeError) as e:
+            version = d.get("trainlab_version", "unknown") if isinstance(d, dict) else "unknown"
+            raise DataError(f"not a plan this trainlab reads (written by trainlab {version}): "
+                            f"{type(e).__name__} {e}") from None
 
 
 def resolve_plan(cfg: Config) -> Plan:
@@ -94,18 +117,38 @@ def resolve_plan(cfg: Config) -> Plan:
         ConfigError: a value that cannot run, naming its key.
         DataError: the dataset is unknown or unreadable.
     """
-    from .runtime import distribute, dtype_policy
-    d, t = cfg.data, cfg.train
-    dist = distribute.setup(t.strategy, t.devices)  # before any other TensorFlow work (decoding image folders too)
+    t = cfg.train
+    dist = distribute.spec_for(t.strategy, t.devices)  # before any other TensorFlow work (decoding image folders too)
     cfg, size_notes = with_chosen_size(cfg)
     d = cfg.data
     info = describe_dataset(d.dataset, SourceOptions.of(d), d.cache_dir)
     cfg = with_concrete_augment(cfg, info)
     train_size, val_size, test_size = split_sizes(cfg, info)
     notes = transfer_notes(cfg) + size_notes + ([f"data: {info.storage_reason}"] if info.storage == "stream" else [])
-    pretrained = pretraining.resolve(cfg)
+    pretrained, source = pretraining.resolve(cfg)
     cfg, backbone_notes = _fit_backbone(cfg, info, pretrained, dist)
-    notes += backbone_notes
+    cfg, training_notes = _fit_training(cfg, info, dist, train_size)
+    notes += backbone_notes + training_notes
+    t = cfg.train
+    options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
+    if pretrained and pretrained.weights:
+        options["weights"] = pretrained.weights
+    steps = math.ceil(train_size / t.batch_size)
+    momentum = batch_norm_momentum(steps, t.bn_momentum)
+    if momentum != KERAS_BN_MOMENTUM and t.bn_momentum is None:
+        notes.append(f"batch norm momentum {momentum:.3g} (Keras: {KERAS_BN_MOMENTUM}): with {steps} steps per "
+                     f"epoch its moving statistics follow the last epoch instead of the first steps")
+    parameters = networks.checked_parameters(cfg.model.name, options, info, source, cfg.model.pretrained or "")
+    return Plan(cfg, info, train_size, val_size, test_size, options, parameters, steps_per_epoch=steps,
+                effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
+                dtype_policy=dtype_policy.resolve(t.precision), bn_momentum=momentum, distribution=dist,
+                pretrained=pretrained, notes=tuple(notes))
+
+
+def _fit_training(cfg: Config, info: DatasetInfo, dist: DistributionSpec, train_size: int) -> tuple[Config, list]:
+    """The ``train.*`` values checked against the data and the strategy; a batch larger than the training
+    split becomes the split (a note says so)."""
+    t, notes = cfg.train, []
     if t.batch_size > train_size:  # as Keras's fit does: one batch of every training image
         notes.append(f"train.batch_size {t.batch_size} is more than the {train_size} training images: "
                      f"batches of {train_size}")
@@ -124,27 +167,14 @@ def resolve_plan(cfg: Config) -> Plan:
                           f"(the ensemble trains each member on its own cross-entropy); got {t.loss}")
     if t.class_weight is not None and dist.custom_loop:
         raise ConfigError(f"train.class_weight is not supported under train.strategy: {t.strategy}")
-    options = {k: v for k in MODEL_OPTIONS if (v := getattr(cfg.model, k)) is not None}
-    if pretrained and pretrained.weights:
-        options["weights"] = pretrained.weights
-    policy = dtype_policy.resolve(t.precision)
-    steps = math.ceil(train_size / t.batch_size)
-    momentum = batch_norm_momentum(steps, t.bn_momentum)
-    if momentum != KERAS_BN_MOMENTUM and t.bn_momentum is None:
-        notes.append(f"batch norm momentum {momentum:.3g} (Keras: {KERAS_BN_MOMENTUM}): with {steps} steps per "
-                     f"epoch its moving statistics follow the last epoch instead of the first steps")
-    model = _build(cfg, info, options, dist, policy, steps, pretrained)
-    return Plan(cfg, info, train_size, val_size, test_size, options, int(model.count_params()),
-                steps_per_epoch=steps,
-                effective_learning_rate=effective_learning_rate(cfg, dist.replicas),
-                dtype_policy=policy, distribution=dist, pretrained=pretrained, notes=tuple(notes), _built=[model])
+    return cfg, notes
 
 
-def _fit_backbone(cfg: Config, info: DatasetInfo, pretrained, dist) -> tuple[Config, list[str]]:
+def _fit_backbone(cfg: Config, info: DatasetInfo, pretrained: Pretrained | None,
+                  dist: DistributionSpec) -> tuple[Config, list[str]]:
     """A keras.applications model normalizes inside itself and a backbone copied from a trainlab model
     brings its normalization: ``data.normalization`` becomes ``none`` (the notes say so, and what an image
     size other than the backbone's native one costs). Phases need Keras ``fit``."""
-    from trainlab.models.backbones import BACKBONES
     notes, spec = [], BACKBONES.get(cfg.model.name)
     t = cfg.train
     phased = pretrained and (t.freeze_epochs or t.unfreeze != "all")
@@ -213,96 +243,6 @@ def batch_norm_momentum(steps_per_epoch: int, configured: float | None = None) -
     if configured is not None:
         return configured
     return min(KERAS_BN_MOMENTUM, 1.0 - 1.0 / max(steps_per_epoch, 2))
-
-
-def _build(cfg: Config, info: DatasetInfo, options: dict, dist, policy: str, steps_per_epoch: int, pretrained=None):
-    """The planned model: seeded, built where the strategy places its variables, in the dtype policy, its
-    batch norm's momentum fitted to the steps per epoch and synchronized across replicas (not under JAX,
-    which computes it on the global batch); a pretrained backbone copied in and set for the first epoch."""
-    import keras
-
-    from .runtime import dtype_policy
-    keras.utils.set_random_seed(cfg.train.seed)
-    with dist.scope(), dtype_policy.policy(policy):
-        model = build_model(cfg.model.name, options, info)
-        momentum = batch_norm_momentum(steps_per_epoch, cfg.train.bn_momentum)
-        for layer in _nested_layers(model):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = momentum
-        if dist.replicas > 1 and dist.kind != "data_parallel":
-            model = synchronized_batch_norm(model)
-        if pretrained:
-            _start_from(model, cfg, pretrained)
-    return model
-
-
-def _start_from(model, cfg: Config, pretrained) -> None:
-    """The pretrained backbone in ``model``, frozen for ``train.freeze_epochs`` (the first phase)."""
-    from trainlab.models import OptionError
-    from trainlab.models.parts import block_pattern, copy_backbone, set_phase
-    if pretrained.source is not None:
-        try:
-            copy_backbone(pretrained.source, model, pretrained.spec)
-        except OptionError as e:
-            raise ConfigError(f"model.pretrained: {e}") from None
-    set_phase(model, frozen=cfg.train.freeze_epochs > 0, unfreeze=cfg.train.unfreeze,
-              pattern=block_pattern(cfg.model.name), train_bn=cfg.train.backbone_bn == "train")
-
-
-def _nested_layers(model):
-    """Every layer of ``model``, inside nested models (ensemble members) too."""
-    for layer in getattr(model, "layers", []):
-        yield layer
-        yield from _nested_layers(layer)
-
-
-def build_model(name: str, options: dict, info: DatasetInfo):
-    """Model ``name`` with ``options`` on the dataset's image shape and classes, or a ConfigError naming
-    the ``model.*`` key at fault."""
-    from trainlab.models import OptionError, create_model, list_models  # Keras: loaded when a plan is made
-    if name not in list_models():
-        raise ConfigError(f"model.name must be one of {', '.join(list_models())}; got {name!r}")
-    shape = tuple(info.image_shape)
-    try:
-        if not options.get("weights"):
-            return create_model(name, input_shape=shape, num_classes=info.num_classes, **options)
-        with warnings.catch_warnings(record=True) as caught:  # Keras warns, and goes on, on weights it skips
-            warnings.simplefilter("always")
-            model = create_model(name, input_shape=shape, num_classes=info.num_classes, **options)
-        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message)]
-        if skipped:
-            raise pretraining.weights_error(name, options["weights"], Exception(skipped[0]))
-        for w in caught:  # the others (e.g. a size its weights were not made for) are the user's to see
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return model
-    except ConfigError:
-        raise
-    except OptionError as e:
-        message = f"model.{e}"
-        raise ConfigError(message if repr(name) in message else f"{message} (model {name})") from None
-    except Exception as e:  # Keras Applications raise bare Exceptions for a failed download
-        if options.get("weights"):
-            raise pretraining.weights_error(name, options["weights"], e) from None
-        if not isinstance(e, ValueError):
-            raise
-        # a shape the network cannot take, e.g. images too small for its pooling
-        raise ConfigError(f"model {name} cannot be built for {info.name} images {shape}: {one_line(e)}") from None
-
-
-def synchronized_batch_norm(model):
-    """``model`` rebuilt with every batch norm layer computing its statistics over the global batch of
-    all replicas (nested models, ensemble members, included), so every replica keeps the same averages."""
-    config = model.get_config()
-    _synchronize(config)
-    return model.__class__.from_config(config)
-
-
-def _synchronize(config: dict) -> None:
-    for layer in config["layers"]:
-        if layer["class_name"] == "BatchNormalization":
-            layer["config"]["synchronized"] = True
-        elif "layers" in layer.get("config", {}):
-            _synchronize(layer["config"])
 
 
 def effective_learning_rate(cfg: Config, replicas: int) -> float:

@@ -91,9 +91,9 @@ def _trained(tmp_path_factory):
 @pytest.fixture(scope="session")
 def _exported(_trained):
     """The shared trained run's champion, exported once (SavedModel and TFLite)."""
-    from trainlab.pipeline.export.stage import export_model
+    from trainlab.pipeline.export.stage import export_champion
     cfg, result, _ = _trained
-    path, written = export_model(cfg, formats=("tflite",))
+    path, written = export_champion(cfg, formats=("tflite",))
     return cfg, result, path, written
 
 

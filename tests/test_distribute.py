@@ -130,9 +130,9 @@ def test_strategy_keys_are_validated():
 
 
 def test_sync_batch_norm_rebuild_keeps_the_architecture():
-    from trainlab.pipeline.plan import resolve_plan, synchronized_batch_norm
-    plan = resolve_plan(load_config(None, {"model.name": "cnn", "model.width": 4}))
-    plain = plan.take_model()
+    from trainlab.pipeline.plan import resolve_plan
+    from trainlab.pipeline.training.model import build, synchronized_batch_norm
+    plain = build(resolve_plan(load_config(None, {"model.name": "cnn", "model.width": 4})))
     synced = synchronized_batch_norm(plain)
     bns = [layer for layer in synced.layers if layer.__class__.__name__ == "BatchNormalization"]
     assert bns and all(layer.synchronized for layer in bns)

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from trainlab.pipeline import tracking
 from trainlab.pipeline.errors import TrackingError
-from trainlab.pipeline.export.stage import export_model
+from trainlab.pipeline.export.stage import export, export_champion
+from trainlab.pipeline.trained import plan_of
 
 
 def test_tf_serving_layout(exported):
@@ -58,7 +59,7 @@ def test_wrong_shapes_raise_instead_of_aborting(exported, shape):
 def test_exporting_the_champion_again_keeps_the_folder(exported):
     cfg, _, path, _ = exported
     stamp = (path / "saved_model.pb").stat().st_mtime_ns
-    again, written = export_model(cfg)
+    again, written = export_champion(cfg)
     assert again == path and not written and (path / "saved_model.pb").stat().st_mtime_ns == stamp
 
 
@@ -68,12 +69,12 @@ def test_a_run_uri_gets_the_next_version(exported, tmp_path):
     cfg = copy.deepcopy(cfg)
     cfg.export.dir = str(tmp_path)
     uri = tracking.run_model_uri(result.run_id)
-    assert [export_model(cfg, uri)[0].name for _ in range(2)] == ["1", "2"]
+    assert [export(plan_of(uri, cfg), uri)[0].name for _ in range(2)] == ["1", "2"]
 
 
 def test_export_without_champion(store):
     with pytest.raises(TrackingError, match="no champion yet"):
-        export_model(store)
+        export_champion(store)
 
 
 def test_tflite_predicts_like_the_saved_model(exported, mnist):
@@ -104,7 +105,7 @@ def test_onnx_and_int8_tflite_match_the_saved_model(exported, mnist):
     from trainlab.pipeline.export.formats import onnx_predict, target_of, tflite_predict
     cfg, _, path, _ = exported
     lines = []
-    again, written = export_model(cfg, formats=("savedmodel", "onnx", "tflite-int8"), echo=lines.append)
+    again, written = export_champion(cfg, formats=("savedmodel", "onnx", "tflite-int8"), echo=lines.append)
     assert again == path and written            # the SavedModel stays; the two new files are added
     assert [line.split()[1] for line in lines] == ["onnx", "tflite-int8"]
     images, labels = mnist.x_test[:1000], mnist.y_test[:1000]
@@ -115,10 +116,10 @@ def test_onnx_and_int8_tflite_match_the_saved_model(exported, mnist):
     float_accuracy, int8_accuracy = (expected.argmax(1) == labels).mean(), (int8.argmax(1) == labels).mean()
     assert abs(int8_accuracy - float_accuracy) <= 0.005, (int8_accuracy, float_accuracy)
     assert target_of(path, "tflite-int8").stat().st_size < 0.5 * target_of(path, "tflite").stat().st_size
-    assert export_model(cfg, formats=("onnx",)) == (path, False)    # nothing left to write
+    assert export_champion(cfg, formats=("onnx",)) == (path, False)    # nothing left to write
 
 
 def test_unknown_format_is_a_config_error(store):
     from trainlab.pipeline.errors import ConfigError
     with pytest.raises(ConfigError, match="unknown export format"):
-        export_model(store, formats=("coreml",))
+        export_champion(store, formats=("coreml",))

@@ -1,5 +1,7 @@
 """The resolved run plan: every option checked before any work, derived values computed once, option
 names derived from the config, MLflow's environment variables honoured."""
+import dataclasses
+
 import numpy as np
 import pytest
 import yaml
@@ -9,6 +11,7 @@ from trainlab.pipeline.config.loading import load_config
 from trainlab.pipeline.config.schema import MODEL_OPTIONS, config_keys, key_help
 from trainlab.pipeline.errors import ConfigError, DataError
 from trainlab.pipeline.plan import resolve_plan
+from trainlab.pipeline.training.model import build
 
 
 def test_smoke_plan_states_the_data_facts_and_derived_values(tmp_path):
@@ -64,12 +67,12 @@ def test_batch_norm_momentum_follows_the_steps_per_epoch(tmp_path):
     assert batch_norm_momentum(4, configured=0.9) == 0.9
     small = {"data.limit_train": 600, "data.validation_size": 88, "train.batch_size": 128, "model.name": "cnn"}
     plan = resolve_plan(smoke_config(tmp_path, **small))
-    norms = [layer for layer in plan.take_model().layers if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in build(plan).layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and {layer.momentum for layer in norms} == {0.75} and plan.steps_per_epoch == 4
     assert plan.notes == ("batch norm momentum 0.75 (Keras: 0.99): with 4 steps per epoch its moving "
                           "statistics follow the last epoch instead of the first steps",)
     kept = resolve_plan(smoke_config(tmp_path, **small, **{"train.bn_momentum": 0.99}))
-    assert kept.notes == () and {layer.momentum for layer in kept.take_model().layers
+    assert kept.notes == () and {layer.momentum for layer in build(kept).layers
                                  if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
 
 
@@ -216,16 +219,18 @@ def test_auto_augmentation_for_photos_pads_an_eighth_of_the_side(tmp_path):
     assert plan.config.augment == [{"name": "flip_horizontal", "p": 0.5}, {"name": "random_crop", "padding": 4}]
 
 
-def test_the_model_is_built_once_when_the_plan_is_resolved_and_handed_out_once(store):
+def test_the_plan_holds_no_model_and_each_training_builds_the_same_one(store):
+    import keras
+
     from trainlab.pipeline.training.prepare import prepare
     plan = resolve_plan(store)
-    built = plan._built[0]
-    assert plan.parameters == built.count_params()
+    assert not any(isinstance(getattr(plan, f.name), (keras.Model, keras.layers.Layer))
+                   for f in dataclasses.fields(plan))
     prepared = prepare(plan)
-    assert prepared.model is built and not plan._built  # training takes the plan's own model
-    again = plan.take_model()  # a second training of the same plan: a new model with the same initial weights
-    assert again is not built
-    for a, b in zip(again.get_weights(), built.get_weights()):
+    assert plan.parameters == prepared.model.count_params()
+    again = build(plan)  # a second training of the same plan: a new model with the same initial weights
+    assert again is not prepared.model
+    for a, b in zip(again.get_weights(), prepared.model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 

@@ -22,6 +22,7 @@ from trainlab.pipeline.plan import resolve_plan
 from trainlab.pipeline.training import checkpoints
 from trainlab.pipeline.training.faults import Interrupted
 from trainlab.pipeline.training.finetune import phases_of
+from trainlab.pipeline.training.model import build
 from trainlab.pipeline.training.stage import train
 
 SMALL = {"model.name": "mobilenet_v3_small", "data.image_size": [32, 32]}
@@ -78,7 +79,7 @@ def test_weights_from_a_file_are_exactly_what_was_saved_and_a_misfit_names_the_f
     saved = create_model("mobilenet_v3_small", input_shape=(32, 32, 3), num_classes=10)
     path = tmp_path / "backbone.weights.h5"
     saved.get_layer("backbone").save_weights(path)
-    model = resolve_plan(config(tmp_path, **SMALL, **{"model.pretrained": str(path)})).take_model()
+    model = build(resolve_plan(config(tmp_path, **SMALL, **{"model.pretrained": str(path)})))
     assert_same(backbone_values(model), backbone_values(saved))
     other = tmp_path / "large.weights.h5"
     create_model("mobilenet_v3_large", input_shape=(32, 32, 3)).get_layer("backbone").save_weights(other)

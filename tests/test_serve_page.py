@@ -28,14 +28,14 @@ NAME = "trainlab-mnist"
 def page(tmp_path_factory):
     """A model good enough to read a hand-drawn digit (the shared smoke model is not), exported and served."""
     from tests.conftest import smoke_config
-    from trainlab.pipeline.export.stage import export_model
+    from trainlab.pipeline.export.stage import export_champion
     from trainlab.pipeline.job import train_and_register
     from trainlab.pipeline.plan import resolve_plan
     tmp = tmp_path_factory.mktemp("page")
     cfg = smoke_config(tmp, **{"data.limit_train": 12000, "data.validation_size": 1000, "model.width": 16,
                                "train.epochs": 2, "augment": []})
     train_and_register(resolve_plan(cfg), echo=lambda line: None)
-    path, _ = export_model(cfg)
+    path, _ = export_champion(cfg)
     port = free_port()
     trainlab = Path(sys.executable).parent / "trainlab"
     proc = start_server([str(trainlab), "serve", "--model-dir", str(path.parent), "--port", str(port)],

@@ -24,6 +24,7 @@ from trainlab.pipeline.experiments.studies import (
 )
 from trainlab.pipeline.experiments.sweeps import Comparison, Row, SweepSpec
 from trainlab.pipeline.experiments.sweeps.spec import resolve
+from trainlab.pipeline.training.model import build
 
 VERDICTS = {SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE}
 S = Stat
@@ -324,7 +325,7 @@ def test_the_networks_have_batch_norm_only_where_the_report_says(name, tmp_path)
     assert "without normalization" in plan.budget
     spec = SweepSpec(name, plan.points, {**plan.base, "augment": [], "data.dataset": "mnist"})
     for point in resolve(spec, {"tracking.tracking_uri": fresh_store(tmp_path, "m.db")}):
-        model = point.plan.take_model()
+        model = build(point.plan)
         norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
         assert bool(norms) == ("batch norm" in point.point.label), point.point.label
 

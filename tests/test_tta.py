@@ -57,12 +57,12 @@ def test_bad_view_lists_are_config_errors(value, message):
 
 
 def test_an_export_can_serve_the_averaged_views(trained, mnist, tmp_path):
-    from trainlab.pipeline.export.stage import export_model
+    from trainlab.pipeline.export.stage import export_champion
     cfg, result, _ = trained
     spec = [{"name": "shift", "pixels": 1}]
     served_cfg = load_config(None, {"tracking.tracking_uri": cfg.tracking.tracking_uri, "export.dir": str(tmp_path),
                                     "evaluate.tta": spec, "export.tta": True})
-    path, _ = export_model(served_cfg)
+    path, _ = export_champion(served_cfg)
     loaded = tf.saved_model.load(str(path)).signatures["serving_uint8"]
     got = loaded(image=tf.constant(mnist.x_test[:50]))["probabilities"].numpy()
     expected = with_tta(result.model, spec).predict(mnist.x_test[:50].astype(np.float32), verbose=0)

@@ -11,7 +11,7 @@ import click
 
 from trainlab import __version__
 
-from ..config.loading import load_config
+from ..config.loading import file_keys, load_config
 from ..config.recipes import PRESETS
 from ..config.schema import Config, config_keys, key_help, key_type
 from ..errors import TrainlabError
@@ -146,6 +146,16 @@ def resolve_config(kwargs: dict, registries: bool = True) -> Config:
     ``validation.validate``; False for the commands that never load TensorFlow)."""
     path, preset, overrides = resolve_overrides(kwargs)
     return load_config(path, overrides, preset, registries=registries)
+
+
+def resolve_config_given(kwargs: dict) -> tuple[Config, frozenset[str]]:
+    """As :func:`resolve_config`, and the keys the command line gives: its options, ``--set`` and the keys of a
+    ``--config`` file passed (not of the ``./mlflow.yml`` found by default: a project's defaults do not speak
+    for a model trained with another plan; :mod:`..trained`)."""
+    explicit = kwargs.get("config_path")
+    path, preset, overrides = resolve_overrides(kwargs)
+    given = set(overrides) | (set(file_keys(explicit)) if explicit else set())
+    return load_config(path, overrides, preset), frozenset(given)
 
 
 def resolve_plan(kwargs: dict):

@@ -7,7 +7,15 @@ import click
 
 from ..config.loading import load_config
 from ..config.schema import EXPORT_FORMATS as FORMATS
-from .options import TRAIN_OPTIONS, cli, config_options, resolve_config, resolve_overrides, resolve_plan
+from .options import (
+    TRAIN_OPTIONS,
+    cli,
+    config_options,
+    resolve_config,
+    resolve_config_given,
+    resolve_overrides,
+    resolve_plan,
+)
 
 
 @cli.command()
@@ -135,17 +143,30 @@ def runs(**kwargs):
               help="Also write a gallery of this many most confidently wrong test images.")
 @click.option("--mistakes-file", type=click.Path(dir_okay=False), default="outputs/mistakes.png", show_default=True)
 def evaluate(model_uri, run_id, mistakes, mistakes_file, **kwargs):
-    """Evaluate a model on the test set: accuracy, per-class precision, recall and F1, confusion matrix."""
-    from ..evaluation.evaluate import evaluate_uri
-    from ..tracking import run_model_uri
-    if model_uri and run_id:
-        raise click.UsageError("give --model-uri or --run-id, not both")
-    uri, report, tta = evaluate_uri(resolve_config(kwargs), model_uri or (run_id and run_model_uri(run_id)),
-                                    mistakes, mistakes_file)
+    """Evaluate a model on the test set of the data it was trained on (its run's plan): accuracy, per-class
+    precision, recall and F1, confusion matrix."""
+    from ..evaluation.evaluate import evaluate as evaluate_stage
+    uri, plan, model = _trained_model(kwargs, model_uri, run_id)
+    report, tta = evaluate_stage(plan, model, mistakes, mistakes_file)
     click.echo(f"model {uri}\n{report.summary()}" + (f"\nmistakes     {mistakes_file}" if mistakes else ""))
     if tta is not None:
         click.echo(f"test-time augmentation: accuracy {tta.accuracy:.4f} (plain {report.accuracy:.4f}), "
                    f"ECE {tta.ece:.4f}")
+
+
+def _trained_model(kwargs: dict, model_uri: str | None, run_id: str | None, load: bool = True):
+    """``(uri, plan, model)``: the model ``--model-uri`` or ``--run-id`` names (default: the champion), the plan
+    of the run that trained it (the command line may change only its safe keys) and, with ``load``, the model."""
+    from .. import tracking
+    from ..trained import plan_of
+    if model_uri and run_id:
+        raise click.UsageError("give --model-uri or --run-id, not both")
+    cfg, given = resolve_config_given(kwargs)
+    tracking.configure(cfg.tracking)
+    uri = model_uri or (run_id and tracking.run_model_uri(run_id)) or tracking.champion_uri(
+        cfg.tracking.registered_model)
+    plan = plan_of(uri, cfg, given)
+    return uri, plan, tracking.load_model(uri) if load else None
 
 
 @cli.command()
@@ -177,15 +198,18 @@ def lr_find(steps, start, end, **kwargs):
 @cli.command()
 @config_options("tracking.tracking_uri", "tracking.registered_model", "export.dir", "evaluate.tta", "export.tta")
 @click.option("--model-uri", help="Model to export (default: the champion).")
+@click.option("--run-id", help="Export the model logged by this run.")
 @click.option("--format", "formats", type=click.Choice(FORMATS), multiple=True, default=("savedmodel",),
               show_default=True, help="Also write <version>.tflite, <version>.int8.tflite (full-integer, calibrated on "
                                       "training images) or <version>.onnx beside the SavedModel, each checked "
                                       "against it (repeatable).")
 @click.option("--opset", type=click.IntRange(7, 30), help="ONNX opset (default: the exporter's).")
-def export(model_uri, formats, opset, **kwargs):
-    """Export a model as a TF Serving SavedModel: <export-dir>/<name>/<version>/ (and other formats)."""
-    from ..export.stage import export_model
-    path, written = export_model(resolve_config(kwargs), model_uri, formats, opset=opset, echo=click.echo)
+def export(model_uri, run_id, formats, opset, **kwargs):
+    """Export a model as a TF Serving SavedModel: <export-dir>/<name>/<version>/ (and other formats), with the
+    plan of the run that trained it."""
+    from ..export.stage import export as export_stage
+    uri, plan, _ = _trained_model(kwargs, model_uri, run_id, load=False)
+    path, written = export_stage(plan, uri, formats=formats, opset=opset, echo=click.echo)
     if not written:
         click.echo(f"{path} holds this version (and the formats asked for) already; left as it is")
         return

@@ -74,6 +74,11 @@ def read_yaml(path: Path, kind: str = "config") -> Any:
         raise ConfigError(f"cannot parse {kind} file {path}: {' '.join(str(e).split())}") from None
 
 
+def file_keys(path: str | Path) -> list[str]:
+    """The dotted keys a config file sets."""
+    return list(_read_yaml(Path(path)))
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     doc = read_yaml(path)
     if doc is None:

@@ -132,6 +132,12 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        """The config ``dataclasses.asdict`` made (a run's ``plan.yaml``); an unknown key is a TypeError."""
+        sections = {name: SECTIONS[name](**(d.get(name) or {})) for name in SECTIONS}
+        return cls(**sections, augment=d.get("augment", "auto"))
+
     def flat(self) -> dict[str, Any]:
         """``{"train.epochs": 12, ...}``: every key, for logging as MLflow params."""
         flat = {}

@@ -16,6 +16,7 @@ from ..config.loading import load_config
 from ..config.schema import config_keys
 from ..data.inputs import EVALUATION_PIXELS, load_splits
 from ..errors import DataError
+from ..plan import Plan
 from . import plots
 from .calibration import Reliability, reliability
 
@@ -139,17 +140,15 @@ def predict_images(model: keras.Model, images, batch_size: int = 1000) -> np.nda
     return np.concatenate(outputs) if outputs else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
-def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
-                 mistakes_file: str = "outputs/mistakes.png") -> tuple[str, EvalReport, EvalReport | None]:
-    """Evaluate the champion (or ``model_uri``) on the configured dataset's test set; with
-    ``mistakes`` > 0, write a PNG of that many most confidently wrong images to ``mistakes_file``.
-    Returns the URI, the report and, with ``evaluate.tta``, the test-time augmentation's report."""
-    tracking.configure(cfg.tracking)
-    uri = model_uri or tracking.champion_uri(cfg.tracking.registered_model)
-    model = tracking.load_model(uri)
+def evaluate(plan: Plan, model: keras.Model, mistakes: int = 0,
+             mistakes_file: str = "outputs/mistakes.png") -> tuple[EvalReport, EvalReport | None]:
+    """Evaluate a raw-pixel ``model`` on the test split of ``plan``'s data (a registered model's own plan:
+    :func:`..trained.plan_of`); with ``mistakes`` > 0, write a PNG of that many most confidently wrong
+    images to ``mistakes_file``. Returns the report and, with ``evaluate.tta``, the test-time augmentation's."""
+    cfg = plan.config
     ds, splits = load_splits(cfg)
     if model.input_shape[1:] != splits.x_test.shape[1:]:
-        raise DataError(f"model {uri} takes images of shape {model.input_shape[1:]}, "
+        raise DataError(f"model {model.name} takes images of shape {model.input_shape[1:]}, "
                         f"{ds.name} has {splits.x_test.shape[1:]}")
     report = evaluate_model(model, splits.x_test, splits.y_test, ds.class_names)
     if mistakes:
@@ -158,7 +157,7 @@ def evaluate_uri(cfg, model_uri: str | None = None, mistakes: int = 0,
     tta = None
     if cfg.evaluate.tta:
         tta = evaluate_model(with_tta(model, cfg.evaluate.tta), splits.x_test, splits.y_test, ds.class_names)
-    return uri, report, tta
+    return report, tta
 
 
 def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:

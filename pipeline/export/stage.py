@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +31,14 @@ from trainlab.models import OptionError
 from trainlab.models.gradcam import SIGNATURE as EXPLAIN
 from trainlab.models.gradcam import GradCam, overlay
 
-from .. import progress
+from .. import progress, tracking
+from ..config.schema import Config
 from ..data.decode import decode_batch_for_model
-from ..errors import ConfigError, DataError, TrackingError
+from ..data.inputs import load_splits
+from ..errors import ConfigError, DataError, TrackingError, TrainlabError
+from ..plan import Plan
+from ..runtime import process as runtime
+from ..trained import plan_of
 from .formats import FORMATS, export_onnx, export_tflite, export_tflite_int8, target_of
 
 METADATA = "assets.extra/trainlab.json"
@@ -142,12 +149,13 @@ def next_version(out_dir: str | os.PathLike, name: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_model(cfg, model_uri: str | None = None, formats=(), model: keras.Model | None = None,
-                 opset: int | None = None, echo=lambda line: None) -> tuple[Path, bool]:
-    """Export the champion (or ``model_uri``) per ``cfg``; returns ``(path, written)``.
+def export(plan: Plan, uri: str, model: keras.Model | None = None, formats=(), opset: int | None = None,
+           echo=lambda line: None) -> tuple[Path, bool]:
+    """Export the model at ``uri`` (trained as ``plan`` says: its run's own plan, :func:`..trained.plan_of`) to
+    ``export.dir``; returns ``(path, written)``.
 
-    ``formats``: more files beside the SavedModel, each checked against the model
-    (:mod:`.export_formats`: tflite, tflite-int8, onnx with ``opset``); those already there are kept.
+    ``formats``: more files beside the SavedModel, each checked against the model on the plan's test images
+    (:mod:`.formats`: tflite, tflite-int8, onnx with ``opset``); those already there are kept.
     ``model``: the Keras model behind the URI when the caller holds it already (the run that just
     became champion), so it is not loaded back from the store.
 
@@ -157,16 +165,11 @@ def export_model(cfg, model_uri: str | None = None, formats=(), model: keras.Mod
     Under another Keras backend (JAX) the export runs in a TensorFlow-backend process: the SavedModel's
     signatures do their input checks and image decoding in TensorFlow.
     """
-    formats = tuple(f for f in dict.fromkeys(formats) if f != "savedmodel")
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ConfigError(f"unknown export format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
+    cfg, formats = plan.config, _formats(formats)
     if keras.backend.backend() != "tensorflow":  # a JAX model in hand cannot be exported here
-        return _export_in_tensorflow(cfg, model_uri, formats, opset)
-    from .. import tracking  # export sits after tracking in the flow
+        return _export_in_tensorflow(plan, uri, formats, opset)
     tracking.configure(cfg.tracking)
     name = cfg.tracking.registered_model
-    uri = model_uri or tracking.champion_uri(name)
     registry_version = tracking.version_of(uri, name)
     version = int(registry_version) if registry_version else next_version(cfg.export.dir, name)
     target = Path(cfg.export.dir) / name / str(version)
@@ -187,18 +190,30 @@ def export_model(cfg, model_uri: str | None = None, formats=(), model: keras.Mod
         if todo:
             data = check_data(cfg, model)
         for fmt in todo:
-            if fmt == "tflite":
-                written = export_tflite(target, model, data.images[:32])
-            elif fmt == "onnx":
-                written = export_onnx(target, model, data.images, opset)
-            else:
-                if data.representative is None:
-                    raise DataError(f"int8 quantization needs representative training images of the model's shape "
-                                    f"{model.input_shape[1:]}; {data.source}")
-                written = export_tflite_int8(target, model, data.representative, data.images, data.labels)
+            written = _export_format(fmt, target, model, data, opset)
             advance(note=f"{fmt} written")
             echo(f"exported {fmt} to {written.path} ({written.check})")
     return target, True
+
+
+def _formats(formats) -> tuple[str, ...]:
+    """The formats beyond the SavedModel, once each, checked."""
+    formats = tuple(f for f in dict.fromkeys(formats) if f != "savedmodel")
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {', '.join(sorted(unknown))}; known: {', '.join(FORMATS)}")
+    return formats
+
+
+def _export_format(fmt: str, target: Path, model: keras.Model, data: "CheckData", opset: int | None):
+    if fmt == "tflite":
+        return export_tflite(target, model, data.images[:32])
+    if fmt == "onnx":
+        return export_onnx(target, model, data.images, opset)
+    if data.representative is None:
+        raise DataError(f"int8 quantization needs representative training images of the model's shape "
+                        f"{model.input_shape[1:]}; {data.source}")
+    return export_tflite_int8(target, model, data.representative, data.images, data.labels)
 
 
 @dataclass
@@ -214,7 +229,6 @@ class CheckData:
 
 
 def check_data(cfg, model: keras.Model, n: int = 1000, representative: int = 300) -> CheckData:
-    from ..data.inputs import load_splits
     shape = tuple(model.input_shape[1:])
     try:
         ds, splits = load_splits(cfg)
@@ -229,16 +243,22 @@ def check_data(cfg, model: keras.Model, n: int = 1000, representative: int = 300
     return CheckData(images, None, None, reason)
 
 
-def champion_export(cfg) -> Path:
+def export_champion(cfg: Config, formats=(), opset: int | None = None, echo=lambda line: None) -> tuple[Path, bool]:
+    """:func:`export` of ``cfg``'s registered model's champion, with the plan of the run that trained it."""
+    formats = _formats(formats)
+    tracking.configure(cfg.tracking)
+    uri = tracking.champion_uri(cfg.tracking.registered_model)
+    return export(plan_of(uri, cfg), uri, formats=formats, opset=opset, echo=echo)
+
+
+def champion_export(cfg: Config) -> Path:
     """``<export dir>/<registered model>``, with the champion's version exported if it was not yet."""
-    path, _ = export_model(cfg)
+    path, _ = export_champion(cfg)
     return path.parent
 
 
-def _export_in_tensorflow(cfg, model_uri: str | None, formats: tuple, opset: int | None) -> tuple[Path, bool]:
-    import subprocess
-    import sys
-    task = json.dumps({"config": cfg.flat(), "model_uri": model_uri, "formats": formats, "opset": opset}, default=str)
+def _export_in_tensorflow(plan: Plan, uri: str, formats: tuple, opset: int | None) -> tuple[Path, bool]:
+    task = json.dumps({"plan": plan.as_dict(), "uri": uri, "formats": formats, "opset": opset}, default=str)
     done = subprocess.run([sys.executable, "-m", "trainlab.pipeline.export.stage", task], capture_output=True,
                           text=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     if done.returncode != 0:
@@ -249,17 +269,12 @@ def _export_in_tensorflow(cfg, model_uri: str | None, formats: tuple, opset: int
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m trainlab.pipeline.export.stage TASK``: export_model in this process, the result as one JSON line."""
-    import sys
-
-    from ..config.loading import load_config
-    from ..errors import TrainlabError
-    from ..runtime import process as runtime
+    """``python -m trainlab.pipeline.export.stage TASK``: export in this process, the result as one JSON line."""
     task = json.loads(argv[0])
     runtime.setup()
     try:
-        path, written = export_model(load_config(None, task["config"]), task["model_uri"], task["formats"],
-                                     opset=task["opset"])
+        path, written = export(Plan.from_dict(task["plan"]), task["uri"], formats=task["formats"],
+                               opset=task["opset"])
     except TrainlabError as e:
         print(e, file=sys.stderr)
         return 2
@@ -268,5 +283,4 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import sys
     sys.exit(_main(sys.argv[1:]))

@@ -30,18 +30,17 @@ from ..config.schema import STRATEGIES
 from ..errors import ConfigError
 
 
-@dataclass
-class Distribution:
-    kind: str
-    strategy: tf.distribute.Strategy
-    replicas: int
+@dataclass(frozen=True)
+class DistributionSpec:
+    """Where a run trains, as plain values: what the plan records (``plan.yaml``) and the stages read.
+    :func:`started` turns it into the live :class:`Distribution` (its tf.distribute strategy)."""
+
+    kind: str = "none"
+    replicas: int = 1
     workers: int = 1
     worker_index: int = 0               # the chief first, then the workers: tf.distribute's input pipeline id
     is_chief: bool = True
-    device_names: list | None = None    # shown by describe(); None: the tf.distribute strategy's devices
-
-    def scope(self):
-        return self.strategy.scope()
+    devices: tuple[str, ...] = ()       # the replicas' devices as shown (CPU:0, GPU:1, a JAX device)
 
     @property
     def custom_loop(self) -> bool:
@@ -57,16 +56,38 @@ class Distribution:
             return self.worker_index, self.workers
         return None
 
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "one device"
+        where = f", worker {self.worker_index} of {self.workers}{' (chief)' if self.is_chief else ''}" \
+            if self.workers > 1 or self.kind == "multi_worker" else ""
+        return f"{self.kind}: {self.replicas} replica(s) [{', '.join(self.devices)}]{where}"
+
+    def params(self) -> dict:
+        return {"distribution.strategy": self.kind, "distribution.replicas": self.replicas,
+                "distribution.workers": self.workers}
+
+
+@dataclass
+class Distribution:
+    """A :class:`DistributionSpec` started in this process: its strategy, and what needs it."""
+
+    spec: DistributionSpec
+    strategy: tf.distribute.Strategy
+
+    def scope(self):
+        return self.strategy.scope()
+
     def own_share(self, dataset: tf.data.Dataset) -> None:
         """Declare ``dataset`` this process's own already: JAX data parallelism must not split it again."""
-        if self.kind == "data_parallel" and self.workers > 1:
+        if self.spec.kind == "data_parallel" and self.spec.workers > 1:
             keras.distribution.distribution().shares.append(dataset)
 
     def alone(self, model: keras.Model, build) -> keras.Model:
         """The trained ``model`` as this process can run it alone: of JAX processes (whose every call needs
         all of them) a copy, the distribution turned off, the network built again by ``build()``, the
         weights copied; else the model itself."""
-        if self.kind != "data_parallel" or self.workers == 1:
+        if self.spec.kind != "data_parallel" or self.spec.workers == 1:
             return model
         weights = model.get_weights()
         keras.distribution.set_distribution(None)
@@ -74,24 +95,16 @@ class Distribution:
         copy.set_weights(weights)
         return copy
 
-    def describe(self) -> str:
-        if self.kind == "none":
-            return "one device"
-        where = f", worker {self.worker_index} of {self.workers}{' (chief)' if self.is_chief else ''}" \
-            if self.workers > 1 or self.kind == "multi_worker" else ""
-        names = self.device_names or [d.rsplit("/", 1)[-1].replace("device:", "")
-                                      for d in self.strategy.extended.worker_devices]
-        devices = ", ".join(names)
-        return f"{self.kind}: {self.replicas} replica(s) [{devices}]{where}"
 
-    def params(self) -> dict:
-        return {"distribution.strategy": self.kind, "distribution.replicas": self.replicas,
-                "distribution.workers": self.workers}
+# The strategies this process has started, by (kind, devices): a process-wide resource, as the runtime is.
+_STARTED: dict[tuple, Distribution] = {}
 
 
-def setup(kind: str, devices: int | None = None) -> Distribution:
-    """The strategy for ``train.strategy``. Call it before any other TensorFlow work: logical devices
-    and multi-worker collectives can only be set up before the runtime starts.
+def spec_for(kind: str, devices: int | None = None) -> DistributionSpec:
+    """What ``train.strategy`` (and ``train.devices``) gives on this machine. Call it before any other
+    TensorFlow work: logical CPU devices are configured here, and the strategies whose collectives
+    must be set up before the runtime starts (multi_worker, JAX's data_parallel) are started here, once per
+    process (:func:`started` hands them out).
 
     Raises:
         ConfigError: an unknown strategy, a missing/invalid TF_CONFIG, or devices asked too late.
@@ -100,28 +113,53 @@ def setup(kind: str, devices: int | None = None) -> Distribution:
     if kind == "data_parallel":
         if backend != "jax":
             raise ConfigError("train.strategy=data_parallel runs on the JAX backend: trainlab --backend jax ...")
-        return _data_parallel(devices)
+        return _remember(_data_parallel(devices)).spec
     if backend != "tensorflow" and kind != "none":
         raise ConfigError(f"train.strategy={kind} is tf.distribute and needs the TensorFlow backend; "
                           "under JAX use data_parallel")
     if kind == "none":
-        return Distribution("none", tf.distribute.get_strategy(), 1)
+        return DistributionSpec()
     if kind == "mirrored":
         names = _mirrored_devices(devices)
-        strategy = tf.distribute.MirroredStrategy(names)
-        return Distribution("mirrored", strategy, strategy.num_replicas_in_sync)
+        return DistributionSpec("mirrored", len(names), devices=tuple(n.strip("/").upper() for n in names))
     if kind == "multi_worker":
-        cluster, task_type, index = _tf_config()
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
-        chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
-        in_cluster = 0 if task_type == "chief" else index + ("chief" in cluster)  # as tf.distribute numbers them
-        return Distribution("multi_worker", strategy, strategy.num_replicas_in_sync, workers, in_cluster, chief)
+        return _remember(_multi_worker()).spec
     raise ConfigError(f"train.strategy must be one of {', '.join(STRATEGIES)}; got {kind!r}")
 
 
+def started(spec: DistributionSpec) -> Distribution:
+    """The live strategy of ``spec`` in this process: the one :func:`spec_for` started, else started now."""
+    key = (spec.kind, spec.devices)
+    if key not in _STARTED:
+        if spec.kind == "none":
+            return Distribution(spec, tf.distribute.get_strategy())
+        if spec.kind == "mirrored":
+            strategy = tf.distribute.MirroredStrategy([f"/{name.lower()}" for name in spec.devices])
+            _STARTED[key] = Distribution(spec, strategy)
+        elif spec.kind == "multi_worker":
+            _remember(_multi_worker())
+        else:
+            _remember(_data_parallel(len(spec.devices)))
+    return _STARTED[key]
+
+
+def _remember(dist: Distribution) -> Distribution:
+    return _STARTED.setdefault((dist.spec.kind, dist.spec.devices), dist)
+
+
+def _multi_worker() -> Distribution:
+    cluster, task_type, index = _tf_config()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
+    in_cluster = 0 if task_type == "chief" else index + ("chief" in cluster)  # as tf.distribute numbers them
+    names = tuple(d.rsplit("/", 1)[-1].replace("device:", "") for d in strategy.extended.worker_devices)
+    spec = DistributionSpec("multi_worker", strategy.num_replicas_in_sync, workers, in_cluster, chief, names)
+    return Distribution(spec, strategy)
+
+
 def _data_parallel(devices: int | None) -> Distribution:
-    import jax
+    import jax  # the jax extra: only under KERAS_BACKEND=jax
     if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several hosts: join them first
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes sum gradients over gloo
         keras.distribution.initialize()
@@ -131,8 +169,9 @@ def _data_parallel(devices: int | None) -> Distribution:
         raise ConfigError(f"train.devices={devices} but JAX sees {len(found)} device(s); on a CPU set "
                           f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before starting")
     keras.distribution.set_distribution(SharedInputs(devices=chosen))
-    return Distribution("data_parallel", tf.distribute.get_strategy(), len(chosen), jax.process_count(),
-                        jax.process_index(), jax.process_index() == 0, device_names=[str(d) for d in chosen])
+    spec = DistributionSpec("data_parallel", len(chosen), jax.process_count(), jax.process_index(),
+                            jax.process_index() == 0, tuple(str(d) for d in chosen))
+    return Distribution(spec, tf.distribute.get_strategy())
 
 
 class SharedInputs(keras.distribution.DataParallel):

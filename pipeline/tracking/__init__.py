@@ -15,6 +15,7 @@ from .model_registry import (
                              model_metadata,
                              outranks,
                              register,
+                             run_id_of,
                              version_of,
 )
 from .runs import (
@@ -53,5 +54,5 @@ __all__ = ["CARD", "CHAMPION", "HOST_TAG", "MODEL_NAME", "MODEL_URI_TAG", "PID_T
            "VALIDATION_TAG", "EpochLogger", "Registration", "active_run_id", "champion", "champion_uri", "configure",
            "describe_run", "groups", "latest_finished_run", "load_model", "log_datasets", "log_dict", "log_figure",
            "log_metrics", "log_model", "log_params", "log_series", "log_text", "model_metadata", "outranks",
-           "process_start", "register", "run", "run_metrics", "run_model_uri", "run_owner", "run_params", "run_status",
-           "run_text", "search_runs", "set_tags", "version_of"]
+           "process_start", "register", "run", "run_id_of", "run_metrics", "run_model_uri", "run_owner", "run_params",
+           "run_status", "run_text", "search_runs", "set_tags", "version_of"]

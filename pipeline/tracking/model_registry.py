@@ -198,11 +198,19 @@ def class_names_of(tags: dict) -> list[str] | None:
     return [str(n) for n in names] if isinstance(names, list) else text.split(",")
 
 
+def run_id_of(uri: str) -> str | None:
+    """The id of the run that logged the model at ``uri``; None for a model no run logged (a file)."""
+    try:
+        return mlflow.models.get_model_info(uri).run_id
+    except Exception:  # MLflow raises several types for a URI it cannot resolve
+        return None
+
+
 def model_metadata(uri: str) -> dict:
     """What an export should carry about its source: the URI, run id, class names and normalization."""
     meta: dict = {"source_uri": uri}
+    run_id = run_id_of(uri)
     try:
-        run_id = mlflow.models.get_model_info(uri).run_id
         run = MlflowClient().get_run(run_id)
     except Exception:
         return meta

@@ -1,8 +1,8 @@
 """What a training needs in hand, made once from the plan: the data and its splits, the normalization
 fitted on the training split, the tf.data inputs and the model, built where the strategy places its
 variables and in the planned dtype policy. Shared by the training stage, the learning-rate finder and
-the sweep worker (whose probes read the same splits). The model is the one the plan built when it was
-resolved (:meth:`Plan.take_model`)."""
+the sweep worker (whose probes read the same splits). The model is built here, from the plan
+(:mod:`.model`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +18,8 @@ from ..data.splits import Splits
 from ..data.streamed import StreamedImages
 from ..errors import DataError
 from ..plan import Plan
+from ..runtime import distribute
+from .model import build
 
 
 @dataclass
@@ -42,7 +44,7 @@ def prepare(plan: Plan) -> Prepared:
     """Load and split the planned data, build its inputs (augmentation on training batches only) and the
     planned model, seeded by ``train.seed``."""
     cfg, t = plan.config, plan.config.train
-    model = plan.take_model()  # built once, when the plan was resolved
+    model = build(plan)
     keras.utils.set_random_seed(t.seed)
     ds, splits = load_splits(cfg)
     sizes = (len(splits.y_train), len(splits.y_val), len(splits.y_test))
@@ -55,8 +57,8 @@ def prepare(plan: Plan) -> Prepared:
         normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
     chain = AugmentChain(cfg.augment)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="input_epoch")
-    dist = plan.distribution
-    share = dist.input_share(isinstance(splits.x_train, StreamedImages))
+    dist = distribute.started(plan.distribution)
+    share = plan.distribution.input_share(isinstance(splits.x_train, StreamedImages))
     common = dict(num_classes=ds.num_classes, normalizer=normalizer, parallel=not t.deterministic)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size=t.batch_size, training=True, seed=t.seed,
                             shuffle_buffer=t.shuffle_buffer, label_smoothing=t.label_smoothing, augment=chain,

@@ -47,6 +47,7 @@ from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNo
 from .checkpoints import Checkpoint, Checkpointer
 from .finetune import phases_of
 from .loop import fit_distributed
+from .model import build
 from .optim import averaged_weights, class_weights, make_loss, make_optimizer
 from .prepare import Prepared, prepare
 from .resume import CHECKPOINT_TAG, REGISTER_TAG
@@ -133,7 +134,7 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
         if prep.chain.mixes_labels and t.mixing_off_epochs:
             watchers.append(MixingSwitch(prep.chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
         _fit(prep, first_epoch, watchers)
-        prep.model = dist.alone(prep.model, plan.take_model)  # JAX processes: the others are gone, test alone
+        prep.model = distribute.started(dist).alone(prep.model, lambda: build(plan))  # JAX: test alone
         if guard.reason:
             tracking.set_tags({"trainlab.fit": "diverged", "trainlab.fit_reason": guard.reason})
             raise DivergedError(f"training diverged: {guard.reason}; lower train.learning_rate")
@@ -170,7 +171,7 @@ def _compile(prep: Prepared, checkpoint: Checkpoint | None) -> None:
     if plan.pretrained:
         prep.phases = phases_of(plan.config)
         trainable, scales = prep.phases.variables(prep.model)
-    with plan.distribution.scope(), dtype_policy.policy(plan.dtype_policy):
+    with distribute.started(plan.distribution).scope(), dtype_policy.policy(plan.dtype_policy):
         schedule = None
         if t.time_budget is not None:  # a resumed run continues its checkpoint's plan
             schedule, prep.budget = budgeted(plan, prep.val_ds, checkpoint.state if checkpoint else None)
@@ -199,8 +200,9 @@ def _fit(prep: Prepared, first_epoch: int, watchers: list) -> dict:
         with faults.graceful() as pending:
             watchers.insert(0, StopOnSignal(pending))
             if dist.custom_loop:
-                return fit_distributed(model, dist.strategy, prep.train_ds, prep.val_ds, t.epochs, t.batch_size,
-                                       watchers, initial_epoch=first_epoch, share=prep.share)
+                strategy = distribute.started(dist).strategy
+                return fit_distributed(model, strategy, prep.train_ds, prep.val_ds, t.epochs, t.batch_size, watchers,
+                                       initial_epoch=first_epoch, share=prep.share)
             weights = class_weights(t.class_weight, prep.splits.y_train, prep.ds.num_classes)
             return model.fit(prep.train_ds, validation_data=prep.val_ds, epochs=epochs, initial_epoch=first_epoch,
                              verbose=0, shuffle=False,  # tf.data shuffles

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ... import tracking
-from ...config.loading import load_config
+from ...plan import Plan
 from .compare import Comparison
 from .spec import ResolvedPoint
 
@@ -53,7 +53,7 @@ def finish(parent: str, comparison: Comparison, out_dir: str | Path | None, swee
 
 def point_task(point: ResolvedPoint, sweep: str, parent: str, checkpoint: Path | None = None) -> dict:
     """What a worker needs to train one point as a child of ``parent`` (plain data: it crosses processes)."""
-    return {"label": point.point.label, "config": point.config.flat(), "probes": list(point.point.probes),
+    return {"label": point.point.label, "plan": point.plan.as_dict(), "probes": list(point.point.probes),
             "tags": groups.child_tags(sweep, parent, point.key, point.point.label),
             "resume": str(checkpoint) if checkpoint else None}
 
@@ -66,7 +66,7 @@ def result_line(i: int, n: int, task: dict, result: dict) -> str:
 
 def record_crash(task: dict, reason: str) -> None:
     """The crashed process may have left its run RUNNING; mark it FAILED (or create one)."""
-    experiment_id = tracking.configure(load_config(None, task["config"]).tracking)
+    experiment_id = tracking.configure(Plan.from_dict(task["plan"]).config.tracking)
     key, sweep = task["tags"][groups.POINT_TAG], task["tags"][groups.SWEEP_TAG]
     running = [c for c in groups.children(experiment_id, sweep) if c.key == key and c.status == "RUNNING"]
     for child in running:

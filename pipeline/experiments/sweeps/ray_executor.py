@@ -11,6 +11,7 @@ import os
 from typing import Callable
 
 from ...errors import ConfigError, one_line
+from ...plan import Plan
 from .parent import record_crash, result_line
 from .worker import run_point
 
@@ -83,4 +84,4 @@ def _run_task(task: dict, threads: int) -> dict:
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    return run_point(task, echo=lambda line: None)
+    return run_point(Plan.from_dict(task["plan"]), task, echo=lambda line: None)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ... import progress, tracking
+from ...plan import Plan
 from ...training.resume import unfinished_runs
 from .compare import compare
 from .parent import SweepResult, finish, parent_run, point_task, record_crash, result_line
@@ -43,7 +44,7 @@ def run_sweep(spec: SweepSpec, overrides: dict | None = None, workers: int = 1, 
             if workers > 1:
                 return run_in_processes([task], 1, echo)[0]
             echo(f"{task['label']}")
-            return run_point(task, echo=lambda line: echo(f"    {line}"), plan=point.plan)
+            return run_point(point.plan, task, echo=lambda line: echo(f"    {line}"))
         return run_search(spec, spec.search, overrides, workers, out_dir, echo, run_task)
     points = resolve(spec, overrides)
     experiment_id = tracking.configure(points[0].config.tracking)  # store and experiment exist before workers start
@@ -79,13 +80,13 @@ def _stopped_points(experiment_id: str, sweep: str) -> dict[str, Path]:
     return found
 
 
-def run_inline(tasks: list[dict], echo: Callable[[str], None], plans: list | None = None) -> list[dict]:
-    """One point after another in this process (``plans``: the tasks' resolved plans, if at hand)."""
+def run_inline(tasks: list[dict], echo: Callable[[str], None], plans: list[Plan]) -> list[dict]:
+    """One point after another in this process (``plans``: the tasks' resolved plans)."""
     results = []
     with progress.bar("points", len(tasks)) as advance:
-        for i, (task, plan) in enumerate(zip(tasks, plans or [None] * len(tasks)), 1):
+        for i, (task, plan) in enumerate(zip(tasks, plans), 1):
             echo(f"[{i}/{len(tasks)}] {task['label']}")
-            results.append(run_point(task, echo=lambda line: echo(f"    {line}"), plan=plan))
+            results.append(run_point(plan, task, echo=lambda line: echo(f"    {line}")))
             echo(result_line(i, len(tasks), task, results[-1]))
             advance(note=f"{task['label']}: {results[-1]['status']}")
     return results

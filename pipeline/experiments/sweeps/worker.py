@@ -2,7 +2,7 @@
 
 Runs in the sweep's own process (one worker) or as ``python -m trainlab.pipeline.experiments.sweeps.worker TASK RESULT``
 in a process of its own (several workers), so a point that crashes the interpreter takes nothing
-else down.
+else down; the task carries the point's plan as plain data (``Plan.as_dict``).
 """
 from __future__ import annotations
 
@@ -13,29 +13,27 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import tensorflow as tf
+
 from ... import tracking
 from ...errors import TrainlabError
+from ...evaluation.probes import ProbeData, make_probes
+from ...plan import Plan
+from ...runtime import process as runtime
+from ...training.faults import signals_as_interrupts
+from ...training.prepare import prepare
+from ...training.stage import train
 from .trials import PRUNED_TAG, pruning_callback
 
 
-def run_point(task: dict, echo: Callable[[str], None] = print, plan=None) -> dict:
-    """Train ``task["config"]`` (flat config keys) tagged with ``task["tags"]``; never raises for a
-    failing point: returns ``{"status": FINISHED | FAILED, "reason": ..., "seconds": ...}``.
-
-    ``plan``: the point's resolved plan when the sweep's own process runs it (it is resolved here
-    otherwise, in the worker process).
+def run_point(plan: Plan, task: dict, echo: Callable[[str], None] = print) -> dict:
+    """Train the point's ``plan`` tagged with ``task["tags"]`` (its probes, Optuna trial and checkpoint to resume
+    in ``task`` too); never raises for a failing point: returns ``{"status": FINISHED | FAILED, "reason": ...,
+    "seconds": ...}``. The point's model is built only now, when it trains.
     """
-    # heavy imports here, not at the top: a worker process sets TensorFlow's threads first (main)
-    from ...config.loading import load_config
-    from ...evaluation.probes import ProbeData, make_probes
-    from ...plan import resolve_plan
-    from ...training.prepare import prepare
-    from ...training.stage import train
-
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
-    cfg = plan.config if plan is not None else load_config(None, task["config"])
+    cfg = plan.config
     try:
-        plan = plan or resolve_plan(cfg)
         callbacks, prepared = [], None
         if task.get("probes"):  # the probes read the splits training uses: prepared once, for both
             prepared = prepare(plan)
@@ -75,19 +73,16 @@ def _ensure_recorded(cfg, tags: dict, started_ms: int, reason: str) -> None:
 
 def main(argv: list[str]) -> int:
     task_path, result_path = argv
-    from ...runtime import process as runtime
     runtime.setup()
     threads = int(os.environ.get("TRAINLAB_THREADS", "0"))
     if threads:  # workers share the machine's cores instead of each claiming all of them
-        import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     with open(task_path) as f:
         task = json.load(f)
-    from ...training.faults import signals_as_interrupts
     try:
         with signals_as_interrupts():
-            result = run_point(task, echo=lambda line: print(line, flush=True))
+            result = run_point(Plan.from_dict(task["plan"]), task, echo=lambda line: print(line, flush=True))
     except KeyboardInterrupt as e:  # the sweep was stopped: the point's run is KILLED, its checkpoint kept
         return getattr(e, "exit_code", 130)
     with open(result_path + ".tmp", "w") as f:

@@ -1,0 +1,56 @@
+"""A trained model's own plan: what evaluation and export judge and package it with.
+
+A run logs its plan as ``plan.yaml``; a registered model or a run id brings that plan back
+(:func:`plan_of`), so ``trainlab evaluate`` and ``trainlab export`` use the data, image size, channels and
+normalization the model was trained with, whatever the current config says. The current config may
+change only what does not change the model's input: :data:`SAFE_KEYS`. A key given beside the model
+(on the command line or in a ``--config`` file passed explicitly) that is not safe and differs from the
+model's plan (another dataset, size or channel count...) is refused in one line.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import yaml
+
+from . import tracking
+from .config.schema import Config
+from .errors import ConfigError
+from .plan import Plan, resolve_plan
+
+# Keys the current config sets over a trained model's plan: where the store and the exports are, what to
+# evaluate on (a test subset, test-time augmentation) and where decoded images are cached.
+SAFE_KEYS = ("tracking.tracking_uri", "tracking.experiment", "tracking.registered_model", "tracking.run_name",
+             "evaluate.tta", "export.dir", "export.tta", "data.limit_test", "data.cache_dir", "data.memory_budget",
+             "data.on_bad_file")
+
+
+def plan_of(uri: str, cfg: Config, given: frozenset[str] | set[str] = frozenset()) -> Plan:
+    """The plan of the run that trained the model at ``uri``, with ``cfg``'s :data:`SAFE_KEYS` (a
+    ``tracking.registered_model`` only where ``given``); a model no trainlab run logged (a file) is judged
+    by a plan of ``cfg``.
+
+    Raises:
+        ConfigError: a key in ``given`` that is not safe differs from the model's plan.
+    """
+    text = tracking.run_text(tracking.run_id_of(uri), "plan.yaml") if tracking.run_id_of(uri) else None
+    if text is None:
+        return resolve_plan(cfg)
+    plan = Plan.from_dict(yaml.safe_load(text))
+    ours, theirs = cfg.flat(), plan.config.flat()
+    conflicts = [k for k in sorted(given) if k not in SAFE_KEYS and k in ours and ours[k] != theirs.get(k)]
+    if conflicts:
+        key = conflicts[0]
+        raise ConfigError(f"{key}: {ours[key]!r} differs from the {theirs.get(key)!r} that model {uri} was trained "
+                          f"with; it is judged and exported with its own plan (only {', '.join(SAFE_KEYS)} may "
+                          "change): drop " + ", ".join(conflicts))
+    kept = [k for k in SAFE_KEYS if k != "tracking.registered_model" or k in given]
+    return dataclasses.replace(plan, config=_with(plan.config, {k: ours[k] for k in kept}))
+
+
+def _with(cfg: Config, values: dict) -> Config:
+    sections = {}
+    for key, value in values.items():
+        section, _, name = key.partition(".")
+        sections.setdefault(section, {})[name] = value
+    return dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s), **v) for s, v in sections.items()})
