@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import smoke_config
+from tests.conftest import fresh_store, smoke_config
 from trainlab.pipeline.config.loading import load_config
+from trainlab.pipeline.config.recipes import PRESETS
 from trainlab.pipeline.config.schema import MODEL_OPTIONS, config_keys, key_help
 from trainlab.pipeline.errors import ConfigError, DataError
-from trainlab.pipeline.plan import resolve_plan
+from trainlab.pipeline.plan import Plan, resolve_plan
 from trainlab.pipeline.training.model import build
 
 
@@ -25,6 +26,44 @@ def test_smoke_plan_states_the_data_facts_and_derived_values(tmp_path):
     assert plan.parameters > 0
     as_yaml = yaml.safe_load(yaml.safe_dump(plan.as_dict()))  # plain data, as the run's plan.yaml
     assert as_yaml["derived"]["steps_per_epoch"] == 24 and as_yaml["config"]["model"]["name"] == "cnn"
+
+
+def through_yaml(plan: Plan) -> Plan:
+    """``plan`` written as a run's plan.yaml and read back."""
+    return Plan.from_dict(yaml.safe_load(yaml.safe_dump(plan.as_dict())))
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_plan_round_trips_through_its_plan_yaml(preset, tmp_path):
+    cfg = load_config(None, {"tracking.tracking_uri": fresh_store(tmp_path), "data.limit_train": 1200}, preset=preset)
+    plan = resolve_plan(cfg)
+    assert through_yaml(plan) == plan and plan.as_dict() == through_yaml(plan).as_dict()
+
+
+@pytest.mark.parametrize("kind", ["npz", "cifar archive", "folder in memory", "folder streamed", "mixed-size folder"])
+def test_every_dataset_kind_round_trips_through_its_plan_yaml(kind, tmp_path):
+    from tests.photos import encoded
+    from tests.shapes import make_shapes_folder
+    from tests.test_sources import make_cifar10
+    overrides = {"data.limit_train": "none", "data.validation_size": 40, "data.cache_dir": str(tmp_path / "cache")}
+    if kind == "npz":
+        np.savez(tmp_path / "d.npz", x_train=np.zeros((300, 8, 8), np.uint8), y_train=np.arange(300) % 3,
+                 x_test=np.zeros((30, 8, 8), np.uint8), y_test=np.arange(30) % 3)
+        overrides.update({"data.dataset": str(tmp_path / "d.npz"), "model.name": "mlp_small"})
+    elif kind == "cifar archive":
+        overrides["data.dataset"] = str(make_cifar10(tmp_path / "cifar-10-python.tar.gz"))
+    elif kind == "mixed-size folder":
+        for i, (h, w) in enumerate([(40, 56), (48, 48), (64, 40)] * 40):
+            path = tmp_path / "mixed" / ("a" if i % 2 else "b") / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(encoded(np.full((h, w, 3), i * 2, np.uint8), "PNG"))
+        overrides["data.dataset"] = str(tmp_path / "mixed")
+    else:
+        overrides["data.dataset"] = str(make_shapes_folder(tmp_path / "shapes", per_class=30, size=16))
+        overrides["data.memory_budget"] = 0 if kind == "folder streamed" else None
+    plan = resolve_plan(smoke_config(tmp_path, **overrides))
+    assert (plan.data.storage == "stream") == (kind == "folder streamed")
+    assert through_yaml(plan) == plan
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from tests.conftest import fresh_store, smoke_config
@@ -18,7 +19,7 @@ from trainlab.models import create_model
 from trainlab.models.backbones import BACKBONES
 from trainlab.models.parts import backbone_layers, block_pattern, blocks, classifier, set_phase
 from trainlab.pipeline.errors import ConfigError
-from trainlab.pipeline.plan import resolve_plan
+from trainlab.pipeline.plan import Plan, resolve_plan
 from trainlab.pipeline.training import checkpoints
 from trainlab.pipeline.training.faults import Interrupted
 from trainlab.pipeline.training.finetune import phases_of
@@ -125,6 +126,7 @@ def test_a_linear_probe_keeps_the_earlier_runs_backbone_and_its_normalization_ex
                                       "data.limit_train": 600, "data.validation_size": 100, "train.ema": 0.9})
     plan = resolve_plan(probe)
     assert plan.config.data.normalization == "none" and any("normalization of its pretrained" in n for n in plan.notes)
+    assert Plan.from_dict(yaml.safe_load(yaml.safe_dump(plan.as_dict()))) == plan  # its normalization too
     result = train(plan, echo=lambda line: None)
     assert_same(backbone_values(result.model), backbone_values(source.model))  # batch-norm statistics too
     assert result.model.get_layer("normalize").get_config() == source.model.get_layer("normalize").get_config()
