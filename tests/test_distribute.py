@@ -187,10 +187,10 @@ def test_tensorflow_only_layers_are_refused_under_jax(tmp_path):
 def test_strategies_and_backends_must_match(monkeypatch):
     import keras
 
-    from trainlab.pipeline.runtime.distribute import setup
+    from trainlab.pipeline.runtime.distribute import spec_for
     with pytest.raises(ConfigError, match="runs on the JAX backend"):
-        setup("data_parallel")
+        spec_for("data_parallel")
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     for kind in ("mirrored", "multi_worker"):
         with pytest.raises(ConfigError, match="needs the TensorFlow backend; under JAX use data_parallel"):
-            setup(kind)
+            spec_for(kind)

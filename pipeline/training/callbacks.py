@@ -10,6 +10,7 @@ import numpy as np
 
 from trainlab.augment import AugmentChain
 
+from .. import progress
 from ..tracking.model_registry import outranks
 from .faults import Interrupted
 
@@ -121,3 +122,46 @@ class EpochEcho(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
         self.echo(f"epoch {epoch + 1}/{self.params['epochs']}  {shown}  ({time.perf_counter() - self.start:.1f}s)")
+
+
+class EpochBar(keras.callbacks.Callback):
+    """The bar of the current epoch: ``steps`` batches of ``batch_size`` images (async-safe: rich's
+    display is thread-safe, and Keras then updates it off the training thread)."""
+
+    async_safe = True
+
+    def __init__(self, steps: int, batch_size: int):
+        super().__init__()
+        self.steps, self.batch_size = steps, batch_size
+        self.progress = self.task = self._display = None
+
+    def on_train_begin(self, logs=None):
+        self._display = progress.shared_display()
+        self.progress = self._display.__enter__()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.task = self.progress.add_task(f"epoch {epoch + 1}/{self.params['epochs']}", total=self.steps,
+                                           rate="", running="")
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        running = "  ".join(f"{k} {float(logs[k]):.4f}" for k in ("loss", "accuracy") if k in logs)
+        self.progress.update(self.task, completed=batch + 1, running=running)
+        speed = next(t for t in self.progress.tasks if t.id == self.task).speed
+        if speed:
+            self.progress.update(self.task, rate=f"{speed * self.batch_size:,.0f} img/s")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progress.remove_task(self.task)
+        self.progress.refresh()  # an empty bar region: the epoch's summary line is written on a clean line
+
+    def on_train_end(self, logs=None):
+        self.stop()
+
+    def stop(self) -> None:
+        """Take the bar down (also when training ends in an exception: the terminal gets its cursor back)."""
+        if self._display is not None:
+            if self.task is not None and self.task in {t.id for t in self.progress.tasks}:
+                self.progress.remove_task(self.task)
+            self._display.__exit__(None, None, None)
+            self._display = self.progress = self.task = None

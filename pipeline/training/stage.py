@@ -37,13 +37,12 @@ from ..evaluation.evaluate import (
 )
 from ..evaluation.preview import augment_preview
 from ..plan import Plan
-from ..progress import EpochBar
 from ..runtime import distribute, dtype_policy
 from ..runtime import process as runtime
 from ..tracking.model_card import model_card, source_commit
 from . import checkpoints, faults
 from .budget import TimeBudget, budgeted
-from .callbacks import EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
+from .callbacks import EpochBar, EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
 from .checkpoints import Checkpoint, Checkpointer
 from .finetune import phases_of
 from .loop import fit_distributed
