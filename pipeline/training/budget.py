@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -55,7 +56,8 @@ class TimeBudget(keras.callbacks.Callback):
 
     ``nominal_epochs``: the epochs the schedule was built for; ``spent``: seconds already trained (a
     resumed run); ``planned``: the plan a resumed run continues; ``val_steps``: validation batches per
-    epoch. ``fit`` is called with more epochs than any plan (:data:`MAX_EPOCHS`); this callback ends it.
+    epoch; ``clock``: seconds now (``time.perf_counter``; the tests' clock counts the work done instead).
+    ``fit`` is called with more epochs than any plan (:data:`MAX_EPOCHS`); this callback ends it.
     """
 
     MAX_EPOCHS = 100_000
@@ -63,36 +65,38 @@ class TimeBudget(keras.callbacks.Callback):
     MEASURED = 10  # steps timed for the first plan
 
     def __init__(self, seconds: float, nominal_epochs: int, steps_per_epoch: int, val_steps: int,
-                 schedule: Stretched | None = None, spent: float = 0.0, planned: int | None = None):
+                 schedule: Stretched | None = None, spent: float = 0.0, planned: int | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
         super().__init__()
+        self.clock = clock
         self.budget, self.nominal, self.steps, self.val_steps = seconds, nominal_epochs, steps_per_epoch, val_steps
         self.schedule, self.spent, self.planned = schedule, spent, planned
         self.step_seconds: float | None = None
 
     def on_train_begin(self, logs=None):
-        self.began = time.perf_counter()
+        self.began = self.clock()
         if self.planned:
             self._plan(self.planned)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_began, self.mark, self.tests = time.perf_counter(), None, []
+        self.epoch_began, self.mark, self.tests = self.clock(), None, []
 
     def on_train_batch_end(self, batch, logs=None):
         if self.step_seconds is not None or batch < self.WARM:  # measured once per process, in its first epoch
             return
         if self.mark is None:
-            self.mark = (batch, time.perf_counter())
+            self.mark = (batch, self.clock())
         elif batch - self.mark[0] >= self.MEASURED or batch == self.steps - 1:
-            self.step_seconds = (time.perf_counter() - self.mark[1]) / (batch - self.mark[0])
+            self.step_seconds = (self.clock() - self.mark[1]) / (batch - self.mark[0])
             if not self.planned:
                 epoch_seconds = self.step_seconds * (self.steps + self.val_steps / 3)  # forward only: ~1/3 of a step
                 self._plan(self._fits(epoch_seconds, done=0))
 
     def on_test_begin(self, logs=None):
-        self.tests = [time.perf_counter()]
+        self.tests = [self.clock()]
 
     def on_test_batch_end(self, batch, logs=None):
-        self.tests.append(time.perf_counter())
+        self.tests.append(self.clock())
 
     def _tracing(self) -> float:
         """Seconds of this epoch that were one-time work (tracing the train and validation steps), when it is
@@ -108,7 +112,7 @@ class TimeBudget(keras.callbacks.Callback):
         return extra
 
     def on_epoch_end(self, epoch, logs=None):
-        epoch_seconds = time.perf_counter() - self.epoch_began - self._tracing()
+        epoch_seconds = self.clock() - self.epoch_began - self._tracing()
         self.mark = None
         planned = self._fits(epoch_seconds, done=epoch + 1)
         self._plan(planned)
@@ -120,7 +124,7 @@ class TimeBudget(keras.callbacks.Callback):
     def _fits(self, epoch_seconds: float, done: int) -> int:
         """``done`` epochs plus as many more of ``epoch_seconds`` as the rest of the budget holds (at least
         one epoch in all)."""
-        left = self.budget - self.spent - (time.perf_counter() - self.began)
+        left = self.budget - self.spent - (self.clock() - self.began)
         return max(1, done + int(max(0.0, left) // epoch_seconds))
 
     def _plan(self, epochs: int) -> None:
