@@ -17,7 +17,7 @@ KERAS_CV_HINT = "keras-cv is not installed: pip install 'trainlab[keras-cv]'"
 def _layer_class(module: str, name: str):
     if module == "keras_cv":
         try:
-            import keras_cv
+            import keras_cv  # the keras-cv extra
         except ImportError:
             raise ValueError(KERAS_CV_HINT) from None
         layers = keras_cv.layers

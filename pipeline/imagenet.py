@@ -14,6 +14,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
+
+from trainlab.models.backbones import BACKBONES, weights_file
+
 from .errors import ConfigError, DataError, one_line
 
 
@@ -43,7 +47,6 @@ class Cached:
 
 def status(backbone: str) -> Cached:
     """Whether ``backbone``'s ImageNet weights are in the cache (with the right hash) and where they go."""
-    from trainlab.models.backbones import weights_file
     expected = weights_file(backbone)
     path = cache_dir() / expected.name
     present = path.is_file() and digest(path, expected.algorithm) == expected.file_hash
@@ -58,7 +61,6 @@ def fetch(backbone: str) -> Path:
     Raises:
         ConfigError: the download failed (one line: which file to put where) or its hash is not Keras's.
     """
-    import keras
     cached = status(backbone)
     if cached.present:
         return cached.path
@@ -87,7 +89,6 @@ def import_file(path: Path) -> Cached:
     Raises:
         DataError: no such file, or it is no backbone's ImageNet weights file.
     """
-    from trainlab.models.backbones import BACKBONES, weights_file
     if not path.is_file():
         raise DataError(f"no file {path}")
     digests: dict[str, str] = {}

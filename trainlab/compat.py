@@ -25,26 +25,26 @@ def variable_index(optimizer, variable) -> int:
 
 def op_determinism_enabled() -> bool:
     """Whether TF op determinism is on; TF 2.21 exports no public query for it."""
-    from tensorflow.python.framework import config
+    from tensorflow.python.framework import config  # private: fails the call, not the import
     return config.is_op_determinism_enabled()
 
 
 def disable_op_determinism() -> None:
     """Switch TF op determinism off again; TF 2.21 has no public name for the switch back."""
-    from tensorflow.python.framework import config
+    from tensorflow.python.framework import config  # private: fails the call, not the import
     config.disable_op_determinism()
 
 
 def numpy_reconstruct():
     """``numpy._core.multiarray._reconstruct``: what a pickled ndarray names to rebuild itself."""
-    from numpy._core import multiarray
+    from numpy._core import multiarray  # private: fails the call, not the import
     return multiarray._reconstruct
 
 
 def forget_active_run() -> None:
     """Drop MLflow's active run from its stack when ``end_run`` itself failed (the store went away):
     MLflow keeps the run active then, and the next ``start_run`` would nest under it."""
-    from mlflow.tracking import fluent
+    from mlflow.tracking import fluent  # private: fails the call, not the import
     stack = fluent._active_run_stack.get()
     if stack:
         stack.pop()
@@ -57,7 +57,7 @@ def optuna_trial_id(trial) -> int:
 
 def optuna_trial(study, trial_id: int):
     """The trial with storage id ``trial_id`` of ``study``, to report to and ask from (another process's)."""
-    import optuna
+    import optuna  # the search extra
     return optuna.trial.Trial(study, trial_id)
 
 
@@ -65,7 +65,7 @@ def keras_applications_downloader():
     """``keras.src.utils.file_utils``: the module whose ``get_file`` every keras.applications constructor calls
     (looked up there at call time) for its ImageNet weights; ``models.backbones.weights_file`` catches that call
     to learn the file, URL and hash Keras would fetch."""
-    from keras.src.utils import file_utils
+    from keras.src.utils import file_utils  # private: fails the call, not the import
     return file_utils
 
 

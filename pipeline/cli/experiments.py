@@ -1,4 +1,8 @@
-"""Experiments over many runs: sweeps over config keys and the lecture's studies."""
+"""Experiments over many runs: sweeps over config keys and the lecture's studies.
+
+Each command imports its stage inside itself (the CLI's start-up time: ``trainlab --help`` and every
+command start without loading TensorFlow, Keras or MLflow until the command needs them).
+"""
 from __future__ import annotations
 
 from pathlib import Path

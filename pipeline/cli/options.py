@@ -1,4 +1,8 @@
-"""The CLI's shared parts: the root group, config options defined once, and config resolution."""
+"""The CLI's shared parts: the root group, config options defined once, and config resolution.
+
+Each command imports its stage inside itself (the CLI's start-up time: ``trainlab --help`` and every
+command start without loading TensorFlow, Keras or MLflow until the command needs them).
+"""
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,8 @@
-"""Serving commands: serve (TF Serving REST API and the Open Inference Protocol) and predict (image files)."""
+"""Serving commands: serve (TF Serving REST API and the Open Inference Protocol) and predict (image files).
+
+Each command imports its stage inside itself (the CLI's start-up time: ``trainlab --help`` and every
+command start without loading TensorFlow, Keras or MLflow until the command needs them).
+"""
 from __future__ import annotations
 
 from pathlib import Path

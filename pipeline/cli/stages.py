@@ -1,4 +1,8 @@
-"""Pipeline stages: data, train, evaluate, register, export, run, lr-find."""
+"""Pipeline stages: data, train, evaluate, register, export, run, lr-find.
+
+Each command imports its stage inside itself (the CLI's start-up time: ``trainlab --help`` and every
+command start without loading TensorFlow, Keras or MLflow until the command needs them).
+"""
 from __future__ import annotations
 
 from pathlib import Path

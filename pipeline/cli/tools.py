@@ -1,4 +1,8 @@
-"""Looking around: the MLflow UI, the model and augmentation registries, augmentation previews."""
+"""Looking around: the MLflow UI, the model and augmentation registries, augmentation previews.
+
+Each command imports its stage inside itself (the CLI's start-up time: ``trainlab --help`` and every
+command start without loading TensorFlow, Keras or MLflow until the command needs them).
+"""
 from __future__ import annotations
 
 import os

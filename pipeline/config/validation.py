@@ -154,8 +154,8 @@ def _check_schedule(t: TrainConfig) -> None:
 
 def _check_registries(cfg: Config) -> None:
     """The model's name, the augmentation chain and the test-time views, against their registries."""
-    from trainlab.augment import validate_specs
-    from trainlab.augment.tta import TTAError, views
+    from trainlab.augment import validate_specs  # Keras: only when registries are checked
+    from trainlab.augment.tta import TTAError, views  # (the same)
     from trainlab.models import list_models  # models/ does not know about the config; the check lives here
     _choice("model.name", cfg.model.name, list_models())
     try:

@@ -14,8 +14,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..config.sizes import parse_size
 from ..errors import DataError, shown, shown_list
 from ..runtime.locks import file_lock
+from .heif import EXTRA, is_heif, readable
 
 DIGITS = tuple(str(i) for i in range(10))
 
@@ -46,7 +48,6 @@ class Dataset:
         skipped = self.facts.get("skipped_files", [])
         if not skipped:
             return None
-        from .heif import EXTRA, is_heif, readable
         heic = [p for p in skipped if is_heif(p) and not readable(p)]
         return (f"warning: skipped {len(skipped)} file(s) that are not readable images: {shown_list(skipped)}"
                 + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
@@ -89,7 +90,6 @@ class SourceOptions:
     def of(cls, data) -> "SourceOptions":
         """From a DataConfig as it is (:func:`.sizing.source_options` first chooses a size for a folder of mixed
         sizes); ``data.resize`` unset is squash."""
-        from ..config.sizes import parse_size
         budget = None if data.memory_budget is None else parse_size(data.memory_budget)
         return cls(tuple(data.image_size) if data.image_size else None, data.channels, data.test_size,
                    data.on_bad_file, data.cifar_labels, data.resize or "squash", budget)
@@ -110,9 +110,9 @@ def convert_images(x: np.ndarray, size: tuple[int, int], channels: int, resize: 
                    batch: int = 2048) -> np.ndarray:
     """uint8 (N, H, W, C) fitted to ``size`` by ``resize`` (antialiased) and converted to ``channels``
     (gray <-> RGB)."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow only once pixels are converted
 
-    from .resize import fit_image, to_pixels
+    from .resize import fit_image, to_pixels  # (TensorFlow ops)
     out = np.empty((len(x), *size, channels), np.uint8)
     for start in range(0, len(x), batch):
         images = tf.cast(x[start:start + batch], tf.float32)

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .. import progress
+from ..config.sizes import format_size
 from ..errors import DataError, shown, shown_list
+from ..runtime.memory import memory_limit
 from ..runtime.process import DECODER_NOISE, native_stderr_held
 from . import heif
 from .dataset import cached_arrays, convert_images
@@ -105,8 +108,6 @@ def digest(listing: Listing, image_size, channels, test_size: float, resize: str
 def placement(listing: Listing, image_size, channels: int | None, budget: int | None) -> tuple[bool, str]:
     """``(stream, why)``: whether the folder's images, decoded at ``image_size`` (else the first image's
     size) with ``channels`` (else 3), exceed ``budget`` bytes (None: a quarter of the memory limit)."""
-    from ..config.sizes import format_size
-    from ..runtime.memory import memory_limit
     count = len(listing.train) + len(listing.test or [])
     if image_size:
         height, width = image_size
@@ -127,7 +128,6 @@ def placement(listing: Listing, image_size, channels: int | None, budget: int | 
 
 def _first_size(listing: Listing) -> tuple[int, int]:
     """(H, W) of the first listed file that Pillow can read the header of ((1, 1) if none)."""
-    from PIL import Image, UnidentifiedImageError
     for path, _ in (listing.train + (listing.test or []))[:20]:
         try:
             with Image.open(path) as image:
@@ -154,7 +154,7 @@ def decode_files(paths: list[str], image_size, channels: int | None,
     fitted to ``image_size`` by ``resize`` and converted to ``channels`` in the graph when given: the decoder
     every other entry (predict, serving, the exported model) uses too.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow only once files are decoded
 
     from .decode import decode_upright, fit_pixels, to_channels  # TensorFlow: loaded when images are decoded
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import os
 
+from PIL import Image, ImageOps, UnidentifiedImageError, features
+
 SUFFIXES = (".heic", ".heif", ".avif")
 EXTRA = "pip install 'trainlab[heic]'"
 
@@ -19,7 +21,6 @@ def is_heif(path) -> bool:
 def readable(path) -> bool:
     """Whether this installation decodes ``path``'s kind (HEIC/HEIF: pillow-heif installed; AVIF: Pillow)."""
     if os.path.splitext(os.fsdecode(path))[1].lower() == ".avif":
-        from PIL import features
         return bool(features.check("avif"))
     try:
         import pillow_heif  # noqa: F401
@@ -34,11 +35,10 @@ def to_png(source) -> bytes:
     Raises:
         ValueError: it cannot be read (the extra missing, or not a photo), or it has over MAX_IMAGE_PIXELS.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     from .decode import MAX_IMAGE_PIXELS  # the one limit (a TensorFlow module: loaded when images are decoded)
     try:
-        import pillow_heif
+        import pillow_heif  # the heic extra
         pillow_heif.register_heif_opener()
     except ImportError:
         pass
@@ -59,7 +59,7 @@ def to_png(source) -> bytes:
 def read_encoded(path):
     """TensorFlow op: the bytes the decoder takes for the file at ``path`` (a string tensor): the file itself, or
     for a HEIC/HEIF/AVIF photo its PNG (:func:`to_png`, in a numpy function; a failure fails the element)."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow only once files are read
     photo = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.(heic|heif|avif)")
     converted = lambda: tf.ensure_shape(tf.numpy_function(lambda p: to_png(os.fsdecode(p)), [path],  # noqa: E731
                                                           tf.string, stateful=False), [])

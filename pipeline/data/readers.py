@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import hashlib
+import io
 import pickle
 import zipfile
 import zlib
@@ -130,7 +131,6 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def unpickle_restricted(data: bytes, source: str) -> object:
     """Unpickle ``data`` admitting numpy arrays, bytes, strings, numbers, lists and dicts, nothing else
     (Python 2 pickles, such as CIFAR's, are read with byte strings kept as bytes)."""
-    import io
     try:
         return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as e:

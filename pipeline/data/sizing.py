@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .dataset import SourceOptions
 from .folders import list_folder
@@ -36,7 +37,6 @@ class SizeChoice:
 
 def header_sizes(paths: list[str]) -> list[tuple[int, int]]:
     """(H, W) of each file whose header Pillow reads (others are left out: they are skipped when decoded)."""
-    from PIL import Image, UnidentifiedImageError
     sizes = []
     for path in paths:
         try:

@@ -17,6 +17,7 @@ share of keys, and a few images (previews, mistakes, a representative set) are r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -74,7 +75,7 @@ class Store:
     def read(self, keys) -> list[bytes]:
         """The records of ``keys`` (any order, repeats allowed)."""
         if self._source is None:
-            from array_record.python.array_record_data_source import ArrayRecordDataSource
+            from array_record.python.array_record_data_source import ArrayRecordDataSource  # (the same)
             self._source = ArrayRecordDataSource(sorted(str(p) for p in self.path.glob("shard-*.array_record")))
         return self._source.__getitems__([int(k) for k in keys])
 
@@ -122,7 +123,6 @@ def open_store(root: Path, listing: Listing, cache_dir: Path, test_size: float, 
 
 
 def _path_key(root: Path, test_size: float) -> str:
-    import hashlib
     return hashlib.sha256(f"{root}\0{test_size}".encode()).hexdigest()[:12]
 
 
@@ -156,7 +156,7 @@ def _changes(path: Path, listing: Listing) -> str:
 
 def _build(root: Path, listing: Listing, test_size: float, on_bad_file: str, out: Path, key: str) -> None:
     """Decode-check every listed file in parallel, write the records in shards and the index into ``out``."""
-    from array_record.python.array_record_module import ArrayRecordWriter
+    from array_record.python.array_record_module import ArrayRecordWriter  # only for a streamed folder
     files = listing.train + (listing.test or [])
     paths = [p for p, _ in files]
     out.mkdir(parents=True)
@@ -194,9 +194,9 @@ def _build(root: Path, listing: Listing, test_size: float, on_bad_file: str, out
 
 def _checked_records(paths: list[str]):
     """``(file index, record, is JPEG, height, width, channels)`` for every file that decodes, in order."""
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow only once records are checked
 
-    from .decode import decode_upright, headers
+    from .decode import decode_upright, headers  # (TensorFlow ops)
 
     def check(index, path):
         raw = heif.read_encoded(path)  # a HEIC/AVIF photo as PNG bytes

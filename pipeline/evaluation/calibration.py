@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 BINS = 15
 
@@ -63,7 +64,6 @@ def scale(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The ``T`` in [0.05, 20] minimizing the validation negative log-likelihood of ``scale(p, T)``."""
-    from scipy.optimize import minimize_scalar
     rows = np.arange(len(labels))
 
     def nll(log_t: float) -> float:

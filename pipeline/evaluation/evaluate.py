@@ -2,6 +2,7 @@
 (macro and weighted), and the confusion matrix."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,7 +164,6 @@ def evaluate(plan: Plan, model: keras.Model, mistakes: int = 0,
 def validation_digest(images: np.ndarray, labels: np.ndarray) -> str:
     """What a validation accuracy was measured on, as a digest of the images and labels themselves:
     two runs' scores compare only when it agrees (same dataset, split seed, size and limits)."""
-    import hashlib
     h = hashlib.sha256(f"{images.shape}|{labels.shape}".encode())
     fingerprint = getattr(images, "fingerprint", None)  # images streamed from disk: what they are, not decoded
     h.update(fingerprint().encode() if fingerprint else np.ascontiguousarray(images).data)

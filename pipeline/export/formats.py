@@ -107,7 +107,7 @@ def export_tflite_int8(saved_model_dir: Path, model: keras.Model, representative
 
 
 def onnx_predict(path: Path, images: np.ndarray) -> np.ndarray:
-    import onnxruntime
+    import onnxruntime  # the onnx extra
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: images[i:i + 256].astype(np.float32)})[0]

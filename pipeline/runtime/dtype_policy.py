@@ -14,6 +14,7 @@ import contextlib
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 _BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
@@ -30,7 +31,6 @@ def native_bf16(cpuinfo: str | None = None) -> bool:
     flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split()}
     if flags & _BF16_CPU_FLAGS:
         return True
-    import tensorflow as tf
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
         if tuple(capability) >= (8, 0):

@@ -58,7 +58,7 @@ def load_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules:
         return
     with native_stderr_held(_STARTUP_NOISE):
-        import tensorflow as tf
+        import tensorflow as tf  # after the environment it reads at import is set
         tf.config.list_physical_devices()  # device discovery prints the cuInit line
 
 
@@ -99,7 +99,7 @@ def op_determinism(on: bool):
     if not on:
         yield
         return
-    import tensorflow as tf
+    import tensorflow as tf  # after the environment it reads at import is set
     was = compat.op_determinism_enabled()
     tf.config.experimental.enable_op_determinism()
     try:

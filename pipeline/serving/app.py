@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 import tensorflow as tf
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -190,7 +191,6 @@ def serve(models: ModelRepository, host: str = "127.0.0.1", port: int = 8501, ba
 def draining_server(config, app: Starlette):
     """A uvicorn server that reports not ready the moment it is told to stop; uvicorn itself then closes
     the listening socket, lets the requests in flight finish and exits."""
-    import uvicorn
 
     class Draining(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+import uvicorn
+
 MAX_HEADER_BYTES = 16 * 1024          # h11's limit on a request head: a longer one is answered 400
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
@@ -83,7 +85,6 @@ def guarded_protocol(header_seconds: float) -> type:
 
 def uvicorn_config(app, host: str, port: int, limits: Limits):
     """A uvicorn config that enforces ``limits`` on connections (see the module)."""
-    import uvicorn
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                           http=guarded_protocol(limits.header_seconds), limit_concurrency=limits.max_connections,
                           h11_max_incomplete_event_size=MAX_HEADER_BYTES,

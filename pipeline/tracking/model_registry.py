@@ -15,6 +15,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+import trainlab
+
 from ..errors import TrackingError
 from ..runtime.locks import file_lock
 from .runs import CARD, run_model_uri, run_text
@@ -113,7 +115,6 @@ def _shown(score: tuple, versus: tuple) -> str:
 
 def _describe_version(name: str, version: str, run) -> None:
     """What the registry page says about a version: the run's summary and card, and searchable tags."""
-    import trainlab
     client = MlflowClient()
     tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
     training = [d.dataset for d in run.inputs.dataset_inputs

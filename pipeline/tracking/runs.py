@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import socket
+import time
+import warnings
+from importlib.metadata import version
 from typing import Iterator
 
 import keras
 import mlflow
 import mlflow.data
 import numpy as np
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.tracking import MlflowClient
@@ -108,9 +115,7 @@ def log_metrics(metrics: dict, step: int | None = None) -> None:
 
 def log_series(key: str, points: list[tuple[int, float]]) -> None:
     """Log many steps of one metric in few calls (per-layer or per-batch measurements)."""
-    import time
 
-    from mlflow.entities import Metric
     run_id, now = mlflow.active_run().info.run_id, int(time.time() * 1000)
     metrics = [Metric(key, float(v), now, int(step)) for step, v in points if math.isfinite(float(v))]
     for i in range(0, len(metrics), 1000):
@@ -125,7 +130,6 @@ def log_datasets(name: str, source: str, parts: dict) -> None:
     """Log each split as an MLflow dataset input (name, digest, source, tensor schema), with its
     split as the context (``training``, ``validation``, ``test``): the UI's Datasets panel shows them
     and ``search_runs`` filters on ``dataset.digest``. ``parts``: context -> (images, labels)."""
-    import warnings
     for context, (images, labels) in parts.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "the source can be interpreted in multiple ways": it is a local one
@@ -142,11 +146,7 @@ def log_datasets(name: str, source: str, parts: dict) -> None:
 def _described_dataset(images, labels, source: str, name: str):
     """An MLflow dataset of images streamed from disk: their source, schema and a digest of what they are
     (the files and the split), without decoding them."""
-    import hashlib
 
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.types.schema import Schema, TensorSpec
     digest = hashlib.sha256((images.fingerprint() + str(labels.tolist())).encode()).hexdigest()[:8]
     schema = Schema([TensorSpec(np.dtype(np.uint8), (-1, *images.shape[1:]), "images"),
                      TensorSpec(np.dtype(np.int64), (-1,), "targets")])
@@ -206,7 +206,6 @@ def log_model(model: keras.Model, num_classes: int) -> str:
 def _requirements() -> list[str]:
     """What the model needs, pinned to what trained it. Stated, because MLflow's inference of
     requirements loads the model in a subprocess and costs seconds per run."""
-    from importlib.metadata import version
     return [f"{p}=={version(p)}" for p in ("mlflow", "tensorflow", "keras", "numpy")]
 
 

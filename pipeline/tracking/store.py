@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -90,8 +92,6 @@ def _experiment_id(name: str, uri: str, attempts: int = 3) -> str:
 
 def _check_server(uri: str) -> None:
     """Fail fast when no tracking server answers (MLflow's own client retries for minutes)."""
-    import urllib.error
-    import urllib.request
     try:
         urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).read()
     except (urllib.error.URLError, OSError) as e:

@@ -81,7 +81,7 @@ def graceful() -> Iterator[list]:
 
 def resource_error(e: BaseException, doing: str, fix: str = "") -> ResourceError | None:
     """A one-line :class:`ResourceError` for memory and disk exhaustion, else None."""
-    import tensorflow as tf
+    import tensorflow as tf  # not at the CLI's start (which imports this module)
     if isinstance(e, (tf.errors.ResourceExhaustedError, MemoryError)):
         return ResourceError(f"out of memory {doing}" + (f": {fix}" if fix else ""))
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -85,7 +85,7 @@ def find_label_issues(cfg, folds: int = 3) -> Findings:
             images than ``folds``.
     """
     try:
-        from cleanlab.filter import find_label_issues as confident_learning
+        from cleanlab.filter import find_label_issues as confident_learning  # the labels extra
     except ImportError:
         raise ConfigError("--label-issues needs cleanlab: pip install -e '.[labels]'") from None
     if folds < 2:

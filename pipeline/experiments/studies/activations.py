@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trainlab.models import ACTIVATIONS
 
+from ...evaluation import plots
 from ..sweeps import Point
 from .base import Claim, Plan, Results, Study, Tuning, register_study
 from .measure import activation_seconds, parameter_ratios
@@ -149,7 +150,6 @@ class Activations(Study):
 
 
 def _convergence(r: Results, labels) -> tuple:
-    from ...evaluation import plots
     return ("Training accuracy over the last quarter epoch, per step (first seed, tuned rates)", plots.overlaid(
         {label: r.series(label, "probe.train_accuracy_window") for label in labels}, "step", "training accuracy"))
 

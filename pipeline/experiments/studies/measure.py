@@ -10,6 +10,11 @@ import tensorflow as tf
 
 from trainlab.models import create_model
 
+from ...config.loading import load_config
+from ...data.inputs import Normalizer, load_splits
+from ...data.sources import load_dataset
+from ...evaluation.probes import cross_entropy, hidden_outputs, unit_derivatives
+
 
 def activation_seconds(activations, shape=(256, 16384), repeats: int = 7, iterations: int = 10) -> dict:
     """Forward + backward time of each activation on one fixed float32 tensor, interleaved.
@@ -63,7 +68,6 @@ def deep_net_statistics(x: np.ndarray, y: np.ndarray, num_classes: int, seeds, d
     (saturated on at least half of the images) over the gradient reaching mostly unsaturated ones (on at
     most 10%), per unit, pooled over the layers (``saturated_unit_gradient``; absent where either kind is
     missing). Returns ``{label: {key: [value per seed]}}``."""
-    from ...evaluation.probes import cross_entropy, hidden_outputs, unit_derivatives
     found = {}
     for label, options in nets.items():
         values = {"grad_first_over_last": [], "first_layer_mean": [], "act_std_last_over_first": [],
@@ -105,8 +109,6 @@ def _saturated_unit_gradient(derivatives, gradients, saturated_below: float) -> 
 
 def probe_batch(overrides: dict | None, n: int = 512, base: dict | None = None):
     """``n`` normalized training images and labels of the configured data (the study's dataset)."""
-    from ...config.loading import load_config
-    from ...data.inputs import Normalizer, load_splits
     cfg = load_config(None, {**(base or {}), **(overrides or {})})
     ds, splits = load_splits(cfg)
     normalizer = Normalizer.fit(cfg.data.normalization, splits.x_train)
@@ -171,7 +173,6 @@ def linear_sensitivity(x: np.ndarray, y: np.ndarray, num_classes: int, seeds, of
 
 def mnist_facts() -> dict:
     """MNIST as trainlab loads it: image size, split sizes and classes (``{fact: [value]}``)."""
-    from ...data.sources import load_dataset
     ds = load_dataset("mnist")
     return {"height": [ds.x_train.shape[1]], "width": [ds.x_train.shape[2]], "training images": [len(ds.x_train)],
             "test images": [len(ds.x_test)], "classes": [ds.num_classes]}

@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple
 
+from scipy import stats
+
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 CONFIDENCE = 0.95
 
@@ -77,7 +79,6 @@ class Stat:
         """The one-sided 95% t-bound of the mean (lower unless ``upper``); None below two finite values."""
         if self.n < 2 or not self.finite:
             return None
-        from scipy import stats
         sd = math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (self.n - 1))
         half = stats.t.ppf(CONFIDENCE, self.n - 1) * sd / math.sqrt(self.n)
         return self.mean + half if upper else self.mean - half

@@ -8,7 +8,10 @@ resume and failure isolation as for local sweeps: a task that dies marks its poi
 from __future__ import annotations
 
 import os
+import socket
 from typing import Callable
+
+import tensorflow as tf
 
 from ...errors import ConfigError, one_line
 from ...plan import Plan
@@ -63,7 +66,6 @@ def run_on_ray(tasks: list[dict], echo: Callable[[str], None], address: str | No
 
 def _check_reachable(address: str) -> None:
     """Fail in seconds, not minutes, when nothing listens at a ``host:port`` cluster address."""
-    import socket
     if "://" in address:
         return  # ray:// client addresses and the like: Ray reports those itself
     host, _, port = address.rpartition(":")
@@ -80,7 +82,6 @@ def _is_loopback(address: str) -> bool:
 
 def _run_task(task: dict, threads: int) -> dict:
     """In the Ray worker: share only this task's CPUs, then train the point."""
-    import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)

@@ -59,7 +59,7 @@ def storage_url(search: Search, tracking_uri: str) -> str:
 
 def _study(search: Search, name: str, url: str):
     try:
-        import optuna
+        import optuna  # the search extra
     except ImportError:
         raise ConfigError("search: needs Optuna: pip install -e '.[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -99,7 +99,7 @@ def suggest(trial, key: str, dist):
 def run_search(spec: SweepSpec, search: Search, overrides: dict | None, workers: int, out_dir, echo: Callable,
                run_task: Callable[[dict, ResolvedPoint], dict]) -> SweepResult:
     """Ask, train, tell until the study has ``search.trials`` trials; ``run_task`` trains one point."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # the search extra
 
     check = Point("space check", random_points({"space": search.space, "samples": 1, "seed": search.seed})[0])
     (first,) = resolve(dataclasses.replace(spec, points=[check]), overrides)   # bad keys fail before any trial
@@ -130,7 +130,7 @@ class _Trials:
     threads, each result told back to the study."""
 
     def __init__(self, spec: SweepSpec, search: Search, overrides: dict | None, study, echo: Callable):
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState  # the search extra
         self.spec, self.search, self.overrides, self.study, self.echo = spec, search, overrides, study, echo
         self.done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
                      and REPEAT_ATTR not in t.user_attrs]
@@ -151,7 +151,7 @@ class _Trials:
     def next_trial(self):
         """The next trial to train, or None when the budget is spent or the space used up. A proposal
         equal to a finished trial's values gets that trial's result at once (not trained, not counted)."""
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState  # the search extra
         with self.lock:
             while self.started < self.todo and self.repeats < MAX_REPEATS_IN_A_ROW:
                 trial = self.study.ask()
@@ -174,7 +174,7 @@ class _Trials:
             return None
 
     def _work(self, train: Callable, advance) -> None:
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState  # the search extra
         while (proposal := self.next_trial()) is not None:
             trial, values = proposal
             point = _point(self.spec, self.overrides, trial.number, values)
@@ -201,7 +201,7 @@ def values_of(params: dict, space: dict) -> dict:
 
 def _same_values(study, params: dict):
     """A finished (complete or pruned) trial of ``study`` that had exactly ``params``, or None."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # the search extra
     return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
                  if t.params == params), None)
 

@@ -11,7 +11,7 @@ PRUNED_TAG = "trainlab.sweep.pruned"
 
 def pruner(name: str):
     """The pruner by name (the process training a trial builds the same one to ask it)."""
-    import optuna
+    import optuna  # the search extra
     return {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
             "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
             "none": optuna.pruners.NopPruner}[name]()
@@ -20,8 +20,8 @@ def pruner(name: str):
 def pruning_callback(optuna_task: dict):
     """The Keras callback a trial trains with: each epoch's validation accuracy reported to the study,
     training stopped at the epoch's end when the pruner says so (``.pruned`` tells afterwards)."""
-    import keras
-    import optuna
+    import keras  # only with a pruned search
+    import optuna  # the search extra
 
     study = optuna.load_study(study_name=optuna_task["study"], storage=optuna_task["storage"],
                               pruner=pruner(optuna_task["pruner"]))
