@@ -142,7 +142,7 @@ def test_a_wheel_install_runs_the_job_and_a_sweep_in_worker_processes_beside_a_u
     (work / "one.png").write_bytes(tf.io.encode_png(digit).numpy())
     assert "one.png" in trainlab_cli("predict", "one.png")
     # a sweep's points run in two worker processes (python -m ... in the decoys' directory), as a study's do
-    # (studies are sweeps: tests/test_studies.py runs them in-process)
+    # (studies are sweeps: tests/experiments/test_studies.py runs them in-process)
     (work / "grid.yml").write_text("name: decoys\npreset: smoke\nbase: {data.limit_train: 1000}\n"
                                    "grid: {train.learning_rate: [0.001, 0.003]}\n")
     out = trainlab_cli("sweep", "grid.yml", "--workers", "2")

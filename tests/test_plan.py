@@ -42,9 +42,9 @@ def test_every_preset_plan_round_trips_through_its_plan_yaml(preset, tmp_path):
 
 @pytest.mark.parametrize("kind", ["npz", "cifar archive", "folder in memory", "folder streamed", "mixed-size folder"])
 def test_every_dataset_kind_round_trips_through_its_plan_yaml(kind, tmp_path):
+    from tests.files import make_cifar10
     from tests.photos import encoded
     from tests.shapes import make_shapes_folder
-    from tests.test_sources import make_cifar10
     overrides = {"data.limit_train": "none", "data.validation_size": 40, "data.cache_dir": str(tmp_path / "cache")}
     if kind == "npz":
         np.savez(tmp_path / "d.npz", x_train=np.zeros((300, 8, 8), np.uint8), y_train=np.arange(300) % 3,
@@ -250,7 +250,7 @@ def test_auto_augmentation_is_the_recipe_for_the_kind_of_images(tmp_path, datase
 
 
 def test_auto_augmentation_for_photos_pads_an_eighth_of_the_side(tmp_path):
-    from tests.test_sources import make_cifar10
+    from tests.files import make_cifar10
     archive = make_cifar10(tmp_path / "cifar-10-python.tar.gz")
     plan = resolve_plan(smoke_config(tmp_path, **{"augment": "auto", "data.dataset": str(archive),
                                                   "data.limit_train": "none", "data.validation_size": 40}))

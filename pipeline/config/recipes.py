@@ -103,7 +103,7 @@ TRANSFER: dict[str, tuple[Any, str]] = {
     "train.backbone_bn": ("train", "the backbone's batch norm follows the new photos (chosen on validation)"),
 }
 # One per keras.applications backbone, named here so that loading a config imports no Keras
-# (tests/test_transfer_photos.py keeps the names and sizes equal to models.backbones.BACKBONES).
+# (tests/training/test_transfer_photos.py keeps the names and sizes equal to models.backbones.BACKBONES).
 TRANSFER_RECIPES: dict[str, dict[str, tuple[Any, str]]] = {
     name: {**TRANSFER, "data.image_size": ([224, 224], "its native size: the size its ImageNet weights know")}
     for name in ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_b0",

@@ -4,7 +4,6 @@ serving_b64) giving one answer for one file."""
 import io
 import resource
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 from PIL import Image
 
+from tests.files import bomb_png
 from tests.photos import encoded, sideways_jpeg, turned
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.data.decode import decode_upright, encoded_pixels, jpeg_orientation, to_channels, upright
@@ -64,15 +64,6 @@ def test_each_orientation_decodes_to_the_upright_picture():
 def test_header_sizes_are_read_without_decoding(fmt, options):
     data = encoded(np.zeros((37, 53, 3), np.uint8), fmt, **options)
     assert int(encoded_pixels(tf.constant(data))) == 37 * 53
-
-
-def bomb_png(side: int) -> bytes:
-    """A PNG whose header claims ``side`` x ``side`` gray pixels, in a few hundred bytes."""
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-    rows = zlib.compress(b"\0" + bytes(side), 9)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
 
 
 def test_a_header_bomb_is_refused_before_it_is_decoded():

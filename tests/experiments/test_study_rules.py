@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tests.test_studies import constructed  # Results without MLflow
+from tests.experiments.test_studies import constructed  # Results without MLflow
 from trainlab.pipeline.experiments.studies import (
     INCONCLUSIVE,
     NOT_SUPPORTED,

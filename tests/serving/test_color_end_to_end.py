@@ -12,8 +12,8 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from tests.conftest import free_port, fresh_store, start_server, stop_server
-from tests.test_serving import call
-from tests.test_sources import SHAPES, make_image_folder, shape_image
+from tests.files import SHAPES, make_image_folder, shape_image
+from tests.serving.test_serving import call
 from trainlab.pipeline.cli import cli
 
 NAME = "shapes-model"

@@ -11,9 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import fresh_store
+from tests.files import bomb_png, make_cifar10
 from tests.photos import encoded
-from tests.test_decode import bomb_png
-from tests.test_sources import make_cifar10
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.config.loading import load_config
 from trainlab.pipeline.data.dataset import SourceOptions

@@ -13,42 +13,11 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from tests.conftest import fresh_store
+from tests.files import COLORS, SHAPES, cifar_batch, make_cifar10, make_image_folder
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.data.dataset import SourceOptions
 from trainlab.pipeline.data.sources import FASHION_MNIST_DIR, describe_dataset, load_dataset
 from trainlab.pipeline.errors import DataError
-
-COLORS = [(220, 40, 40), (40, 200, 60), (50, 70, 230)]  # one color (and shape) per class
-SHAPES = {"square": 0, "disc": 1, "bar": 2}  # folder name -> shape and color index
-
-
-def shape_image(label: int, height: int, width: int, rng) -> np.ndarray:
-    """A class-dependent picture: a colored square, disc or bar on a noisy dark background."""
-    image = rng.integers(0, 40, (height, width, 3)).astype(np.uint8)
-    yy, xx = np.mgrid[:height, :width]
-    cy, cx = height / 2 + rng.uniform(-3, 3), width / 2 + rng.uniform(-3, 3)
-    inside = [np.maximum(abs(yy - cy), abs(xx - cx)) < height / 4,
-              (yy - cy) ** 2 + (xx - cx) ** 2 < (height / 3.5) ** 2,
-              abs(yy - cy) < height / 8][label]
-    image[inside] = COLORS[label]
-    return image
-
-
-def make_image_folder(root: Path, per_class: int = 40, seed: int = 0, mixed: bool = True) -> Path:
-    """3 classes of PNG/JPEG images, most 32x32, some 40x30 (not square: ``mixed``), one corrupt file, one
-    text file."""
-    rng = np.random.default_rng(seed)
-    for name, shape in SHAPES.items():  # created in another order than the sorted class names
-        folder = root / name
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            height, width = (40, 30) if i % 5 == 0 and mixed else (32, 32)
-            image = shape_image(shape, height, width, rng)
-            data = tf.io.encode_jpeg(image, quality=95) if i % 7 == 0 else tf.io.encode_png(image)
-            (folder / f"{i:03d}.{'jpg' if i % 7 == 0 else 'png'}").write_bytes(data.numpy())
-    (root / "disc" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a PNG")
-    (root / "bar" / "notes.txt").write_text("not an image")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -113,29 +82,6 @@ def test_bad_files_can_be_refused(folder, tmp_path):
 
 # --- CIFAR -------------------------------------------------------------------------------------------
 
-def _batch(n, rng, labels_key="labels", classes=10, extra=None):
-    data = rng.integers(0, 256, (n, 3072)).astype(np.uint8)
-    return {b"batch_label": b"training batch", labels_key.encode(): [int(v) for v in rng.integers(0, classes, n)],
-            b"data": data, b"filenames": [f"img_{i}.png".encode() for i in range(n)], **(extra or {})}
-
-
-def make_cifar10(path: Path, per_batch: int = 40, seed: int = 0) -> Path:
-    """A CIFAR-10 archive in the published layout (cifar-10-batches-py/, pickles of byte-keyed dicts)."""
-    rng = np.random.default_rng(seed)
-    files = {f"data_batch_{i}": _batch(per_batch, rng) for i in range(1, 6)}
-    files["test_batch"] = _batch(per_batch, rng)
-    files["batches.meta"] = {b"num_cases_per_batch": per_batch, b"num_vis": 3072,
-                             b"label_names": [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer",
-                                                                   "dog", "frog", "horse", "ship", "truck")]}
-    with tarfile.open(path, "w:gz") as tar:
-        for name, doc in files.items():
-            data = pickle.dumps(doc, protocol=2)
-            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 @pytest.mark.slow
 def test_a_small_folder_and_a_small_cifar_archive_work_with_every_default(tmp_path, monkeypatch):
     """600 generated photos (4 shapes, random colour, size and place) or 200 CIFAR images: nothing to set.
@@ -161,7 +107,7 @@ def test_a_small_folder_and_a_small_cifar_archive_work_with_every_default(tmp_pa
 def test_photos_load_upright_and_every_common_format_decodes(tmp_path):
     """JPEGs in each of the 8 EXIF orientations come out as Pillow's exif_transpose shows them; WebP, CMYK
     JPEG, 16-bit and RGBA PNG decode; TIFF (which no decoder here reads) is skipped by name (HEIC and AVIF:
-    tests/test_decode.py)."""
+    tests/data/test_decode.py)."""
     from PIL import Image, ImageOps
 
     from trainlab.pipeline.data.folders import decode_files, list_folder
@@ -229,7 +175,7 @@ def test_cifar100_fine_and_coarse_labels(tmp_path):
     root = tmp_path / "cifar-100-python"
     root.mkdir()
     for split, n in (("train", 50), ("test", 10)):
-        batch = _batch(n, rng, "fine_labels", 100)
+        batch = cifar_batch(n, rng, "fine_labels", 100)
         batch[b"coarse_labels"] = [v // 5 for v in batch[b"fine_labels"]]
         (root / split).write_bytes(pickle.dumps(batch, protocol=2))
     (root / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"f{i}".encode() for i in range(100)],

@@ -73,7 +73,7 @@ def sweep(tmp_path, address, env):
 
 @pytest.mark.slow
 def test_sweep_runs_its_points_as_ray_tasks_and_resumes(tmp_path, ray_cluster, ray_env):
-    from tests.test_sweeps import bad_labels
+    from tests.experiments.test_sweeps import bad_labels
     (tmp_path / "grid.yml").write_text(GRID.replace("BAD", bad_labels(tmp_path)))
     first = sweep(tmp_path, ray_cluster, ray_env)
     assert first.returncode == 0, first.stderr[-3000:]

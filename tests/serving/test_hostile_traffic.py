@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import free_port, start_server, stop_server
-from tests.test_decode import bomb_png
+from tests.files import bomb_png
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.serving.app import queue_bounded
 from trainlab.pipeline.serving.requests import RequestError

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_formats import write_idx
+from tests.data.test_readers import write_idx
 from trainlab.pipeline.data.dataset import Dataset, verify
 from trainlab.pipeline.data.sources import FASHION_CLASSES, list_datasets, load_dataset, load_fashion_mnist
 from trainlab.pipeline.errors import DataError

@@ -340,7 +340,7 @@ def test_a_tuned_grid_grows_past_the_end_where_the_best_value_sits():
 
 def test_every_claim_quotes_the_notes():
     from trainlab.pipeline.experiments.studies.notes import QUOTES
-    lecture = Path(__file__).resolve().parents[2] / "shared" / "lecture"
+    lecture = Path(__file__).resolve().parents[3] / "shared" / "lecture"
     for _, claim_id, claim in catalogue():
         assert claim.notes in QUOTES, claim_id
     if not lecture.is_dir():

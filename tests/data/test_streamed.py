@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner
 
 from tests.conftest import fresh_store
+from tests.files import make_image_folder
 from tests.shapes import make_shapes_folder
-from tests.test_sources import make_image_folder
 from trainlab.augment import AugmentChain
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.data.dataset import SourceOptions
