@@ -1,15 +1,11 @@
 """The model registry: versions, and the `champion` alias that moves only to a better model, judged
-on the same validation images, one registration at a time."""
+on the same validation images, one decision at a time for every client of the store (:mod:`.decisions`)."""
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -18,7 +14,8 @@ from mlflow.tracking import MlflowClient
 import trainlab
 
 from ..errors import TrackingError
-from ..runtime.locks import file_lock
+from . import decisions
+from .decisions import decision
 from .runs import CARD, run_model_uri, run_text
 from .store import one_line, quiet
 
@@ -68,8 +65,9 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
     Scores are compared only when both runs measured them on the same validation images (their
     ``trainlab.validation`` digests agree). Otherwise the champion is re-scored on the candidate's
     validation split first: ``rescore(model_uri)`` returns that ``(accuracy, loss)`` (None: the champion stays,
-    the two are not comparable). Registrations on one store are serialized by a file lock, so
-    processes finishing together get consecutive versions and the alias ends on the best of them.
+    the two are not comparable). Decisions on one store are queued in the registry itself
+    (:mod:`.decisions`), so clients finishing together, on any machines, get consecutive versions and the
+    alias ends on the best of them.
 
     Raises:
         TrackingError: the run is unknown, did not finish, or logged no model/selection metric.
@@ -85,7 +83,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
     score = run_info.data.metrics.get(SELECTION_METRIC)
     if score is None:
         raise TrackingError(f"run {run_id} has no {SELECTION_METRIC} metric: it is not a trainlab training run")
-    with registry_lock():
+    with decision(name, run_id) as ticket:
         current = champion(name)
         version = _registered_version(name, run_id)
         if version is None:
@@ -98,9 +96,15 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
             mine = (score, (rescore(run_model_uri(run_id)) or (score, None))[1])
         if current is not None and (against is None or not outranks(*mine, *against)):
             why = how if against is None else f"{_shown(against, mine)}{how}"
+            ticket.close(version=version, outcome=f"champion stays version {current[0]}")
             return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
                                 f"{score:.4f}); champion stays version {current[0]} ({why})")
+        if not ticket.valid():  # a waiter may have taken this client for dead: the alias is not its to move
+            return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
+                                f"{score:.4f}); the decision took longer than its lease "
+                                f"({decisions.LEASE_SECONDS:.0f} s): champion unchanged, register it again")
         client.set_registered_model_alias(name, CHAMPION, version)
+        ticket.close(version=version, outcome="champion")
     was = f" (was version {current[0]}, {_shown(against, mine)}{how})" if current else ""
     return Registration(version, True, f"registered {name} version {version} as {CHAMPION} "
                         f"({SELECTION_METRIC} {score:.4f}){was}")
@@ -146,19 +150,6 @@ def _champion_score(current, candidate, name: str, rescore) -> tuple[tuple | Non
     if value is None:
         return None, "not comparable: it takes other images or classes"
     return value, ", re-scored on this run's validation images"
-
-
-@contextlib.contextmanager
-def registry_lock() -> Iterator[None]:
-    """An exclusive lock for the current store's registry (beside a sqlite database, else in the temp
-    folder): the read-compare-move of the alias is one step for every process on this machine."""
-    uri = mlflow.get_tracking_uri()
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):] + ".registry.lock")
-    else:
-        path = Path(tempfile.gettempdir()) / f"trainlab-registry-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.lock"
-    with file_lock(path):
-        yield
 
 
 def _registered_version(name: str, run_id: str) -> str | None:
