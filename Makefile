@@ -11,9 +11,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test lint ui install clean debian-test-packages
 
-# Debian packages the tests use (real Fashion-MNIST; a headless browser for the serve page), installed
-# where apt-get exists and this runs as root; elsewhere the tests that need them say why they skip.
-DEBIAN_TEST_PACKAGES := dataset-fashion-mnist chromium chromium-driver
+# Debian packages the tests use (real Fashion-MNIST; a headless browser for the serve page; PostgreSQL for a
+# team's tracking server), installed where apt-get exists and this runs as root; elsewhere the tests that
+# need them say why they skip.
+DEBIAN_TEST_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +24,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The tests also exercise the optional keras-cv layers, Ray sweeps, the JAX backend, the ONNX export and
-# Optuna searches, HEIC photos and cleanlab's label issues, so they install those extras for real.
+# Optuna searches, HEIC photos, cleanlab's label issues and a team server (PostgreSQL, logins), so they install
+# those extras for real.
 $(TESTS): $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax,onnx,search,heic,labels]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,keras-cv,ray,jax,onnx,search,heic,labels,postgres,auth]'
 	# tritonclient, the real KServe v2 client the binary-tensor test drives: --no-deps keeps its ml-dtypes<=0.5.4
 	# pin from downgrading TensorFlow's ml_dtypes (its HTTP client needs only these two).
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt tritonclient==2.73.0

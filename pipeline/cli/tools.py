@@ -105,32 +105,38 @@ def import_weights(file):
 
 @cli.command()
 @click.option("--backend-store-uri", default="sqlite:///mlflow.db", show_default=True,
-              help="Where runs and the registry live: sqlite:///FILE, or postgresql://USER:PASSWORD@HOST/DB for teams.")
+              help="Where runs and the registry live: sqlite:///FILE, or postgresql://USER:PASSWORD@HOST/DB for teams "
+                   "(pip install 'trainlab[postgres]'; docs/team.md).")
 @click.option("--artifacts-destination", default="./mlartifacts", show_default=True,
-              help="Where the server stores artifacts it receives (a folder, s3://..., gs://...).")
+              help="Where the server stores the artifacts it receives (a folder, s3://..., gs://...): clients "
+                   "upload and download through the server.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 to serve a team.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Server worker processes.")
 @click.option("--jobs/--no-jobs", default=False, show_default=True,
               help="Also start MLflow's background job runner (not needed for training runs).")
-def server(backend_store_uri, artifacts_destination, host, port, workers, jobs):
-    """Start an MLflow tracking server that several machines and processes log to.
+@click.option("--auth/--no-auth", default=None,
+              help="MLflow's logins (basic-auth); default: on unless the server binds a loopback address only. The "
+                   "first start creates the admin with MLFLOW_AUTH_ADMIN_PASSWORD.")
+@click.option("--auth-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="With logins: the folder of the users' database (mlflow-auth.db), its ini and session secret.")
+@click.option("--auth-database-uri", help="With logins: the users' database (default: sqlite in --auth-dir).")
+@click.option("--default-permission", default="EDIT", show_default=True,
+              type=click.Choice(["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"]),
+              help="With logins: what a new user may do with others' experiments and models.")
+def server(**settings):
+    """Start an MLflow tracking server that several machines and processes log to (docs/team.md).
 
-    Clients point at it with --tracking-uri http://HOST:PORT (or tracking.tracking_uri in mlflow.yml).
+    Clients point at it with --tracking-uri http://HOST:PORT (or tracking.tracking_uri in mlflow.yml), with
+    MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD when it has logins.
     """
-    if backend_store_uri.startswith("sqlite:///"):
-        folder = Path(backend_store_uri[len("sqlite:///"):]).parent
-        if not folder.is_dir():
-            raise click.BadParameter(f"folder {folder} does not exist", param_hint="--backend-store-uri")
-    if "://" not in artifacts_destination:
-        Path(artifacts_destination).mkdir(parents=True, exist_ok=True)
-    bin_dir = os.path.dirname(sys.executable)  # mlflow execs uvicorn from the venv's bin
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if jobs else "false"}
-    shown = "localhost" if host in ("0.0.0.0", "::") else host
-    click.echo(f"MLflow tracking server for {backend_store_uri}, artifacts in {artifacts_destination}\n"
-               f"clients: --tracking-uri http://{shown}:{port}  (or export MLFLOW_TRACKING_URI=http://{shown}:{port})",
+    from ..tracking.server import ServerSettings, command
+    s = ServerSettings(**settings)
+    argv, env = command(s)
+    shown = "localhost" if s.host in ("0.0.0.0", "::") else s.host
+    logins = ("; logins on: clients set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" if s.logins
+              else "; no logins: anyone who reaches the port may change runs and the champion")
+    click.echo(f"MLflow tracking server for {s.backend_store_uri}, artifacts in {s.artifacts_destination}{logins}\n"
+               f"clients: --tracking-uri http://{shown}:{s.port}  (or export MLFLOW_TRACKING_URI=http://{shown}:{s.port})",
                err=True)
-    os.execve(sys.executable, [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
-                               "--artifacts-destination", artifacts_destination, "--serve-artifacts",
-                               "--host", host, "--port", str(port), "--workers", str(workers)], env)
+    os.execve(sys.executable, argv, env)

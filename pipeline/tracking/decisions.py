@@ -36,7 +36,7 @@ from ..errors import TrackingError, one_line
 STATE_TAG = "trainlab.decision"        # pending | decided | expired
 LEASE_SECONDS = float(os.environ.get("TRAINLAB_DECISION_LEASE", "300"))  # a decision's longest time
 POLL_SECONDS = 0.2
-SOURCE = "trainlab-decision:ticket"    # no model behind a ticket: a non-file scheme the server accepts as a source
+SOURCE = "trainlab-decision:/ticket"  # no model behind a ticket: a non-file URI with an absolute path, as servers ask
 
 
 def ledger_name(name: str) -> str:

@@ -1,6 +1,7 @@
 """The tracking store: where MLflow writes, checked before any work starts."""
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import sqlite3
@@ -91,12 +92,30 @@ def _experiment_id(name: str, uri: str, attempts: int = 3) -> str:
 
 
 def _check_server(uri: str) -> None:
-    """Fail fast when no tracking server answers (MLflow's own client retries for minutes)."""
+    """Fail fast when no tracking server answers (MLflow's own client retries for minutes), or when it refuses
+    this client: one line naming the user (MLflow's ``MLFLOW_TRACKING_USERNAME``) and the answer."""
+    base = uri.rstrip("/")
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).read()
+        urllib.request.urlopen(base + "/health", timeout=10).read()
     except (urllib.error.URLError, OSError) as e:
         raise TrackingError(f"no MLflow tracking server answers at {uri} ({getattr(e, 'reason', e)}); "
                             "start one with `trainlab server`") from None
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    request = urllib.request.Request(base + "/api/2.0/mlflow/experiments/search?max_results=1")
+    if user:
+        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        urllib.request.urlopen(request, timeout=30).read()
+    except urllib.error.HTTPError as e:
+        if e.code not in (401, 403):
+            return  # anything else is MLflow's to report, with its own message
+        who = f"user {user!r}" if user else "anonymous requests"
+        fix = ("check MLFLOW_TRACKING_PASSWORD" if e.code == 401 else "ask its admin for a permission") if user else \
+            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+        raise TrackingError(f"the tracking server at {uri} refuses {who} ({e.code}): {fix}") from None
+    except (urllib.error.URLError, OSError):
+        return
 
 
 def _check_sqlite(db: Path, uri: str) -> None:
