@@ -17,7 +17,7 @@ waiter (who starts counting only after seeing the ticket) can have taken it for 
 across machines, only their rates.
 
 Tickets are kept, tagged with what was decided: the ``.decisions`` model's versions are the log of every
-champion decision (run, version registered, outcome, host). Writing a ticket needs EDIT on that model,
+champion decision (run, host, ``decided: version 7 champion``). Writing a ticket needs EDIT on that model,
 as registering needs it on the model itself.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from mlflow.tracking import MlflowClient
 
 from ..errors import TrackingError, one_line
 
-STATE_TAG = "trainlab.decision"        # pending | decided | expired
+STATE_TAG = "trainlab.decision"        # pending | decided: <what> | expired
 LEASE_SECONDS = float(os.environ.get("TRAINLAB_DECISION_LEASE", "300"))  # a decision's longest time
 POLL_SECONDS = 0.2
 SOURCE = "trainlab-decision:/ticket"  # no model behind a ticket: a non-file URI with an absolute path, as servers ask
@@ -51,6 +51,7 @@ class Ticket:
                  lease: float, clock: Callable[[], float]):
         self.client, self.name, self.version, self.taken, self.lease, self.clock = \
             client, name, version, taken, lease, clock
+        self.closed = False
 
     def valid(self) -> bool:
         """Whether this holder's lease still runs, with a tenth of it to spare for the move that follows, and
@@ -60,11 +61,10 @@ class Ticket:
         tags = self.client.get_model_version(self.name, str(self.version)).tags
         return tags.get(STATE_TAG) == "pending"
 
-    def close(self, **outcome: str) -> None:
-        """Tag the ticket decided, with what was decided: the next in the queue goes on."""
-        for key, value in outcome.items():
-            self.client.set_model_version_tag(self.name, str(self.version), f"trainlab.{key}", value)
-        self.client.set_model_version_tag(self.name, str(self.version), STATE_TAG, "decided")
+    def close(self, outcome: str) -> None:
+        """Tag the ticket ``decided: <outcome>`` (what was decided): the next in the queue goes on."""
+        self.client.set_model_version_tag(self.name, str(self.version), STATE_TAG, f"decided: {outcome}")
+        self.closed = True
 
 
 @contextlib.contextmanager
@@ -81,9 +81,10 @@ def decision(name: str, run_id: str, lease: float | None = None,
         _wait_for_earlier(ticket)
         yield ticket
     finally:
-        with contextlib.suppress(MlflowException):  # a store gone now: the ticket expires for the others
-            if client.get_model_version(ticket.name, str(ticket.version)).tags.get(STATE_TAG) == "pending":
-                ticket.close()
+        if not ticket.closed:
+            with contextlib.suppress(MlflowException):  # a store gone now: the ticket expires for the others
+                if client.get_model_version(ticket.name, str(ticket.version)).tags.get(STATE_TAG) == "pending":
+                    ticket.close("nothing moved")
 
 
 def _take(client: MlflowClient, ledger: str, run_id: str, lease: float, clock) -> Ticket:

@@ -88,7 +88,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
         version = _registered_version(name, run_id)
         if version is None:
             with quiet():
-                version = str(mlflow.register_model(run_model_uri(run_id), name).version)
+                version = str(mlflow.register_model(run_model_uri(run_id), name, tags=_version_tags(run_info)).version)
             _describe_version(name, version, run_info)
         against, how = (None, "") if current is None else _champion_score(current, run_info, name, rescore)
         mine = (score, run_info.data.metrics.get(TIE_METRIC))
@@ -96,7 +96,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
             mine = (score, (rescore(run_model_uri(run_id)) or (score, None))[1])
         if current is not None and (against is None or not outranks(*mine, *against)):
             why = how if against is None else f"{_shown(against, mine)}{how}"
-            ticket.close(version=version, outcome=f"champion stays version {current[0]}")
+            ticket.close(f"version {version} registered, champion stays version {current[0]}")
             return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
                                 f"{score:.4f}); champion stays version {current[0]} ({why})")
         if not ticket.valid():  # a waiter may have taken this client for dead: the alias is not its to move
@@ -104,7 +104,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
                                 f"{score:.4f}); the decision took longer than its lease "
                                 f"({decisions.LEASE_SECONDS:.0f} s): champion unchanged, register it again")
         client.set_registered_model_alias(name, CHAMPION, version)
-        ticket.close(version=version, outcome="champion")
+        ticket.close(f"version {version} champion")
     was = f" (was version {current[0]}, {_shown(against, mine)}{how})" if current else ""
     return Registration(version, True, f"registered {name} version {version} as {CHAMPION} "
                         f"({SELECTION_METRIC} {score:.4f}){was}")
@@ -117,9 +117,8 @@ def _shown(score: tuple, versus: tuple) -> str:
     return f"{score[0]:.4f}, tied: validation loss {score[1]:.4f} against this run's {versus[1]:.4f}"
 
 
-def _describe_version(name: str, version: str, run) -> None:
-    """What the registry page says about a version: the run's summary and card, and searchable tags."""
-    client = MlflowClient()
+def _version_tags(run) -> dict[str, str]:
+    """The searchable tags a version gets from its run (set when it is registered, in the same call)."""
     tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
     training = [d.dataset for d in run.inputs.dataset_inputs
                 if any(t.key == "mlflow.data.context" and t.value == "training" for t in d.tags)]
@@ -129,12 +128,17 @@ def _describe_version(name: str, version: str, run) -> None:
                  "parameters": params.get("model.parameters"), "trainlab_version": trainlab.__version__,
                  "git_commit": tags.get("trainlab.git_commit"), "validation_split": tags.get(VALIDATION_TAG),
                  "pretrained": tags.get("trainlab.pretrained")}
-    for key, value in described.items():
-        if value is not None:
-            client.set_model_version_tag(name, version, key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    summary = tags.get("mlflow.note.content", "")
+    return {key: f"{value:.4f}" if isinstance(value, float) else str(value)
+            for key, value in described.items() if value is not None}
+
+
+def _describe_version(name: str, version: str, run) -> None:
+    """What the registry page says about a version: the run's summary and where its card is."""
+    summary = run.data.tags.get("mlflow.note.content", "")
     card = f"the model card: model_card.md in run {run.info.run_id}" if run_text(run.info.run_id, CARD) else ""
-    client.update_model_version(name, version, description=" ".join(filter(None, [summary, card and f"See {card}."])))
+    description = " ".join(filter(None, [summary, card and f"See {card}."]))
+    if description:
+        MlflowClient().update_model_version(name, version, description=description)
 
 
 def _champion_score(current, candidate, name: str, rescore) -> tuple[tuple | None, str]:

@@ -67,7 +67,8 @@ class Cluster:
 
 
 def start(root: Path) -> Cluster:
-    """A new cluster in ``root/data``, listening on 127.0.0.1 only, its socket in ``root/socket``."""
+    """A new cluster in ``root/data``, listening on 127.0.0.1 only, its socket in ``root/socket`` (``root``: a
+    folder of its own, outside pytest's, which only their owner may enter: as root, the postgres user owns it)."""
     data, sockets = root / "data", root / "socket"
     for folder in (data, sockets):
         folder.mkdir(parents=True)

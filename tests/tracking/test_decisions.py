@@ -43,10 +43,10 @@ def test_tickets_are_served_in_order_and_each_is_closed_with_what_was_decided(cl
         waiting.start()
         assert not inside.wait(1.0)  # ticket 2 waits while ticket 1 is held
         order.append(first.version)
-        first.close(outcome="champion")
+        first.close("version 1 champion")
     waiting.join(10)
-    assert order == [1, 2] and state(client, "m", 1) == state(client, "m", 2) == "decided"
-    assert client.get_model_version("m.decisions", "1").tags["trainlab.outcome"] == "champion"
+    assert order == [1, 2] and state(client, "m", 1) == "decided: version 1 champion"
+    assert state(client, "m", 2) == "decided: nothing moved"  # closed by the context when its holder did not
     assert client.get_model_version("m.decisions", "2").tags["trainlab.run_id"] == "run-b"
 
 
