@@ -23,12 +23,20 @@ from .options import cli, config_options, resolve_overrides
 @click.option("--cpus-per-point", type=click.FloatRange(0.1, 256), default=1.0, show_default=True,
               help="With --ray: CPUs each point reserves.")
 @click.option("--out", type=click.Path(file_okay=False), help="Comparison folder (default outputs/sweeps/<name>).")
-def sweep(grid, workers, ray_address, cpus_per_point, out, **kwargs):
+@click.option("--register-best", is_flag=True,
+              help="Register the point with the best validation accuracy; it becomes champion only if it beats "
+                   "the current one.")
+@click.option("--export", "export_champion", is_flag=True,
+              help="With --register-best: export the champion afterwards (export.dir).")
+def sweep(grid, workers, ray_address, cpus_per_point, out, register_best, export_champion, **kwargs):
     """Run a sweep from GRID.yml: a parent run, a child run per point, a comparison table and plots.
 
     Re-running the same sweep skips the points that finished; failed points run again.
     """
+    from ..config.loading import load_config
     from ..experiments.sweeps import load_spec, run_sweep
+    if export_champion and not register_best:
+        raise click.UsageError("--export goes with --register-best")
     path, preset, overrides = resolve_overrides(kwargs)
     spec = load_spec(grid, default_config=path)
     if preset != "default":
@@ -39,8 +47,16 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, **kwargs):
         executor = ray_executor(None if ray_address == "local" else ray_address, cpus_per_point)
     result = run_sweep(spec, overrides, workers=workers, out_dir=out, echo=click.echo, executor=executor)
     click.echo(result.comparison.markdown())
+    if result.comparison.importances:
+        click.echo(result.comparison.importances_markdown())
     click.echo(f"{result.ran} point(s) run, {result.skipped} skipped as finished, {result.failed} failed; "
                f"comparison in {result.out_dir} and parent run {result.parent_run_id}")
+    if register_best:
+        from ..experiments.sweeps.follow import export_best
+        from ..experiments.sweeps.follow import register_best as register
+        cfg = load_config(spec.config_path, {**spec.base, **overrides}, spec.preset)
+        if register(result.comparison, cfg, click.echo) and export_champion:
+            export_best(result.comparison, cfg, click.echo)
 
 
 

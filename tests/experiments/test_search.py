@@ -45,6 +45,9 @@ def test_a_search_prunes_the_worse_trials_and_resumes(tmp_path):
     assert study.best_value == max(r.data.metrics["best_val_accuracy"] for r in children
                                    if r.data.tags.get(PRUNED_TAG) != "true")
     assert (tmp_path / "out" / "comparison.md").is_file()
+    assert result.comparison.importances == {"train.learning_rate": 1.0}  # the one parameter explains it all
+    logged = [f.path for f in client.list_artifacts(result.parent_run_id, "sweep")]
+    assert {"sweep/importances.md", "sweep/importances.png"} <= set(logged)
     again = run_sweep(spec, overrides, out_dir=tmp_path / "out", echo=lines.append)
     assert again.ran == 0 and again.skipped == 6 and again.parent_run_id == result.parent_run_id
 

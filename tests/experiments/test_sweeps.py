@@ -149,10 +149,20 @@ def test_sweep_cli_prints_the_table_and_refuses_a_bad_grid(tmp_path, monkeypatch
     Path("grid.yml").write_text("name: cli\npreset: smoke\nbase: {model.width: 4, data.limit_train: 1200, "
                                 "data.validation_size: 200, data.limit_test: 200}\n"
                                 "grid: {train.learning_rate: [0.002, 0.004]}\n")
-    result = CliRunner().invoke(cli, ["sweep", "grid.yml", "--tracking-uri", "sqlite:///m.db"])
+    result = CliRunner().invoke(cli, ["sweep", "grid.yml", "--tracking-uri", "sqlite:///m.db", "--register-best",
+                                      "--export", "--set", "export.dir=exports"])
     assert result.exit_code == 0, result.output
     assert "| point | train.learning_rate |" in result.output and "2 point(s) run, 0 skipped" in result.output
     assert Path("outputs/sweeps/cli/comparison.md").is_file()
+    client = MlflowClient()  # the best point by validation is registered, as champion of an empty registry
+    runs = client.search_runs([client.get_experiment_by_name("trainlab").experiment_id],
+                              "tags.`mlflow.parentRunId` != ''", order_by=["metrics.best_val_accuracy DESC"])
+    champion = client.get_model_version_by_alias("trainlab-mnist", "champion")
+    assert champion.run_id == runs[0].info.run_id and str(champion.version) == "1"
+    assert f"(run {runs[0].info.run_id}, best_val_accuracy" in result.output
+    assert Path("exports/trainlab-mnist/1/saved_model.pb").is_file()
+    assert CliRunner().invoke(cli, ["sweep", "grid.yml", "--export"]).output.startswith(
+        "Error: --export goes with --register-best")
     Path("bad.yml").write_text("grid: {model.width: 4}\n")
     result = CliRunner().invoke(cli, ["sweep", "bad.yml", "--tracking-uri", "sqlite:///m.db"])
     assert result.exit_code == 2 and "non-empty list" in result.output and "Traceback" not in result.output

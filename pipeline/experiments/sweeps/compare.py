@@ -37,6 +37,7 @@ class Comparison:
     metric: str
     keys: list[str]
     rows: list[Row]
+    importances: dict[str, float] | None = None  # a search's parameter -> importance (Optuna's fANOVA)
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         header = ["point", *self.keys, "status", *METRICS, "fit", "run_id"]
@@ -48,6 +49,20 @@ class Comparison:
                      **r.values, **{m: _fmt(r.metric(m)) for m in (*METRICS, self.metric)}}
             body.append([str(cells.get(h, "")) for h in header])
         return header, body
+
+    def best_by_validation(self) -> Row | None:
+        """The finished point the champion rule would rank first: the best validation accuracy, a tie broken
+        by the lower validation loss (never by the sweep's own metric or by test figures)."""
+        best = None
+        for r in self.rows:
+            accuracy = r.metric(tracking.SELECTION_METRIC)
+            if r.status != "FINISHED" or accuracy is None:
+                continue
+            if best is None or tracking.outranks(accuracy, r.metric(tracking.TIE_METRIC),
+                                                 best.metric(tracking.SELECTION_METRIC),
+                                                 best.metric(tracking.TIE_METRIC)):
+                best = r
+        return best
 
     def ranked(self) -> list[Row]:
         """Finished points best first by the sweep's metric, then the rest in sweep order."""
@@ -67,7 +82,8 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
     def write(self, folder: Path) -> None:
-        """comparison.csv, comparison.md, val_curves.png and final_metric.png in ``folder``."""
+        """comparison.csv, comparison.md, val_curves.png and final_metric.png in ``folder`` (and a search's
+        importances.md and importances.png)."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "comparison.csv").write_text(self.csv())
         (folder / "comparison.md").write_text(f"# Sweep {self.name}\n\nRanked by {self.metric}.\n\n" + self.markdown())
@@ -77,6 +93,18 @@ class Comparison:
                    folder / "val_curves.png")
         plots.save(plots.bars({r.label: r.metric(self.metric) for r in self.rows}, self.metric,
                               f"{self.name}: {self.metric} per point"), folder / "final_metric.png")
+        if self.importances:
+            (folder / "importances.md").write_text(self.importances_markdown())
+            plots.save(plots.bars(self.importances, "importance (share of the metric's variance)",
+                                  f"{self.name}: parameter importances"), folder / "importances.png")
+
+    def importances_markdown(self) -> str:
+        """The parameter importances as a table, most important first."""
+        lines = [f"# Parameter importances: {self.name}", "",
+                 f"Optuna's fANOVA over the completed trials' {self.metric}: the share of its variance each "
+                 "parameter explains.", "", "| parameter | importance |", "|---|---|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in self.importances.items()]
+        return "\n".join(lines) + "\n"
 
 
 def compare(spec: SweepSpec, points: list[ResolvedPoint], experiment_id: str) -> Comparison:

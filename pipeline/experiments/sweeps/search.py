@@ -16,7 +16,8 @@ A grid file with ``search:`` instead of ``grid:``/``random:``/``points:``::
 
 Optuna (well kept, and its RDB storage lets several worker processes or machines share one study)
 proposes each trial with its sampler; every epoch's validation accuracy is reported to it, and the
-pruner stops a trial that is doing worse than the others had at the same epoch. A pruned trial is a
+pruner stops a trial that is doing worse than the others had at the same epoch. When it ends, Optuna's
+parameter importances (fANOVA) go beside the comparison on the parent run (importances.md and .png). A pruned trial is a
 finished child run tagged ``trainlab.sweep.pruned``. A proposal equal to a point already trained is
 answered with that point's result instead of training it again (on a space of choices the samplers
 repeat themselves) and does not count as one of the ``trials``. A list of ordered numbers is asked as a
@@ -35,7 +36,7 @@ from typing import Callable
 from trainlab import compat
 
 from ... import progress, tracking
-from ...errors import ConfigError
+from ...errors import ConfigError, one_line
 from .compare import compare
 from .parent import SweepResult, finish, parent_run, point_task
 from .space import Search, random_points
@@ -118,11 +119,30 @@ def run_search(spec: SweepSpec, search: Search, overrides: dict | None, workers:
         trials.run(workers, train)
         ordered = [trials.points[n] for n in sorted(trials.points)]
         comparison = compare(dataclasses.replace(spec, points=[p.point for p in ordered]), ordered, experiment_id)
+        comparison.importances = parameter_importances(study, echo)
         best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
         out = finish(parent, comparison, out_dir, spec.name,
                      {"trainlab.sweep.best_trial": best.number if best else "none"})
     failed = sum(r.status not in ("FINISHED",) for r in comparison.rows)
     return SweepResult(parent, comparison, trials.started, len(trials.done), failed, out)
+
+
+def parameter_importances(study, echo: Callable[[str], None]) -> dict[str, float] | None:
+    """Optuna's parameter importances (fANOVA) over the completed trials; None, said in a line, where it cannot
+    tell them (fewer than two completed trials, or nothing varied)."""
+    import optuna  # the search extra
+
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2:
+        echo(f"parameter importances: not computed ({len(complete)} completed trial(s); they need 2 or more)")
+        return None
+    try:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # the default, seeded: one table per study
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError) as e:  # Optuna's word for a space it cannot split
+        echo(f"parameter importances: not computed ({one_line(e)})")
+        return None
+    return {k: float(v) for k, v in importances.items()}
 
 
 class _Trials:
