@@ -92,6 +92,16 @@ def test_a_whole_run_logs_through_the_server_registers_and_exports_the_champion(
     assert (tmp_path / "exports" / "trainlab-mnist" / version.version / "saved_model.pb").is_file()
     ledger = admin.search_model_versions("name = 'trainlab-mnist.decisions'")
     assert [v.tags["trainlab.decision"] for v in ledger] == [f"decided: version {version.version} champion"]
+    port = free_port()  # trainlab serve follows the champion with the same credentials; without them, one line
+    serve = [sys.executable, "-m", "trainlab.pipeline.cli", "serve", "--tracking-uri", team.uri(), "--export-dir",
+             str(tmp_path / "exports"), "--port", str(port), "--poll-seconds", "0.5"]
+    server = start_server(serve, f"http://127.0.0.1:{port}/v1/models/trainlab-mnist/labels/champion",
+                          env={**os.environ, **ADMIN})
+    stop_server(server)
+    anonymous = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+    refused = subprocess.run(serve, env=anonymous, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.endswith(
+        "refuses anonymous requests (401): set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD\n")
 
 
 REGISTER = """
