@@ -24,7 +24,6 @@ from .runs import (
                              MODEL_NAME,
                              MODEL_URI_TAG,
                              PID_TAG,
-                             EpochLogger,
                              active_run_id,
                              describe_run,
                              latest_finished_run,
@@ -51,7 +50,7 @@ from .runs import (
 from .store import configure
 
 __all__ = ["CARD", "CHAMPION", "HOST_TAG", "MODEL_NAME", "MODEL_URI_TAG", "PID_TAG", "SELECTION_METRIC", "TIE_METRIC",
-           "VALIDATION_TAG", "EpochLogger", "Registration", "active_run_id", "champion", "champion_uri", "configure",
+           "VALIDATION_TAG", "Registration", "active_run_id", "champion", "champion_uri", "configure",
            "describe_run", "groups", "latest_finished_run", "load_model", "log_datasets", "log_dict", "log_figure",
            "log_metrics", "log_model", "log_params", "log_series", "log_text", "model_metadata", "outranks",
            "process_start", "register", "run", "run_id_of", "run_metrics", "run_model_uri", "run_owner", "run_params",

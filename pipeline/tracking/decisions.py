@@ -10,9 +10,9 @@ numbers (the database allocates them in a transaction, whichever client asks). S
 **ticket**: a new version of the registered model ``<name>.decisions``, created with the tag
 ``trainlab.decision = pending`` in the same call. Tickets are served in version order, like a bakery's:
 the holder of ticket *n* decides once every lower ticket is ``decided`` (its holder tagged it when done)
-or has stayed pending for :data:`LEASE_SECONDS` of this client's own clock (its holder died mid-decision:
+or has stayed pending for the lease (:func:`lease_seconds`) of this client's own clock (its holder died mid-decision:
 the ticket is tagged ``expired`` and the queue moves on). A holder moves the alias only while its own
-lease runs: less than 90% of :data:`LEASE_SECONDS` since its ticket was created, on its own clock, so no
+lease runs: less than 90% of it since its ticket was created, on its own clock, so no
 waiter (who starts counting only after seeing the ticket) can have taken it for dead. Clocks are never compared
 across machines, only their rates.
 
@@ -34,9 +34,14 @@ from mlflow.tracking import MlflowClient
 from ..errors import TrackingError, one_line
 
 STATE_TAG = "trainlab.decision"        # pending | decided: <what> | expired
-LEASE_SECONDS = float(os.environ.get("TRAINLAB_DECISION_LEASE", "300"))  # a decision's longest time
+LEASE_SECONDS = 300.0                  # a decision's longest time; TRAINLAB_DECISION_LEASE sets another
 POLL_SECONDS = 0.2
 SOURCE = "trainlab-decision:/ticket"  # no model behind a ticket: a non-file URI with an absolute path, as servers ask
+
+
+def lease_seconds() -> float:
+    """How long a decision may hold the queue: ``TRAINLAB_DECISION_LEASE`` seconds, else :data:`LEASE_SECONDS`."""
+    return float(os.environ.get("TRAINLAB_DECISION_LEASE") or LEASE_SECONDS)
 
 
 def ledger_name(name: str) -> str:
@@ -75,7 +80,7 @@ def decision(name: str, run_id: str, lease: float | None = None,
     Raises:
         TrackingError: the store refuses the ticket (no EDIT permission on the ``.decisions`` model).
     """
-    client, lease = MlflowClient(), LEASE_SECONDS if lease is None else lease
+    client, lease = MlflowClient(), lease_seconds() if lease is None else lease
     ticket = _take(client, ledger_name(name), run_id, lease, clock)
     try:
         _wait_for_earlier(ticket)

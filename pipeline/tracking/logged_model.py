@@ -5,6 +5,7 @@ wherever MLflow and TensorFlow are installed.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -13,8 +14,6 @@ import mlflow
 from mlflow.models import Model
 
 import trainlab
-import trainlab.augment
-import trainlab.models
 
 LOADER = "trainlab.mlflow_loader"
 CODE = "code"
@@ -38,5 +37,6 @@ def ship_code(target: Path) -> None:
     top.mkdir(parents=True)
     for file in Path(trainlab.__file__).parent.glob("*.py"):
         shutil.copy2(file, top / file.name)
-    for package in (trainlab.models, trainlab.augment):
-        shutil.copytree(Path(package.__file__).parent, top / package.__name__.rsplit(".", 1)[1], ignore=ignore)
+    for package in ("trainlab.models", "trainlab.augment"):  # found, not imported: the registry needs no Keras
+        folder = Path(importlib.util.find_spec(package).origin).parent
+        shutil.copytree(folder, top / package.rsplit(".", 1)[1], ignore=ignore)

@@ -102,7 +102,7 @@ def register(run_id: str, name: str, rescore: Callable[[str], float] | None = No
         if not ticket.valid():  # a waiter may have taken this client for dead: the alias is not its to move
             return Registration(version, False, f"registered {name} version {version} ({SELECTION_METRIC} "
                                 f"{score:.4f}); the decision took longer than its lease "
-                                f"({decisions.LEASE_SECONDS:.0f} s): champion unchanged, register it again")
+                                f"({decisions.lease_seconds():.0f} s): champion unchanged, register it again")
         client.set_registered_model_alias(name, CHAMPION, version)
         ticket.close(f"version {version} champion")
     was = f" (was version {current[0]}, {_shown(against, mine)}{how})" if current else ""

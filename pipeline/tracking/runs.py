@@ -9,9 +9,8 @@ import socket
 import time
 import warnings
 from importlib.metadata import version
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import keras
 import mlflow
 import mlflow.data
 import numpy as np
@@ -28,6 +27,9 @@ from trainlab import compat
 from ..errors import TrackingError
 from . import logged_model
 from .store import one_line, quiet
+
+if TYPE_CHECKING:  # the store's functions take and return Keras models; the registry's never load Keras
+    import keras
 
 MODEL_NAME = "model"                    # the logged model's name inside each run
 MODEL_URI_TAG = "trainlab.model_uri"
@@ -177,17 +179,6 @@ def log_figure(figure, filename: str) -> None:
 
 def log_dict(data: dict, filename: str) -> None:
     mlflow.log_dict(data, filename)
-
-
-class EpochLogger(keras.callbacks.Callback):
-    """Logs each epoch's train/validation metrics and learning rate, stepped by epoch number."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        metrics = dict(logs or {})
-        lr = getattr(self.model.optimizer, "learning_rate", None)
-        if lr is not None:
-            metrics["lr"] = float(keras.ops.convert_to_numpy(lr))
-        log_metrics(metrics, step=epoch)
 
 
 def log_model(model: keras.Model, num_classes: int) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from trainlab.augment import AugmentChain
 
-from .. import progress
+from .. import progress, tracking
 from ..tracking.model_registry import outranks
 from .faults import Interrupted
 
@@ -165,3 +165,14 @@ class EpochBar(keras.callbacks.Callback):
                 self.progress.remove_task(self.task)
             self._display.__exit__(None, None, None)
             self._display = self.progress = self.task = None
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs each epoch's train/validation metrics and learning rate, stepped by epoch number."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = dict(logs or {})
+        lr = getattr(self.model.optimizer, "learning_rate", None)
+        if lr is not None:
+            metrics["lr"] = float(keras.ops.convert_to_numpy(lr))
+        tracking.log_metrics(metrics, step=epoch)

@@ -42,7 +42,16 @@ from ..runtime import process as runtime
 from ..tracking.model_card import model_card, source_commit
 from . import checkpoints, faults
 from .budget import TimeBudget, budgeted
-from .callbacks import EpochBar, EpochCounter, EpochEcho, KeepBest, MixingSwitch, StopOnNonFinite, StopOnSignal
+from .callbacks import (
+    EpochBar,
+    EpochCounter,
+    EpochEcho,
+    EpochLogger,
+    KeepBest,
+    MixingSwitch,
+    StopOnNonFinite,
+    StopOnSignal,
+)
 from .checkpoints import Checkpoint, Checkpointer
 from .finetune import phases_of
 from .loop import fit_distributed
@@ -129,7 +138,7 @@ def _train(plan: Plan, register: bool, echo, callbacks, tags, resume: Path | Non
         folder = checkpoints.root_for(cfg.tracking.tracking_uri) / run_id
         register = register or bool(checkpoint and checkpoint.state.get("register"))  # as the stopped command asked
         saver = _start(prep, run_id, folder, checkpoint, best, register, echo)
-        watchers = [guard, best, tracking.EpochLogger(), EpochEcho(echo), saver, *callbacks]
+        watchers = [guard, best, EpochLogger(), EpochEcho(echo), saver, *callbacks]
         if prep.chain.mixes_labels and t.mixing_off_epochs:
             watchers.append(MixingSwitch(prep.chain, off_from_epoch=t.epochs - t.mixing_off_epochs))
         _fit(prep, first_epoch, watchers)

@@ -21,7 +21,8 @@ class Clock:
 
 
 @pytest.fixture
-def client(tmp_path):
+def client(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp_path))  # which set_tracking_uri exports: taken back
     mlflow.set_tracking_uri(fresh_store(tmp_path))
     return MlflowClient()
 

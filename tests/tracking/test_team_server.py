@@ -66,6 +66,7 @@ def team():
 def admin(team, monkeypatch):
     for key, value in ADMIN.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", team.uri())  # which set_tracking_uri exports: taken back after
     mlflow.set_tracking_uri(team.uri())
     return MlflowClient(team.uri())
 
