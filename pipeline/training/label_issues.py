@@ -101,7 +101,9 @@ def find_label_issues(cfg, folds: int = 3) -> Findings:
         raise DataError(f"class {ds.class_names[int(counts.argmin())]!r} has {int(counts.min())} image(s): "
                         f"--label-issues needs at least --folds ({folds}) of each")
     probabilities = out_of_fold(images, labels, ds.num_classes, folds, cfg.train.seed)
-    ranked = confident_learning(labels, probabilities, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's pool forks this process, whose TensorFlow threads can leave the child deadlocked
+    # (seen once in the suite: the pool's fork waited forever); the search is a second on one core.
+    ranked = confident_learning(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
     positions = np.concatenate([s.train_index, s.val_index])
     files = ds.facts.get("train_files")
     issues = []
