@@ -17,6 +17,7 @@ from tests.shapes import make_shapes_folder
 from trainlab.augment import AugmentChain
 from trainlab.pipeline.cli import cli
 from trainlab.pipeline.data.dataset import SourceOptions
+from trainlab.pipeline.data.decode import decode_upright
 from trainlab.pipeline.data.inputs import Normalizer, batch_share, make_dataset
 from trainlab.pipeline.data.sources import describe_dataset, load_dataset
 from trainlab.pipeline.data.streamed import StreamedImages
@@ -201,3 +202,34 @@ def test_a_streamed_run_trains_registers_evaluates_and_its_plan_says_why(tmp_pat
     assert evaluated.exit_code == 0 and "accuracy" in evaluated.output, evaluated.output
     info = describe_dataset(str(root), SourceOptions(memory_budget=0), tmp_path)
     assert (info.storage, info.train_size + info.test_size) == ("stream", 120)
+
+
+def test_the_store_skips_by_name_a_jpeg_claiming_too_many_pixels_and_one_whose_data_is_damaged(tmp_path):
+    """An upright, complete-looking JPEG is checked at 1/8 scale (every coefficient still read): its frame header
+    is held to the pixel limit first, and data that does not decode is skipped as a full decode would."""
+    from tests.photos import encoded
+    root = tmp_path / "photos"
+    for name in ("a", "b"):
+        for i in range(4):
+            (root / name).mkdir(parents=True, exist_ok=True)
+            (root / name / f"{i}.jpg").write_bytes(encoded(np.full((16, 16, 3), 40 * i, np.uint8), "JPEG"))
+    bomb = bytearray(encoded(np.zeros((8, 8, 3), np.uint8), "JPEG"))
+    sof = bomb.index(b"\xff\xc0")  # height and width in the frame header: 65000 x 65000
+    bomb[sof + 5:sof + 9] = (65000).to_bytes(2, "big") * 2
+    (root / "a" / "bomb.jpg").write_bytes(bytes(bomb))
+    noisy = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    damaged = bytearray(encoded(noisy, "JPEG", quality=95))
+    scan = damaged.index(b"\xff\xda")  # the entropy-coded data after the start of scan, up to the EOI marker
+    damaged[scan + 20:-2] = b"\xff\x00" * ((len(damaged) - scan - 22) // 2) + b"\x00" * ((len(damaged) - scan - 22) % 2)
+    (root / "b" / "damaged.jpg").write_bytes(bytes(damaged))
+    try:
+        decode_upright(tf.constant(bytes(damaged)))  # what the full decode says of it
+        decodes = True
+    except tf.errors.InvalidArgumentError:
+        decodes = False
+    ds = load_dataset(str(root), tmp_path / "cache", SourceOptions(image_size=(16, 16), memory_budget=0,
+                                                                   test_size=0.25))
+    skipped = ds.facts["skipped_files"]
+    assert str(root / "a" / "bomb.jpg") in skipped
+    assert (str(root / "b" / "damaged.jpg") in skipped) == (not decodes)
+    assert len(ds.y_train) + len(ds.y_test) == 8 + decodes
