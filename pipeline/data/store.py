@@ -1,10 +1,11 @@
 """An image folder kept on disk as its encoded images in ArrayRecord shards: what a folder too large to hold
 decoded in memory is trained from (see :mod:`.streamed` for reading it).
 
-Built once per folder content (the digest of every file's path, size and mtime): every file is decoded in
-parallel in tf.data to find the ones that do not decode, and written as one record: a JPEG as its own
-bytes (so a random-resized crop decodes only its window), anything else (PNG, WebP, BMP, GIF, a JPEG its
-camera turned by EXIF, a truncated or CMYK JPEG) decoded upright, alpha dropped, and re-encoded as PNG.
+Built once per folder content (the digest of every file's path, size and mtime): every file is checked in
+parallel in tf.data, to find the ones that do not decode, and written as one record: an upright, complete
+gray or RGB JPEG as its own bytes (so a random-resized crop decodes only its window; checked by decoding
+at 1/8 scale, which reads every coefficient), anything else (PNG, WebP, BMP, GIF, a JPEG its camera turned
+by EXIF, a truncated or CMYK JPEG) decoded upright, alpha dropped, and re-encoded as PNG.
 The index beside the shards holds per record the label, whether it is a JPEG and its size, plus the
 train / test keys, the class names and the files that did not decode.
 
