@@ -13,9 +13,9 @@ import dataclasses
 
 import yaml
 
-from . import tracking
+from . import progress, tracking
 from .config.schema import Config
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .plan import Plan, resolve_plan
 
 # Keys the current config sets over a trained model's plan: where the store and the exports are, what to
@@ -27,16 +27,23 @@ SAFE_KEYS = ("tracking.tracking_uri", "tracking.experiment", "tracking.registere
 
 def plan_of(uri: str, cfg: Config, given: frozenset[str] | set[str] = frozenset()) -> Plan:
     """The plan of the run that trained the model at ``uri``, with ``cfg``'s :data:`SAFE_KEYS` (a
-    ``tracking.registered_model`` only where ``given``); a model no trainlab run logged (a file) is judged
-    by a plan of ``cfg``.
+    ``tracking.registered_model`` only where ``given``); a model no trainlab run logged (a file), or whose
+    run's plan.yaml an older trainlab wrote in another layout, is judged by a plan of ``cfg`` (a line says so
+    for the latter).
 
     Raises:
         ConfigError: a key in ``given`` that is not safe differs from the model's plan.
     """
-    text = tracking.run_text(tracking.run_id_of(uri), "plan.yaml") if tracking.run_id_of(uri) else None
+    run_id = tracking.run_id_of(uri)
+    text = tracking.run_text(run_id, "plan.yaml") if run_id else None
     if text is None:
         return resolve_plan(cfg)
-    plan = Plan.from_dict(yaml.safe_load(text))
+    try:
+        plan = Plan.from_dict(yaml.safe_load(text))
+    except DataError as e:
+        progress.say(f"note: the plan of run {run_id} cannot be read back ({e}); {uri} is judged with the current "
+                     "config's data")
+        return resolve_plan(cfg)
     ours, theirs = cfg.flat(), plan.config.flat()
     conflicts = [k for k in sorted(given) if k not in SAFE_KEYS and k in ours and ours[k] != theirs.get(k)]
     if conflicts:

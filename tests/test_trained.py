@@ -54,3 +54,15 @@ def test_safe_keys_change_what_evaluation_reads(folder_run):
     evaluated = CliRunner().invoke(cli, ["evaluate", "--run-id", result.run_id, "--tracking-uri",
                                          cfg.tracking.tracking_uri, "--limit-test", "10"])
     assert evaluated.exit_code == 0 and "(10 images)" in evaluated.output, evaluated.output
+
+
+def test_a_plan_an_older_trainlab_wrote_falls_back_to_the_current_config_with_a_line(folder_run, monkeypatch, capsys):
+    from trainlab.pipeline import tracking
+    from trainlab.pipeline.trained import plan_of
+    tmp, cfg, result = folder_run
+    tracking.configure(cfg.tracking)
+    monkeypatch.setattr(tracking, "run_text", lambda run_id, name: "config: {}\nderived: {steps_per_epoch: 3}\n")
+    plan = plan_of(tracking.run_model_uri(result.run_id), cfg)
+    assert plan.config.data.dataset == cfg.data.dataset and plan.image_shape == (32, 32, 3)
+    assert f"note: the plan of run {result.run_id} cannot be read back (not a plan this trainlab reads" in \
+        capsys.readouterr().err
