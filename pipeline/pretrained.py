@@ -83,8 +83,7 @@ def resolve(cfg: Config) -> tuple[Pretrained | None, keras.Model | None]:
         return Pretrained(spec, f"the backbone of {described} ({_network_name(source)})",
                           normalization=_normalization(source)), source
     if not path.is_file():
-        raise ConfigError(f"model.pretrained: no file {spec} (imagenet, a weights file, a .keras model, "
-                          "runs:/RUN_ID/model or models:/NAME@ALIAS)")
+        raise _no_file(spec)
     if path.suffix == ".h5":
         if application is None:
             raise ConfigError(f"model.pretrained: a weights file fits the keras.applications models "
@@ -108,12 +107,16 @@ def load_source(spec: str, tracking_cfg) -> keras.Model:
             raise ConfigError(f"model.pretrained: {e}") from None
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise ConfigError(f"model.pretrained: no file {spec} (imagenet, a weights file, a .keras model, "
-                          "runs:/RUN_ID/model or models:/NAME@ALIAS)")
+        raise _no_file(spec)
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as e:  # Keras raises several types for a file that is not a model
         raise ConfigError(f"model.pretrained: cannot load {spec}: {one_line(e)}") from None
+
+
+def _no_file(spec: str) -> ConfigError:
+    return ConfigError(f"model.pretrained: no file {spec} (imagenet, a weights file, a .keras model, "
+                       "runs:/RUN_ID/model or models:/NAME@ALIAS)")
 
 
 def _normalization(source) -> tuple | None:

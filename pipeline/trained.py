@@ -9,11 +9,13 @@ model's plan (another dataset, size or channel count...) is refused in one line.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import yaml
 
 from . import progress, tracking
+from .config.loading import set_key
 from .config.schema import Config
 from .errors import ConfigError, DataError
 from .plan import Plan, resolve_plan
@@ -51,13 +53,8 @@ def plan_of(uri: str, cfg: Config, given: frozenset[str] | set[str] = frozenset(
         raise ConfigError(f"{key}: {ours[key]!r} differs from the {theirs.get(key)!r} that model {uri} was trained "
                           f"with; it is judged and exported with its own plan (only {', '.join(SAFE_KEYS)} may "
                           "change): drop " + ", ".join(conflicts))
-    kept = [k for k in SAFE_KEYS if k != "tracking.registered_model" or k in given]
-    return dataclasses.replace(plan, config=_with(plan.config, {k: ours[k] for k in kept}))
-
-
-def _with(cfg: Config, values: dict) -> Config:
-    sections = {}
-    for key, value in values.items():
-        section, _, name = key.partition(".")
-        sections.setdefault(section, {})[name] = value
-    return dataclasses.replace(cfg, **{s: dataclasses.replace(getattr(cfg, s), **v) for s, v in sections.items()})
+    config = copy.deepcopy(plan.config)
+    for key in SAFE_KEYS:
+        if key != "tracking.registered_model" or key in given:
+            set_key(config, key, ours[key])
+    return dataclasses.replace(plan, config=config)

@@ -52,11 +52,9 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, register_best, export
     click.echo(f"{result.ran} point(s) run, {result.skipped} skipped as finished, {result.failed} failed; "
                f"comparison in {result.out_dir} and parent run {result.parent_run_id}")
     if register_best:
-        from ..experiments.sweeps.follow import export_best
         from ..experiments.sweeps.follow import register_best as register
         cfg = load_config(spec.config_path, {**spec.base, **overrides}, spec.preset)
-        if register(result.comparison, cfg, click.echo) and export_champion:
-            export_best(result.comparison, cfg, click.echo)
+        register(result.comparison, cfg, click.echo, export=export_champion)
 
 
 

@@ -153,6 +153,12 @@ def upright(image: tf.Tensor, orientation) -> tf.Tensor:
     return tf.reverse(tf.transpose(image, perm), axes)
 
 
+def pixel_limit(pixels: tf.Tensor, max_pixels: int = MAX_IMAGE_PIXELS) -> tf.Operation:
+    """The check that a header's claimed ``pixels`` (int64) are within ``max_pixels``: run it before decoding."""
+    return tf.debugging.assert_less_equal(pixels, tf.constant(max_pixels, tf.int64), message=(
+        f"the image's header claims more pixels than the limit of {max_pixels:,}"))
+
+
 def decode_upright(data: tf.Tensor, max_pixels: int = MAX_IMAGE_PIXELS, known=None) -> tf.Tensor:
     """uint8 (H, W, 1 or 3): an encoded PNG/JPEG/GIF/BMP/WebP as it is to be seen (first frame, alpha dropped,
     EXIF orientation applied). Raises InvalidArgumentError for bytes that do not decode, or whose header
@@ -163,9 +169,7 @@ def decode_upright(data: tf.Tensor, max_pixels: int = MAX_IMAGE_PIXELS, known=No
     else:
         others, is_jpeg, orientation = known
         pixels = _with_jpeg_pixels(data, others, is_jpeg)
-    check = tf.debugging.assert_less_equal(pixels, tf.constant(max_pixels, tf.int64), message=(
-        f"the image's header claims more pixels than the limit of {max_pixels:,}"))
-    with tf.control_dependencies([check]):
+    with tf.control_dependencies([pixel_limit(pixels, max_pixels)]):
         image = tf.io.decode_image(data, channels=0, expand_animations=False, dtype=tf.uint8)
     depth = tf.shape(image)[-1]
     image = tf.gather(image, tf.range(tf.where(depth >= 3, 3, 1)), axis=-1)  # alpha dropped (no cond: header)

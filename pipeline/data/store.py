@@ -197,7 +197,7 @@ def _checked_records(paths: list[str]):
     """``(file index, record, is JPEG, height, width, channels)`` for every file that decodes, in order."""
     import tensorflow as tf  # TensorFlow only once records are checked
 
-    from .decode import MAX_IMAGE_PIXELS, decode_upright, headers  # (TensorFlow ops)
+    from .decode import decode_upright, headers, pixel_limit  # (TensorFlow ops)
 
     def check(index, path):
         raw = heif.read_encoded(path)  # a HEIC/AVIF photo as PNG bytes
@@ -213,10 +213,7 @@ def _checked_records(paths: list[str]):
             # Checked by decoding at 1/8 scale: libjpeg still reads every coefficient (where a damaged file
             # fails) but skips the full-size inverse DCT and colour conversion; 2-3x faster per file.
             shape = tf.image.extract_jpeg_shape(raw)
-            pixels = tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
-            limit = tf.debugging.assert_less_equal(pixels, tf.constant(MAX_IMAGE_PIXELS, tf.int64), message=(
-                f"the image's header claims more pixels than the limit of {MAX_IMAGE_PIXELS:,}"))
-            with tf.control_dependencies([limit]):
+            with tf.control_dependencies([pixel_limit(tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64))]):
                 small = tf.io.decode_jpeg(raw, ratio=8)
             with tf.control_dependencies([small]):
                 return raw, tf.identity(shape)

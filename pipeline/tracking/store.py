@@ -91,6 +91,9 @@ def _experiment_id(name: str, uri: str, attempts: int = 3) -> str:
     raise AssertionError("unreachable")
 
 
+_ADMITTED: set[tuple] = set()  # (server, user, password) the server answered this process
+
+
 def _check_server(uri: str) -> None:
     """Fail fast when no tracking server answers (MLflow's own client retries for minutes), or when it refuses
     this client: one line naming the user (MLflow's ``MLFLOW_TRACKING_USERNAME``) and the answer."""
@@ -101,6 +104,8 @@ def _check_server(uri: str) -> None:
         raise TrackingError(f"no MLflow tracking server answers at {uri} ({getattr(e, 'reason', e)}); "
                             "start one with `trainlab server`") from None
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if (base, user, password) in _ADMITTED:  # once per process: a checked password costs the server ~0.2 s
+        return
     request = urllib.request.Request(base + "/api/2.0/mlflow/experiments/search?max_results=1")
     if user:
         token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
@@ -116,6 +121,7 @@ def _check_server(uri: str) -> None:
         raise TrackingError(f"the tracking server at {uri} refuses {who} ({e.code}): {fix}") from None
     except (urllib.error.URLError, OSError):
         return
+    _ADMITTED.add((base, user, password))
 
 
 def _check_sqlite(db: Path, uri: str) -> None:
