@@ -11,7 +11,13 @@ default, outside the repo), then measures one epoch of each input, interleaved, 
 The store's build (the first pass: every file decode-checked in parallel and written) is reported
 separately, with its size on disk. Images per second on this machine's cores, nothing else running.
 
-    .venv/bin/python benchmarks/photo_folder.py [--images 20000] [--repeats 3] [--root DIR]
+``--decodings``: trainlab's crop windows decoded in other ways too, interleaved with the others: ``full``
+(always at full scale, as before the DCT-scaled windows), ``fast`` (libjpeg's INTEGER_FAST inverse DCT).
+``--sides``: the photos' shortest and longest side (``--sides 1500 3000``: phone-sized photos, where a
+224 px crop window is often decoded at 1/4 or 1/8 scale).
+
+    .venv/bin/python benchmarks/photo_folder.py [--images 20000] [--repeats 3] [--root DIR] [--sides 300 640]
+        [--decodings full fast]
 """
 from __future__ import annotations
 
@@ -27,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _photo(args) -> None:
-    """One JPEG: smooth colour fields with grain, a class tint, sides 300-640 px."""
+    """One JPEG: smooth colour fields with grain, a class tint, sides between ``sides`` (300-640 px)."""
     import numpy as np
     from PIL import Image
-    path, index = args
+    path, index, sides = args
     rng = np.random.default_rng(index)
-    height, width = (int(v) for v in rng.integers(300, 641, 2))
+    height, width = (int(v) for v in rng.integers(sides[0], sides[1] + 1, 2))
     coarse = rng.integers(0, 256, (height // 24 + 2, width // 24 + 2, 3), dtype=np.uint8)
     image = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), np.float32)
     image[..., index % 3] *= 0.6 + 0.04 * (index % 10)
@@ -40,7 +46,7 @@ def _photo(args) -> None:
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path, quality=90)
 
 
-def make_folder(root: Path, images: int) -> Path:
+def make_folder(root: Path, images: int, sides=(300, 640)) -> Path:
     done = root / f".complete-{images}"
     if done.exists():
         return root
@@ -48,7 +54,7 @@ def make_folder(root: Path, images: int) -> Path:
     for index in range(images):
         folder = root / f"class{index % 10}"
         folder.mkdir(parents=True, exist_ok=True)
-        jobs.append((folder / f"{index:06d}.jpg", index))
+        jobs.append((folder / f"{index:06d}.jpg", index, tuple(sides)))
     start = time.perf_counter()
     with ProcessPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(_photo, jobs, chunksize=64))
@@ -57,7 +63,20 @@ def make_folder(root: Path, images: int) -> Path:
     return root
 
 
-def trainlab_epoch(images, labels) -> float:
+DECODINGS = {"full": {"JPEG_SCALES": (1,)}, "fast": {"DCT_METHOD": "INTEGER_FAST"}}  # see --decodings
+
+
+def trainlab_epoch(images, labels, decoding: str | None = None) -> float:
+    from contextlib import nullcontext
+    from unittest import mock
+
+    from trainlab.pipeline.data import streamed
+    decoded = mock.patch.multiple(streamed, **DECODINGS[decoding]) if decoding else nullcontext()
+    with decoded:  # read as the input is built and run
+        return _trainlab_epoch(images, labels)
+
+
+def _trainlab_epoch(images, labels) -> float:
     from trainlab.augment import AugmentChain
     from trainlab.pipeline.data.inputs import Normalizer, make_dataset
     chain = AugmentChain([{"name": "random_resized_crop"}, {"name": "flip_horizontal", "p": 0.5}])
@@ -87,8 +106,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--root", type=Path, default=Path.home() / ".cache" / "trainlab-bench" / "photos")
+    parser.add_argument("--sides", type=int, nargs=2, default=[300, 640], metavar=("SHORTEST", "LONGEST"))
+    parser.add_argument("--decodings", nargs="*", default=[], choices=sorted(DECODINGS))
     args = parser.parse_args()
-    root = make_folder(args.root / str(args.images), args.images)
+    name = str(args.images) if args.sides == [300, 640] else f"{args.images}-{args.sides[0]}-{args.sides[1]}"
+    root = make_folder(args.root / name, args.images, args.sides)
     from trainlab.pipeline.data.dataset import SourceOptions
     from trainlab.pipeline.data.sources import load_dataset
     cache = args.root / "cache"
@@ -98,14 +120,19 @@ def main() -> None:
     print(f"store built (or found) in {time.perf_counter() - start:.1f} s: {len(store.labels):,} records, "
           f"{store.size_on_disk() / 1e9:.2f} GB on disk", flush=True)
     print(f"{os.cpu_count()} cores; {args.repeats} interleaved epochs of each input", flush=True)
-    ours, theirs = [], []
+    inputs = {"trainlab": lambda: trainlab_epoch(ds.x_train, ds.y_train)}
+    inputs |= {f"trainlab {d}": lambda d=d: trainlab_epoch(ds.x_train, ds.y_train, d) for d in args.decodings}
+    inputs["Keras"] = lambda: keras_epoch(root)
+    rates = {name: [] for name in inputs}
     for repeat in range(args.repeats):
-        ours.append(trainlab_epoch(ds.x_train, ds.y_train))
-        theirs.append(keras_epoch(root))
-        print(f"  repeat {repeat + 1}: trainlab {ours[-1]:,.0f} img/s, Keras {theirs[-1]:,.0f} img/s", flush=True)
-    a, b = statistics.median(ours), statistics.median(theirs)
+        for name, epoch in inputs.items():
+            rates[name].append(epoch())
+        print(f"  repeat {repeat + 1}: " + ", ".join(f"{n} {r[-1]:,.0f} img/s" for n, r in rates.items()), flush=True)
+    a, b = statistics.median(rates["trainlab"]), statistics.median(rates["Keras"])
     print(f"trainlab streamed (rrc 224 from the JPEG window + flip): {a:,.0f} img/s "
           f"({a / os.cpu_count():,.0f} per core)")
+    for d in args.decodings:
+        print(f"trainlab, windows decoded {d}: {statistics.median(rates[f'trainlab {d}']):,.0f} img/s")
     print(f"Keras image_dataset_from_directory (256) + RandomCrop 224 + RandomFlip: {b:,.0f} img/s")
     print(f"ratio {a / b:.2f}x")
 

@@ -24,14 +24,16 @@ def shape_photo(label: int, size: int, rng) -> np.ndarray:
     return image
 
 
-def make_shapes_folder(root: Path, per_class: int = 150, size: int = 36, seed: int = 0) -> Path:
-    """``root/<class>/<i>.png`` for the 4 classes."""
+def make_shapes_folder(root: Path, per_class: int = 150, size: int = 36, seed: int = 0, jpeg: bool = False) -> Path:
+    """``root/<class>/<i>.png`` for the 4 classes (``.jpg``, quality 90, with ``jpeg``)."""
     import tensorflow as tf
     rng = np.random.default_rng(seed)
     for label, name in enumerate(CLASSES):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            (root / name / f"{i:04d}.png").write_bytes(tf.io.encode_png(shape_photo(label, size, rng)).numpy())
+            image = shape_photo(label, size, rng)
+            encoded = tf.io.encode_jpeg(image, quality=90) if jpeg else tf.io.encode_png(image)
+            (root / name / f"{i:04d}.{'jpg' if jpeg else 'png'}").write_bytes(encoded.numpy())
     return root
 
 

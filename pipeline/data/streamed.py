@@ -29,6 +29,33 @@ CROP_SEED_SALT = 0x5EED  # the crops' seeds differ from the batch augmentations'
 DECODERS = 2 * (os.cpu_count() or 1)
 
 
+JPEG_SCALES = (1, 2, 4, 8)  # the scales libjpeg decodes at in the DCT domain (1/1 ... 1/8)
+# libjpeg's inverse DCT for crop windows: "" is its default (INTEGER_ISLOW, accurate); INTEGER_FAST measured no
+# faster here (both SIMD: entropy decoding is ~half of a window's time) and is less accurate (docs/performance.md)
+DCT_METHOD = ""
+
+
+def jpeg_scales(windows, size) -> tf.Tensor:
+    """int32 (B,): for each crop window (``[y, x, h, w]`` in its JPEG's own pixels, (B, 4)), the index into
+    :data:`JPEG_SCALES` of the smallest scale (1/8 first) at which it is still at least ``size`` (H, W)."""
+    fits = [(windows[:, 2] // s >= size[0]) & (windows[:, 3] // s >= size[1]) for s in JPEG_SCALES[1:]]
+    # each scale that fits implies the larger ones do: the count of those that fit is the index
+    return tf.add_n([tf.zeros_like(windows[:, 0])] + [tf.cast(f, tf.int32) for f in fits])
+
+
+def decode_jpeg_window(record, window, scale_index, channels: int) -> tf.Tensor:
+    """uint8 (h, w, C): only ``window`` (``[y, x, h, w]``) of a JPEG, decoded at ``JPEG_SCALES[scale_index]``
+    (:func:`jpeg_scales`): a 1/2-scale decode reads every coefficient but runs the inverse DCT on a quarter
+    of the pixels. The window's start and sides scale down with it (floored: within the ``ceil(side /
+    scale)`` pixels libjpeg decodes at that scale)."""
+    def at(scale):
+        def decode():
+            scaled = tf.concat([window[:2] // scale, tf.maximum(1, window[2:4] // scale)], 0)
+            return tf.io.decode_and_crop_jpeg(record, scaled, channels=channels, ratio=scale, dct_method=DCT_METHOD)
+        return decode
+    return tf.switch_case(scale_index, [at(s) for s in JPEG_SCALES])
+
+
 class StreamedImages:
     """uint8 images (N, H, W, C): the records ``keys`` of ``store`` decoded to ``size`` (H, W) with
     ``channels``, fitted by ``resize`` (squash | pad | center_crop)."""
@@ -108,7 +135,7 @@ class StreamedImages:
             if crop is None:
                 return records, tf.gather(jpeg, batch_positions), tf.zeros_like(height)
             count = tf.shape(batch_positions)[0]
-            windows = self._windows(crop, batch_seeds[0], count, height, width)
+            windows = self._windows(crop, batch_seeds[0], count, height, width, self.size)
             if flip is not None:
                 flip_seed = tf.random.experimental.stateless_fold_in(batch_seeds[0], 1)
                 flips = flip.sample_shaped(flip_seed, count, height, width)["apply"]
@@ -127,9 +154,10 @@ class StreamedImages:
         return groups.map(read, num_parallel_calls=calls).unbatch().map(decode, num_parallel_calls=decoders)
 
     @staticmethod
-    def _windows(crop, seed, count, height, width):
-        """(B, 5) int32 ``[y, x, h, w, applied]``: each image's crop window in its own pixels (the whole
-        image where the op's ``p`` did not draw it)."""
+    def _windows(crop, seed, count, height, width, size):
+        """(B, 6) int32 ``[y, x, h, w, scale, applied]``: each image's crop window in its own pixels (the
+        whole image where the op's ``p`` did not draw it) and the DCT scale it is decoded at if a JPEG
+        (:func:`jpeg_scales`)."""
         params = crop.sample_shaped(seed, count, height, width)
         box, applied = params["box"], params["apply"]
         sides = tf.cast(tf.stack([height, width], axis=1), tf.float32)
@@ -138,15 +166,16 @@ class StreamedImages:
         start = tf.minimum(start, tf.stack([height, width], axis=1) - extent)
         whole = tf.stack([tf.zeros_like(height), tf.zeros_like(width), height, width], axis=1)
         window = tf.where(applied[:, None], tf.concat([start, extent], 1), whole)
-        return tf.concat([window, tf.cast(applied, tf.int32)[:, None]], 1)
+        return tf.concat([window, jpeg_scales(window, size)[:, None], tf.cast(applied, tf.int32)[:, None]], 1)
 
     def _decode(self, record, is_jpeg, window):
-        """uint8 (h, w, C): the whole image, or only ``window`` ([y, x, h, w]) of it. (A store of one kind
-        of record, JPEG or PNG, needs no branch per image: a tf.cond costs as much as a small decode.)"""
+        """uint8 (h, w, C): the whole image, or only ``window`` (``[y, x, h, w, scale]``) of it (a JPEG's
+        at that DCT scale). (A store of one kind of record, JPEG or PNG, needs no branch per image: a tf.cond
+        costs as much as a small decode.)"""
         def jpeg():
             if window is None:
                 return tf.io.decode_jpeg(record, channels=self.store.channels)
-            return tf.io.decode_and_crop_jpeg(record, window, channels=self.store.channels)
+            return decode_jpeg_window(record, window[:4], window[4], self.store.channels)
 
         def png():
             image = tf.io.decode_png(record, channels=self.store.channels)
@@ -168,15 +197,16 @@ class StreamedImages:
         return image if self.channels == self.store.channels else to_channels(image, self.channels)
 
     def _cropped(self, record, is_jpeg, window, crop, flips: bool = False):
-        """The image's crop window (``[y, x, h, w, applied(, flipped)]``), decoded alone and resized to H x W
-        (without antialiasing, as TensorFlow's ResNet input does; the window is rarely much larger than
-        H x W), then mirrored where ``flipped``."""
-        image = tf.cast(self._decode(record, is_jpeg, window[:4]), tf.float32)
+        """The image's crop window (``[y, x, h, w, scale, applied(, flipped)]``), decoded alone and resized to
+        H x W (without antialiasing, as TensorFlow's ResNet input does: the window is decoded at a DCT scale
+        that leaves it less than twice H x W, where it is that large), then mirrored where ``flipped`` (an
+        axis given as a tensor: no branch)."""
+        image = tf.cast(self._decode(record, is_jpeg, window[:5]), tf.float32)
         cropped = lambda: tf.image.resize(image, self.size, method=crop.interpolation)  # noqa: E731
         if crop.p >= 1:  # always drawn: no branch per image
             resized = cropped()
         else:
-            resized = tf.cond(window[4] > 0, cropped, lambda: fit_image(image, self.size, self.resize))
+            resized = tf.cond(window[5] > 0, cropped, lambda: fit_image(image, self.size, self.resize))
         if flips:
-            resized = tf.cond(window[5] > 0, lambda: tf.image.flip_left_right(resized), lambda: resized)
+            resized = tf.reverse(resized, tf.boolean_mask([1], window[6:7] > 0))
         return self._converted(to_pixels(resized))

@@ -20,7 +20,7 @@ from trainlab.pipeline.data.dataset import SourceOptions
 from trainlab.pipeline.data.decode import decode_upright
 from trainlab.pipeline.data.inputs import Normalizer, batch_share, make_dataset
 from trainlab.pipeline.data.sources import describe_dataset, load_dataset
-from trainlab.pipeline.data.streamed import StreamedImages
+from trainlab.pipeline.data.streamed import StreamedImages, decode_jpeg_window, jpeg_scales
 from trainlab.pipeline.errors import DataError
 
 STREAM, MEMORY = SourceOptions(image_size=(32, 32), memory_budget=0), SourceOptions(image_size=(32, 32))
@@ -148,6 +148,59 @@ def test_streamed_training_batches_are_the_in_memory_batches_and_replay_by_epoch
     assert [op.name for op in mirror.per_image_lead] == ["random_resized_crop", "flip_horizontal"]
     mirrored = np.concatenate([x.numpy() for x, _ in inputs(streamed.x_train, mirror, None)])
     np.testing.assert_allclose(mirrored[square], fitted[square][:, :, ::-1], atol=1)
+
+
+@pytest.mark.parametrize("window, size, index", [
+    ([0, 0, 64, 64], (16, 16), 2),    # 64 // 4 = 16 is still 16, 64 // 8 = 8 is not: 1/4
+    ([0, 0, 64, 64], (8, 8), 3),      # 1/8 (the smallest libjpeg has)
+    ([9, 3, 200, 100], (16, 16), 2),  # the shorter side decides
+    ([5, 7, 31, 64], (16, 16), 0),    # 31 // 2 = 15 < 16: full scale
+    ([0, 0, 10, 10], (16, 16), 0),    # a window smaller than the output: full scale (and resized up)
+])
+def test_a_crop_window_is_decoded_at_the_smallest_dct_scale_that_keeps_it_at_least_the_output(window, size, index):
+    assert jpeg_scales(tf.constant([window, [0, 0, 1, 1]]), size).numpy().tolist() == [index, 0]
+
+
+def test_a_jpeg_window_at_a_dct_scale_is_the_full_scale_window_made_smaller():
+    """Eagerly and inside tf.data: the window's pixels at 1/4 scale, within a few levels of the full-scale window
+    averaged over 4 x 4 blocks (the inverse DCT at 1/4 scale is that average, up to rounding and ringing)."""
+    from tests.photos import encoded
+    yy, xx = np.mgrid[:64, :96]
+    smooth = np.stack([yy * 3, xx * 2, 255 - yy * 2], -1).clip(0, 255).astype(np.uint8)
+    record = tf.constant(encoded(smooth, "JPEG", quality=95))
+    window = tf.constant([8, 16, 48, 64])
+    full = tf.io.decode_and_crop_jpeg(record, window, channels=3).numpy().astype(np.float32)
+    averaged = full.reshape(12, 4, 16, 4, 3).mean(axis=(1, 3))
+    eager = decode_jpeg_window(record, window, jpeg_scales(window[None], (12, 16))[0], 3).numpy()
+    mapped = next(iter(tf.data.Dataset.from_tensors(window).map(
+        lambda w: decode_jpeg_window(record, w, jpeg_scales(w[None], (12, 16))[0], 3)))).numpy()
+    assert eager.shape == (12, 16, 3) and eager.dtype == np.uint8
+    np.testing.assert_array_equal(eager, mapped)
+    assert np.abs(eager - averaged).max() <= 4 and np.abs(eager - averaged).mean() < 1.5
+
+
+def test_a_streamed_crop_of_a_large_jpeg_decodes_at_a_dct_scale_and_keeps_its_pixels(tmp_path):
+    """128 px JPEGs cropped whole to 32 px: decoded at 1/4 scale (128 // 4 = 32), the same picture as the
+    in-memory images (decoded in full, resized with antialiasing) within a few levels, flipped the same way."""
+    from tests.photos import encoded
+    yy, xx = np.mgrid[:128, :128]
+    for i in range(8):
+        smooth = np.stack([yy * 2, xx * (i + 1) // 4, 255 - yy - xx // 2], -1).clip(0, 255).astype(np.uint8)
+        (tmp_path / "photos" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "photos" / f"c{i % 2}" / f"{i}.jpg").write_bytes(encoded(smooth, "JPEG", quality=95))
+    options = dict(image_size=(32, 32), test_size=0.25)
+    memory = load_dataset(str(tmp_path / "photos"), tmp_path, SourceOptions(**options))
+    streamed = load_dataset(str(tmp_path / "photos"), tmp_path, SourceOptions(memory_budget=0, **options))
+    lead = AugmentChain([{"name": "random_resized_crop", "scale": [1.0, 1.0], "ratio": [1.0, 1.0]},
+                         {"name": "flip_horizontal", "p": 1.0}]).per_image_lead
+    positions = tf.data.Dataset.range(len(streamed.y_train))
+    seeds = positions.map(lambda p: tf.stack([tf.constant(0, tf.int64), p]))
+    cropped = np.stack([x.numpy() for x in streamed.x_train.decoded(positions, seeds, lead)]).astype(np.float32)
+    difference = np.abs(cropped - memory.x_train[:, :, ::-1])
+    assert cropped.shape == (6, 32, 32, 3) and difference.mean() < 2 and difference.max() <= 12
+    sides = tf.fill([6], 128)
+    windows = StreamedImages._windows(lead[0], tf.constant([0, 0], tf.int64), 6, sides, sides, (32, 32)).numpy()
+    assert windows.tolist() == [[0, 0, 128, 128, 2, 1]] * 6  # [y, x, h, w, scale 1/4, applied]
 
 
 @pytest.mark.parametrize("size, batch, share, places, share_batch", [
