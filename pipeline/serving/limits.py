@@ -10,6 +10,10 @@ header is read and refused above ``max_image_pixels`` before it is decoded, JSON
 as TF Serving's ``max_enqueued_batches``).
 
 uvicorn's own defaults set no connection limit and no read timeout for a request head or body.
+
+The protocol is uvicorn's httptools one (llhttp, the C parser Node.js uses) on uvloop's event loop (libuv), both
+what ``uvicorn[standard]`` installs: binary requests at 32 clients, batched, 3,424 req/s against 2,356 with
+h11 (pure-Python parsing) on uvloop and ~2,500 with h11 on asyncio's own loop (2026-12-07, these 2 cores).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-MAX_HEADER_BYTES = 16 * 1024          # h11's limit on a request head: a longer one is answered 400
+MAX_HEADER_BYTES = 16 * 1024          # a request head's line and headers: a longer one is answered 400
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -49,17 +53,44 @@ def allowed_hosts_for(bind: str, given: tuple[str, ...] = ()) -> tuple[str, ...]
 
 
 def guarded_protocol(header_seconds: float) -> type:
-    """uvicorn's h11 protocol with a deadline for each request head: armed when the connection opens and after
-    each response, it closes a connection that is not inside a request by then (a client that sends half a
-    head, or nothing, holds no socket longer than ``header_seconds``)."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol  # the server's, loaded when it starts
+    """uvicorn's httptools protocol with a deadline for each request head and a cap on its size: the deadline
+    is armed when the connection opens and after each response and closes a connection that is not inside a
+    request by then (a client that sends half a head, or nothing, holds no socket longer than
+    ``header_seconds``); the bytes of a head are counted as they arrive, and one that has not ended within
+    ``MAX_HEADER_BYTES`` is answered 400 before more of it is handed to the parser (which would keep a header
+    of any length until it ends)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # the server's, loaded when it starts
 
-    class Guarded(H11Protocol):
+    class Guarded(HttpToolsProtocol):
         _head_timer = None
+        _in_head = True   # the bytes arriving are a request head's (from the connection's start, after a body)
+        _head_bytes = 0
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm_head_timer()
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_head and self._head_bytes + len(data) > MAX_HEADER_BYTES:
+                room = MAX_HEADER_BYTES - self._head_bytes
+                super().data_received(data[:room])  # the head may end within them (the body follows)
+                if self.transport.is_closing():  # the parser refused them already
+                    return
+                if self._in_head:
+                    self.send_400_response(f"request head over {MAX_HEADER_BYTES} bytes")
+                    return
+                data = data[room:]
+            if self._in_head:
+                self._head_bytes += len(data)
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head, self._head_bytes = True, 0
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -85,7 +116,6 @@ def guarded_protocol(header_seconds: float) -> type:
 
 def uvicorn_config(app, host: str, port: int, limits: Limits):
     """A uvicorn config that enforces ``limits`` on connections (see the module)."""
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop",
                           http=guarded_protocol(limits.header_seconds), limit_concurrency=limits.max_connections,
-                          h11_max_incomplete_event_size=MAX_HEADER_BYTES,
                           timeout_graceful_shutdown=limits.drain_seconds)
