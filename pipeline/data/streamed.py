@@ -7,8 +7,9 @@ Every image is decoded as the in-memory path decodes it (the same decoders, then
 ``data.resize``, rounded to uint8), so both paths give the same pixels. A training stream whose chain
 starts with ``random_resized_crop`` draws each image's crop from the image's own size before decoding,
 and a JPEG decodes only the crop's window (``tf.image.decode_and_crop_jpeg``, as TensorFlow's ResNet
-ImageNet input does), then the window is resized to H x W (and flipped, where a horizontal flip follows
-the crop in the chain).
+ImageNet input does), at the smallest of libjpeg's DCT scales (1/1 to 1/8) that keeps the window at least
+H x W (as DALI and FFCV-style loaders do), then the window is resized to H x W (and flipped, where a
+horizontal flip follows the crop in the chain).
 """
 from __future__ import annotations
 
