@@ -14,7 +14,7 @@ import orjson
 from starlette.responses import Response
 
 from .limits import Limits
-from .requests import RequestError, encoded_batch, pixel_batch
+from .requests import RequestError, encoded_batch, pixel_array
 
 HEADER = "Inference-Header-Content-Length"
 DTYPES = {"FP32": "<f4", "UINT8": "u1", "INT64": "<i8"}
@@ -70,8 +70,9 @@ def checked(data: Decoded, datatype: str, shape: list, image_shape, limits: Limi
     values = data[0]
     if values.size != math.prod(shape):
         raise RequestError(f"input 'image' holds {values.size} values; shape {shape} needs {math.prod(shape)}")
-    images = values.reshape(shape)
-    return pixel_batch("image", list(images), datatype == "UINT8", image_shape, limits)
+    if not shape:
+        raise RequestError("input 'image' must be a list of images")
+    return pixel_array("image", values.reshape(shape), datatype == "UINT8", image_shape, limits)
 
 
 def encode(values: np.ndarray, datatype: str) -> bytes:

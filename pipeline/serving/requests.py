@@ -223,27 +223,44 @@ def _check_batch(n: int, limits: Limits) -> None:
 
 
 def pixel_batch(name: str, value, integer: bool, image_shape=(28, 28, 1), limits: Limits = Limits()) -> np.ndarray:
-    height, width, channels = image_shape
-    shapes = [[height, width, channels]] + ([[height, width]] if channels == 1 else [])
-    expected = " or ".join(f"[N, {', '.join(map(str, s))}]" for s in shapes)
+    """A JSON input's images (nested lists of numbers) as a checked pixel batch (:func:`pixel_array`)."""
     if not isinstance(value, list):
         raise RequestError(f"input '{name}' must be a list of images")
     _check_batch(len(value), limits)
     try:
         array = np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError, OverflowError, RecursionError):
-        raise RequestError(f"input '{name}' must be a rectangular array of numbers {expected}") from None
-    if list(array.shape[1:]) not in shapes:
-        raise RequestError(f"input '{name}' has shape {list(array.shape)}; expected {expected}")
-    if not np.all(np.isfinite(array)):
-        raise RequestError(f"input '{name}' holds NaN or infinite values")
-    if array.min() < 0 or array.max() > 255:
-        raise RequestError(f"input '{name}' pixel values must lie in [0, 255], got "
-                           f"[{array.min():g}, {array.max():g}]")
-    if integer and not np.all(array == np.floor(array)):
-        raise RequestError(f"input '{name}' must hold integers for this signature")
-    # one layout ([N, H, W, C]) whatever the request used, so requests can be batched together
-    return array.reshape(len(array), height, width, channels).astype(np.uint8 if integer else np.float32)
+        raise RequestError(f"input '{name}' must be a rectangular array of numbers {_expected(image_shape)}") from None
+    return pixel_array(name, array, integer, image_shape, limits)
+
+
+def pixel_array(name: str, array: np.ndarray, integer: bool, image_shape=(28, 28, 1),
+                limits: Limits = Limits()) -> np.ndarray:
+    """Pixels (N, H, W[, C]) checked for the model: the shape, then finite values in [0, 255] (integers for the
+    uint8 signature), in one layout (N, H, W, C) whatever the request used, so requests batch together. A uint8
+    array (the binary extension's UINT8) needs no value checked."""
+    height, width, channels = image_shape
+    _check_batch(len(array), limits)
+    if list(array.shape[1:]) not in _shapes(image_shape):
+        raise RequestError(f"input '{name}' has shape {list(array.shape)}; expected {_expected(image_shape)}")
+    if array.dtype != np.uint8:
+        if not np.all(np.isfinite(array)):
+            raise RequestError(f"input '{name}' holds NaN or infinite values")
+        if array.min() < 0 or array.max() > 255:
+            raise RequestError(f"input '{name}' pixel values must lie in [0, 255], got "
+                               f"[{array.min():g}, {array.max():g}]")
+        if integer and not np.all(array == np.floor(array)):
+            raise RequestError(f"input '{name}' must hold integers for this signature")
+    return array.reshape(len(array), height, width, channels).astype(np.uint8 if integer else np.float32, copy=False)
+
+
+def _shapes(image_shape) -> list[list[int]]:
+    height, width, channels = image_shape
+    return [[height, width, channels]] + ([[height, width]] if channels == 1 else [])
+
+
+def _expected(image_shape) -> str:
+    return " or ".join(f"[N, {', '.join(map(str, s))}]" for s in _shapes(image_shape))
 
 
 def format_response(outputs: dict[str, np.ndarray], row: bool) -> dict:
