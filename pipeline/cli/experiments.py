@@ -78,7 +78,7 @@ def study(name, mode, workers, out, **kwargs):
     import shlex
     import sys
 
-    from ..experiments.studies import catalogue, list_studies, run_study, write_index
+    from ..experiments.studies import catalogue, list_studies, provenance, run_study, write_index
     if name == "list":
         for study_name, claim_id, claim in catalogue():
             click.echo(f"{study_name:15} {claim_id:28} {claim.statement}\n{'':44}settled by: {claim.quantity}")
@@ -96,4 +96,4 @@ def study(name, mode, workers, out, **kwargs):
         click.echo(report.summary())
         reports.append(report)
     if len(names) > 1:
-        click.echo(f"index of every claim: {write_index(Path(root), reports, command)}")
+        click.echo(f"index of every claim: {write_index(Path(root), reports, command, provenance.current(command))}")

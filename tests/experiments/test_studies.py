@@ -19,6 +19,7 @@ from trainlab.pipeline.experiments.studies import (
     Results,
     Stat,
     catalogue,
+    provenance,
     run_study,
     write_index,
 )
@@ -259,6 +260,7 @@ def test_smoke_studies_report_a_number_and_a_verdict_per_claim_over_seeds(smoke_
         assert [f.claim_id for f in report.findings] == list(study.claims)
         text = report.report_path.read_text()
         assert "**Seeds:** 42, 7" in text and "**Ran:**" in text
+        assert provenance.parse(text).command.startswith("run_study(")  # written by the tool, not typed
         for f in report.findings:
             assert f.verdict in VERDICTS and re.search(r"\d", f.measured), f
             assert f.claim in text and f"**{f.verdict}**" in text

@@ -12,6 +12,7 @@ from ...evaluation import plots
 from . import rules
 from .base import TUNING_SEED, Finding, Plan, Results
 from .notes import QUOTES
+from .provenance import Provenance
 
 
 @dataclass
@@ -53,8 +54,10 @@ def machine() -> str:
 
 
 def write_report(out: Path, study, plan: Plan, mode: str, results: Results, findings: list[Finding],
-                 figures: dict, seconds: float, command: str | None = None, ran: int | None = None) -> Path:
-    """``report.md`` beside its PNG plots: how it ran, claims, numbers, verdicts, then the runs.
+                 figures: dict, seconds: float, command: str | None = None, ran: int | None = None,
+                 origin: Provenance | None = None) -> Path:
+    """``report.md`` beside its PNG plots: how it ran (``origin``: its provenance line), claims, numbers,
+    verdicts, then the runs.
 
     ``ran``: the runs this invocation trained; the others were finished by an earlier invocation of
     the same study (a resumed sweep), so the wall time covers only part of the work, and the report
@@ -68,6 +71,8 @@ def write_report(out: Path, study, plan: Plan, mode: str, results: Results, find
              "(every trained number is the mean over them, with its range).", "",
              f"**Ran:** {time.strftime('%Y-%m-%d')} on {machine()}, {seconds:.0f} s wall{resumed}; its runs trained "
              f"for {trained:.0f} s in all" + (f"; `{command}`" if command else "") + ".", ""]
+    if origin is not None:
+        lines += [origin.line(), ""]
     if results.chosen:
         lines += [f"**Tuned on seed {TUNING_SEED}'s validation split (not a measured seed), by "
                   f"{plan.tune.metric} ({'lower' if plan.tune.lower else 'higher'} is better):** {plan.tune.key} "
@@ -101,8 +106,10 @@ def claim_block(f: Finding, heading: str, setting: str, link: str = "") -> list[
     return [line for line in lines[:-1] if line] + [""]
 
 
-def write_index(out: Path, reports: list[StudyReport], command: str | None = None) -> Path:
-    """``index.md``: the lecture claim by claim, each verdict linked to its study's report."""
+def write_index(out: Path, reports: list[StudyReport], command: str | None = None,
+                origin: Provenance | None = None) -> Path:
+    """``index.md``: the lecture claim by claim, each verdict linked to its study's report (``origin``: its
+    provenance line)."""
     out.mkdir(parents=True, exist_ok=True)
     total, trained = sum(r.seconds for r in reports), sum(r.trained_seconds for r in reports)
     counts = {v: sum(f.verdict == v for r in reports for f in r.findings)
@@ -116,6 +123,7 @@ def write_index(out: Path, reports: list[StudyReport], command: str | None = Non
              f"(a resumed one reuses runs an earlier one finished), {trained / 60:.0f} min of training in all runs"
              + (f"; `{command}`" if command else "") + ". "
              + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
+             *([origin.line(), ""] if origin is not None else []),
              "| study | claim | verdict |", "|---|---|---|"]
     links = {}
     for r in reports:

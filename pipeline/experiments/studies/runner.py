@@ -11,6 +11,7 @@ from ... import tracking
 from ...config.schema import TrainConfig
 from ...errors import ConfigError
 from ..sweeps import Point, SweepSpec, run_sweep
+from . import provenance
 from .base import MODES, SEEDS, STUDIES, TUNING_SEED, Plan, Results
 from .report import StudyReport, show_value, write_report
 
@@ -71,7 +72,8 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     findings = study.findings(results)
     figures = study.figures(results)
     seconds = time.perf_counter() - start
-    report = write_report(out, study, plan, mode, results, findings, figures, seconds, command, ran[0])
+    origin = provenance.current(command or f"run_study({name!r}, {mode!r})")
+    report = write_report(out, study, plan, mode, results, findings, figures, seconds, command, ran[0], origin)
     tracking.groups.log_folder(result.parent_run_id, out, "study")
     tracking.groups.end_run(result.parent_run_id, "FINISHED", {
         "trainlab.study": name, **{f"trainlab.study.verdict.{f.claim_id or i}": f.verdict
