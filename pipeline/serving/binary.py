@@ -62,7 +62,8 @@ def _elements(blob: bytes) -> list[bytes]:
 
 
 def checked(data: Decoded, datatype: str, shape: list, image_shape, limits: Limits = Limits()) -> np.ndarray:
-    """Binary values checked as their JSON form is: the declared shape, then pixels or encoded images."""
+    """Binary values checked as their JSON form is: the declared shape (a non-empty list of sizes: checked by
+    the caller), then pixels or encoded images."""
     if datatype == "BYTES":
         if len(shape) != 1 or shape[0] != len(data):
             raise RequestError(f"BYTES input 'image' has {len(data)} elements; shape {shape} needs [N] of them")
@@ -70,8 +71,6 @@ def checked(data: Decoded, datatype: str, shape: list, image_shape, limits: Limi
     values = data[0]
     if values.size != math.prod(shape):
         raise RequestError(f"input 'image' holds {values.size} values; shape {shape} needs {math.prod(shape)}")
-    if not shape:
-        raise RequestError("input 'image' must be a list of images")
     return pixel_array("image", values.reshape(shape), datatype == "UINT8", image_shape, limits)
 
 
