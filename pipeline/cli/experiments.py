@@ -69,8 +69,9 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, register_best, export
               help="Report folder (default outputs/studies/<name>; with all, one folder per study and index.md).")
 def study(name, mode, workers, out, **kwargs):
     """Run a lecture study and write its report: each claim, the measured numbers (mean and range over
-    seeds) and a verdict. NAME: a study, all (every study, then an index of every claim), or list (the
-    claim catalogue: each claim, the quantity that settles it, its study).
+    seeds) and a verdict. NAME: a study, all (every study, then an index of every claim), list (the
+    claim catalogue: each claim, the quantity that settles it, its study) or verify (re-derive every
+    verdict of the reports in --out from their numbers.csv with the rule; exit 1 on a difference).
 
     Studies choose their own data (--dataset replaces it, e.g. a CIFAR-format archive for the
     activations study), models and sizes; see each report for its budget.
@@ -83,6 +84,8 @@ def study(name, mode, workers, out, **kwargs):
         for study_name, claim_id, claim in catalogue():
             click.echo(f"{study_name:15} {claim_id:28} {claim.statement}\n{'':44}settled by: {claim.quantity}")
         return
+    if name == "verify":
+        return _verify(Path(out or "outputs/studies"))
     path, preset, overrides = resolve_overrides(kwargs)
     if preset != "default":
         raise click.UsageError("studies set their own model and data sizes; use --smoke or --full instead of --preset")
@@ -97,3 +100,15 @@ def study(name, mode, workers, out, **kwargs):
         reports.append(report)
     if len(names) > 1:
         click.echo(f"index of every claim: {write_index(Path(root), reports, command, provenance.current(command))}")
+
+
+def _verify(folder: Path) -> None:
+    from ..experiments.studies.evidence import verify
+    if not folder.is_dir():
+        raise click.UsageError(f"no report folder {folder}")
+    checked, differences = verify(folder)
+    for line in differences:
+        click.echo(line)
+    click.echo(f"{checked} verdicts re-derived from their numbers; {len(differences)} difference(s)")
+    if differences:
+        raise SystemExit(1)

@@ -1,6 +1,7 @@
 """Studies (the rules themselves: test_study_rules.py): every study's findings on made-up results that must come
 out supported and not supported, every plan resolvable, and two studies end to end in smoke mode."""
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -308,6 +309,28 @@ def test_study_all_writes_an_index_of_every_claim_linked_to_its_report(smoke_rep
             assert f"### {f.claim}: **{f.verdict}**" in index and f"- **Statistic:** {f.statistic}" in index
     assert "## The rule" in index and "one-sided 95% t-bound" in index
     assert '"Before normalization; classification loss very sensitive' in index and "§ Data Processing" in index
+
+
+@pytest.mark.slow
+def test_study_verify_re_derives_every_verdict_and_finds_a_changed_one(smoke_reports, tmp_path):
+    root, reports = smoke_reports
+    write_index(root, reports, "trainlab study all --smoke")
+    result = CliRunner().invoke(cli, ["study", "verify", "--out", str(root)])
+    claims = sum(len(r.findings) for r in reports)
+    assert result.exit_code == 0, result.output
+    assert f"{claims} verdicts re-derived from their numbers; 0 difference(s)" in result.output
+    copy = tmp_path / "copy"
+    shutil.copytree(root / reports[0].name, copy)
+    f = reports[0].findings[0]
+    other = next(v for v in VERDICTS if v != f.verdict)
+    report = copy / "report.md"
+    report.write_text(report.read_text().replace(f"### {f.claim}: **{f.verdict}**", f"### {f.claim}: **{other}**"))
+    result = CliRunner().invoke(cli, ["study", "verify", "--out", str(copy)])
+    assert result.exit_code == 1 and f"{f.claim_id}: the report says {other!r}, the numbers give {f.verdict!r}" \
+        in result.output
+    (copy / "numbers.csv").unlink()
+    result = CliRunner().invoke(cli, ["study", "verify", "--out", str(copy)])
+    assert result.exit_code == 1 and "no numbers.csv beside it" in result.output
 
 
 def test_study_cli_lists_the_catalogue_and_refuses_unknown_names(tmp_path, monkeypatch):

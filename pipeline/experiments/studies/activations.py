@@ -67,7 +67,9 @@ class Activations(Study):
                              "tanh-usable"),
         "maxout-params": Claim("Maxout doubles the number of parameters",
                                "parameters of the maxout network over the ReLU network, for each network the studies "
-                               "train (CNN, 2- and 4-layer MLPs), in the band 1.8x-2.2x", "maxout-params"),
+                               "train (CNN, 2- and 4-layer MLPs), in the band 1.8x-2.2x", "maxout-params",
+                               construction="a maxout unit has two weight vectors where ReLU's has one: the count "
+                                            "follows from the layer definitions"),
     }
 
     def plan(self, mode: str) -> Plan:
@@ -97,14 +99,14 @@ class Activations(Study):
         shown = (f"tanh needed {'at least ' if tanh_bound else ''}{tanh.show(3, unit='x')} the epochs of ReLU to reach "
                  f"{target:.0%} training accuracy ({_epochs(r, 'relu')} for ReLU); with BatchNorm "
                  f"{tanh_bn.show(3, unit='x')}")
-        out = [self.found("relu-faster-than-tanh", shown, above_rule(tanh, 1.0, MUCH)),
-               self.found("relu-6x", shown, within(tanh, 3.0, 12.0, factor=1.0))]
+        out = [self.found("relu-faster-than-tanh", shown, above_rule(tanh, MUCH)),
+               self.found("relu-6x", shown, within(tanh, 3.0, 12.0))]
         sigmoid, bound = self._ratio(r, "sigmoid", "relu")
         sigmoid_bn, _ = self._ratio(r, bn("sigmoid"), bn("relu"))
         out.append(self.found("relu-faster-than-sigmoid",
                               f"sigmoid needed {'at least ' if bound else ''}{sigmoid.show(3, unit='x')} the epochs of "
                               f"ReLU ({_epochs(r, 'sigmoid')} vs {_epochs(r, 'relu')}); with BatchNorm "
-                              f"{sigmoid_bn.show(3, unit='x')}", above_rule(sigmoid, 1.0, MUCH)))
+                              f"{sigmoid_bn.show(3, unit='x')}", above_rule(sigmoid, MUCH)))
         for claim, name in (("exp-sigmoid", "sigmoid"), ("exp-elu", "elu")):
             ratio = per_seed(lambda a, b: a / b, r.stat(name, "seconds"), r.stat("relu", "seconds"))
             out.append(self.found(claim, f"{name} {r.stat(name, 'seconds').show(3, 1e3, ' ms')} vs ReLU "
@@ -120,10 +122,11 @@ class Activations(Study):
                               exceeds(worst, val["sigmoid"], 0.01)))
         out.append(self.found("tanh-usable", f"best validation accuracy: tanh {val['tanh'].show(3, 100, '%')}, ReLU "
                                              f"{val['relu'].show(3, 100, '%')}",
-                              both(at_least(val["tanh"], 0.8, 0.5), exceeds(val["relu"], val["tanh"]))))
+                              both(at_least(val["tanh"], 0.8, "tanh's accuracy per seed"),
+                                   exceeds(val["relu"], val["tanh"]))))
         params = r.stat("maxout over relu", "parameters")
         out.append(self.found("maxout-params", f"maxout over ReLU parameters: {params.show(3, unit='x')}",
-                              within(params, 1.8, 2.2, factor=1.0)))
+                              within(params, 1.8, 2.2)))
         return out
 
     @staticmethod

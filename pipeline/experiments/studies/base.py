@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ... import tracking
 from ...evaluation import plots
 from ..sweeps import Comparison, Point, Row
-from .rules import Stat
+from .rules import Stat, Verdict
 
 MODES = ("smoke", "default", "full")
 SEEDS = {"smoke": (42, 7), "default": (42, 7, 1), "full": (42, 7, 1, 2, 3)}
@@ -35,6 +35,7 @@ class Claim:
     quantity: str       # what settles it
     notes: str = ""     # the notes' own words: a key of notes.QUOTES
     setting: str = ""   # the lecture's setting, where the study's differs (said beside the one used)
+    construction: str = ""  # why it holds by construction (then shown apart, not counted as evidence)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class Finding:
     notes: str = ""
     setting: str = ""
     quantity: str = ""
+    tests: tuple = ()   # the rule's tests it was decided by (rules.Test): numbers.csv holds them
+    construction: str = ""  # why it holds by construction: shown apart, not counted as evidence
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -160,10 +163,10 @@ class Study:
     title = ""
     claims: dict[str, Claim] = {}
 
-    def found(self, claim_id: str, measured: str, verdict: tuple[str, str]) -> Finding:
+    def found(self, claim_id: str, measured: str, verdict: Verdict) -> Finding:
         claim = self.claims[claim_id]
-        return Finding(claim.statement, measured, verdict[0], verdict[1], claim_id,
-                       verdict[2] if len(verdict) > 2 else "", claim.notes, claim.setting, claim.quantity)
+        return Finding(claim.statement, measured, verdict.verdict, verdict.rule, claim_id, verdict.statistic,
+                       claim.notes, claim.setting, claim.quantity, verdict.tests, claim.construction)
 
     def measurements(self, mode: str, overrides: dict) -> dict:
         """Measurements taken without training (timings, fresh networks): ``{label: {key: [values]}}``."""

@@ -6,7 +6,7 @@ import math
 from ...evaluation import plots
 from ..sweeps import Point
 from .base import Claim, Plan, Results, Study, register_study
-from .rules import NOT_SUPPORTED, Stat, Verdict, at_least, both, exceeds, no_worse
+from .rules import Stat, at_least, both, exceeds, fact, judge, no_worse
 
 SIZES = {  # mode -> (training images incl. validation, validation, epochs, rates)
     "smoke": (1500, 500, 1, (1e-5, 5e-4, 1.0)),
@@ -63,9 +63,8 @@ class LearningRate(Study):
         shown = ", ".join(f"{rate:g} {val[rate].show(3, 100, '%')}" for rate in rates)
         best = max(rates, key=lambda rate: val[rate].mean if val[rate].n else -1.0)
         interior = rates[0] < best < rates[-1]
-        u_curve = both(exceeds(val[best], val[rates[0]]), exceeds(val[best], val[rates[-1]]))
-        if not interior:
-            u_curve = Verdict(NOT_SUPPORTED, f"the best rate is at an end of the grid; {u_curve[1]}", u_curve[2])
+        u_curve = judge(fact("best rate inside the grid (1: yes, 0: at an end)", float(interior), 1.0),
+                        *both(exceeds(val[best], val[rates[0]]), exceeds(val[best], val[rates[-1]])).tests)
         out = [self.found("u-curve", f"best validation accuracy by rate: {shown}; best {best:g}", u_curve)]
         default = val.get(DEFAULT_RATE, Stat())
         out.append(self.found("too-small", f"{DEFAULT_RATE:g}: {default.show(3, 100, '%')}, {rates[0]:g}: "
@@ -74,7 +73,7 @@ class LearningRate(Study):
         diverged = r.diverged(label(rates[-1]))
         out.append(self.found("too-large", f"final/first batch loss at {rates[-1]:g}: {growth.show(3)}"
                                            + (f" ({diverged} seed(s) diverged)" if diverged else ""),
-                              at_least(growth, 1.0, 0.5)))
+                              at_least(growth, 1.0)))
         out.append(self.found("adam-default", f"{DEFAULT_RATE:g}: {default.show(3, 100, '%')}; best rate {best:g}: "
                                               f"{val[best].show(3, 100, '%')}", no_worse(default, val[best], 0.01)))
         return out

@@ -11,6 +11,7 @@ from pathlib import Path
 from ...evaluation import plots
 from . import rules
 from .base import TUNING_SEED, Finding, Plan, Results
+from .evidence import NUMBERS, write_numbers
 from .notes import QUOTES
 from .provenance import Provenance
 
@@ -78,9 +79,17 @@ def write_report(out: Path, study, plan: Plan, mode: str, results: Results, find
                   f"{plan.tune.metric} ({'lower' if plan.tune.lower else 'higher'} is better):** {plan.tune.key} "
                   + "; ".join(f"{label} {show_value(v)} (from {_grid(results.tried.get(label, []))})"
                               for label, v in results.chosen.items()) + ".", ""]
-    lines += ["## Claims and verdicts", ""]
-    for f in findings:
+    write_numbers(out / NUMBERS, findings)
+    lines += ["## Claims and verdicts", "",
+              f"Each verdict's per-seed numbers: [{NUMBERS}]({NUMBERS}) (`trainlab study verify` re-derives every "
+              "verdict from them).", ""]
+    measured, constructed = split(findings)
+    for f in measured:
         lines += claim_block(f, "###", plan.budget)
+    if constructed:
+        lines += ["## True by construction", "", CONSTRUCTED, ""]
+        for f in constructed:
+            lines += claim_block(f, "###", plan.budget)
     lines += ["", "## Plots", ""]
     for filename, (caption, figure) in figures.items():
         plots.save(figure, out / filename)
@@ -89,6 +98,15 @@ def write_report(out: Path, study, plan: Plan, mode: str, results: Results, find
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+CONSTRUCTED = ("Claims that hold by construction (arithmetic, a definition, a dataset's files): measured to check "
+               "the implementation, shown apart and not counted as evidence for the lecture.")
+
+
+def split(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """``(measured, true by construction)``."""
+    return [f for f in findings if not f.construction], [f for f in findings if f.construction]
 
 
 def claim_block(f: Finding, heading: str, setting: str, link: str = "") -> list[str]:
@@ -100,6 +118,7 @@ def claim_block(f: Finding, heading: str, setting: str, link: str = "") -> list[
     lines += [f"- **The notes:** {quote.show() if quote else 'not in the notes (the lecture slides)'}",
               f"- **Quantity:** {f.quantity}" if f.quantity else "",
               f"- **Setting:** {setting}" + (f"; the lecture's: {f.setting}" if f.setting else ""),
+              f"- **By construction:** {f.construction}" if f.construction else "",
               f"- **Measured:** {f.measured}",
               f"- **Statistic:** {f.statistic}" if f.statistic else "",
               f"- **Rule:** {f.rule}", ""]
@@ -112,8 +131,10 @@ def write_index(out: Path, reports: list[StudyReport], command: str | None = Non
     provenance line)."""
     out.mkdir(parents=True, exist_ok=True)
     total, trained = sum(r.seconds for r in reports), sum(r.trained_seconds for r in reports)
-    counts = {v: sum(f.verdict == v for r in reports for f in r.findings)
+    measured = [f for r in reports for f in split(r.findings)[0]]
+    counts = {v: sum(f.verdict == v for f in measured)
               for v in (rules.SUPPORTED, rules.NOT_SUPPORTED, rules.INCONCLUSIVE)}
+    constructed = [(r, f) for r in reports for f in split(r.findings)[1]]
     lines = ["# The lecture, claim by claim", "",
              "Each claim of the \"Training Neural Networks\" lecture (EECS 498 / cs231n lecture 10) with the words of "
              "the students' notes in `shared/lecture/` that make it, the quantity that settles it, the setting, the "
@@ -122,7 +143,9 @@ def write_index(out: Path, reports: list[StudyReport], command: str | None = Non
              f"**Ran:** {time.strftime('%Y-%m-%d')} on {machine()}, {total / 60:.0f} min wall for this invocation "
              f"(a resumed one reuses runs an earlier one finished), {trained / 60:.0f} min of training in all runs"
              + (f"; `{command}`" if command else "") + ". "
-             + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
+             + "Measured evidence: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+             + f"; true by construction (not counted): {len(constructed)}, "
+               f"{sum(f.verdict == rules.SUPPORTED for _, f in constructed)} of them as stated.", "",
              *([origin.line(), ""] if origin is not None else []),
              "| study | claim | verdict |", "|---|---|---|"]
     links = {}
@@ -130,7 +153,10 @@ def write_index(out: Path, reports: list[StudyReport], command: str | None = Non
         link = Path(r.report_path).resolve().relative_to(out.resolve()) if _inside(r.report_path, out) \
             else Path(r.report_path).resolve()
         links[r.name] = f"[{r.title}]({link.as_posix()})"
-        lines += [f"| {links[r.name]} | {f.claim} | **{f.verdict}** |" for f in r.findings]
+        lines += [f"| {links[r.name]} | {f.claim} | **{f.verdict}** |" for f in split(r.findings)[0]]
+    if constructed:
+        lines += ["", "## True by construction", "", CONSTRUCTED, "", "| study | claim | as stated |", "|---|---|---|"]
+        lines += [f"| {links[r.name]} | {f.claim} | **{f.verdict}** |" for r, f in constructed]
     lines += ["", "## Every claim", ""]
     for r in reports:
         for f in r.findings:
