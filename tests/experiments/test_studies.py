@@ -108,7 +108,7 @@ def init_world(good: bool):
             "small_random/tanh": point(1e-8 if good else 0.9, 0.11),
             "glorot/tanh": point(0.6 if good else 0.01, 0.95), "glorot/relu": point(0.1 if good else 1.0, 0.94),
             "he/relu": point(1.1 if good else 0.01, 0.96),
-            "small_random/tanh, shallow": point(1.0, 0.90 if good else 0.11)}
+            "small_random/tanh, shallow": point(1.0, 0.90 if good else 0.11), "glorot/tanh, shallow": point(1.0, 0.905)}
     if not good:
         rows["constant/relu"].update(acc(0.96, 0.97, 0.965))
     return rows, {}, {}
@@ -217,6 +217,15 @@ def test_a_diverged_seed_is_not_counted_as_having_no_dead_units():
     found = {f.claim_id: f for f in STUDIES["units"]().findings(constructed(rows, series, measured))}
     assert found["elu-lives"].verdict == INCONCLUSIVE and "3 seed(s) diverged" in found["elu-lives"].measured
     assert found["leaky_relu-lives"].verdict == SUPPORTED
+
+
+def test_an_accuracy_verdict_from_an_underfitting_run_is_inconclusive_for_its_budget():
+    rows, series, measured = regularization_world(True)
+    rows["cutmix"] = {**rows["cutmix"], "fit": ["good fit", "underfitting", "underfitting"]}
+    found = {f.claim_id: f for f in STUDIES["regularization"]().findings(constructed(rows, series, measured))}
+    assert found["reg-cutmix"].verdict == INCONCLUSIVE and found["reg-mixup"].verdict == SUPPORTED
+    assert "the fit check calls 2 of these 6 runs underfitting: inconclusive (budget)" in found["reg-cutmix"].measured
+    assert "runs of cutmix, none the fit check calls underfitting" in found["reg-cutmix"].rule
 
 
 def test_a_regularizer_that_only_narrows_the_gap_by_losing_accuracy_is_not_supported():

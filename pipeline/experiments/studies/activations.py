@@ -114,16 +114,16 @@ class Activations(Study):
                                   above_rule(ratio, 1.0)))
         val = {a: r.stat(a, "best_val_accuracy") for a in ACTIVATIONS}
         shown = ", ".join(f"{a} {val[a].show(3, 100, '%')}" for a in RELU_FAMILY)
-        out.append(self.found("similar", f"best validation accuracy: {shown}",
-                              similar({a: val[a] for a in RELU_FAMILY}, 0.01)))
+        out.append(self.trained(r, "similar", f"best validation accuracy: {shown}",
+                                similar({a: val[a] for a in RELU_FAMILY}, 0.01), *RELU_FAMILY))
         worst = per_seed(lambda *v: min(v), *(val[a] for a in RELU_FAMILY))
-        out.append(self.found("no-sigmoid", f"worst of the ReLU family per seed {worst.show(3, 100, '%')} vs sigmoid "
-                                            f"{val['sigmoid'].show(3, 100, '%')}",
-                              exceeds(worst, val["sigmoid"], 0.01)))
-        out.append(self.found("tanh-usable", f"best validation accuracy: tanh {val['tanh'].show(3, 100, '%')}, ReLU "
-                                             f"{val['relu'].show(3, 100, '%')}",
-                              both(at_least(val["tanh"], 0.8, "tanh's accuracy per seed"),
-                                   exceeds(val["relu"], val["tanh"]))))
+        out.append(self.trained(r, "no-sigmoid", f"worst of the ReLU family per seed {worst.show(3, 100, '%')} vs "
+                                                 f"sigmoid {val['sigmoid'].show(3, 100, '%')}",
+                                exceeds(worst, val["sigmoid"], 0.01), *RELU_FAMILY))
+        out.append(self.trained(r, "tanh-usable", f"best validation accuracy: tanh {val['tanh'].show(3, 100, '%')}, "
+                                                  f"ReLU {val['relu'].show(3, 100, '%')}",
+                                both(at_least(val["tanh"], 0.8, "tanh's accuracy per seed"),
+                                     exceeds(val["relu"], val["tanh"])), "relu"))
         params = r.stat("maxout over relu", "parameters")
         out.append(self.found("maxout-params", f"maxout over ReLU parameters: {params.show(3, unit='x')}",
                               within(params, 1.8, 2.2)))

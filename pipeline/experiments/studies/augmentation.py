@@ -60,8 +60,9 @@ class Augmentation(Study):
     def findings(self, r: Results) -> list:
         def gain(kind: str, transform: str, claim: str):
             with_, none = (r.stat(f"{kind}, {t}", "best_val_accuracy") for t in (transform, "none"))
-            return self.found(claim, f"validation with {transform} {with_.show(3, 100, '%')}, without "
-                                     f"{none.show(3, 100, '%')}", exceeds(with_, none))
+            return self.trained(r, claim, f"validation with {transform} {with_.show(3, 100, '%')}, without "
+                                          f"{none.show(3, 100, '%')}", exceeds(with_, none),
+                                f"{kind}, {transform}", f"{kind}, none")
         return [gain("digits", "crops", "crops-help"), gain("digits", "rotation", "rotation-helps"),
                 gain("digits", "contrast", "contrast-helps"), gain("clothes", "flips", "flip-clothes"),
                 gain("digits", "flips", "flip-digits")]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ... import tracking
 from ...evaluation import plots
 from ..sweeps import Comparison, Point, Row
-from .rules import Stat, Verdict
+from .rules import Stat, Verdict, fact, given, judge
 
 MODES = ("smoke", "default", "full")
 SEEDS = {"smoke": (42, 7), "default": (42, 7, 1), "full": (42, 7, 1, 2, 3)}
@@ -151,6 +151,11 @@ class Results:
         row = self.first(label)
         return tracking.groups.load_json(row.run_id, path) if row is not None and row.run_id else None
 
+    def underfitting(self, *labels: str) -> tuple[int, int]:
+        """``(runs trainlab's fit check calls underfitting, runs)`` among the seeds of ``labels``."""
+        runs = [row for label in labels for row in self.seeds_of(label)]
+        return sum(row.fit == "underfitting" for row in runs), len(runs)
+
     def diverged(self, label: str) -> int:
         """How many seeds of ``label`` diverged."""
         return sum(r.fit == "diverged" for r in self.seeds_of(label))
@@ -167,6 +172,15 @@ class Study:
         claim = self.claims[claim_id]
         return Finding(claim.statement, measured, verdict.verdict, verdict.rule, claim_id, verdict.statistic,
                        claim.notes, claim.setting, claim.quantity, verdict.tests, claim.construction)
+
+    def trained(self, r: Results, claim_id: str, measured: str, verdict: Verdict, *labels: str) -> Finding:
+        """A finding about what training reached: judged only where trainlab's fit check calls every run of
+        ``labels`` a good fit or overfitting (an underfitting run leaves it inconclusive: the budget)."""
+        short, runs = r.underfitting(*labels)
+        budget = judge(fact(f"runs of {', '.join(labels)} the fit check calls underfitting", short, 0))
+        if short:
+            measured += f"; the fit check calls {short} of these {runs} runs underfitting: inconclusive (budget)"
+        return self.found(claim_id, measured, given(verdict, budget))
 
     def measurements(self, mode: str, overrides: dict) -> dict:
         """Measurements taken without training (timings, fresh networks): ``{label: {key: [values]}}``."""

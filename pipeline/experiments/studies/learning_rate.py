@@ -65,17 +65,20 @@ class LearningRate(Study):
         interior = rates[0] < best < rates[-1]
         u_curve = judge(fact("best rate inside the grid (1: yes, 0: at an end)", float(interior), 1.0),
                         *both(exceeds(val[best], val[rates[0]]), exceeds(val[best], val[rates[-1]])).tests)
-        out = [self.found("u-curve", f"best validation accuracy by rate: {shown}; best {best:g}", u_curve)]
+        out = [self.trained(r, "u-curve", f"best validation accuracy by rate: {shown}; best {best:g}", u_curve,
+                            label(best))]
         default = val.get(DEFAULT_RATE, Stat())
-        out.append(self.found("too-small", f"{DEFAULT_RATE:g}: {default.show(3, 100, '%')}, {rates[0]:g}: "
-                                           f"{val[rates[0]].show(3, 100, '%')}", exceeds(default, val[rates[0]], 0.05)))
+        out.append(self.trained(r, "too-small", f"{DEFAULT_RATE:g}: {default.show(3, 100, '%')}, {rates[0]:g}: "
+                                                f"{val[rates[0]].show(3, 100, '%')}",
+                                exceeds(default, val[rates[0]], 0.05), label(DEFAULT_RATE)))
         growth = Stat.of(self._growth(r, rates[-1], seed) for seed in range(len(r.seeds_of(label(rates[-1])))))
         diverged = r.diverged(label(rates[-1]))
         out.append(self.found("too-large", f"final/first batch loss at {rates[-1]:g}: {growth.show(3)}"
                                            + (f" ({diverged} seed(s) diverged)" if diverged else ""),
                               at_least(growth, 1.0)))
-        out.append(self.found("adam-default", f"{DEFAULT_RATE:g}: {default.show(3, 100, '%')}; best rate {best:g}: "
-                                              f"{val[best].show(3, 100, '%')}", no_worse(default, val[best], 0.01)))
+        out.append(self.trained(r, "adam-default", f"{DEFAULT_RATE:g}: {default.show(3, 100, '%')}; best rate "
+                                                   f"{best:g}: {val[best].show(3, 100, '%')}",
+                                no_worse(default, val[best], 0.01), label(DEFAULT_RATE), label(best)))
         return out
 
     def _val(self, r: Results, rate: float) -> Stat:

@@ -68,9 +68,10 @@ class Loss(Study):
         left = r.stat("cross-entropy", "loss").map(lambda v: v / math.log(classes))
         return [self.found("ce-faster", f"L2 needed {'at least ' if bound else ''}{slower.show(3, unit='x')} the "
                                         "epochs of cross-entropy", above(slower, MUCH)),
-                self.found("ce-better", "best validation accuracy: cross-entropy "
-                                        f"{val['cross-entropy'].show(3, 100, '%')}, L2 {val['L2'].show(3, 100, '%')}",
-                           exceeds(val["cross-entropy"], val["L2"])),
+                self.trained(r, "ce-better", "best validation accuracy: cross-entropy "
+                                             f"{val['cross-entropy'].show(3, 100, '%')}, L2 "
+                                             f"{val['L2'].show(3, 100, '%')}",
+                             exceeds(val["cross-entropy"], val["L2"]), "cross-entropy"),
                 self.found("loss-to-zero", f"last-epoch training loss over ln(10): {left.show(3)}",
                            at_most(left, 0.2))]
 

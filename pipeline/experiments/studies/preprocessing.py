@@ -82,10 +82,10 @@ class Preprocessing(Study):
                                                   f"{slower.show(3, unit='x')} the steps of centered",
                               above(slower, 1.0)))
         val = {p: r.stat(p, "best_val_accuracy") for p in POINTS}
-        out.append(self.found("centering-better", "best validation accuracy: centered "
-                                                  f"{val['centered'].show(3, 100, '%')}"
-                                                  f", scaled {val['scaled'].show(3, 100, '%')}",
-                              exceeds(val["centered"], val["scaled"])))
+        out.append(self.trained(r, "centering-better", "best validation accuracy: centered "
+                                                       f"{val['centered'].show(3, 100, '%')}"
+                                                       f", scaled {val['scaled'].show(3, 100, '%')}",
+                                exceeds(val["centered"], val["scaled"]), "centered", "scaled"))
         slower, bound = paired_ratio(steps["centered"], steps["standardized"], ran["centered"])
         out.append(self.found("standardizing", f"centered needed {'at least ' if bound else ''}"
                                                f"{slower.show(3, unit='x')} the steps of standardized",

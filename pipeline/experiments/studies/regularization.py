@@ -86,10 +86,10 @@ class Regularization(Study):
         val, base_val = r.stat(label, "best_val_accuracy"), r.stat(baseline, "best_val_accuracy")
         gap, base_gap = _gap(r, label), _gap(r, baseline)
         best = r.stat(baseline, "best_epoch")
-        return self.found(claim, f"validation {val.show(3, 100, '%')} vs {base_val.show(3, 100, '%')}; gap "
-                                 f"{gap.show(3, 100, ' pt')} vs {base_gap.show(3, 100, ' pt')} (the baseline's best "
-                                 f"epoch {best.show(3)} of {r.metric(baseline, 'epochs_run') or 0:.0f})",
-                          both(exceeds(val, base_val), exceeds(base_gap, gap)))
+        return self.trained(r, claim, f"validation {val.show(3, 100, '%')} vs {base_val.show(3, 100, '%')}; gap "
+                                      f"{gap.show(3, 100, ' pt')} vs {base_gap.show(3, 100, ' pt')} (the baseline's "
+                                      f"best epoch {best.show(3)} of {r.metric(baseline, 'epochs_run') or 0:.0f})",
+                            both(exceeds(val, base_val), exceeds(base_gap, gap)), label, baseline)
 
     def figures(self, r: Results) -> dict:
         labels = list(r.members)

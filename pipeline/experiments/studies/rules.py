@@ -175,9 +175,9 @@ def at_most(value: Stat | float | None, bound: float, what: str = "per seed") ->
     return decide(_stat(value), bound, what, higher=False)
 
 
-def no_worse(a: Stat, b: Stat, margin: float) -> Verdict:
+def no_worse(a: Stat, b: Stat, margin: float, what: str = "difference per seed") -> Verdict:
     """``a`` less than ``margin`` below ``b``, seed by seed."""
-    return decide(paired(a, b), -margin, "difference per seed")
+    return decide(paired(a, b), -margin, what)
 
 
 def within(value: Stat | float | None, low: float, high: float, what: str = "per seed") -> Verdict:

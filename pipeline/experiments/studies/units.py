@@ -143,8 +143,10 @@ class Units(Study):
                                                  f"{r.stat('relu', 'act_std_last_over_first').show(3)}",
                               within(selu, 0.5, 2.0)))
         val = {a: r.stat(f"{a}, deep", "best_val_accuracy") for a in ("selu", "relu")}
-        out.append(self.found("selu-deep", f"deep MLP best validation accuracy: SELU {val['selu'].show(3, 100, '%')}, "
-                                           f"ReLU {val['relu'].show(3, 100, '%')}", exceeds(val["selu"], val["relu"])))
+        out.append(self.trained(r, "selu-deep", f"deep MLP best validation accuracy: SELU "
+                                                f"{val['selu'].show(3, 100, '%')}, ReLU "
+                                                f"{val['relu'].show(3, 100, '%')}",
+                                exceeds(val["selu"], val["relu"]), "selu, deep"))
         return out
 
     @staticmethod
