@@ -34,7 +34,8 @@ S = Stat
 
 # --- findings on made-up results, both ways --------------------------------------------------------
 
-def constructed(rows: dict, series: dict | None = None, measured: dict | None = None) -> Results:
+def constructed(rows: dict, series: dict | None = None, measured: dict | None = None,
+                base: dict | None = None) -> Results:
     """Results without MLflow: ``{label: {metric: value or [value per seed], "fit": ...}}``, three seeds."""
     made, members = [], {}
     for label, metrics in rows.items():
@@ -47,7 +48,7 @@ def constructed(rows: dict, series: dict | None = None, measured: dict | None = 
                             fit=fit[i] if isinstance(fit, list) else fit))
             members[label].append(name)
     results = Results(Comparison("constructed", "best_val_accuracy", [], made), "default", members, {},
-                      measured or {})
+                      measured or {}, base=base or {})
     for (label, key), values in (series or {}).items():
         for i in range(3):
             results._series[f"run-{label} #{i}", key] = values
@@ -60,7 +61,7 @@ def acc(*values):
 
 def activations_world(good: bool):
     from trainlab.pipeline.experiments.studies.activations import WITH_BN, bn
-    rows = {a: {**acc(0.90, 0.905, 0.91), "probe.epochs_run": 8, "probe.accuracy_threshold": 0.85,
+    rows = {a: {**acc(0.90, 0.905, 0.91), "probe.epochs_run": 8, "probe.accuracy_threshold": 0.75,
                 "probe.epochs_to_accuracy": 1.0} for a in ACTIVATIONS}
     rows.update({bn(a): {**acc(0.9, 0.9, 0.9), "probe.epochs_to_accuracy": 1.0} for a in WITH_BN})
     rows["tanh"]["probe.epochs_to_accuracy"] = [6.0, 5.5, 7.0] if good else [0.6, 0.65, 0.55]
@@ -69,29 +70,35 @@ def activations_world(good: bool):
                            {**acc(0.95, 0.96, 0.97), "probe.epochs_to_accuracy": [0.5, 0.6, 0.55]})
     if not good:
         rows["elu"].update(acc(0.80, 0.81, 0.80))
+        rows["relu"].update(acc(0.85, 0.855, 0.86))
+        rows["leaky_relu"]["probe.epochs_to_accuracy"] = [3.0, 3.1, 2.9]
     relu, slow = [1.0, 1.1, 1.0], ([2.0, 2.1, 2.2] if good else [0.5, 0.6, 0.5])
     measured = {a: {"seconds": relu} for a in ACTIVATIONS}
     measured["sigmoid"] = measured["elu"] = {"seconds": slow}
     measured["maxout over relu"] = {"parameters": [2.0, 1.99, 1.98] if good else [1.0, 1.01, 1.0]}
-    return rows, {}, measured
+    return rows, {}, measured, {"data.dataset": "/data/cifar-10-python.tar.gz"}   # the lecture's setting
 
 
 def units_world(good: bool):
     # grad first/last, first-layer mean, std last/first, saturated fraction, saturated-unit gradient, mean/std
     fresh = {"sigmoid": (0.001, 0.6, 1.0, 0.2, 0.5, 3.0), "tanh": (1.0, 0.01, 1.0, 0.05, 0.5, 0.01),
              "relu": (1.0, 0.3, 1.0, 0.5, 0.5, 1.0), "leaky_relu": (1.0, 0.01, 1.0, 0.0, 0.5, 0.01),
-             "tanh, large init": (0.001, 0.0, 1.0, 0.8, 0.01, 0.0), "selu": (1.0, 0.0, 1.1, 0.0, 0.5, 0.0)}
+             "tanh, large init": (0.001, 0.0, 1.0, 0.8, 0.01, 0.0), "selu": (1.0, 0.0, 1.1, 0.0, 0.5, 0.0),
+             "sigmoid, large init": (0.1, 0.5, 1.0, 0.43, 0.07, 0.0)}
     if not good:
         fresh = {**fresh, "sigmoid": (2.0, 0.01, 1.0, 0.2, 0.5, 0.0), "tanh, large init": (1.0, 0.0, 1.0, 0.01, 0.9, 0),
-                 "selu": (1.0, 0.0, 0.01, 0.0, 0.5, 0.0), "leaky_relu": (1.0, 0.5, 1.0, 0.0, 0.5, 0.6)}
+                 "sigmoid, large init": (0.1, 0.5, 1.0, 0.01, 0.9, 0.0),
+                 "selu": (1.0, 0.0, 0.01, 0.0, 0.5, 0.0), "leaky_relu": (1.0, 0.5, 1.0, 0.0, 0.5, 0.6),
+                 "relu": (1.0, 0.3, 1.0, 0.5, 0.5, 0.01)}
+    fresh["relu, large init"] = (1.0, 0.3, 1.0, 0.5, 0.5, 1.0, 0.0 if good else 0.3)
     keys = ("grad_first_over_last", "first_layer_mean", "act_std_last_over_first", "saturated_fraction",
-            "saturated_unit_gradient", "first_layer_mean_over_std")
+            "saturated_unit_gradient", "first_layer_mean_over_std", "positive_saturated_fraction")
     measured = {label: {k: [v, v * 1.01, v * 0.99] for k, v in zip(keys, values)} for label, values in fresh.items()}
-    rows = {"relu, high rate": {"probe.dead_fraction": [0.2, 0.25, 0.3] if good else 0.0,
-                                "probe.dead_fraction_init": 0.0},
-            "relu, low rate": {"probe.dead_fraction": 0.0}}
-    for a in ("leaky_relu", "elu", "maxout"):
-        rows[f"{a}, high rate"] = {"probe.dead_fraction": 0.0 if good else 0.0}
+    rows = {"relu, low rate": {"probe.dead_fraction": 0.0}}
+    for c in ("rate 0.1", "rate 0.05", "rate 0.03", "rate 0.1, clipped to 1"):
+        rows[f"relu, {c}"] = {"probe.dead_fraction": [0.2, 0.25, 0.3] if good else 0.0, "probe.dead_fraction_init": 0.0}
+        for a in ("leaky_relu", "elu", "maxout"):
+            rows[f"{a}, {c}"] = {"probe.dead_fraction": 0.0}
     rows["elu"] = {"probe.noise_accuracy_drop": [0.01, 0.012, 0.011] if good else [0.2, 0.21, 0.22]}
     rows["leaky_relu"] = {"probe.noise_accuracy_drop": [0.1, 0.11, 0.12]}
     rows["selu, deep"], rows["relu, deep"] = acc(0.95, 0.96, 0.955), acc(0.90, 0.91, 0.905)
@@ -154,7 +161,8 @@ def regularization_world(good: bool):
 def augmentation_world(good: bool):
     none, better, worse = acc(0.80, 0.81, 0.80), acc(0.85, 0.86, 0.85), acc(0.70, 0.71, 0.70)
     rows = {"clothes, none": none, "digits, none": none}
-    rows.update({f"digits, {t}": better if good else worse for t in ("crops", "rotation", "contrast", "flips")})
+    rows.update({f"digits, {t}": better if good else worse
+                 for t in ("crops", "rotation", "contrast", "magnitude", "flips")})
     rows["clothes, flips"] = better if good else worse
     return rows, {}, {}
 
@@ -211,12 +219,36 @@ def test_every_claim_comes_out_supported_not_supported_and_inconclusive(name):
         assert re.search(r"\d", f.measured) and f.rule and f.statistic, f
 
 
-def test_a_diverged_seed_is_not_counted_as_having_no_dead_units():
+def test_the_6x_claim_is_judged_only_in_the_lectures_setting():
+    rows, series, measured, base = activations_world(True)
+    study = STUDIES["activations"]()
+    found = {f.claim_id: f for f in study.findings(constructed(rows, series, measured, base))}
+    assert found["relu-6x"].verdict == SUPPORTED
+    found = {f.claim_id: f for f in study.findings(constructed(rows, series, measured, {"data.dataset": "fashion"}))}
+    assert found["relu-6x"].verdict == INCONCLUSIVE and "not measured in the lecture's setting" in \
+        found["relu-6x"].measured
+    assert found["relu-faster-than-tanh"].verdict == SUPPORTED
+    assert "target 75%" in study.plan("default", {"data.dataset": "/data/cifar-10-python.tar.gz"}).budget
+    assert "target 85%" in study.plan("default").budget
+
+
+def test_dead_units_are_judged_where_each_activation_trains_and_relu_died():
+    """Unclipped (the lecture's large updates), at the highest rate where the activation did not diverge,
+    against ReLU at that rate; a diverged seed is never counted as having no dead units; nothing lives
+    where ReLU did not die either."""
     rows, series, measured = units_world(True)
-    rows["elu, high rate"] = {"probe.dead_fraction": 0.0, "fit": "diverged"}
+    rows["elu, rate 0.1"] = {"probe.dead_fraction": 0.0, "fit": "diverged"}
     found = {f.claim_id: f for f in STUDIES["units"]().findings(constructed(rows, series, measured))}
-    assert found["elu-lives"].verdict == INCONCLUSIVE and "3 seed(s) diverged" in found["elu-lives"].measured
-    assert found["leaky_relu-lives"].verdict == SUPPORTED
+    elu, leaky = found["elu-lives"], found["leaky_relu-lives"]
+    assert elu.verdict == SUPPORTED and "at 0.05, unclipped (it diverged at 0.1)" in elu.measured
+    assert leaky.verdict == SUPPORTED and "at 0.1, unclipped: 0%" in leaky.measured and "clipped to 1 at 0.1" in \
+        leaky.measured
+    for rate in ("0.05", "0.03"):
+        rows[f"elu, rate {rate}"] = {"probe.dead_fraction": 0.0, "fit": ["good fit", "diverged", "good fit"]}
+    rows["relu, rate 0.1"]["probe.dead_fraction"] = 0.0
+    found = {f.claim_id: f for f in STUDIES["units"]().findings(constructed(rows, series, measured))}
+    assert found["elu-lives"].verdict == INCONCLUSIVE and "diverged at every rate" in found["elu-lives"].measured
+    assert found["relu-dies"].verdict == NOT_SUPPORTED and found["leaky_relu-lives"].verdict == INCONCLUSIVE
 
 
 def test_an_accuracy_verdict_from_an_underfitting_run_is_inconclusive_for_its_budget():

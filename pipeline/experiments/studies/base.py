@@ -88,7 +88,7 @@ class Results:
 
     ``members`` maps a condition to the labels of its rows (one per seed, at the tuned value when the
     study tunes one); ``chosen`` holds the tuned value per condition; ``measured`` holds measurements
-    taken without training (``{label: {key: [values]}}``).
+    taken without training (``{label: {key: [values]}}``); ``base`` the config keys every run shares.
     """
 
     comparison: Comparison
@@ -97,6 +97,7 @@ class Results:
     chosen: dict = field(default_factory=dict)
     measured: dict = field(default_factory=dict)
     tried: dict = field(default_factory=dict)
+    base: dict = field(default_factory=dict)   # the config keys every run shares (the study's base, the command's)
     _series: dict = field(default_factory=dict)
 
     @property
@@ -167,6 +168,7 @@ class Study:
     name = ""
     title = ""
     claims: dict[str, Claim] = {}
+    unmeasured: dict[str, Claim] = {}   # claims of the lecture the study leaves alone; quantity: why
 
     def found(self, claim_id: str, measured: str, verdict: Verdict) -> Finding:
         claim = self.claims[claim_id]

@@ -69,7 +69,7 @@ class Init(Study):
                                "constant and small random, per seed", "init-small"),
     }
 
-    def plan(self, mode: str) -> Plan:
+    def plan(self, mode: str, overrides: dict | None = None) -> Plan:
         limit, val, epochs, depth, width = SIZES[mode]
         base = {"model.name": "mlp_deep", "model.depth": depth, "model.width": width, "model.init_std": 0.01,
                 "train.optimizer": "sgd", "train.learning_rate": 0.01, "train.momentum": 0.9,

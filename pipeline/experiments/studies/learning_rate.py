@@ -43,7 +43,7 @@ class LearningRate(Study):
                               "lr-small", "the notes give 0.0005 as an example; the slides say Adam at 1e-3 or 5e-4"),
     }
 
-    def plan(self, mode: str) -> Plan:
+    def plan(self, mode: str, overrides: dict | None = None) -> Plan:
         limit, val, epochs, rates = SIZES[mode]
         base = {"model.name": "mlp_deep", "model.depth": 2, "model.width": 128 if mode != "smoke" else 32,
                 "model.activation": "relu", "train.optimizer": "adam", "train.lr_schedule": "constant",

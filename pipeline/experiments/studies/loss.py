@@ -41,7 +41,13 @@ class Loss(Study):
                               "(ln of the number of classes): at most 0.2", "loss-zero"),
     }
 
-    def plan(self, mode: str) -> Plan:
+    unmeasured = {
+        "l2-most-used": Claim("L2 is the most used loss function", "a statement about what the field uses, not about "
+                              "training: no run can settle it (for classification the same notes recommend "
+                              "cross-entropy, which the claims above measure)", "loss-l2"),
+    }
+
+    def plan(self, mode: str, overrides: dict | None = None) -> Plan:
         limit, val, epochs, threshold, rates = SIZES[mode]
         base = {"model.name": "mlp_deep", "model.depth": 2, "model.width": 128 if mode != "smoke" else 32,
                 "model.activation": "relu", "train.optimizer": "sgd", "train.momentum": 0.9,

@@ -67,11 +67,13 @@ def deep_net_statistics(x: np.ndarray, y: np.ndarray, num_classes: int, seeds, d
     derivative below ``saturated_below``), and the kernel gradient reaching mostly saturated units
     (saturated on at least half of the images) over the gradient reaching mostly unsaturated ones (on at
     most 10%), per unit, pooled over the layers (``saturated_unit_gradient``; absent where either kind is
-    missing). Returns ``{label: {key: [value per seed]}}``."""
+    missing), and the saturated fraction of the unit values whose output is positive
+    (``positive_saturated_fraction``). Returns ``{label: {key: [value per seed]}}``."""
     found = {}
     for label, options in nets.items():
         values = {"grad_first_over_last": [], "first_layer_mean": [], "act_std_last_over_first": [],
-                  "saturated_fraction": [], "saturated_unit_gradient": [], "first_layer_mean_over_std": []}
+                  "saturated_fraction": [], "saturated_unit_gradient": [], "first_layer_mean_over_std": [],
+                  "positive_saturated_fraction": []}
         for seed in seeds:
             keras.utils.set_random_seed(seed)
             net = create_model("mlp_deep", input_shape=x.shape[1:], num_classes=num_classes, depth=depth,
@@ -90,6 +92,9 @@ def deep_net_statistics(x: np.ndarray, y: np.ndarray, num_classes: int, seeds, d
             values["first_layer_mean_over_std"].append(float(outputs[0].mean() / max(outputs[0].std(), 1e-30)))
             values["act_std_last_over_first"].append(float(outputs[-1].std() / max(outputs[0].std(), 1e-30)))
             values["saturated_fraction"].append(float((derivatives < saturated_below).mean()))
+            positive = np.concatenate([o.ravel() for o in outputs]) > 0
+            values["positive_saturated_fraction"].append(
+                float((derivatives[positive] < saturated_below).mean()) if positive.any() else None)
         found[label] = values
     return found
 
@@ -135,23 +140,27 @@ def parameter_ratios(activation: str, reference: str, input_shape=(28, 28, 1), n
 
 
 def linear_sensitivity(x: np.ndarray, y: np.ndarray, num_classes: int, seeds, offset: float = 4.0,
-                       noise: float = 0.01, epochs: int = 60, draws: int = 5) -> dict:
+                       noise: float = 0.01, target: float = 0.9, max_steps: int = 3000, draws: int = 5) -> dict:
     """The lecture's figure: a linear softmax classifier trained (full batch, Adam) on centred inputs
     ``x`` and on the same inputs moved ``offset`` away from the origin (``x + offset``, the same
-    classes), then its weights moved by the same small Gaussian change (``noise`` times the centred
-    model's weight std): the mean |change| of the loss. Returns ``{"centred"|"far": {"sensitivity":
-    [per seed], "train_accuracy": [per seed]}}``."""
+    classes), each until its training accuracy reaches ``target`` (so the two are compared at equal
+    fit; at most ``max_steps``), then its weights moved by the same small Gaussian change (``noise``
+    times the centred model's weight std): the mean |change| of the loss. Returns ``{"centred"|"far":
+    {"sensitivity", "train_accuracy", "steps": [per seed]}}``."""
     x = x.reshape(len(x), -1).astype("float32")
     x = x - x.mean(axis=0)
-    found = {name: {"sensitivity": [], "train_accuracy": []} for name in ("centred", "far")}
+    found = {name: {"sensitivity": [], "train_accuracy": [], "steps": []} for name in ("centred", "far")}
     for seed in seeds:
         models, scale = {}, None
         for name, inputs in (("centred", x), ("far", x + offset)):
             keras.utils.set_random_seed(seed)
             model = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Dense(num_classes, activation="softmax")])
             model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
-            for _ in range(epochs):  # full batch: one step per epoch (fit would build a dataset iterator each)
+            steps = 0  # full batch, one step at a time (fit would build a dataset iterator each)
+            while steps < max_steps and (steps == 0 or model.test_on_batch(inputs, y)[1] < target):
                 model.train_on_batch(inputs, y)
+                steps += 1
+            found[name]["steps"].append(steps)
             models[name] = (model, inputs)
             scale = scale or float(np.std(model.layers[0].kernel.numpy()))
         rng = np.random.default_rng(seed)

@@ -62,7 +62,7 @@ class Regularization(Study):
                             "accuracy", "dropout-fc"),
     }
 
-    def plan(self, mode: str) -> Plan:
+    def plan(self, mode: str, overrides: dict | None = None) -> Plan:
         train, val, epochs, width = SIZES[mode]
         base = small_cnn_base(train, val, epochs, width)
         probe = ({"name": "clean_train_eval"},)

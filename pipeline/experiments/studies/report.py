@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...evaluation import plots
 from . import rules
-from .base import TUNING_SEED, Finding, Plan, Results
+from .base import STUDIES, TUNING_SEED, Finding, Plan, Results
 from .evidence import NUMBERS, write_numbers
 from .notes import QUOTES
 from .provenance import Provenance
@@ -90,6 +90,8 @@ def write_report(out: Path, study, plan: Plan, mode: str, results: Results, find
         lines += ["## True by construction", "", CONSTRUCTED, ""]
         for f in constructed:
             lines += claim_block(f, "###", plan.budget)
+    if study.unmeasured:
+        lines += ["## Not measured", ""] + [unmeasured_line(c) for c in study.unmeasured.values()] + [""]
     lines += ["", "## Plots", ""]
     for filename, (caption, figure) in figures.items():
         plots.save(figure, out / filename)
@@ -107,6 +109,11 @@ CONSTRUCTED = ("Claims that hold by construction (arithmetic, a definition, a da
 def split(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
     """``(measured, true by construction)``."""
     return [f for f in findings if not f.construction], [f for f in findings if f.construction]
+
+
+def unmeasured_line(claim) -> str:
+    quote = QUOTES.get(claim.notes)
+    return f"- {claim.statement} ({quote.show() if quote else 'the slides'}): not measured; {claim.quantity}."
 
 
 def claim_block(f: Finding, heading: str, setting: str, link: str = "") -> list[str]:
@@ -157,6 +164,9 @@ def write_index(out: Path, reports: list[StudyReport], command: str | None = Non
     if constructed:
         lines += ["", "## True by construction", "", CONSTRUCTED, "", "| study | claim | as stated |", "|---|---|---|"]
         lines += [f"| {links[r.name]} | {f.claim} | **{f.verdict}** |" for r, f in constructed]
+    unmeasured = [(r, c) for r in reports for c in STUDIES[r.name].unmeasured.values()] if reports else []
+    if unmeasured:
+        lines += ["", "## Not measured", ""] + [f"{unmeasured_line(c)} ({links[r.name]})" for r, c in unmeasured]
     lines += ["", "## Every claim", ""]
     for r in reports:
         for f in r.findings:

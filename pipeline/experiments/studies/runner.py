@@ -43,7 +43,7 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     if mode not in MODES:
         raise ConfigError(f"unknown study mode {mode!r}; known: {', '.join(MODES)}")
     study = STUDIES[name]()
-    plan = study.plan(mode)
+    plan = study.plan(mode, overrides or {})
     plan.seeds = plan.seeds or SEEDS[mode]
     plan.grow = plan.grow and mode != "smoke"   # smoke mode checks the machinery, not the rates
     start = time.perf_counter()
@@ -68,7 +68,7 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
 
     points, members, chosen, tried = _points(name, plan, sweep, echo)
     result = sweep(points)
-    results = Results(result.comparison, mode, members, chosen, measured, tried)
+    results = Results(result.comparison, mode, members, chosen, measured, tried, {**base, **(overrides or {})})
     findings = study.findings(results)
     figures = study.figures(results)
     seconds = time.perf_counter() - start

@@ -12,15 +12,22 @@ SIZES = {  # mode -> (training images incl. validation, validation, epochs, widt
     "default": (12000, 2000, 2, 128, 16, 256),
     "full": (None, 5000, 6, 256, 20, 256),
 }
-HIGH_RATE, RATE, NOISE, CLIP = 0.1, 0.01, 0.5, 1.0
+HIGH_RATES, RATE, NOISE, CLIP = (0.1, 0.05, 0.03), 0.01, 0.5, 1.0
+HIGH_RATE = HIGH_RATES[0]   # the lecture's large updates: where ReLU is judged
 LIVING = ("leaky_relu", "elu", "maxout")
+CLIPPED = f", clipped to {CLIP:g}"   # the label of the second high-rate condition
+CLIPPED_TOO = ("relu", "leaky_relu")  # the activations run in it
 LIVES = 0.01   # "will not die": at most 1% of a trained network's units dead
+LIVES_QUANTITY = ("the same fraction for {} after SGD at the highest of the high rates where no seed diverged "
+                  "(unclipped), at most 1%, judged where ReLU units died at that rate")
 FRESH = {  # label -> options of a fresh deep MLP (no training)
     "sigmoid": {"activation": "sigmoid"},
     "tanh": {"activation": "tanh"},
     "relu": {"activation": "relu"},
     "leaky_relu": {"activation": "leaky_relu"},
     "tanh, large init": {"activation": "tanh", "initializer": "small_random", "init_std": 0.2},
+    "sigmoid, large init": {"activation": "sigmoid", "initializer": "small_random", "init_std": 0.5},
+    "relu, large init": {"activation": "relu", "initializer": "small_random", "init_std": 0.2},
     "selu": {"activation": "selu"},
 }
 
@@ -39,8 +46,9 @@ class Units(Study):
     title = "Inside the units: saturation, dead units, self-normalization"
     claims = {
         "sigmoid-vanishing": Claim("Saturated sigmoid units kill gradients: the first layers of a deep net barely "
-                                   "learn", "first/last-layer kernel gradient norm at init, sigmoid relative to ReLU",
-                                   "sigmoid-kills"),
+                                   "learn", "where sigmoid units saturate (init std 0.5): the saturated fraction of "
+                                   "unit values (at least 20%), and the kernel gradient per unit of mostly saturated "
+                                   "units over mostly unsaturated ones (at most 0.1)", "sigmoid-kills"),
         "tanh-saturated": Claim("tanh still kills gradients when saturated",
                                 "with too large an init (std 0.2): the saturated fraction of unit values, and the "
                                 "kernel gradient per unit of mostly saturated units over mostly unsaturated ones",
@@ -52,14 +60,22 @@ class Units(Study):
         "leaky-centered": Claim("Leaky ReLU is zero-centred (the notes' reason why its units do not die)",
                                 "mean over std of the first hidden layer's outputs at init (tanh: about 0), at most "
                                 "0.1", "leaky-centered"),
+        "relu-no-saturation": Claim("ReLU does not saturate in the positive region",
+                                    "with too large an init (std 0.2, where tanh's values saturate): the saturated "
+                                    "fraction of ReLU's unit values with a positive output, at most 1%",
+                                    "relu-no-saturation", construction="ReLU's slope is 1 for every positive input"),
+        "relu-not-centered": Claim("ReLU outputs are not zero-centred",
+                                   "mean over std of the first hidden layer's outputs at init, at least 0.1 (the bar "
+                                   "Leaky ReLU is held to from the other side)", "relu-not-centered",
+                                   construction="ReLU's outputs are never negative"),
         "relu-dies": Claim("ReLU units can die at a high learning rate: they never activate again",
                            "fraction of units with zero derivative for every training image after SGD at a high rate, "
-                           "minus the larger of two controls (at init, after SGD at a low rate)", "relu-dies"),
-        "leaky_relu-lives": Claim("Leaky ReLU units do not die", "the same fraction for Leaky ReLU at that rate",
-                                  "leaky-lives"),
-        "elu-lives": Claim("ELU units do not die", "the same fraction for ELU at that rate", "elu-lives",
+                           "unclipped (the lecture's large updates; clipped shown beside it), minus the larger of two "
+                           "controls (at init, after SGD at a low rate), at least 1 point", "relu-dies"),
+        "leaky_relu-lives": Claim("Leaky ReLU units do not die", LIVES_QUANTITY.format("Leaky ReLU"), "leaky-lives"),
+        "elu-lives": Claim("ELU units do not die", LIVES_QUANTITY.format("ELU"), "elu-lives",
                            "the notes say \"all benefits of ReLU\"; the slides say ELU does not die"),
-        "maxout-lives": Claim("Maxout units do not die", "the same fraction for maxout at that rate", "maxout-lives"),
+        "maxout-lives": Claim("Maxout units do not die", LIVES_QUANTITY.format("maxout"), "maxout-lives"),
         "elu-noise": Claim("ELU's negative saturation adds some robustness to noise compared with Leaky ReLU",
                            f"validation accuracy lost to Gaussian input noise (std {NOISE} of a pixel's std)",
                            "elu-noise", "the slides: robustness to noise in the deactivation state; measured here "
@@ -73,23 +89,25 @@ class Units(Study):
                            "selu"),
     }
 
-    def plan(self, mode: str) -> Plan:
+    def plan(self, mode: str, overrides: dict | None = None) -> Plan:
         limit, val, epochs, width, depth, _ = SIZES[mode]
         base = {"model.name": "mlp_deep", "model.depth": 4, "model.width": width, "train.optimizer": "sgd",
                 "train.momentum": 0.9, "train.lr_schedule": "constant", "train.learning_rate": RATE,
                 "train.epochs": epochs, "train.batch_size": 64, "data.limit_train": limit,
                 "data.validation_size": val}
         dead = ({"name": "dead_units"},)
-        points = [Point(f"{a}, high rate", {"model.activation": a, "train.learning_rate": HIGH_RATE,
-                                             "train.clip_norm": CLIP}, dead) for a in ("relu",) + LIVING]
+        points = [Point(rated(a, lr), {"model.activation": a, "train.learning_rate": lr}, dead)
+                  for a in ("relu",) + LIVING for lr in HIGH_RATES]
+        points += [Point(rated(a, HIGH_RATE) + CLIPPED, {"model.activation": a, "train.learning_rate": HIGH_RATE,
+                                                         "train.clip_norm": CLIP}, dead) for a in CLIPPED_TOO]
         points += [Point("relu, low rate", {"model.activation": "relu"}, dead)]
         points += [Point(a, {"model.activation": a}, ({"name": "noisy_eval", "std": NOISE},))
                    for a in ("elu", "leaky_relu")]
         points += [Point(f"{a}, deep", {"model.activation": a, "model.depth": depth}) for a in ("selu", "relu")]
         return Plan(base, points, f"{(limit or 60000) - val} training images, {epochs} epoch(s) of SGD (momentum "
-                                  f"0.9) at {RATE:g} ({HIGH_RATE:g} with gradients clipped to norm {CLIP:g} for the "
-                                  "high-rate points, where ELU and maxout train too), 4-layer MLPs of "
-                                  f"{width} units ({depth} layers for the deep ones)")
+                                  f"0.9) at {RATE:g} (dead units: at {', '.join(map(str, HIGH_RATES))} unclipped, and, "
+                                  f"labelled, ReLU and Leaky ReLU at {HIGH_RATE:g} with gradients clipped to norm "
+                                  f"{CLIP:g}), 4-layer MLPs of {width} units ({depth} layers for the deep ones)")
 
     def measurements(self, mode: str, overrides: dict) -> dict:
         limit, val, _, _, _, probe_width = SIZES[mode]
@@ -99,10 +117,17 @@ class Units(Study):
     def findings(self, r: Results) -> list:
         out = []
         g = {k: r.stat(k, "grad_first_over_last") for k in FRESH}
-        ratio = per_seed(lambda s, relu: s / relu, g["sigmoid"], g["relu"])
-        out.append(self.found("sigmoid-vanishing", f"first/last gradient norm at init: sigmoid {g['sigmoid'].show(3)}, "
-                                                   f"tanh {g['tanh'].show(3)}, ReLU {g['relu'].show(3)}; sigmoid over "
-                                                   f"ReLU {ratio.show(3)}", at_most(ratio, 0.1)))
+        saturated = r.stat("sigmoid, large init", "saturated_fraction")
+        weaker = r.stat("sigmoid, large init", "saturated_unit_gradient")
+        out.append(self.found("sigmoid-vanishing", f"sigmoid, init std 0.5: saturated unit values "
+                                                   f"{saturated.show(3, 100, '%')} (Glorot: "
+                                                   f"{r.stat('sigmoid', 'saturated_fraction').show(3, 100, '%')}); "
+                                                   f"gradient per saturated unit over an unsaturated one "
+                                                   f"{weaker.show(3)}. At Glorot init, where almost nothing saturates, "
+                                                   f"first/last gradient norm: sigmoid {g['sigmoid'].show(3)}, ReLU "
+                                                   f"{g['relu'].show(3)} (sigmoid's slope is at most 1/4 per layer)",
+                              both(at_least(saturated, 0.2, "saturated fraction per seed"),
+                                   at_most(weaker, 0.1, "gradient ratio per seed"))))
         saturated = r.stat("tanh, large init", "saturated_fraction")
         weaker = r.stat("tanh, large init", "saturated_unit_gradient")
         out.append(self.found("tanh-saturated", f"saturated unit values {saturated.show(3, 100, '%')} (Glorot: "
@@ -118,21 +143,15 @@ class Units(Study):
         out.append(self.found("leaky-centered", f"first-layer mean over std at init: Leaky ReLU {leaky.show(3)}, tanh "
                                                 f"{r.stat('tanh', 'first_layer_mean_over_std').show(3)}",
                               at_most(leaky.map(abs), 0.1)))
-        dead = {a: self._trained(r, f"{a}, high rate", "probe.dead_fraction") for a in ("relu",) + LIVING}
-        at_init = r.stat("relu, high rate", "probe.dead_fraction_init")
-        low = self._trained(r, "relu, low rate", "probe.dead_fraction")
-        excess = per_seed(lambda h, i, lo: h - max(i, lo), dead["relu"], at_init, low)
-        relu_dies = at_least(excess, 0.01, "ReLU's dead fraction over the controls per seed")
-        out.append(self.found("relu-dies", f"dead ReLU units after training at {HIGH_RATE:g}: "
-                                           f"{dead['relu'].show(3, 100, '%')} (at init {at_init.show(3, 100, '%')}, "
-                                           f"after training at {RATE:g} {low.show(3, 100, '%')})", relu_dies))
-        for a in LIVING:
-            verdict = given(at_most(dead[a], LIVES), relu_dies)
-            diverged = r.diverged(f"{a}, high rate")
-            out.append(self.found(f"{a}-lives", f"dead {a} units after training at {HIGH_RATE:g}: "
-                                                f"{dead[a].show(3, 100, '%')} (ReLU {dead['relu'].show(3, 100, '%')})"
-                                                + (f"; {diverged} seed(s) diverged at this rate, not counted"
-                                                   if diverged else ""), verdict))
+        positive = {a: r.stat(f"{a}, large init", "positive_saturated_fraction") for a in ("relu", "tanh")}
+        out.append(self.found("relu-no-saturation", f"init std 0.2: saturated share of positive unit values: ReLU "
+                                                    f"{positive['relu'].show(3, 100, '%')}, tanh "
+                                                    f"{positive['tanh'].show(3, 100, '%')}",
+                              at_most(positive["relu"], 0.01)))
+        relu = r.stat("relu", "first_layer_mean_over_std")
+        out.append(self.found("relu-not-centered", f"first-layer mean over std at init: ReLU {relu.show(3)}",
+                              at_least(relu, 0.1)))
+        out += self._dead_units(r)
         drop = {a: r.stat(a, "probe.noise_accuracy_drop") for a in ("elu", "leaky_relu")}
         out.append(self.found("elu-noise", f"accuracy lost to noise: ELU {drop['elu'].show(3, 100, ' pt')}, Leaky ReLU "
                                            f"{drop['leaky_relu'].show(3, 100, ' pt')}",
@@ -149,6 +168,40 @@ class Units(Study):
                                 exceeds(val["selu"], val["relu"]), "selu, deep"))
         return out
 
+    def _dead_units(self, r: Results) -> list:
+        """ReLU dying as the lecture means it (large updates: SGD at the high rate, unclipped; clipped shown
+        beside it); each living activation judged at the highest rate of :data:`HIGH_RATES` where none of its
+        seeds diverged, given that ReLU units died at that same rate."""
+        low = self._trained(r, "relu, low rate", "probe.dead_fraction")
+
+        def dies(label: str) -> tuple:
+            dead, at_init = self._trained(r, label, "probe.dead_fraction"), r.stat(label, "probe.dead_fraction_init")
+            excess = per_seed(lambda h, i, lo: h - max(i, lo), dead, at_init, low)
+            return (at_least(excess, 0.01, f"ReLU's dead fraction at {label[6:]} over the controls per seed"),
+                    f"{dead.show(3, 100, '%')} (at init {at_init.show(3, 100, '%')})")
+        relu_dies, unclipped = dies(rated("relu", HIGH_RATE))
+        _, clipped = dies(rated("relu", HIGH_RATE) + CLIPPED)
+        out = [self.found("relu-dies", f"dead ReLU units after SGD at {HIGH_RATE:g}: unclipped {unclipped}; "
+                                       f"{CLIPPED[2:]} {clipped}; after SGD at {RATE:g} {low.show(3, 100, '%')}",
+                          relu_dies)]
+        for a in LIVING:
+            rate = next((lr for lr in HIGH_RATES if not r.diverged(rated(a, lr))), None)
+            if rate is None:
+                out.append(self.found(f"{a}-lives", f"{a} diverged at every rate tried unclipped "
+                                                    f"({', '.join(map(str, HIGH_RATES))})", at_most(Stat(), LIVES)))
+                continue
+            dead = self._trained(r, rated(a, rate), "probe.dead_fraction")
+            relu = self._trained(r, rated("relu", rate), "probe.dead_fraction")
+            tried = [f"{lr:g}" for lr in HIGH_RATES if lr > rate]
+            clipped_dead = self._trained(r, rated(a, HIGH_RATE) + CLIPPED, "probe.dead_fraction")
+            out.append(self.found(f"{a}-lives", f"dead {a} units after SGD at {rate:g}, unclipped"
+                                                + (f" (it diverged at {', '.join(tried)})" if tried else "")
+                                                + f": {dead.show(3, 100, '%')} (ReLU there {relu.show(3, 100, '%')})"
+                                                + (f"; {CLIPPED[2:]} at {HIGH_RATE:g}: {clipped_dead.show(3, 100, '%')}"
+                                                   if a in CLIPPED_TOO else ""),
+                                  given(at_most(dead, LIVES), dies(rated("relu", rate))[0])))
+        return out
+
     @staticmethod
     def _trained(r: Results, label: str, key: str) -> Stat:
         """``key`` over the seeds that trained to the end (a diverged network has no dead or live units)."""
@@ -156,9 +209,11 @@ class Units(Study):
         return Stat.of([row.metric(key) for row in rows], [row.label.rsplit("#", 1)[-1] for row in rows])
 
     def figures(self, r: Results) -> dict:
-        high = [f"{a}, high rate" for a in ("relu",) + LIVING] + ["relu, low rate"]
+        high = [rated(a, lr) for a in ("relu",) + LIVING for lr in HIGH_RATES]
+        high += [rated(a, HIGH_RATE) + CLIPPED for a in CLIPPED_TOO] + ["relu, low rate"]
         return {
-            "dead_units.png": (f"Dead units after SGD at {HIGH_RATE:g} and the low-rate control (mean and range)",
+            "dead_units.png": ("Dead units after SGD at high rates (unclipped; clipped where labelled) and at the "
+                               "low-rate control (mean and range; a diverged condition has none)",
                                r.bars(high, "probe.dead_fraction", "dead fraction")),
             "gradients.png": ("First/last-layer gradient norm at init, fresh deep MLPs",
                               r.bars(list(FRESH), "grad_first_over_last", "first / last", log_y=True)),
@@ -167,3 +222,8 @@ class Units(Study):
             "noise.png": ("Validation accuracy lost to input noise", plots.bars(
                 {a: r.metric(a, "probe.noise_accuracy_drop") for a in ("elu", "leaky_relu")}, "accuracy drop")),
         }
+
+
+def rated(activation: str, rate: float) -> str:
+    """The label of a dead-unit condition: ``relu, rate 0.1``."""
+    return f"{activation}, rate {rate:g}"
