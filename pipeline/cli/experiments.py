@@ -62,7 +62,8 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, register_best, export
 @click.argument("name")
 @config_options("tracking.tracking_uri", "tracking.experiment", "data.dataset")
 @click.option("--smoke", "mode", flag_value="smoke", help="Tiny and fast: checks the machinery, not the claims.")
-@click.option("--full", "mode", flag_value="full", help="The whole training set, longer training, five seeds.")
+@click.option("--full", "mode", flag_value="full",
+              help="Five seeds at the default budgets (where three cannot decide a claim).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Points trained at a time, each in its own process.")
 @click.option("--out", type=click.Path(file_okay=False),

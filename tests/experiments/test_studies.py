@@ -284,6 +284,20 @@ def test_every_study_plan_resolves_in_every_mode(name, tmp_path):
         assert len(resolved) == len(plan.points)
 
 
+def test_a_studys_setting_is_generated_from_what_it_runs():
+    from trainlab.pipeline.experiments.studies.setting import describe
+    plan = STUDIES["init"]().plan("default")
+    text = describe(plan, {**plan.base, "augment": [], "train.precision": "float32"})
+    assert text.startswith("mnist: the first 12000 training images, 2000 of them held out for validation, "
+                           "standardize inputs; model `mlp_deep` (width 256, depth 8, init std 0.01); sgd (momentum "
+                           "0.9) at 0.01, constant schedule, 2 epoch(s) of batch 64, float32, no augmentation; the "
+                           "conditions set `model.activation`, `model.depth`, `model.initializer`"), text
+    assert "probes: activations_at_init; unit_spread" in text
+    plan = STUDIES["preprocessing"]().plan("smoke")
+    text = describe(plan, {**plan.base, "augment": [{"name": "flip_horizontal"}]})
+    assert "augmentation flip_horizontal" in text and "by probe.steps_to_accuracy (lower is better)" in text
+
+
 # --- two studies end to end in smoke mode, and the index -------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,7 @@ class Plan:
     seeds: tuple = ()             # () -> SEEDS[mode]
     tune: Tuning | None = None
     grow: bool = True             # let a tuned grid grow past its ends (smoke mode: no)
+    setting: str = ""             # generated from the resolved config, conditions and probes (setting.py)
 
 
 @dataclass

@@ -26,7 +26,7 @@ class StudyReport:
     parent_run_id: str
     seconds: float              # wall time of this invocation
     trained_seconds: float = 0.0  # training time of all the study's runs (also those an earlier invocation ran)
-    budget: str = ""              # the setting the study used, in words
+    budget: str = ""              # the setting the study used, in words (generated: setting.py)
 
     def summary(self) -> str:
         lines = [f"{self.title} ({self.mode} mode, {self.seconds:.0f}s): {self.report_path}"]
@@ -68,8 +68,9 @@ def write_report(out: Path, study, plan: Plan, mode: str, results: Results, find
         f" ({len(results.rows) - ran} of its {len(results.rows)} runs were finished by an earlier invocation)")
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# {study.title}", "", inspect.cleandoc(study.__doc__ or ""), "",
-             f"**Mode:** {mode}. **Budget:** {plan.budget}. **Seeds:** {', '.join(map(str, plan.seeds))} "
+             f"**Mode:** {mode}. **Seeds:** {', '.join(map(str, plan.seeds))} "
              "(every trained number is the mean over them, with its range).", "",
+             f"**Setting** (generated from what the study runs): {plan.setting or plan.budget}.", "",
              f"**Ran:** {time.strftime('%Y-%m-%d')} on {machine()}, {seconds:.0f} s wall{resumed}; its runs trained "
              f"for {trained:.0f} s in all" + (f"; `{command}`" if command else "") + ".", ""]
     if origin is not None:
@@ -85,11 +86,11 @@ def write_report(out: Path, study, plan: Plan, mode: str, results: Results, find
               "verdict from them).", ""]
     measured, constructed = split(findings)
     for f in measured:
-        lines += claim_block(f, "###", plan.budget)
+        lines += claim_block(f, "###", plan.setting or plan.budget)
     if constructed:
         lines += ["## True by construction", "", CONSTRUCTED, ""]
         for f in constructed:
-            lines += claim_block(f, "###", plan.budget)
+            lines += claim_block(f, "###", plan.setting or plan.budget)
     if study.unmeasured:
         lines += ["## Not measured", ""] + [unmeasured_line(c) for c in study.unmeasured.values()] + [""]
     lines += ["", "## Plots", ""]

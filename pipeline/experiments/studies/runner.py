@@ -14,6 +14,7 @@ from ..sweeps import Point, SweepSpec, run_sweep
 from . import provenance
 from .base import MODES, SEEDS, STUDIES, TUNING_SEED, Plan, Results
 from .report import StudyReport, show_value, write_report
+from .setting import describe
 
 # Studies log to their own experiment unless the command line names another.
 STUDY_EXPERIMENT = "trainlab-studies"
@@ -58,6 +59,7 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
     base = {"tracking.experiment": STUDY_EXPERIMENT, "augment": [], "train.precision": "float32",
             "train.lr_schedule": built_in.lr_schedule, "train.learning_rate": built_in.learning_rate, **plan.base}
 
+    plan.setting = describe(plan, {**base, **(overrides or {})}, config_path)
     ran = [0]
 
     def sweep(points: list[Point]):
@@ -79,7 +81,7 @@ def run_study(name: str, mode: str = "default", overrides: dict | None = None, c
         "trainlab.study": name, **{f"trainlab.study.verdict.{f.claim_id or i}": f.verdict
                                    for i, f in enumerate(findings)}})
     trained = sum(r.metric("train_seconds") or 0.0 for r in results.rows)
-    return StudyReport(name, study.title, mode, findings, report, result.parent_run_id, seconds, trained, plan.budget)
+    return StudyReport(name, study.title, mode, findings, report, result.parent_run_id, seconds, trained, plan.setting)
 
 
 def _points(name: str, plan: Plan, sweep: Callable, echo: Callable[[str], None]) -> tuple[list, dict, dict, dict]:
