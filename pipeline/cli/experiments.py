@@ -68,11 +68,15 @@ def sweep(grid, workers, ray_address, cpus_per_point, out, register_best, export
               help="Points trained at a time, each in its own process.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Report folder (default outputs/studies/<name>; with all, one folder per study and index.md).")
-def study(name, mode, workers, out, **kwargs):
+@click.option("--mark-stale", is_flag=True,
+              help="With verify: write into each report whose code changed since it ran why it is stale.")
+def study(name, mode, workers, out, mark_stale, **kwargs):
     """Run a lecture study and write its report: each claim, the measured numbers (mean and range over
     seeds) and a verdict. NAME: a study, all (every study, then an index of every claim), list (the
     claim catalogue: each claim, the quantity that settles it, its study) or verify (re-derive every
-    verdict of the reports in --out from their numbers.csv with the rule; exit 1 on a difference).
+    verdict of the reports in --out from their numbers.csv with the rule, and check that each report in this
+    checkout is current: its commit an ancestor of HEAD, no file a study imports changed since; exit 1 on
+    a difference).
 
     Studies choose their own data (--dataset replaces it, e.g. a CIFAR-format archive for the
     activations study), models and sizes; see each report for its budget.
@@ -86,7 +90,7 @@ def study(name, mode, workers, out, **kwargs):
             click.echo(f"{study_name:15} {claim_id:28} {claim.statement}\n{'':44}settled by: {claim.quantity}")
         return
     if name == "verify":
-        return _verify(Path(out or "outputs/studies"))
+        return _verify(Path(out or "outputs/studies"), mark_stale)
     path, preset, overrides = resolve_overrides(kwargs)
     if preset != "default":
         raise click.UsageError("studies set their own model and data sizes; use --smoke or --full instead of --preset")
@@ -103,11 +107,11 @@ def study(name, mode, workers, out, **kwargs):
         click.echo(f"index of every claim: {write_index(Path(root), reports, command, provenance.current(command))}")
 
 
-def _verify(folder: Path) -> None:
+def _verify(folder: Path, mark_stale: bool) -> None:
     from ..experiments.studies.evidence import verify
     if not folder.is_dir():
         raise click.UsageError(f"no report folder {folder}")
-    checked, differences = verify(folder)
+    checked, differences = verify(folder, mark_stale)
     for line in differences:
         click.echo(line)
     click.echo(f"{checked} verdicts re-derived from their numbers; {len(differences)} difference(s)")

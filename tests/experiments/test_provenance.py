@@ -87,3 +87,22 @@ def test_the_files_a_study_runs_are_the_checkouts_imported_trainlab_modules():
     files = provenance.study_files(root)
     assert "pipeline/experiments/studies/runner.py" in files and "pipeline/experiments/studies/provenance.py" in files
     assert all((root / f).is_file() for f in files) and not any(f.startswith(".venv") for f in files)
+
+
+def test_a_stale_report_is_a_difference_until_it_is_regenerated_or_marked(repo):
+    from trainlab.pipeline.experiments.studies.evidence import STALE, current_or_marked
+    report = repo / "report.md"
+    report.write_text(f"# A study\n\n{current('trainlab study a', repo / 'pkg' / 'study.py').line()}\n\n## Claims\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "report")
+    assert current_or_marked(report, ["pkg/study.py"], repo) == []
+    (repo / "pkg" / "study.py").write_text("A = 2\n")
+    git(repo, "commit", "-qam", "change the study")
+    assert current_or_marked(report, ["pkg/other.py"], repo) == []          # a file the study does not import
+    [why] = current_or_marked(report, ["pkg/study.py"], repo)
+    assert "stale (pkg/study.py changed since" in why and "--mark-stale" in why
+    assert current_or_marked(report, ["pkg/study.py"], repo, mark_stale=True) == []
+    assert f"{STALE} pkg/study.py changed since" in report.read_text()
+    assert current_or_marked(report, ["pkg/study.py"], repo) == []          # marked: it says so
+    (repo / "old.md").write_text("# A report written by hand\n")
+    assert "no provenance line" in current_or_marked(repo / "old.md", [], repo)[0]

@@ -127,7 +127,8 @@ def unit_derivatives(model, x) -> list[np.ndarray]:
 @register_probe
 def unit_spread(data: ProbeData):
     """After training: how different the units of each dense layer are: the mean over inputs of the std
-    of incoming weights across units (``probe.unit_spread`` by layer; 0 means all units identical)."""
+    of incoming weights across units (``probe.unit_spread`` by layer; 0 means all units identical), and its
+    smallest and largest value over the layers."""
     return OnEnd(_spread)
 
 
@@ -137,5 +138,5 @@ def _spread(model) -> None:
     spreads = [float(np.asarray(layer.trainable_weights[0]).std(axis=-1).mean()) for layer in dense]
     tracking.log_series("probe.unit_spread", list(enumerate(spreads)))
     if spreads:
-        tracking.log_metrics({"probe.min_unit_spread": min(spreads)})
+        tracking.log_metrics({"probe.min_unit_spread": min(spreads), "probe.max_unit_spread": max(spreads)})
 

@@ -8,10 +8,13 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from . import provenance
 from .base import Finding
+from .provenance import changed_since
 from .rules import Stat, Test, combined
 
 NUMBERS = "numbers.csv"
+STALE = "**Stale:**"   # a report whose code changed since, marked rather than regenerated
 COLUMNS = ("claim_id", "claim", "verdict", "test", "role", "quantity", "side", "bound", "upper", "seed", "value")
 HEADING = re.compile(r"^#{2,3} (?P<claim>.+): \*\*(?P<verdict>[a-z ]+)\*\*$")
 INDEX_ROW = re.compile(r"^\| \[[^]]+\]\([^)]+\) \| (?P<claim>.+) \| \*\*(?P<verdict>[a-z ]+)\*\* \|$")
@@ -60,21 +63,43 @@ def _by_test(group: list[dict]) -> dict[int, list[dict]]:
     return tests
 
 
+def current_or_marked(report: Path, files: list[str], root: Path, mark_stale: bool = False) -> list[str]:
+    """Why ``report`` is stale and does not say so (empty: current, or marked ``**Stale:**`` with its reasons):
+    no provenance line, or :func:`provenance.changed_since` its commit."""
+    text = report.read_text()
+    origin = provenance.parse(text)
+    reasons = changed_since(origin, files, root) if origin else ["it has no provenance line"]
+    if not reasons or STALE in text:
+        return []
+    if mark_stale and origin:
+        line = origin.line()
+        report.write_text(text.replace(line, f"{line}\n\n{STALE} {'; '.join(reasons)}.", 1))
+        return []
+    return [f"{report}: stale ({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''}): regenerate it, or "
+            "mark it with `trainlab study verify --mark-stale`"]
+
+
 def report_verdicts(text: str) -> dict[str, str]:
     """``{claim: verdict}`` from a report's (or the index's) claim headings."""
     found = (HEADING.match(line) for line in text.splitlines())
     return {m["claim"]: m["verdict"] for m in found if m}
 
 
-def verify(folder: Path) -> tuple[int, list[str]]:
+def verify(folder: Path, mark_stale: bool = False) -> tuple[int, list[str]]:
     """Re-derive every verdict under ``folder`` (a study's report folder, or a folder of them with
     ``index.md``) from its ``numbers.csv``: ``(claims checked, differences)``; a report without one is a
-    difference (it cannot be checked)."""
+    difference (it cannot be checked). Inside the checkout that holds this code, each report must also be
+    current (:func:`current_or_marked`; ``mark_stale``: write the reason into a stale one instead)."""
     folder = Path(folder)
     reports = [folder / "report.md"] if (folder / "report.md").exists() else sorted(folder.glob("*/report.md"))
     if not reports:
         return 0, [f"{folder}: no report.md in it or in its subfolders"]
     checked, differences, derived = 0, [], {}
+    root = provenance.repository(Path(__file__))
+    checkout = root is not None and provenance.repository(folder) == root
+    files = provenance.imported_by_studies(root) if checkout else []
+    for report in [folder / "index.md", *reports] if checkout and (folder / "index.md").exists() else reports:
+        differences += current_or_marked(report, files, root, mark_stale) if checkout else []
     for report in reports:
         numbers = report.parent / NUMBERS
         if not numbers.exists():

@@ -40,7 +40,8 @@ class Init(Study):
     claims = {
         "symmetry": Claim("Constant init: every unit of a layer computes the same thing and gets the same update; "
                           "training never breaks the symmetry",
-                          "smallest spread between the units' incoming weights after training (0: identical)",
+                          "the largest over the layers of the spread between a layer's units' incoming weights "
+                          "after training (0: identical)",
                           "init-zero", "the notes ask about zeros; a constant of 0.01 shows the same symmetry "
                                        "without tanh(0) = 0 stopping every gradient",
                           construction="units with identical weights receive identical gradients: arithmetic, up "
@@ -84,9 +85,9 @@ class Init(Study):
     def findings(self, r: Results) -> list:
         ratio = {p: r.stat(p, "probe.act_std_last_over_first") for p in POINTS}
         val = {p: r.stat(p, "best_val_accuracy") for p in POINTS}
-        spread = r.stat("constant/relu", "probe.min_unit_spread")
-        out = [self.found("symmetry", f"smallest spread between units after training {spread.show(3)}; validation "
-                                      f"accuracy {val['constant/relu'].show(3, 100, '%')}",
+        spread = r.stat("constant/relu", "probe.max_unit_spread")   # every layer still symmetric: the largest
+        out = [self.found("symmetry", f"largest spread between a layer's units after training {spread.show(3)}; "
+                                      f"validation accuracy {val['constant/relu'].show(3, 100, '%')}",
                           at_most(spread, 1e-6))]
         out.append(self.found("small-collapses", f"last/first std {ratio['small_random/tanh'].show(3)}",
                               at_most(ratio["small_random/tanh"], 0.01)))

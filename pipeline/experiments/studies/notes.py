@@ -57,9 +57,10 @@ QUOTES = {
     "selu": Quote(B, "Scaled ELU", "Scaled version of ELU that works better in deep networks"),
     "loss-zero": Quote(A, "Loss (Cost) Fonksiyonları", "Eğitim esnasında zamanla sıfıra yaklaşmasını bekleriz.",
                        "we expect it to approach zero over time during training."),
-    "loss-l2": Quote(A, "Loss (Cost) Fonksiyonları", "L2 Loss Fonksiyonu en çok kullanılan fonksiyondur. * Cross "
-                                                     "Entropy Loss Fonksiyonu",
-                     "the L2 loss is the most used function; the cross-entropy loss"),
+    "loss-l2": Quote(A, "Loss (Cost) Fonksiyonları", "L2 Loss Fonksiyonu en çok kullanılan fonksiyondur.",
+                     "the L2 loss is the most used function"),
+    "loss-ce": Quote(A, "Loss (Cost) Fonksiyonları", "Cross Entropy Loss Fonksiyonu",
+                     "the cross-entropy loss function"),
     "lr-small": Quote(A, "Öğrenme Oranı (Learning Rate)", "Çok küçük bir sayı atanır (Örn. 0.0005)",
                       "a very small number is assigned (e.g. 0.0005)"),
     "lr-large": Quote(A, "Öğrenme Oranı (Learning Rate)", "Büyük olursa minimuma ulaşılamaz",

@@ -7,6 +7,7 @@ its numbers come from code no commit holds.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -83,6 +84,23 @@ def study_files(root: Path, package: str = "trainlab") -> list[str]:
             except ValueError:
                 continue  # installed elsewhere: not this checkout's
     return sorted(files)
+
+
+STUDY_MODULES = ("trainlab.pipeline.experiments.studies", "trainlab.pipeline.experiments.sweeps.worker",
+                 "trainlab.pipeline.job")
+
+
+def imported_by_studies(root: Path) -> list[str]:
+    """The checkout's files a study run imports (the studies, the sweep worker, the training they drive), listed
+    by a fresh interpreter that imports only those: what a report's numbers depend on."""
+    code = ("import importlib, sys; from pathlib import Path; [importlib.import_module(m) for m in sys.argv[2:]]; "
+            "from trainlab.pipeline.experiments.studies.provenance import study_files; "
+            "print('\\n'.join(study_files(Path(sys.argv[1]))))")
+    done = subprocess.run([sys.executable, "-c", code, str(root), *STUDY_MODULES], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if done.returncode != 0:
+        raise RuntimeError(f"listing the studies' files failed: {done.stderr.strip().splitlines()[-1:]}")
+    return done.stdout.split()
 
 
 def changed_since(provenance: Provenance, files: list[str], root: Path) -> list[str]:
