@@ -111,7 +111,11 @@ def _verify(folder: Path, mark_stale: bool) -> None:
     from ..experiments.studies.evidence import verify
     if not folder.is_dir():
         raise click.UsageError(f"no report folder {folder}")
-    checked, differences = verify(folder, mark_stale)
+    try:
+        checked, differences = verify(folder, mark_stale)
+    except (ValueError, KeyError, UnicodeDecodeError, OSError) as e:   # a numbers.csv that is not ours
+        raise click.UsageError(f"cannot read the reports' numbers in {folder}: {type(e).__name__}: "
+                               f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
     for line in differences:
         click.echo(line)
     click.echo(f"{checked} verdicts re-derived from their numbers; {len(differences)} difference(s)")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.experiments.test_studies import constructed  # Results without MLflow
+from tests.experiments.worlds import constructed  # Results without MLflow
 from trainlab.pipeline.experiments.studies import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
