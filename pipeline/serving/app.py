@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .batching import Batcher
+from .direct import DirectPredictions
 from .limits import Limits, uvicorn_config
 from .metrics import ServingMetrics, TimedRequests
 from .model import ServedModel
@@ -85,7 +86,9 @@ def create_app(models: ModelRepository | ServedModel, batcher: Batcher | None = 
                             Route("/v2", oip.server), Route("/v2/health/{what}", oip.health),
                             Route("/v2/models/{path:path}", oip.models, methods=methods),
                             Route("/metrics", metrics.endpoint)],
-                    middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(limits.allowed_hosts)),
+                    middleware=[Middleware(DirectPredictions, v1=api.models, v2=oip.models, metrics=metrics,
+                                           allowed_hosts=limits.allowed_hosts),
+                                Middleware(TrustedHostMiddleware, allowed_hosts=list(limits.allowed_hosts)),
                                 Middleware(TimedRequests, metrics=metrics)],
                     exception_handlers={404: not_found, 500: server_error}, lifespan=lifespan)
     app.state.inference = oip  # its ``ready`` flag: the server turns it off when told to stop

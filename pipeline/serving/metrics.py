@@ -48,6 +48,13 @@ class ServingMetrics:
         self.versions = Gauge("trainlab_loaded_versions", "Versions loaded, by model", ["model"],
                               registry=self.registry)
 
+    def record(self, path: str, status: int, seconds: float) -> None:
+        """One request answered: counted by model, API and status, and timed."""
+        api, model = api_of(path), model_of(path)
+        model = model if model in self.repository.models else ""  # unknown names: one series, not one each
+        self.requests.labels(model, api, str(status)).inc()
+        self.seconds.labels(model, api).observe(seconds)
+
     async def endpoint(self, request: Request) -> Response:
         for name, model in self.repository.models.items():
             self.versions.labels(name).set(len(model.versions))
@@ -72,8 +79,4 @@ class TimedRequests:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            m, api = self.metrics, api_of(scope["path"])
-            model = model_of(scope["path"])
-            model = model if model in m.repository.models else ""  # unknown names: one series, not one each
-            m.requests.labels(model, api, str(status[0])).inc()
-            m.seconds.labels(model, api).observe(time.perf_counter() - start)
+            self.metrics.record(scope["path"], status[0], time.perf_counter() - start)
