@@ -20,10 +20,10 @@ from pathlib import Path
 
 CHILD = """
 import json, sys, time
-from trainlab.pipeline import runtime
-runtime.setup(False)
+from trainlab.pipeline.runtime.process import setup
+setup(False)
 import keras
-from trainlab.pipeline.config.schema import load_config
+from trainlab.pipeline.config.loading import load_config
 from trainlab.pipeline.training.stage import train
 from trainlab.pipeline.plan import resolve_plan
 overrides, out = json.loads(sys.argv[1]), sys.argv[2]

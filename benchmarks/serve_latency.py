@@ -87,7 +87,7 @@ def main():
                          "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/ping", env=env,
                         timeout=180)
     try:
-        as_inputs = lambda x: json.dumps({"inputs": x[..., None].astype(float).tolist()}).encode()  # noqa: E731
+        as_inputs = lambda x: json.dumps({"inputs": x.astype(float).tolist()}).encode()  # noqa: E731 (N, 28, 28, 1)
         rows.append(("mlflow models serve", *measure(f"http://127.0.0.1:{port}/invocations", as_inputs(images[:1]),
                                                      as_inputs(images[:128]), args.requests, args.batches)))
     finally:

@@ -59,3 +59,31 @@ def test_transfer_chooses_each_way_on_validation_and_the_target_can_be_missed(tr
     assert "test mean 0.9900" not in text  # chosen on validation, never on test
     results[(10, "fine-tuned", 0)] = [(0.9, 0.9), (0.9, 0.9)]
     assert "target +10 points at 10 images per class or fewer: met" in transfer.report(results, [1, 10], 100, 2)
+
+
+def _trainlab_imports(source: str):
+    """``(module, name)`` of every ``from trainlab... import name`` in ``source``, and in the code strings it holds
+    (the scripts some benchmarks run in a child process)."""
+    import ast
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a string that is not code (a docstring naming an import)
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("trainlab."):
+            yield from ((node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "from trainlab." in node.value:
+            yield from _trainlab_imports(node.value)
+
+
+@pytest.mark.parametrize("script", sorted(str(p.relative_to(BENCHMARKS)) for p in BENCHMARKS.rglob("*.py")))
+def test_every_trainlab_name_a_benchmark_imports_exists(script):
+    """A benchmark that runs for minutes must not fail at an import the code has moved away from (the
+    determinism benchmark's child imported runtime.setup and config.schema.load_config long after both moved)."""
+    import importlib
+    missing = []
+    for module, name in _trainlab_imports((BENCHMARKS / script).read_text()):
+        found = importlib.import_module(module)
+        if not hasattr(found, name) and importlib.util.find_spec(f"{module}.{name}") is None:
+            missing.append(f"{module}.{name}")
+    assert not missing, missing

@@ -9,8 +9,6 @@ stack; every other request, and a host matched only by a wildcard pattern, goes 
 """
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 
 
@@ -29,17 +27,11 @@ class DirectPredictions:
         handler = self._handler(scope)
         if handler is None:
             return await self.app(scope, receive, send)
-        status, start = [500], time.perf_counter()
 
-        async def send_status(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-        try:
+        async def answer(scope, receive, send):
             response = await handler(Request(scope, receive))
-            await response(scope, receive, send_status)
-        finally:
-            self.metrics.record(scope["path"], status[0], time.perf_counter() - start)
+            await response(scope, receive, send)
+        await self.metrics.timed(answer, scope, receive, send)
 
     def _handler(self, scope):
         """The handler of a prediction request that may skip the stack (``path_params`` set), else None."""

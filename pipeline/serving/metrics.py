@@ -48,12 +48,21 @@ class ServingMetrics:
         self.versions = Gauge("trainlab_loaded_versions", "Versions loaded, by model", ["model"],
                               registry=self.registry)
 
-    def record(self, path: str, status: int, seconds: float) -> None:
-        """One request answered: counted by model, API and status, and timed."""
-        api, model = api_of(path), model_of(path)
-        model = model if model in self.repository.models else ""  # unknown names: one series, not one each
-        self.requests.labels(model, api, str(status)).inc()
-        self.seconds.labels(model, api).observe(seconds)
+    async def timed(self, app, scope, receive, send) -> None:
+        """The ASGI ``app`` answering an HTTP request, counted by model, API and status, and timed."""
+        status, start = [500], time.perf_counter()
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+        try:
+            await app(scope, receive, send_status)
+        finally:
+            api, model = api_of(scope["path"]), model_of(scope["path"])
+            model = model if model in self.repository.models else ""  # unknown names: one series, not one each
+            self.requests.labels(model, api, str(status[0])).inc()
+            self.seconds.labels(model, api).observe(time.perf_counter() - start)
 
     async def endpoint(self, request: Request) -> Response:
         for name, model in self.repository.models.items():
@@ -70,13 +79,4 @@ class TimedRequests:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] == "/metrics":
             return await self.app(scope, receive, send)
-        status, start = [500], time.perf_counter()
-
-        async def send_status(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self.metrics.record(scope["path"], status[0], time.perf_counter() - start)
+        await self.metrics.timed(self.app, scope, receive, send)
