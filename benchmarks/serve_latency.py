@@ -22,6 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from serve_load import mlflow_body  # noqa: E402 (the same MLflow request as the load benchmark's)
+
 from tests.conftest import free_port, start_server, stop_server  # noqa: E402
 
 
@@ -87,9 +89,8 @@ def main():
                          "--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/ping", env=env,
                         timeout=180)
     try:
-        as_inputs = lambda x: json.dumps({"inputs": x.astype(float).tolist()}).encode()  # noqa: E731 (N, 28, 28, 1)
-        rows.append(("mlflow models serve", *measure(f"http://127.0.0.1:{port}/invocations", as_inputs(images[:1]),
-                                                     as_inputs(images[:128]), args.requests, args.batches)))
+        rows.append(("mlflow models serve", *measure(f"http://127.0.0.1:{port}/invocations", mlflow_body(images[:1]),
+                                                     mlflow_body(images[:128]), args.requests, args.batches)))
     finally:
         stop_server(proc)
 

@@ -128,6 +128,11 @@ def rss_mb(pid: int) -> float:
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
 
 
+def mlflow_body(images: np.ndarray) -> bytes:
+    """MLflow's scoring request for images (N, H, W, C): its ``inputs``, as floats."""
+    return json.dumps({"inputs": images.astype(float).tolist()}).encode()
+
+
 def request_bodies(workdir: Path, images: np.ndarray) -> dict[str, list[Path]]:
     """Request bodies, one image each: float tensors and base64 PNGs (TF Serving API), MLflow's inputs, and
     uint8 pixels as the Open Inference Protocol's binary tensor extension carries them (``binary``)."""
@@ -141,11 +146,12 @@ def request_bodies(workdir: Path, images: np.ndarray) -> dict[str, list[Path]]:
         files["binary"].append(path)
         png = base64.b64encode(tf.io.encode_png(image).numpy()).decode()
         for kind, body in (("float", {"instances": image[None].astype(float).tolist()}),
-                           ("png", {"signature_name": "serving_b64", "instances": [{"b64": png}]}),
-                           ("mlflow", {"inputs": image[None].astype(float).tolist()})):
+                           ("png", {"signature_name": "serving_b64", "instances": [{"b64": png}]})):
             path = workdir / f"{kind}-{i}.json"
             path.write_text(json.dumps(body))
             files[kind].append(path)
+        files["mlflow"].append(workdir / f"mlflow-{i}.json")
+        files["mlflow"][-1].write_bytes(mlflow_body(image[None]))
     return files
 
 
