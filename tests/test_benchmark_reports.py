@@ -80,7 +80,7 @@ def _trainlab_imports(source: str):
 def test_every_trainlab_name_a_benchmark_imports_exists(script):
     """A benchmark that runs for minutes must not fail at an import the code has moved away from (the
     determinism benchmark's child imported runtime.setup and config.schema.load_config long after both moved)."""
-    import importlib
+    import importlib.util
     missing = []
     for module, name in _trainlab_imports((BENCHMARKS / script).read_text()):
         found = importlib.import_module(module)
